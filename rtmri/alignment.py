@@ -1,0 +1,97 @@
+"""Frame <-> mel-window alignment (DESIGN §3): the one place that says which 16 mel
+columns video frame k is generated from.
+
+Lookahead: how far past frame k's timestamp (k / FPS) the newest audio sample that the
+frame depends on lies, STFT window included. ``window_start`` returns the latest window
+whose newest sample is at most ``lookahead_ms`` past the frame's timestamp, so the true
+lookahead of every frame lies in (lookahead_ms - 12.5 ms, lookahead_ms].
+
+The default, 132.5 ms, reproduces wav2lip's training exactly: its window for frame k
+starts at int(80 * (k - 2) / 25), "two frames before the frame", which with the 16-column
+window and the 25 ms half STFT window puts the newest sample 120 to 132.5 ms ahead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rtmri import RtmriError
+
+from rtmri.audio import HALF_WINDOW, HOP_LENGTH, N_MELS, SAMPLE_RATE, SILENCE_VALUE
+
+FPS = 25
+WINDOW_COLUMNS = 16
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
+WAV2LIP_LOOKAHEAD_MS = 132.5
+DEFAULT_LOOKAHEAD_MS = WAV2LIP_LOOKAHEAD_MS
+_SAMPLES_PER_MS = SAMPLE_RATE // 1000
+
+
+class AlignmentError(RtmriError, ValueError):
+    """A lookahead or frame index that no window can satisfy."""
+
+
+def lookahead_samples(lookahead_ms: float) -> int:
+    samples = lookahead_ms * _SAMPLES_PER_MS
+    if lookahead_ms < 0 or abs(samples - round(samples)) > 1e-6:
+        raise AlignmentError(
+            f"lookahead {lookahead_ms} ms must be >= 0 and a whole number of samples at "
+            f"{SAMPLE_RATE} Hz (a multiple of {1000 / SAMPLE_RATE} ms)"
+        )
+    return int(round(samples))
+
+
+def window_end_sample(start_column: int) -> int:
+    """One past the newest signal sample that the window starting at start_column uses."""
+    return (start_column + WINDOW_COLUMNS - 1) * HOP_LENGTH + HALF_WINDOW
+
+
+def window_start(frame_index: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> int:
+    """First mel column of frame ``frame_index``'s window (may be negative near the start).
+
+    The newest sample the window depends on, ``window_end_sample(start) - 1``, lies at most
+    ``lookahead_ms`` after the frame's timestamp: window_end_sample(start) <=
+    frame_index * SAMPLES_PER_FRAME + lookahead samples, with the largest such start.
+    """
+    limit = frame_index * SAMPLES_PER_FRAME + lookahead_samples(lookahead_ms)
+    return (limit - window_end_sample(0)) // HOP_LENGTH
+
+
+def samples_needed(frame_index: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> int:
+    """How many samples of the signal must have arrived before frame_index can be made."""
+    return window_end_sample(window_start(frame_index, lookahead_ms))
+
+
+def true_lookahead_ms(frame_index: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> float:
+    """The actual lookahead of frame_index's window (<= lookahead_ms)."""
+    newest = samples_needed(frame_index, lookahead_ms) - 1
+    return (newest - frame_index * SAMPLES_PER_FRAME) * 1000.0 / SAMPLE_RATE
+
+
+def mel_window(mel: np.ndarray, frame_index: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> np.ndarray:
+    """(N_MELS, WINDOW_COLUMNS) window of frame_index from a whole-signal mel; columns
+    outside the signal are silence."""
+    start = window_start(frame_index, lookahead_ms)
+    return slice_columns(mel, start, WINDOW_COLUMNS)
+
+
+def slice_columns(mel: np.ndarray, start: int, count: int) -> np.ndarray:
+    """Columns [start, start + count) of mel, silence where that runs off either end."""
+    out = np.full((N_MELS, count), SILENCE_VALUE, np.float32)
+    lo, hi = max(start, 0), min(start + count, mel.shape[1])
+    if hi > lo:
+        out[:, lo - start : hi - start] = mel[:, lo:hi]
+    return out
+
+
+def n_frames_for_samples(n_samples: int) -> int:
+    """Number of whole video frames in n_samples of audio."""
+    return n_samples // SAMPLES_PER_FRAME
+
+
+def frame_windows(mel: np.ndarray, n_frames: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> np.ndarray:
+    """(n_frames, N_MELS, WINDOW_COLUMNS) windows of frames 0..n_frames-1."""
+    out = np.empty((n_frames, N_MELS, WINDOW_COLUMNS), np.float32)
+    for k in range(n_frames):
+        out[k] = mel_window(mel, k, lookahead_ms)
+    return out

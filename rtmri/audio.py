@@ -1,0 +1,208 @@
+"""wav2lip-compatible log-mel features (DESIGN §2): one implementation, offline and streaming.
+
+Column j of the spectrogram is centred on sample j * HOP_LENGTH and depends on the
+samples [j * HOP_LENGTH - N_FFT // 2, j * HOP_LENGTH + N_FFT // 2) of the signal, the
+signal being zero outside its extent (librosa's ``center=True`` with constant padding).
+The streaming extractor keeps exactly that convention, so both give the same columns.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rtmri import RtmriError
+
+SAMPLE_RATE = 16000
+N_FFT = 800
+HOP_LENGTH = 200
+WIN_LENGTH = 800
+N_MELS = 80
+FMIN = 55.0
+FMAX = 7600.0
+PREEMPHASIS = 0.97
+REF_LEVEL_DB = 20.0
+MIN_LEVEL_DB = -100.0
+MAX_ABS_VALUE = 4.0
+
+MEL_COLUMNS_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 80
+HALF_WINDOW = N_FFT // 2
+SILENCE_VALUE = -MAX_ABS_VALUE
+
+_MIN_AMPLITUDE = 10.0 ** (MIN_LEVEL_DB / 20.0)
+
+
+class AudioError(RtmriError, ValueError):
+    """An audio file or signal that cannot be turned into features."""
+
+
+def feature_params() -> dict:
+    """The feature parameters, as recorded in datasets, checkpoints and bundles."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "n_fft": N_FFT,
+        "hop_length": HOP_LENGTH,
+        "win_length": WIN_LENGTH,
+        "n_mels": N_MELS,
+        "fmin": FMIN,
+        "fmax": FMAX,
+        "preemphasis": PREEMPHASIS,
+        "ref_level_db": REF_LEVEL_DB,
+        "min_level_db": MIN_LEVEL_DB,
+        "max_abs_value": MAX_ABS_VALUE,
+        "window": "hann",
+        "center": True,
+        "pad_mode": "constant",
+    }
+
+
+@lru_cache(maxsize=1)
+def _mel_basis() -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(
+        sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX
+    ).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _window() -> np.ndarray:
+    from scipy.signal import get_window
+
+    return get_window("hann", WIN_LENGTH, fftbins=True).astype(np.float32)
+
+
+def _normalise(mel_amplitude: np.ndarray) -> np.ndarray:
+    db = 20.0 * np.log10(np.maximum(_MIN_AMPLITUDE, mel_amplitude)) - REF_LEVEL_DB
+    scaled = 2.0 * MAX_ABS_VALUE * (db - MIN_LEVEL_DB) / -MIN_LEVEL_DB - MAX_ABS_VALUE
+    return np.clip(scaled, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
+
+
+def _columns_from_padded(padded: np.ndarray, n_columns: int) -> np.ndarray:
+    """Mel columns 0..n_columns-1 of a pre-emphasised signal that starts HALF_WINDOW
+    samples before column 0's centre."""
+    if n_columns <= 0:
+        return np.zeros((N_MELS, 0), np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH][:n_columns]
+    magnitude = np.abs(np.fft.rfft(frames * _window(), axis=1)).astype(np.float32)
+    return _normalise(_mel_basis() @ magnitude.T)
+
+
+def preemphasise(wav: np.ndarray, previous_sample: float = 0.0) -> np.ndarray:
+    """y[n] = x[n] - 0.97 x[n-1], with x[-1] = previous_sample."""
+    wav = np.asarray(wav, np.float32)
+    shifted = np.concatenate(([previous_sample], wav[:-1])).astype(np.float32)
+    return wav - np.float32(PREEMPHASIS) * shifted
+
+
+def n_columns_for(n_samples: int) -> int:
+    """Number of mel columns of a whole signal of n_samples (librosa center=True)."""
+    return 1 + n_samples // HOP_LENGTH
+
+
+def melspectrogram(wav: np.ndarray) -> np.ndarray:
+    """(N_MELS, n_columns_for(len(wav))) float32 log-mel in [-4, 4] of 16 kHz mono audio."""
+    wav = np.asarray(wav, np.float32)
+    if wav.ndim != 1:
+        raise AudioError(f"expected mono audio (1-D), got shape {wav.shape}")
+    padded = np.pad(preemphasise(wav), (HALF_WINDOW, HALF_WINDOW))
+    return _columns_from_padded(padded, n_columns_for(len(wav)))
+
+
+class StreamingMel:
+    """Feeds audio in chunks of any size and returns each mel column as soon as the
+    samples it depends on have arrived; ``flush`` ends the signal (zero padding)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._previous_sample = 0.0
+        # Pre-emphasised samples from the start of the next column's window.
+        self._buffer = np.zeros(HALF_WINDOW, np.float32)
+        self.columns_emitted = 0
+        self.samples_received = 0
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        """Add samples; return the new columns, shape (N_MELS, k), k >= 0."""
+        chunk = np.asarray(chunk, np.float32).reshape(-1)
+        if chunk.size:
+            emphasised = preemphasise(chunk, self._previous_sample)
+            self._previous_sample = float(chunk[-1])
+            self._buffer = np.concatenate((self._buffer, emphasised))
+            self.samples_received += chunk.size
+        return self._emit_ready()
+
+    def flush(self) -> np.ndarray:
+        """End of signal: return the remaining columns (those that reach past the end)."""
+        total = n_columns_for(self.samples_received)
+        self._buffer = np.concatenate((self._buffer, np.zeros(N_FFT, np.float32)))
+        return self._emit(total - self.columns_emitted)
+
+    def _emit_ready(self) -> np.ndarray:
+        ready = 0 if len(self._buffer) < N_FFT else 1 + (len(self._buffer) - N_FFT) // HOP_LENGTH
+        return self._emit(ready)
+
+    def _emit(self, n_columns: int) -> np.ndarray:
+        columns = _columns_from_padded(self._buffer, n_columns)
+        n_columns = columns.shape[1]
+        self._buffer = self._buffer[n_columns * HOP_LENGTH :]
+        self.columns_emitted += n_columns
+        return columns
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read an audio file (wav, flac, mp3, or the audio stream of a video) as mono float32
+    at sample_rate. Raises AudioError naming the file on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    try:
+        wav, rate = _read_any(path)
+    except AudioError:
+        raise
+    except Exception as exc:  # decoders raise many types; the caller needs the file and the reason
+        raise AudioError(f"{path}: cannot read audio ({exc})") from exc
+    if wav.size == 0:
+        raise AudioError(f"{path}: audio is empty")
+    return resample(wav, rate, sample_rate)
+
+
+def _read_any(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return data.mean(axis=1), int(rate)
+    except soundfile.LibsndfileError:
+        return _read_with_pyav(path)
+
+
+def _read_with_pyav(path: Path) -> tuple[np.ndarray, int]:
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise AudioError(f"{path}: has no audio stream")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=stream.rate)
+        pieces = []
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                pieces.append(out.to_ndarray().reshape(-1))
+        for out in resampler.resample(None):
+            pieces.append(out.to_ndarray().reshape(-1))
+        rate = stream.rate
+    wav = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    return wav.astype(np.float32), int(rate)
+
+
+def resample(wav: np.ndarray, rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:
+    wav = np.asarray(wav, np.float32)
+    if rate == target_rate:
+        return wav
+    import soxr
+
+    return soxr.resample(wav, rate, target_rate, quality="HQ").astype(np.float32)

@@ -1,0 +1,50 @@
+"""The `rtmri` command. Each subcommand lives in its own module, imported only when that
+subcommand runs, so `rtmri live` never pays for (or needs) torch."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rtmri import RtmriError, __version__
+
+# name -> (module exposing add_arguments(parser) and main(args) -> int, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("rtmri.training.synth.cli", "write a synthetic rtMRI corpus with VocalTractLab"),
+    "contact-sheet": ("rtmri.training.contact_sheet", "PNG contact sheet of frames from a video"),
+    "prepare": ("rtmri.training.prepare.cli", "turn rtMRI recordings into a 25 fps clip dataset"),
+    "train": ("rtmri.training.train_cli", "train the SyncNet expert, the generator or a baseline"),
+}
+
+
+def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, object]:
+    parser = argparse.ArgumentParser(prog="rtmri", description="rtmri-live: speech in, real-time MRI video of the vocal tract out.")
+    parser.add_argument("--version", action="version", version=f"rtmri-live {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    runner = None
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if argv and argv[0] == name:
+            module = importlib.import_module(module_name)
+            module.add_arguments(command_parser)
+            runner = module.main
+    return parser, runner
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser, runner = build_parser(argv)
+    args = parser.parse_args(argv)
+    try:
+        return int(runner(args) or 0)
+    except RtmriError as exc:
+        print(f"rtmri {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rtmri {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The clip dataset that ``rtmri prepare`` writes and training and evaluation read.
+
+Layout (format "rtmri-clips", version 1)::
+
+    DATA/dataset.json                     format, version, fps, sample_rate, image_size, splits, ...
+    DATA/filelists/<split>.txt            one clip id per line, e.g. "spk01/utt0003_c01"
+    DATA/clips/<clip id>/frames.npy       uint8 (n_frames, H, W) grayscale at 25 fps
+    DATA/clips/<clip id>/audio.wav        16 kHz mono PCM-16, n_frames / 25 s long
+    DATA/clips/<clip id>/clip.json        speaker, recording, condition, start_s, n_frames, phones
+
+Splits: "train", "val", "test" (clips of training speakers) and, for held-out speakers,
+"unseen_ja" and "unseen_nonja" (DESIGN §1 conditions 2 and 3). Numpy only: the evaluator
+and the streamer read it without torch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from rtmri import RtmriError
+
+from rtmri.alignment import FPS
+from rtmri.audio import SAMPLE_RATE, load_audio, melspectrogram
+
+FORMAT = "rtmri-clips"
+VERSION = 1
+TRAINING_SPLITS = ("train", "val", "test")
+UNSEEN_SPLITS = ("unseen_ja", "unseen_nonja")
+ALL_SPLITS = TRAINING_SPLITS + UNSEEN_SPLITS
+# Evaluation conditions of the study (DESIGN §1), by split.
+CONDITIONS = {"test": 1, "unseen_ja": 2, "unseen_nonja": 3}
+
+
+class DatasetError(RtmriError, ValueError):
+    """A clip dataset that is missing, empty, damaged or of another format version."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    root: Path
+    clip_id: str
+
+    @property
+    def folder(self) -> Path:
+        return self.root / "clips" / self.clip_id
+
+    @cached_property
+    def info(self) -> dict:
+        return _read_json(self.folder / "clip.json")
+
+    @property
+    def speaker(self) -> str:
+        return self.info["speaker"]
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.info["n_frames"])
+
+    def frames(self, mmap: bool = True) -> np.ndarray:
+        """uint8 (n_frames, H, W)."""
+        path = self.folder / "frames.npy"
+        try:
+            return np.load(path, mmap_mode="r" if mmap else None)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{path}: cannot read frames ({exc})") from exc
+
+    def audio(self) -> np.ndarray:
+        return load_audio(self.folder / "audio.wav", SAMPLE_RATE)
+
+    def mel(self) -> np.ndarray:
+        return melspectrogram(self.audio())
+
+
+class ClipDataset:
+    """Read access to a prepared dataset; validates its header on open."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DatasetError(f"{self.root}: no such dataset folder")
+        header = self.root / "dataset.json"
+        if not header.is_file():
+            raise DatasetError(f"{self.root}: not a prepared dataset (no dataset.json); run `rtmri prepare` first")
+        self.header = _read_json(header)
+        if self.header.get("format") != FORMAT or self.header.get("version") != VERSION:
+            raise DatasetError(
+                f"{header}: format {self.header.get('format')!r} version {self.header.get('version')!r}, "
+                f"expected {FORMAT!r} version {VERSION}; re-run `rtmri prepare` with this version"
+            )
+        if self.header.get("fps") != FPS:
+            raise DatasetError(f"{header}: fps {self.header.get('fps')}, expected {FPS}")
+
+    @property
+    def image_size(self) -> int:
+        return int(self.header["image_size"])
+
+    def split(self, name: str) -> list[Clip]:
+        if name not in ALL_SPLITS:
+            raise DatasetError(f"unknown split {name!r}; splits are {', '.join(ALL_SPLITS)}")
+        path = self.root / "filelists" / f"{name}.txt"
+        if not path.is_file():
+            return []
+        ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        return [Clip(self.root, clip_id) for clip_id in ids]
+
+    def require_split(self, name: str) -> list[Clip]:
+        clips = self.split(name)
+        if not clips:
+            raise DatasetError(f"{self.root}: split {name!r} is empty")
+        return clips
+
+
+def write_header(root: Path, header: dict) -> None:
+    atomic_write_text(root / "dataset.json", json.dumps({"format": FORMAT, "version": VERSION, "fps": FPS, "sample_rate": SAMPLE_RATE, **header}, indent=2))
+
+
+def write_filelist(root: Path, split: str, clip_ids: list[str]) -> None:
+    atomic_write_text(root / "filelists" / f"{split}.txt", "".join(f"{c}\n" for c in clip_ids))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{path}: missing") from exc
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc})") from exc

@@ -1,0 +1,1 @@
+"""Checkpoint -> model bundle (ONNX + manifest), parity checks, fast variants."""

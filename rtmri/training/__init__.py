@@ -1,0 +1,1 @@
+"""Data preparation, synthetic corpus, networks and training (needs the `train` extra)."""
