@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from rtmri import audio
+from rtmri.audio import (
+    HOP_LENGTH,
+    N_MELS,
+    SAMPLE_RATE,
+    AudioError,
+    StreamingMel,
+    melspectrogram,
+    n_columns_for,
+)
+
+
+def speech_like(seconds=2.0, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
+    voiced = sum(np.sin(2 * np.pi * f * t) / (i + 1) for i, f in enumerate((120, 240, 700, 1200, 2500)))
+    return ((0.3 * envelope * voiced) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def stream(wav, chunk):
+    extractor = StreamingMel()
+    pieces = [extractor.push(wav[i : i + chunk]) for i in range(0, len(wav), chunk)]
+    return np.concatenate(pieces, axis=1), extractor
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 160, 1024, 16000])
+def test_streaming_equals_offline(chunk):
+    wav = speech_like(1.3)
+    offline = melspectrogram(wav)
+    streamed, extractor = stream(wav, chunk)
+    # All columns whose samples have arrived were emitted, and no more.
+    assert streamed.shape[1] == (len(wav) - audio.HALF_WINDOW) // HOP_LENGTH + 1
+    first_window = 16
+    diff = np.abs(streamed[:, first_window:] - offline[:, first_window : streamed.shape[1]])
+    assert diff.max() < 1e-4
+    tail = extractor.flush()
+    whole = np.concatenate([streamed, tail], axis=1)
+    assert whole.shape == offline.shape
+
+
+def test_offline_matches_librosa_stft_reference():
+    import librosa
+    from scipy.signal import lfilter
+
+    wav = speech_like(0.7, seed=3)
+    emphasised = lfilter([1, -audio.PREEMPHASIS], [1], wav)
+    spec = np.abs(librosa.stft(emphasised, n_fft=800, hop_length=200, win_length=800, center=True, pad_mode="constant"))
+    mel = librosa.filters.mel(sr=16000, n_fft=800, n_mels=80, fmin=55, fmax=7600) @ spec
+    db = 20 * np.log10(np.maximum(1e-5, mel)) - 20
+    expected = np.clip(8 * ((db + 100) / 100) - 4, -4, 4)
+    np.testing.assert_allclose(melspectrogram(wav), expected, atol=2e-3)
+
+
+def test_shape_and_column_count():
+    wav = speech_like(1.0)
+    mel = melspectrogram(wav)
+    assert mel.shape == (N_MELS, n_columns_for(len(wav))) == (80, 81)
+    assert mel.dtype == np.float32
+
+
+def test_silence_maps_to_minus_four():
+    mel = melspectrogram(np.zeros(SAMPLE_RATE, np.float32))
+    assert np.all(mel == -4.0)
+
+
+def test_values_are_clipped_to_plus_minus_four():
+    mel = melspectrogram(speech_like(0.5) * 1000)
+    assert mel.min() >= -4.0 and mel.max() == 4.0
+
+
+@pytest.mark.parametrize("freq", [300.0, 1000.0, 4000.0])
+def test_pure_tone_lands_in_expected_band(freq):
+    import librosa
+
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    mel = melspectrogram((0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32))
+    loudest_band = int(np.argmax(mel[:, 10:-10].mean(axis=1)))
+    centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=55, fmax=7600)[1:-1]
+    expected_band = int(np.argmin(np.abs(centres - freq)))
+    assert abs(loudest_band - expected_band) <= 1
+
+
+def test_load_audio_resamples_and_names_bad_files(tmp_path):
+    import soundfile
+
+    wav48 = np.sin(2 * np.pi * 440 * np.arange(48000) / 48000).astype(np.float32) * 0.5
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, np.stack([wav48, wav48], axis=1), 48000, subtype="PCM_16")
+    loaded = audio.load_audio(path)
+    assert loaded.ndim == 1 and abs(len(loaded) - SAMPLE_RATE) <= 1
+
+    with pytest.raises(AudioError, match="missing.wav"):
+        audio.load_audio(tmp_path / "missing.wav")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....not audio")
+    with pytest.raises(AudioError, match="broken.wav"):
+        audio.load_audio(broken)
+    empty = tmp_path / "empty.wav"
+    soundfile.write(empty, np.zeros(0, np.float32), 16000)
+    with pytest.raises(AudioError, match="empty"):
+        audio.load_audio(empty)
