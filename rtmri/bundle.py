@@ -1,0 +1,217 @@
+"""The model bundle (DESIGN §4): ``model.onnx`` next to ``model.onnx.json``.
+
+The manifest holds everything needed to run the graph with no other file: feature
+parameters, fps, window length, lookahead, image size and channels, the crop of the
+frames, the reference frame(s) (PNG, base64), the training data it came from and its
+evaluation figures at export time. Loading needs numpy and onnxruntime only.
+
+Graph interface (checked against the manifest on load)::
+
+    inputs:  "mel"  float32 (batch, 1, 80, 16)        the frames' mel windows
+             "face" float32 (batch, 2*C, S, S)        only when the face encoder is not baked:
+                                                      masked reference + reference, in [0, 1]
+    output:  "frames" float32 (batch, C, S, S)        generated frames in [0, 1]
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rtmri import RtmriError
+from rtmri.alignment import FPS, WINDOW_COLUMNS, lookahead_samples
+from rtmri.audio import N_MELS, feature_params
+
+FORMAT = "rtmri-bundle"
+VERSION = 1
+MANIFEST_SUFFIX = ".json"
+MEL_INPUT = "mel"
+FACE_INPUT = "face"
+FRAMES_OUTPUT = "frames"
+
+REQUIRED_FIELDS = {
+    "format": str,
+    "version": int,
+    "onnx": str,
+    "features": dict,
+    "fps": int,
+    "window_columns": int,
+    "lookahead_ms": (int, float),
+    "image_size": int,
+    "channels": int,
+    "face_encoder": str,  # "baked": reference folded into the graph; "input": face is an input
+    "frames": dict,  # crop [x, y, w, h] in the source video, orientation
+    "reference": dict,  # {"frames": [base64 PNG, ...], "source": ...}
+    "training": dict,  # the data and run it came from
+    "evaluation": dict,  # figures at export time
+}
+
+
+class BundleError(RtmriError):
+    """A bundle that is missing, incomplete or does not match its graph."""
+
+
+@dataclass
+class Bundle:
+    path: Path  # the manifest
+    manifest: dict
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.path.parent / self.manifest["onnx"]
+
+    @property
+    def lookahead_ms(self) -> float:
+        return float(self.manifest["lookahead_ms"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.manifest["image_size"])
+
+    @property
+    def channels(self) -> int:
+        return int(self.manifest["channels"])
+
+    @property
+    def face_baked(self) -> bool:
+        return self.manifest["face_encoder"] == "baked"
+
+    def reference_frames(self) -> np.ndarray:
+        """uint8 (n, S, S) grayscale reference frames."""
+        return np.stack([decode_png(item) for item in self.manifest["reference"]["frames"]])
+
+
+def manifest_path_for(path: str | Path) -> Path:
+    """Accepts a bundle folder, its ONNX file or its manifest."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = sorted(path.glob("*.onnx" + MANIFEST_SUFFIX))
+        if len(candidates) != 1:
+            raise BundleError(f"{path}: expected one *.onnx.json manifest in the folder, found {len(candidates)}")
+        return candidates[0]
+    if path.suffix == ".onnx":
+        return path.with_name(path.name + MANIFEST_SUFFIX)
+    return path
+
+
+def read_manifest(path: str | Path) -> Bundle:
+    """Read and validate a manifest (fields, feature parameters, consistency)."""
+    manifest_file = manifest_path_for(path)
+    if not manifest_file.is_file():
+        raise BundleError(f"{manifest_file}: no such bundle manifest")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{manifest_file}: manifest is not valid JSON ({exc})") from exc
+    problems = manifest_problems(manifest)
+    if problems:
+        raise BundleError(f"{manifest_file}: " + "; ".join(problems))
+    bundle = Bundle(manifest_file, manifest)
+    if not bundle.onnx_path.is_file():
+        raise BundleError(f"{manifest_file}: its ONNX graph {bundle.onnx_path} is missing")
+    return bundle
+
+
+def manifest_problems(manifest: dict) -> list[str]:
+    problems = []
+    for field, kind in REQUIRED_FIELDS.items():
+        if field not in manifest:
+            problems.append(f"missing field {field!r}")
+        elif not isinstance(manifest[field], kind) or isinstance(manifest[field], bool):
+            problems.append(f"field {field!r} has the wrong type ({type(manifest[field]).__name__})")
+    if problems:
+        return problems
+    if manifest["format"] != FORMAT or manifest["version"] != VERSION:
+        problems.append(f"format {manifest['format']!r} version {manifest['version']}, expected {FORMAT!r} version {VERSION}")
+    if manifest["features"] != feature_params():
+        differing = sorted(k for k in set(feature_params()) | set(manifest["features"]) if feature_params().get(k) != manifest["features"].get(k))
+        problems.append(f"feature parameters differ from this version's features: {', '.join(differing)}")
+    if manifest["fps"] != FPS:
+        problems.append(f"fps {manifest['fps']}, this streamer runs at {FPS}")
+    if manifest["window_columns"] != WINDOW_COLUMNS:
+        problems.append(f"window_columns {manifest['window_columns']}, expected {WINDOW_COLUMNS}")
+    try:
+        lookahead_samples(manifest["lookahead_ms"])
+    except RtmriError as exc:
+        problems.append(str(exc))
+    if manifest["channels"] not in (1, 3):
+        problems.append(f"channels {manifest['channels']}, expected 1 or 3")
+    if manifest["face_encoder"] not in ("baked", "input"):
+        problems.append(f"face_encoder {manifest['face_encoder']!r}, expected 'baked' or 'input'")
+    if not manifest["reference"].get("frames"):
+        problems.append("reference has no frames")
+    return problems
+
+
+def expected_io(bundle: Bundle) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """Input and output names with shapes (None for the dynamic batch)."""
+    size, channels = bundle.image_size, bundle.channels
+    inputs = {MEL_INPUT: (None, 1, N_MELS, WINDOW_COLUMNS)}
+    if not bundle.face_baked:
+        inputs[FACE_INPUT] = (None, 2 * channels, size, size)
+    return inputs, {FRAMES_OUTPUT: (None, channels, size, size)}
+
+
+def graph_problems(bundle: Bundle, session) -> list[str]:
+    """Differences between the manifest's promise and an onnxruntime session's graph."""
+    want_in, want_out = expected_io(bundle)
+    have_in = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape) for i in session.get_inputs()}
+    have_out = {o.name: tuple(d if isinstance(d, int) else None for d in o.shape) for o in session.get_outputs()}
+    problems = []
+    for kind, want, have in (("input", want_in, have_in), ("output", want_out, have_out)):
+        for name in sorted(set(want) | set(have)):
+            if name not in have:
+                problems.append(f"graph lacks {kind} {name!r} {want[name]}")
+            elif name not in want:
+                problems.append(f"graph has unexpected {kind} {name!r} {have[name]}")
+            elif have[name][1:] != want[name][1:]:
+                problems.append(f"{kind} {name!r} has shape {have[name]}, manifest implies {want[name]}")
+    return problems
+
+
+def encode_png(frame: np.ndarray) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(frame, np.uint8)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_png(data: str) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L"))
+
+
+def new_manifest(**fields) -> dict:
+    """A manifest with this version's contract fields filled in; the caller gives the rest."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "features": feature_params(),
+        "fps": FPS,
+        "window_columns": WINDOW_COLUMNS,
+        **fields,
+    }
+
+
+def write_bundle(out_dir: str | Path, onnx_bytes: bytes, manifest: dict, name: str = "model") -> Bundle:
+    """Write ``name.onnx`` and ``name.onnx.json`` (each atomically) and validate the result."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {**manifest, "onnx": f"{name}.onnx"}
+    problems = manifest_problems(manifest)
+    if problems:
+        raise BundleError(f"refusing to write an invalid bundle to {out_dir}: " + "; ".join(problems))
+    onnx_path = out_dir / manifest["onnx"]
+    manifest_file = onnx_path.with_name(onnx_path.name + MANIFEST_SUFFIX)
+    for path, data in ((onnx_path, onnx_bytes), (manifest_file, json.dumps(manifest, indent=2).encode())):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return read_manifest(manifest_file)

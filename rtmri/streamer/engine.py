@@ -1,0 +1,98 @@
+"""Runs a model bundle with onnxruntime: mel windows in, grayscale frames out."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, Bundle, BundleError, graph_problems, read_manifest
+
+PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+PROVIDER_ALIASES = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
+DEFAULT_THREADS = 2
+
+
+def choose_providers(requested: str | None = None) -> list:
+    """TensorRT, then CUDA, then CPU, among those this onnxruntime has; or the one asked for."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if requested:
+        name = PROVIDER_ALIASES.get(requested.lower(), requested)
+        if name not in available:
+            raise BundleError(f"provider {requested!r} is not available here; available: {', '.join(available)}")
+        chosen = [name]
+    else:
+        chosen = [p for p in PROVIDER_PREFERENCE if p in available]
+    providers = []
+    for name in chosen:
+        if name == "TensorrtExecutionProvider":
+            cache = os.path.expanduser("~/.cache/rtmri/trt")
+            os.makedirs(cache, exist_ok=True)
+            providers.append((name, {"trt_engine_cache_enable": True, "trt_engine_cache_path": cache}))
+        else:
+            providers.append(name)
+    if "CPUExecutionProvider" not in chosen:
+        providers.append("CPUExecutionProvider")
+    return providers
+
+
+class Engine:
+    """An onnxruntime session for one bundle, with the reference input fixed."""
+
+    def __init__(self, bundle: Bundle | str, provider: str | None = None, threads: int = DEFAULT_THREADS) -> None:
+        import onnxruntime as ort
+
+        self.bundle = bundle if isinstance(bundle, Bundle) else read_manifest(bundle)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.bundle.onnx_path), options, providers=choose_providers(provider))
+        except BundleError:
+            raise
+        except Exception as exc:  # onnxruntime raises its own exception types for damaged graphs
+            raise BundleError(f"{self.bundle.onnx_path}: onnxruntime cannot load the graph ({exc})") from exc
+        problems = graph_problems(self.bundle, self.session)
+        if problems:
+            raise BundleError(f"{self.bundle.path}: manifest does not match the graph: " + "; ".join(problems))
+        self.providers = self.session.get_providers()
+        self._face = None if self.bundle.face_baked else face_input(self.bundle.reference_frames()[0], self.bundle.channels)
+
+    @property
+    def image_size(self) -> int:
+        return self.bundle.image_size
+
+    def run(self, mel_windows: np.ndarray) -> np.ndarray:
+        """(B, 80, 16) windows -> uint8 (B, S, S) grayscale frames."""
+        mel = np.ascontiguousarray(mel_windows, np.float32)[:, None]
+        feeds = {MEL_INPUT: mel}
+        if self._face is not None:
+            feeds[FACE_INPUT] = np.repeat(self._face, len(mel), axis=0)
+        (frames,) = self.session.run([FRAMES_OUTPUT], feeds)
+        return to_gray_uint8(frames)
+
+    def warm_up(self, batch_sizes=(1, 2)) -> None:
+        from rtmri.audio import N_MELS, SILENCE_VALUE
+        from rtmri.alignment import WINDOW_COLUMNS
+
+        for batch in batch_sizes:
+            self.run(np.full((batch, N_MELS, WINDOW_COLUMNS), SILENCE_VALUE, np.float32))
+
+
+def face_input(reference: np.ndarray, channels: int) -> np.ndarray:
+    """wav2lip's face input for a fixed reference: (1, 2C, S, S) = [reference with its
+    lower half zeroed, reference], in [0, 1]."""
+    ref = np.asarray(reference, np.float32) / 255.0
+    masked = ref.copy()
+    masked[ref.shape[0] // 2 :] = 0.0
+    stack = [masked] * channels + [ref] * channels
+    return np.stack(stack)[None].astype(np.float32)
+
+
+def to_gray_uint8(frames: np.ndarray) -> np.ndarray:
+    """(B, C, S, S) in [0, 1] -> uint8 (B, S, S); colour channels are averaged."""
+    gray = frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
+    return np.clip(np.rint(gray * 255.0), 0, 255).astype(np.uint8)

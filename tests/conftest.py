@@ -1,0 +1,75 @@
+"""Shared fixtures: a tiny ONNX bundle built with onnx.helper (no torch), whose lower half
+brightens with the loudness of its mel window, so frames visibly follow the speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, encode_png, new_manifest, write_bundle
+
+TINY_SIZE = 32
+
+
+def tiny_onnx(size: int = TINY_SIZE, channels: int = 1, face_input: bool = False) -> bytes:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rows = np.linspace(0, 1, size, dtype=np.float32)[:, None]
+    pattern = (np.where(rows >= 0.5, 0.8, 0.0) * np.ones((1, size))).astype(np.float32)
+    base = np.full((size, size), 0.2, np.float32)
+    initializers = [
+        numpy_helper.from_array(np.broadcast_to(pattern, (1, channels, size, size)).copy(), "pattern"),
+        numpy_helper.from_array(np.broadcast_to(base, (1, channels, size, size)).copy(), "base"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "gain"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", [MEL_INPUT], ["loudness"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Mul", ["loudness", "gain"], ["scaled"]),
+        helper.make_node("Sigmoid", ["scaled"], ["level"]),
+        helper.make_node("Mul", ["level", "pattern"], ["tongue"]),
+        helper.make_node("Add", ["tongue", "base"], ["plain"]),
+    ]
+    inputs = [helper.make_tensor_value_info(MEL_INPUT, TensorProto.FLOAT, ["batch", 1, 80, 16])]
+    if face_input:
+        inputs.append(helper.make_tensor_value_info(FACE_INPUT, TensorProto.FLOAT, ["batch", 2 * channels, size, size]))
+        initializers += [numpy_helper.from_array(np.array(x, np.int64), n) for x, n in (([channels], "lo"), ([2 * channels], "hi"), ([1], "axis"))]
+        nodes += [
+            helper.make_node("Slice", [FACE_INPUT, "lo", "hi", "axis"], ["reference"]),
+            helper.make_node("Mul", ["reference", "gain"], ["ref_half"]),
+            helper.make_node("Add", ["plain", "ref_half"], ["summed"]),
+            helper.make_node("Min", ["summed", "one"], [FRAMES_OUTPUT]),
+        ]
+    else:
+        nodes[-1] = helper.make_node("Add", ["tongue", "base"], [FRAMES_OUTPUT])
+    output = helper.make_tensor_value_info(FRAMES_OUTPUT, TensorProto.FLOAT, ["batch", channels, size, size])
+    graph = helper.make_graph(nodes, "tiny", inputs, [output], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def tiny_manifest(size: int = TINY_SIZE, channels: int = 1, face_input: bool = False, lookahead_ms: float = 40.0) -> dict:
+    reference = (np.random.default_rng(0).random((size, size)) * 255).astype(np.uint8)
+    return new_manifest(
+        lookahead_ms=lookahead_ms,
+        image_size=size,
+        channels=channels,
+        face_encoder="input" if face_input else "baked",
+        frames={"crop": [0, 0, 256, 256], "orientation": "face-left, top-up"},
+        reference={"frames": [encode_png(reference)], "source": "synthetic noise"},
+        training={"dataset": "none (test fixture)"},
+        evaluation={},
+    )
+
+
+@pytest.fixture
+def make_tiny_bundle(tmp_path):
+    def make(**options):
+        folder = tmp_path / f"bundle{len(list(tmp_path.glob('bundle*')))}"
+        onnx_options = {k: options[k] for k in ("size", "channels", "face_input") if k in options}
+        return write_bundle(folder, tiny_onnx(**onnx_options), tiny_manifest(**options))
+
+    return make
