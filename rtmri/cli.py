@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "contact-sheet": ("rtmri.training.contact_sheet", "PNG contact sheet of frames from a video"),
     "prepare": ("rtmri.training.prepare.cli", "turn rtMRI recordings into a 25 fps clip dataset"),
     "train": ("rtmri.training.train_cli", "train the SyncNet expert, the generator or a baseline"),
+    "live": ("rtmri.streamer.live_cli", "microphone or file -> rtMRI frames at 25 fps in a window (and MP4)"),
+    "render": ("rtmri.streamer.render_cli", "audio file -> rtMRI video (MP4 with the audio), as fast as possible"),
 }
 
 

@@ -75,9 +75,11 @@ class Engine:
         return to_gray_uint8(frames)
 
     def warm_up(self, batch_sizes=(1, 2)) -> None:
-        from rtmri.audio import N_MELS, SILENCE_VALUE
+        """First runs are slow (allocation, kernel choice); do them before the first frame."""
         from rtmri.alignment import WINDOW_COLUMNS
+        from rtmri.audio import N_MELS, SILENCE_VALUE, melspectrogram
 
+        melspectrogram(np.zeros(N_MELS * 10, np.float32))  # builds the mel basis once
         for batch in batch_sizes:
             self.run(np.full((batch, N_MELS, WINDOW_COLUMNS), SILENCE_VALUE, np.float32))
 

@@ -1,0 +1,151 @@
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile
+
+from rtmri.alignment import frame_windows, n_frames_for_samples
+from rtmri.audio import SAMPLE_RATE, load_audio, melspectrogram
+from rtmri.streamer.engine import Engine
+from rtmri.streamer.mp4 import Mp4Sink
+from rtmri.streamer.sources import AudioSourceError, FileSource, MicrophoneSource
+from rtmri.streamer.stream import Streamer
+from rtmri.streamer.windows import FrameWindows
+
+
+def bursts(seconds, seed=0):
+    """Alternating 0.5 s of loud noise bursts and silence: speech-like on/off structure."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SAMPLE_RATE)
+    on = (np.arange(n) // (SAMPLE_RATE // 2)) % 2 == 0
+    return (0.3 * rng.standard_normal(n) * on).astype(np.float32)
+
+
+@pytest.fixture
+def speech_file(tmp_path):
+    def make(seconds, seed=0):
+        path = tmp_path / f"speech{seconds}.wav"
+        soundfile.write(path, bursts(seconds, seed), SAMPLE_RATE, subtype="PCM_16")
+        return path
+
+    return make
+
+
+def decode_mp4(path):
+    import av
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        rate = video.average_rate
+        frames = [f.to_ndarray(format="gray") for f in container.decode(video)]
+    with av.open(str(path)) as container:
+        audio_stream = container.streams.audio[0]
+        samples = sum(f.samples for f in container.decode(audio_stream))
+        audio_rate = audio_stream.rate
+    return rate, np.stack(frames), samples / audio_rate
+
+
+@pytest.mark.parametrize("lookahead_ms", [0, 40, 132.5])
+@pytest.mark.parametrize("chunk", [1, 320, 1024, 16000])
+def test_streamed_windows_equal_offline_windows(lookahead_ms, chunk):
+    wav = bursts(2.0)
+    windows = FrameWindows(lookahead_ms)
+    out = []
+    for i in range(0, len(wav), chunk):
+        out += windows.push(wav[i : i + chunk])
+    out += windows.flush()
+    offline = frame_windows(melspectrogram(wav), n_frames_for_samples(len(wav)), lookahead_ms)
+    assert [w.index for w in out[: len(offline)]] == list(range(len(offline)))
+    assert len(out) - len(offline) in (0, 1)  # a causal model may also make the partial last frame
+    np.testing.assert_allclose(np.stack([w.mel for w in out[: len(offline)]]), offline, atol=1e-4)
+
+
+def test_render_writes_25fps_mp4_with_audio_equal_to_offline_generation(make_tiny_bundle, speech_file, tmp_path):
+    from rtmri.cli import main
+
+    bundle = make_tiny_bundle(lookahead_ms=80)
+    audio = speech_file(30)
+    out = tmp_path / "out.mp4"
+    assert main(["render", str(bundle.path), str(audio), "-o", str(out), "--size", "32"]) == 0
+    rate, frames, audio_s = decode_mp4(out)
+    assert rate == 25
+    assert abs(len(frames) - 30 * 25) <= 1
+    assert abs(audio_s - 30.0) < 0.1
+    wav = load_audio(audio)
+    expected = Engine(bundle).run(frame_windows(melspectrogram(wav), n_frames_for_samples(len(wav)), 80))
+    n = min(len(expected), len(frames))
+    error = np.abs(frames[:n].astype(int) - expected[:n].astype(int))
+    assert error.mean() < 2.0 and np.percentile(error, 99) <= 8  # H.264 at CRF 18, nothing more
+    lower = frames[:, 16:].mean(axis=(1, 2))
+    assert lower.max() - lower.min() > 20  # the picture follows the bursts
+
+
+class SlowEngine:
+    def __init__(self, engine, seconds):
+        self.engine, self.seconds, self.bundle = engine, seconds, engine.bundle
+
+    def run(self, windows):
+        time.sleep(self.seconds * len(windows))
+        return self.engine.run(windows)
+
+
+def test_falling_behind_drops_frames_instead_of_piling_up_delay(make_tiny_bundle, speech_file):
+    engine = SlowEngine(Engine(make_tiny_bundle()), seconds=0.06)  # 60 ms a frame: cannot keep 25 fps
+    seen = []
+
+    class Collect:
+        def frame(self, frame):
+            seen.append(frame)
+
+        def close(self):
+            pass
+
+    stats = Streamer(engine, [Collect()], realtime=True).run(FileSource(speech_file(4), realtime=True))
+    indices = [f.index for f in seen]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    assert stats.dropped > 10 and stats.frames + stats.dropped >= 99
+    assert stats.dropped == sum(f.dropped_before for f in seen)
+    late = stats.summary()["audio_to_frame"]["p95_ms"]
+    assert late < 400  # bounded: without dropping it would grow to seconds
+
+
+def test_live_with_a_file_in_a_dummy_window_keeps_25fps_and_records(make_tiny_bundle, speech_file, tmp_path):
+    out = tmp_path / "live.mp4"
+    report = tmp_path / "live.json"
+    env = {"SDL_VIDEODRIVER": "dummy", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "rtmri.cli", "live", "--bundle", str(make_tiny_bundle().path), "--file", str(speech_file(3)),
+         "--record", str(out), "--json", str(report)],
+        capture_output=True, text=True, timeout=120, env={**__import__("os").environ, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    summary = json.loads(report.read_text())
+    assert summary["dropped"] == 0 and summary["frames"] >= 74
+    assert 2.8 < summary["wall_s"] < 4.5  # paced by the audio, not as fast as possible
+    assert "sound -> frame on screen" in result.stderr
+    rate, frames, _ = decode_mp4(out)
+    assert rate == 25 and abs(len(frames) - 75) <= 1
+
+
+def test_missing_microphone_is_said_plainly_with_the_device_list():
+    with pytest.raises(AudioSourceError, match=r"(?s)no input device 'no-such-microphone-xyz'.*Audio devices here.*--file"):
+        MicrophoneSource("no-such-microphone-xyz")
+
+
+def test_mp4_sink_holds_the_last_picture_for_dropped_frames(tmp_path):
+    from rtmri.streamer.stream import Frame
+
+    sink = Mp4Sink(tmp_path / "x.mp4", size=32, with_audio=False)
+    for index, level in ((0, 30), (3, 200)):
+        sink.frame(Frame(index, np.full((32, 32), level, np.uint8), index / 25, 0, 0, 0, 0, 0))
+    sink.close()
+    import av
+
+    with av.open(str(tmp_path / "x.mp4")) as container:
+        levels = [f.to_ndarray(format="gray").mean() for f in container.decode(video=0)]
+    assert len(levels) == 4
+    assert np.allclose(levels[:3], 30, atol=3) and abs(levels[3] - 200) < 3
