@@ -1,0 +1,65 @@
+"""The generator as an ONNX graph with the bundle's interface (rtmri/bundle.py).
+
+With a fixed reference, both halves of wav2lip's face input depend on the reference
+only, so the face encoder's outputs are constants: ``baked`` folds them into the graph
+(the face encoder is not in it at all), ``input`` keeps the face as a graph input.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import torch
+from torch import nn
+
+from rtmri.alignment import WINDOW_COLUMNS
+from rtmri.audio import N_MELS
+from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT
+
+OPSET = 17
+
+
+class BakedReference(nn.Module):
+    """mel windows -> frames, with the reference's face features held as constants."""
+
+    def __init__(self, generator: nn.Module, face: torch.Tensor) -> None:
+        super().__init__()
+        self.generator = generator
+        with torch.no_grad():
+            features = generator.encode_face(face)
+        for i, feature in enumerate(features):
+            self.register_buffer(f"face_feature_{i}", feature)
+        self.n_features = len(features)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        features = [getattr(self, f"face_feature_{i}") for i in range(self.n_features)]
+        return self.generator.decode(mel, features)
+
+
+class FaceAsInput(nn.Module):
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, mel: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
+        return self.generator(mel, face)
+
+
+def export_onnx(generator: nn.Module, face: torch.Tensor, baked: bool = True) -> bytes:
+    """ONNX bytes with a dynamic batch. ``face`` is (1, 2C, S, S) for the reference."""
+    generator = generator.eval().float()
+    mel = torch.zeros(2, 1, N_MELS, WINDOW_COLUMNS)
+    if baked:
+        module, args, names = BakedReference(generator, face), (mel,), [MEL_INPUT]
+    else:
+        module, args, names = FaceAsInput(generator), (mel, face.expand(2, *face.shape[1:])), [MEL_INPUT, FACE_INPUT]
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(
+            module.eval(), args, buffer, input_names=names, output_names=[FRAMES_OUTPUT],
+            dynamic_axes={name: {0: "batch"} for name in names + [FRAMES_OUTPUT]},
+            opset_version=OPSET, do_constant_folding=True, dynamo=False,
+        )
+    return buffer.getvalue()
