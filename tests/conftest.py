@@ -73,3 +73,55 @@ def make_tiny_bundle(tmp_path):
         return write_bundle(folder, tiny_onnx(**onnx_options), tiny_manifest(**options))
 
     return make
+
+
+def write_tiny_clip_dataset(root, image_size: int = 96, speakers=("spk01", "spk02"), clips_per_speaker: int = 4,
+                            seconds: float = 2.0, seed: int = 0):
+    """A small prepared dataset (rtmri.clips layout): a bright 'tongue' blob whose height
+    follows the loudness of noise bursts, so audio and picture are linked as in rtMRI."""
+    import json
+    from pathlib import Path
+
+    import soundfile
+
+    from rtmri.alignment import FPS, SAMPLES_PER_FRAME
+    from rtmri.audio import SAMPLE_RATE
+    from rtmri.clips import write_filelist, write_header
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    n_frames = int(seconds * FPS)
+    yy, xx = np.mgrid[0:image_size, 0:image_size] / image_size
+    ids = []
+    for speaker in speakers:
+        for c in range(clips_per_speaker):
+            loud = rng.random(n_frames // 5 + 1) > 0.5
+            envelope = np.repeat(loud, 5)[:n_frames].astype(np.float32)
+            wav = (0.3 * rng.standard_normal(n_frames * SAMPLES_PER_FRAME) * np.repeat(envelope, SAMPLES_PER_FRAME)).astype(np.float32)
+            smooth = np.convolve(envelope, np.ones(3) / 3, mode="same")
+            frames = np.empty((n_frames, image_size, image_size), np.uint8)
+            for k in range(n_frames):
+                centre = 0.8 - 0.25 * smooth[k]
+                blob = np.exp(-(((yy - centre) / 0.08) ** 2 + ((xx - 0.5) / 0.15) ** 2))
+                frames[k] = np.clip(40 + 60 * (yy < 0.3) + 180 * blob + rng.normal(0, 4, blob.shape), 0, 255)
+            clip_id = f"{speaker}/utt{c:02d}_c00"
+            folder = root / "clips" / clip_id
+            folder.mkdir(parents=True)
+            np.save(folder / "frames.npy", frames)
+            soundfile.write(folder / "audio.wav", wav, SAMPLE_RATE, subtype="PCM_16")
+            (folder / "clip.json").write_text(json.dumps({
+                "speaker": speaker, "recording": f"{speaker}/utt{c:02d}", "condition": "train",
+                "start_s": 0.0, "n_frames": n_frames, "fps": FPS, "phones": [],
+            }))
+            ids.append(clip_id)
+    splits = {"train": ids[::2] + ids[1::4], "val": ids[3::4]}
+    for name, members in splits.items():
+        write_filelist(root, name, members)
+    write_header(root, {"image_size": image_size, "speakers": list(speakers), "heldout_speakers": [],
+                        "source": "tests/conftest.py tiny dataset", "splits": {k: len(v) for k, v in splits.items()}})
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dataset(tmp_path_factory):
+    return write_tiny_clip_dataset(tmp_path_factory.mktemp("clips"))
