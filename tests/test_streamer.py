@@ -149,3 +149,28 @@ def test_mp4_sink_holds_the_last_picture_for_dropped_frames(tmp_path):
         levels = [f.to_ndarray(format="gray").mean() for f in container.decode(video=0)]
     assert len(levels) == 4
     assert np.allclose(levels[:3], 30, atol=3) and abs(levels[3] - 200) < 3
+
+
+def test_render_side_by_side_puts_the_original_on_the_audio_timeline(make_tiny_bundle, speech_file, tmp_path):
+    """A 14 fps original whose brightness encodes its frame time: the right half of output
+    frame k must show the original at k / 25 s."""
+    import av
+
+    from rtmri.cli import main
+
+    original = tmp_path / "original.mp4"
+    with av.open(str(original), "w") as container:
+        stream = container.add_stream("libx264", rate=14)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(42):  # 3 s
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((64, 64), 20 + i * 5, np.uint8), format="gray")))
+        container.mux(stream.encode(None))
+    out = tmp_path / "sbs.mp4"
+    assert main(["render", str(make_tiny_bundle().path), str(speech_file(3)), "-o", str(out),
+                 "--size", "64", "--side-by-side", str(original)]) == 0
+    _, frames, _ = decode_mp4(out)
+    assert frames.shape[1:] == (64, 132)
+    for k in (5, 30, 60):
+        expected = 20 + 5 * (k / 25 * 14)  # linear blend between the 14 fps frames
+        assert abs(frames[k][:, 70:].mean() - expected) < 4
