@@ -61,6 +61,14 @@ class Engine:
         self.providers = self.session.get_providers()
         self._face = None if self.bundle.face_baked else face_input(self.bundle.reference_frames()[0], self.bundle.channels)
 
+    def set_reference(self, reference: np.ndarray) -> None:
+        """Draw another anatomy: a uint8 (S, S) reference frame (bundles with a face input only)."""
+        if self.bundle.face_baked:
+            raise BundleError(f"{self.bundle.path}: the reference is baked into this graph and cannot be changed")
+        if reference.shape != (self.image_size, self.image_size):
+            raise BundleError(f"reference is {reference.shape}, this bundle draws {self.image_size}x{self.image_size} frames")
+        self._face = face_input(reference, self.bundle.channels)
+
     @property
     def image_size(self) -> int:
         return self.bundle.image_size

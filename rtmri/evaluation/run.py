@@ -1,0 +1,129 @@
+"""Evaluate a bundle on the study's conditions (DESIGN §1, §5) next to baselines."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rtmri import RtmriError
+from rtmri.clips import CONDITIONS, ClipDataset
+from rtmri.evaluation.generate import generate_clip
+from rtmri.export.reference import typical_frame
+from rtmri.metrics import per_frame
+
+MODEL = "model"
+STILL = "reference held still"
+CONDITION_NAMES = {
+    "test": "1: test clips of training speakers",
+    "unseen_ja": "2: unseen speakers, Japanese passage",
+    "unseen_nonja": "3: unseen speakers, non-Japanese sounds",
+}
+REFERENCE_SAMPLE_FRAMES = 8
+
+
+@dataclass
+class ClipResult:
+    clip_id: str
+    split: str
+    system: str
+    ssim: np.ndarray
+    nmse: np.ndarray
+
+
+@dataclass
+class Evaluation:
+    results: list[ClipResult] = field(default_factory=list)
+    examples: dict[str, tuple] = field(default_factory=dict)  # clip id -> (clip, original, generated)
+
+    def table(self) -> list[dict]:
+        rows = []
+        for split in CONDITIONS:
+            for system in dict.fromkeys(r.system for r in self.results):
+                videos = [r for r in self.results if r.split == split and r.system == system]
+                if not videos:
+                    continue
+                ssim = np.array([v.ssim.mean() for v in videos])
+                nmse = np.array([v.nmse.mean() for v in videos])
+                rows.append({
+                    "condition": CONDITION_NAMES[split], "split": split, "system": system, "videos": len(videos),
+                    "ssim_mean": round(float(ssim.mean()), 4), "ssim_std": round(float(ssim.std()), 4),
+                    "nmse_mean": round(float(nmse.mean()), 4), "nmse_std": round(float(nmse.std()), 4),
+                })
+        return rows
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.shape[1:] == (size, size):
+        return np.array(frames)
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
+
+
+def speaker_references(clips, size: int) -> dict[str, np.ndarray]:
+    """Per speaker, the typical frame over that speaker's clips of the split: the anatomy a
+    user of the system would show for that speaker."""
+    by_speaker: dict[str, list[np.ndarray]] = {}
+    for clip in clips:
+        frames = clip.frames()
+        picks = np.linspace(0, len(frames) - 1, min(REFERENCE_SAMPLE_FRAMES, len(frames))).astype(int)
+        by_speaker.setdefault(clip.speaker, []).append(np.asarray(frames[picks]))
+    return {s: resize_frames(typical_frame(np.concatenate(f))[None], size)[0] for s, f in by_speaker.items()}
+
+
+def evaluate(engine, dataset: ClipDataset, max_clips: int | None = None, examples_per_condition: int = 2, progress=None) -> Evaluation:
+    evaluation = Evaluation()
+    size = engine.image_size
+    planned = {split: dataset.split(split)[:max_clips] for split in CONDITIONS}
+    if not any(planned.values()):
+        raise RtmriError(f"{dataset.root}: no clips in the test, unseen_ja or unseen_nonja splits")
+    for split, clips in planned.items():
+        references = speaker_references(clips, size)
+        for i, clip in enumerate(clips):
+            reference = references[clip.speaker]
+            if not engine.bundle.face_baked:
+                engine.set_reference(reference)
+            else:
+                reference = engine.bundle.reference_frames()[0]
+            original = resize_frames(clip.frames(), size)
+            generated = generate_clip(engine, clip)
+            for system, frames in ((MODEL, generated), (STILL, np.repeat(reference[None], len(original), axis=0))):
+                scores = per_frame(original, frames)
+                evaluation.results.append(ClipResult(clip.clip_id, split, system, scores["ssim"], scores["nmse"]))
+            if i < examples_per_condition:
+                evaluation.examples[clip.clip_id] = (clip, original, generated)
+            if progress:
+                progress()
+    return evaluation
+
+
+def write_outputs(evaluation: Evaluation, out: Path, bundle_path: Path) -> dict:
+    from rtmri.evaluation.report import plot_ssim_over_time, table_markdown, write_example_video
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = evaluation.table()
+    (out / "results.json").write_text(json.dumps({"bundle": str(bundle_path), "table": rows}, indent=2))
+    (out / "table.md").write_text(table_markdown(rows))
+    with open(out / "per_frame.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["clip", "split", "system", "frame", "ssim", "nmse"])
+        for r in evaluation.results:
+            for k, (s, n) in enumerate(zip(r.ssim, r.nmse)):
+                writer.writerow([r.clip_id, r.split, r.system, k, f"{s:.5f}", f"{n:.5f}"])
+    videos = []
+    for clip_id, (clip, original, generated) in evaluation.examples.items():
+        path = out / "videos" / f"{clip_id.replace('/', '_')}.mp4"
+        write_example_video(path, clip, original, generated)
+        videos.append(str(path))
+    plot = None
+    if evaluation.examples:
+        clip_id, (clip, original, generated) = next(iter(evaluation.examples.items()))
+        model = next(r for r in evaluation.results if r.clip_id == clip_id and r.system == MODEL)
+        plot = out / "ssim_over_time.png"
+        plot_ssim_over_time(plot, clip, model.ssim)
+    return {"table": rows, "videos": videos, "plot": str(plot) if plot else None}
