@@ -6,9 +6,12 @@ frame depends on lies, STFT window included. ``window_start`` returns the latest
 whose newest sample is at most ``lookahead_ms`` past the frame's timestamp, so the true
 lookahead of every frame lies in (lookahead_ms - 12.5 ms, lookahead_ms].
 
-The default, 132.5 ms, reproduces wav2lip's training exactly: its window for frame k
-starts at int(80 * (k - 2) / 25), "two frames before the frame", which with the 16-column
+The default, 132.5 ms, is DESIGN §3's reading of wav2lip's training: the window starts
+two frames before the frame, at column int(80 * (k - 2) / 25), which with the 16-column
 window and the 25 ms half STFT window puts the newest sample 120 to 132.5 ms ahead.
+(wav2lip's code counts frames from 1 there, so relative to 0-based frames its training
+window starts one frame later, about 172.5 ms ahead, and its inference window at
+int(80 * k / 25), about 212.5 ms; the public checkpoints fine-tune to any lookahead.)
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def test_window_depends_on_no_sample_past_the_lookahead(lookahead_ms):
     assert np.abs(mel_window(melspectrogram(touched), k, lookahead_ms) - base).max() > 0
 
 
-def test_default_reproduces_wav2lip_window_placement():
+def test_default_starts_the_window_two_frames_before_the_frame():
     for k in range(2, 300):
         assert window_start(k) == int(80.0 * ((k - 2) / 25.0))
 

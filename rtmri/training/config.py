@@ -1,0 +1,270 @@
+"""Run configuration: a TOML file per run (``run.toml`` next to its checkpoints) and the
+command-line options generated from the same fields.
+
+Precedence, lowest first: defaults, the run folder's saved ``run.toml`` (a resume), a
+``--config`` file, then options given on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from rtmri import RtmriError
+from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, AlignmentError, lookahead_samples
+
+CONFIG_NAME = "run.toml"
+SUPPORTED_IMAGE_SIZE = 96
+
+
+class ConfigError(RtmriError, ValueError):
+    """A run configuration that is invalid or cannot be read."""
+
+
+def _opt(default, help_text: str, cli: bool = True):
+    return field(default=default, metadata={"help": help_text, "cli": cli})
+
+
+@dataclass
+class CommonConfig:
+    data: str = _opt("", "prepared clip dataset folder (rtmri prepare)", cli=False)
+    width: float = _opt(1.0, "channel width multiplier (1.0 = wav2lip, e.g. 0.5, 0.25, 0.125)")
+    in_channels: int = _opt(3, "image channels of the network: 3 (wav2lip, grey repeated) or 1")
+    image_size: int = _opt(96, "frame size in pixels (the wav2lip networks need 96)")
+    lookahead_ms: float = _opt(DEFAULT_LOOKAHEAD_MS, "audio lookahead of a frame's mel window, ms (132.5 = wav2lip, 0 = causal)")
+    init: str = _opt("scratch", "initial weights: 'scratch', a public wav2lip checkpoint or one of ours")
+    init_any_lookahead: bool = _opt(False, "allow --init from a checkpoint of ours with another lookahead (fine-tune to a new one)")
+    steps: int = _opt(100_000, "total training steps")
+    batch_size: int = _opt(16, "batch size (all processes together)")
+    lr: float = _opt(1e-4, "Adam learning rate")
+    eval_every: int = _opt(1000, "validate every N steps")
+    eval_samples: int = _opt(512, "validation samples (a fixed set)")
+    checkpoint_every: int = _opt(1000, "write the resume checkpoint every N steps")
+    log_every: int = _opt(10, "TensorBoard scalars every N steps")
+    patience: int = _opt(10, "early stopping: validations without improvement before stopping (0 = never)")
+    min_delta: float = _opt(0.0, "early stopping: smallest improvement that counts")
+    seed: int = _opt(0, "random seed (data sampling and initial weights)")
+    num_workers: int = _opt(2, "data loader worker processes")
+    device: str = _opt("auto", "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
+    amp: bool = _opt(True, "mixed precision on CUDA (float16 with a gradient scaler)")
+    max_loss: float = _opt(1000.0, "stop when the training loss exceeds this (exploding) or is not finite")
+    progress: bool = _opt(True, "progress bar")
+    tensorboard: bool = _opt(True, "TensorBoard logs in RUN_DIR/tensorboard")
+
+    kind = "common"
+
+    def validate(self) -> None:
+        if self.width <= 0 or not math.isfinite(self.width):
+            raise ConfigError(f"width must be > 0, got {self.width}")
+        if self.in_channels not in (1, 3):
+            raise ConfigError(f"in_channels must be 1 or 3, got {self.in_channels}")
+        if self.image_size != SUPPORTED_IMAGE_SIZE:
+            raise ConfigError(f"image_size {self.image_size}: the wav2lip networks take {SUPPORTED_IMAGE_SIZE} x {SUPPORTED_IMAGE_SIZE} frames")
+        try:
+            lookahead_samples(self.lookahead_ms)
+        except AlignmentError as exc:
+            raise ConfigError(str(exc)) from exc
+        for name in ("steps", "batch_size", "eval_every", "eval_samples", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.patience < 0 or self.num_workers < 0:
+            raise ConfigError("patience and num_workers must be >= 0")
+        if not self.data:
+            raise ConfigError("no dataset: give DATA (a folder written by `rtmri prepare`)")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclass
+class SyncNetConfig(CommonConfig):
+    batch_size: int = _opt(64, "batch size (all processes together)")
+    kind = "syncnet"
+
+
+@dataclass
+class GeneratorConfig(CommonConfig):
+    syncnet: str = _opt("", "the SyncNet expert checkpoint (ours or wav2lip's lipsync_expert.pth)")
+    init_disc: str = _opt("scratch", "initial quality discriminator: 'scratch' or a public wav2lip disc checkpoint")
+    sync_weight: float = _opt(0.03, "weight s of the sync loss, once the validation sync loss is below sync_threshold")
+    sync_threshold: float = _opt(0.75, "validation sync loss below which the sync loss is switched on")
+    disc_weight: float = _opt(0.07, "weight d of the GAN loss (0 = no discriminator)")
+    disc_lr: float = _opt(1e-4, "Adam learning rate of the discriminator")
+    sample_every: int = _opt(1000, "validation sample images every N steps")
+    sample_count: int = _opt(8, "validation samples in each image")
+    kind = "generator"
+
+    def validate(self) -> None:
+        super().validate()
+        if not (0 <= self.sync_weight and 0 <= self.disc_weight and self.sync_weight + self.disc_weight < 1):
+            raise ConfigError(f"need 0 <= sync_weight, disc_weight and their sum < 1; got {self.sync_weight}, {self.disc_weight}")
+        if self.sync_weight > 0 and not self.syncnet:
+            raise ConfigError("the generator needs a SyncNet expert: --syncnet CHECKPOINT (or --sync-weight 0)")
+        if self.sample_every < 1 or self.sample_count < 0:
+            raise ConfigError("sample_every must be >= 1 and sample_count >= 0")
+
+
+CONFIGS = {"syncnet": SyncNetConfig, "generator": GeneratorConfig}
+
+
+def read_toml(path: str | Path, kind: str) -> dict:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    found = raw.pop("kind", kind)
+    if found != kind:
+        raise ConfigError(f"{path}: a {found!r} run config, expected {kind!r}")
+    known = {f.name: f for f in fields(CONFIGS[kind])}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return {name: _coerce(path, name, value, known[name].default) for name, value in raw.items()}
+
+
+def _coerce(path, name, value, default):
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{path}: {name} = {value!r}: expected a {type(default).__name__}")
+    return value
+
+
+def to_toml(values: dict) -> str:
+    """A flat TOML document of str / int / float / bool values."""
+    lines = ["# rtmri training run; edit and pass with --config, or re-run with --out to resume"]
+    for key, value in values.items():
+        lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+        return f'"{escaped}"'
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def write_config(cfg: CommonConfig, folder: str | Path) -> Path:
+    path = Path(folder) / CONFIG_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(to_toml(cfg.to_dict()))
+    tmp.replace(path)
+    return path
+
+
+def resolve(kind: str, out: str | Path | None = None, config_file: str | Path | None = None, overrides: dict | None = None) -> CommonConfig:
+    """Defaults < out/run.toml < config_file < overrides (None values ignored)."""
+    values: dict = {}
+    if out is not None and (Path(out) / CONFIG_NAME).is_file():
+        values.update(read_toml(Path(out) / CONFIG_NAME, kind))
+    if config_file:
+        values.update(read_toml(config_file, kind))
+    known = {f.name for f in fields(CONFIGS[kind])}
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if name not in known:
+            raise ConfigError(f"unknown option {name!r}")
+        values[name] = value
+    cfg = CONFIGS[kind](**values)
+    cfg.data = str(cfg.data)
+    cfg.validate()
+    return cfg
+
+
+def add_config_arguments(parser, kind: str) -> None:
+    """--option-name for every field of the kind's config (default None = not given)."""
+    import argparse
+
+    for f in fields(CONFIGS[kind]):
+        if not f.metadata.get("cli", True):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default_text = f" (default {f.default})"
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f.metadata["help"] + default_text)
+        else:
+            parser.add_argument(flag, dest=f.name, type=type(f.default), default=None, metavar=f.name.upper(), help=f.metadata["help"] + default_text)
+
+
+def overrides_from_args(args, kind: str) -> dict:
+    return {f.name: getattr(args, f.name, None) for f in fields(CONFIGS[kind])}
+
+
+# --- where and how a run executes ---------------------------------------------------------
+
+
+@dataclass
+class Runtime:
+    device: object  # torch.device
+    amp: bool
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_runtime(cfg: CommonConfig) -> Runtime:
+    """CUDA when present (or asked), CPU otherwise; DDP when started by torchrun (its
+    WORLD_SIZE / RANK / LOCAL_RANK environment), with no option to set."""
+    import torch
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    want = cfg.device
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {cfg.device!r}: CUDA is not available here")
+        device = torch.device(f"cuda:{local_rank}") if (want == "cuda" and world_size > 1) else torch.device(want if want != "cuda" else "cuda:0")
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+    elif want == "cpu":
+        device = torch.device("cpu")
+    else:
+        raise ConfigError(f"device {cfg.device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if world_size > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        if cfg.batch_size % world_size:
+            raise ConfigError(f"batch_size {cfg.batch_size} must be a multiple of the {world_size} processes")
+    return Runtime(device=device, amp=bool(cfg.amp and device.type == "cuda"), rank=rank, local_rank=local_rank, world_size=world_size)

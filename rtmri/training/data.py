@@ -1,0 +1,179 @@
+"""Torch datasets that follow wav2lip's sampling on the prepared clips (rtmri.clips).
+
+Every sample is a pure function of (seed, index): sample i draws from
+``np.random.default_rng([seed, i])``. A run that resumes at step s just continues at index
+s * batch_size, so the data order after a resume is the uninterrupted one, whatever the
+number of loader workers (no sampler state to save beyond the step).
+
+Generator sample (wav2lip's layout), T = 5 consecutive frames k..k+4 of one clip:
+  x      (2C, T, S, S)   target frames with their lower half zeroed, then the reference
+                         frames: 5 consecutive frames from elsewhere in the same clip
+  mels   (T, 1, 80, 16)  each frame's mel window (rtmri.alignment, the run's lookahead)
+  mel    (1, 80, 16)     the 0.2 s SyncNet window of the 5 frames (``sync_window``)
+  y      (C, T, S, S)    the target frames
+SyncNet sample: the lower halves of 5 frames stacked frame-major (5C, S/2, S), the 0.2 s
+window of frames k..k+4, and label 1 if the frames are k..k+4 (in sync) or 0 if they are
+5 frames from elsewhere in the clip (off sync), each with probability 1/2.
+Frames are grayscale uint8 scaled to [0, 1] and resized to S (default 96); with C = 3 the
+grey is repeated to 3 channels.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, Sampler
+
+from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, lookahead_samples, mel_window
+from rtmri.clips import Clip, DatasetError
+
+SYNC_FRAMES = 5
+DEFAULT_IMAGE_SIZE = 96
+
+
+def sync_window(mel: np.ndarray, first_frame: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> np.ndarray:
+    """The SyncNet's 0.2 s window for frames first_frame .. first_frame + 4: the window of
+    the middle frame (rtmri.alignment). With the default lookahead it starts at column
+    int(80 * first_frame / 25), wav2lip's SyncNet window: the 16 columns span the 5 frames."""
+    return mel_window(mel, first_frame + SYNC_FRAMES // 2, lookahead_ms)
+
+
+class ClipCache:
+    """Per-process cache of clip frames (memory-mapped) and whole-clip mels."""
+
+    def __init__(self, clips: list[Clip], max_mels: int = 4096) -> None:
+        self.clips = clips
+        self.max_mels = max_mels
+        self._mels: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._frames: dict[int, np.ndarray] = {}
+
+    def frames(self, i: int) -> np.ndarray:
+        if i not in self._frames:
+            frames = self.clips[i].frames(mmap=True)
+            if frames.ndim != 3 or frames.dtype != np.uint8:
+                raise DatasetError(f"{self.clips[i].folder}/frames.npy: expected uint8 (n, H, W), got {frames.dtype} {frames.shape}")
+            self._frames[i] = frames
+        return self._frames[i]
+
+    def mel(self, i: int) -> np.ndarray:
+        mel = self._mels.get(i)
+        if mel is None:
+            mel = self.clips[i].mel()
+            self._mels[i] = mel
+            if len(self._mels) > self.max_mels:
+                self._mels.popitem(last=False)
+        return mel
+
+
+def usable_clips(clips: list[Clip], split: str, min_frames: int = SYNC_FRAMES + 1) -> list[Clip]:
+    """Clips long enough for a 5-frame window and a different reference window."""
+    kept = [c for c in clips if c.n_frames >= min_frames]
+    if not kept:
+        raise DatasetError(f"split {split!r} has no clip of at least {min_frames} frames ({len(clips)} clips)")
+    return kept
+
+
+class _ClipSampling(Dataset):
+    """Index -> sample; the index seeds the sample's own RNG. __len__ is nominal (one
+    'epoch' = one window per frame of the split), the step sampler is infinite."""
+
+    def __init__(self, clips: list[Clip], *, split: str = "train", seed: int = 0, image_size: int = DEFAULT_IMAGE_SIZE,
+                 channels: int = 3, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> None:
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        lookahead_samples(lookahead_ms)  # validates
+        self.clips = usable_clips(clips, split)
+        self.cache = ClipCache(self.clips)
+        self.seed = int(seed)
+        self.image_size = int(image_size)
+        self.channels = channels
+        self.lookahead_ms = float(lookahead_ms)
+        self.n_frames_total = sum(c.n_frames for c in self.clips)
+
+    def __len__(self) -> int:
+        return self.n_frames_total
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, int(index)])
+
+    def _pick(self, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        """(clip, n usable frames, start k, other start != k)."""
+        ci = int(rng.integers(len(self.clips)))
+        n = min(self.clips[ci].n_frames, len(self.cache.frames(ci)))
+        if n < SYNC_FRAMES + 1:
+            raise DatasetError(f"{self.clips[ci].folder}: only {n} frames in frames.npy")
+        last = n - SYNC_FRAMES  # starts 0..last
+        k = int(rng.integers(last + 1))
+        other = int(rng.integers(last))
+        if other >= k:
+            other += 1
+        return ci, n, k, other
+
+    def _window(self, ci: int, start: int) -> torch.Tensor:
+        """(C, T, S, S) float frames start..start+4 in [0, 1]."""
+        frames = torch.from_numpy(np.array(self.cache.frames(ci)[start : start + SYNC_FRAMES], dtype=np.float32))
+        frames = frames.unsqueeze(1) / 255.0  # (T, 1, H, W)
+        if frames.shape[-2:] != (self.image_size, self.image_size):
+            frames = F.interpolate(frames, size=(self.image_size, self.image_size), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
+        if self.channels == 3:
+            frames = frames.expand(-1, 3, -1, -1)
+        return frames.permute(1, 0, 2, 3).contiguous()
+
+
+class GeneratorSamples(_ClipSampling):
+    """wav2lip generator samples: (x, mels, mel, y); see the module docstring."""
+
+    def __init__(self, clips, *, split="train", seed=0, image_size=DEFAULT_IMAGE_SIZE, channels=3,
+                 lookahead_ms=DEFAULT_LOOKAHEAD_MS, sync_lookahead_ms=DEFAULT_LOOKAHEAD_MS) -> None:
+        super().__init__(clips, split=split, seed=seed, image_size=image_size, channels=channels, lookahead_ms=lookahead_ms)
+        lookahead_samples(sync_lookahead_ms)
+        self.sync_lookahead_ms = float(sync_lookahead_ms)
+
+    def __getitem__(self, index: int):
+        ci, _, k, other = self._pick(self._rng(index))
+        target = self._window(ci, k)
+        reference = self._window(ci, other)
+        masked = target.clone()
+        masked[:, :, self.image_size // 2 :] = 0
+        x = torch.cat([masked, reference], dim=0)
+        mel = self.cache.mel(ci)
+        mels = np.stack([mel_window(mel, k + t, self.lookahead_ms) for t in range(SYNC_FRAMES)])[:, None]
+        sync = sync_window(mel, k, self.sync_lookahead_ms)[None]
+        return x, torch.from_numpy(mels), torch.from_numpy(sync), target
+
+
+class SyncNetSamples(_ClipSampling):
+    """wav2lip SyncNet samples: (lower halves (5C, S/2, S), window (1, 80, 16), label (1,))."""
+
+    def __getitem__(self, index: int):
+        rng = self._rng(index)
+        ci, _, k, other = self._pick(rng)
+        in_sync = bool(rng.random() < 0.5)
+        frames = self._window(ci, k if in_sync else other)  # (C, T, S, S)
+        lower = frames[:, :, self.image_size // 2 :]
+        x = lower.permute(1, 0, 2, 3).reshape(-1, *lower.shape[2:])  # frame-major channels
+        window = sync_window(self.cache.mel(ci), k, self.lookahead_ms)[None]
+        return x, torch.from_numpy(window), torch.tensor([1.0 if in_sync else 0.0])
+
+
+class StepBatchSampler(Sampler):
+    """Infinite batches of sample indices from step ``start_step`` on: global batch b of
+    step s holds indices s*b .. s*b+b-1; rank r of w takes its contiguous b/w share."""
+
+    def __init__(self, batch_size: int, start_step: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not a multiple of {world_size} processes")
+        self.batch_size = batch_size
+        self.per_rank = batch_size // world_size
+        self.start_step = start_step
+        self.rank = rank
+
+    def __iter__(self):
+        step = self.start_step
+        while True:
+            base = step * self.batch_size + self.rank * self.per_rank
+            yield list(range(base, base + self.per_rank))
+            step += 1
