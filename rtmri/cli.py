@@ -14,9 +14,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("rtmri.training.synth.cli", "write a synthetic rtMRI corpus with VocalTractLab"),
     "contact-sheet": ("rtmri.training.contact_sheet", "PNG contact sheet of frames from a video"),
     "prepare": ("rtmri.training.prepare.cli", "turn rtMRI recordings into a 25 fps clip dataset"),
-    "train": ("rtmri.training.train_cli", "train the SyncNet expert, the generator or a baseline"),
+    "train": ("rtmri.training.train_cli", "train the SyncNet expert or the generator; `train sizes` for the widths"),
+    "export": ("rtmri.export.cli", "generator checkpoint -> model bundle (ONNX + manifest), with parity checks"),
+    "eval": ("rtmri.evaluation.cli", "SSIM / NMSE of a bundle per condition of the study, next to baselines"),
     "live": ("rtmri.streamer.live_cli", "microphone or file -> rtMRI frames at 25 fps in a window (and MP4)"),
     "render": ("rtmri.streamer.render_cli", "audio file -> rtMRI video (MP4 with the audio), as fast as possible"),
+    "serve": ("rtmri.streamer.serve_cli", "frames in browsers over WebSocket: classroom broadcast or learner microphone sessions"),
 }
 
 

@@ -90,11 +90,13 @@ def _records(out: Path, split: str) -> list[dict]:
 
 def test_generator_samples_follow_wav2lip(data):
     clips = ClipDataset(data).split("train")
-    ds = GeneratorSamples(clips, seed=3, channels=3, lookahead_ms=40.0)
+    ds = GeneratorSamples(clips, seed=3, channels=3, lookahead_ms=40.0, masked_input="target")
     x, mels, mel, y = ds[17]
     assert x.shape == (6, 5, 96, 96) and y.shape == (3, 5, 96, 96)
     assert mels.shape == (5, 1, 80, 16) and mel.shape == (1, 80, 16)
     assert torch.all(x[:3, :, 48:] == 0) and torch.equal(x[:3, :, :48], y[:, :, :48])  # masked target
+    live_like = GeneratorSamples(clips, seed=3, channels=3, lookahead_ms=40.0)[17][0]  # default: masked reference
+    assert torch.all(live_like[:3, :, 48:] == 0) and torch.equal(live_like[:3, :, :48], live_like[3:, :, :48])
     assert torch.equal(y[0], y[1]) and not torch.equal(x[3:], y)  # grey as 3 channels; reference elsewhere
     assert all(torch.equal(a, b) for a, b in zip(ds[17], (x, mels, mel, y)))  # a pure function of (seed, index)
 

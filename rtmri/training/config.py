@@ -98,6 +98,7 @@ class GeneratorConfig(CommonConfig):
     disc_lr: float = _opt(1e-4, "Adam learning rate of the discriminator")
     sample_every: int = _opt(1000, "validation sample images every N steps")
     sample_count: int = _opt(8, "validation samples in each image")
+    masked_input: str = _opt("reference", "upper half of the masked face input: 'reference' (what streaming has) or 'target' (wav2lip's recipe)")
     kind = "generator"
 
     def validate(self) -> None:

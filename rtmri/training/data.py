@@ -6,8 +6,12 @@ s * batch_size, so the data order after a resume is the uninterrupted one, whate
 number of loader workers (no sampler state to save beyond the step).
 
 Generator sample (wav2lip's layout), T = 5 consecutive frames k..k+4 of one clip:
-  x      (2C, T, S, S)   target frames with their lower half zeroed, then the reference
-                         frames: 5 consecutive frames from elsewhere in the same clip
+  x      (2C, T, S, S)   masked frames (lower half zeroed), then the reference frames:
+                         5 consecutive frames from elsewhere in the same clip. The masked
+                         frames are the reference's (``masked_input="reference"``, what a
+                         live stream has: no target frame exists there) or the targets'
+                         (``"target"``, wav2lip's recipe, which shows the model the true
+                         upper half)
   mels   (T, 1, 80, 16)  each frame's mel window (rtmri.alignment, the run's lookahead)
   mel    (1, 80, 16)     the 0.2 s SyncNet window of the 5 frames (``sync_window``)
   y      (C, T, S, S)    the target frames
@@ -31,6 +35,7 @@ from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, lookahead_samples, mel_window
 from rtmri.clips import Clip, DatasetError
 
 SYNC_FRAMES = 5
+MASKED_INPUTS = ("reference", "target")
 DEFAULT_IMAGE_SIZE = 96
 
 
@@ -127,16 +132,19 @@ class GeneratorSamples(_ClipSampling):
     """wav2lip generator samples: (x, mels, mel, y); see the module docstring."""
 
     def __init__(self, clips, *, split="train", seed=0, image_size=DEFAULT_IMAGE_SIZE, channels=3,
-                 lookahead_ms=DEFAULT_LOOKAHEAD_MS, sync_lookahead_ms=DEFAULT_LOOKAHEAD_MS) -> None:
+                 lookahead_ms=DEFAULT_LOOKAHEAD_MS, sync_lookahead_ms=DEFAULT_LOOKAHEAD_MS, masked_input="reference") -> None:
         super().__init__(clips, split=split, seed=seed, image_size=image_size, channels=channels, lookahead_ms=lookahead_ms)
         lookahead_samples(sync_lookahead_ms)
+        if masked_input not in MASKED_INPUTS:
+            raise ValueError(f"masked_input {masked_input!r}, expected one of {', '.join(MASKED_INPUTS)}")
         self.sync_lookahead_ms = float(sync_lookahead_ms)
+        self.masked_input = masked_input
 
     def __getitem__(self, index: int):
         ci, _, k, other = self._pick(self._rng(index))
         target = self._window(ci, k)
         reference = self._window(ci, other)
-        masked = target.clone()
+        masked = (reference if self.masked_input == "reference" else target).clone()
         masked[:, :, self.image_size // 2 :] = 0
         x = torch.cat([masked, reference], dim=0)
         mel = self.cache.mel(ci)

@@ -48,7 +48,8 @@ class GeneratorRun(TrainingRun):
                 )
             self.syncnet.requires_grad_(False)
             sync_lookahead = self.syncnet_meta["lookahead_ms"]  # where the expert's 0.2 s window lies
-        common = dict(image_size=cfg.image_size, channels=cfg.in_channels, lookahead_ms=cfg.lookahead_ms, sync_lookahead_ms=sync_lookahead)
+        common = dict(image_size=cfg.image_size, channels=cfg.in_channels, lookahead_ms=cfg.lookahead_ms,
+                      sync_lookahead_ms=sync_lookahead, masked_input=cfg.masked_input)
         self.train_set = GeneratorSamples(train_clips, split="train", seed=cfg.seed, **common)
         self.val_set = GeneratorSamples(val_clips, split="val", seed=cfg.seed + VAL_SEED_OFFSET, **common)
         self.samples_per_epoch = len(self.train_set)
