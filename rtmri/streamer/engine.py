@@ -49,6 +49,8 @@ class Engine:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Spinning idle threads would take a core from the audio, the encoder and other sessions.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.bundle.onnx_path), options, providers=choose_providers(provider))
         except BundleError:

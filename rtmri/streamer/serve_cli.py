@@ -1,0 +1,144 @@
+"""rtmri serve --bundle B: the frames in browsers, over one WebSocket port.
+
+broadcast (default): the microphone (or --file, played in real time and started again at
+its end) to every connected browser, e.g. a classroom. learner: every browser sends its
+own microphone and sees its own vocal tract, next to the --references recordings.
+
+Listens on 127.0.0.1 unless --host says otherwise; any other address needs an access token
+(one is made when --token is not given), printed as a join URL and a QR code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import socket
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bundle", required=True, help="model bundle (folder, model.onnx or model.onnx.json)")
+    parser.add_argument("--mode", choices=("broadcast", "learner"), default="broadcast",
+                        help="broadcast: one audio source to every browser; learner: each browser's own microphone")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--file", help="broadcast: stream this audio file in real time (looped) instead of the microphone")
+    source.add_argument("--device", help="broadcast: input device number or name (default: the system's)")
+    parser.add_argument("--once", action="store_true", help="broadcast of --file: play it once, do not loop")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for a classroom)")
+    parser.add_argument("--port", type=int, default=8765, help="port for the page and the WebSocket (default 8765; 0: any free one)")
+    parser.add_argument("--token", help="access token (required off loopback; made up when not given)")
+    parser.add_argument("--references", metavar="DIR", help="folder of native recordings (wav, flac, mp3, mp4) to compare with")
+    parser.add_argument("--codec", choices=("jpeg", "png"), default="jpeg", help="frame image format (default jpeg)")
+    parser.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
+    parser.add_argument("--max-sessions", type=int, default=8, help="learner sessions at once (default 8)")
+    parser.add_argument("--max-clients", type=int, default=100, help="connections at once (default 100)")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                        help="another page origin allowed to open the WebSocket (repeatable)")
+    parser.add_argument("--tls-cert", help="certificate (PEM) for https/wss: browsers give the microphone to secure pages only")
+    parser.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
+    parser.add_argument("--smooth", type=float, default=0.0, help="broadcast: temporal smoothing 0..1 (default 0: off)")
+    parser.add_argument("--provider", help="onnxruntime provider: tensorrt, cuda or cpu (default: the best available)")
+
+
+def lan_address() -> str:
+    """This machine's address on its default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: connect() on UDP only picks a route
+            return s.getsockname()[0]
+        except OSError:
+            return socket.gethostbyname(socket.gethostname())
+
+
+def join_url(server, token: str | None) -> str:
+    url = server.url
+    if server.options.host in ("0.0.0.0", "::", ""):
+        url = url.replace("127.0.0.1", lan_address(), 1)
+    return url + (f"#token={token}" if token else "")
+
+
+def print_qr(text: str) -> None:
+    try:
+        import qrcode
+    except ImportError:
+        print("(pip install qrcode to see the join URL as a QR code here)", file=sys.stderr)
+        return
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(text)
+    qr.print_ascii(out=sys.stderr, invert=True)
+
+
+def main(args) -> int:
+    from rtmri import RtmriError
+    from rtmri.streamer.engine import Engine
+    from rtmri.streamer.server.app import RtmriServer, ServerOptions
+    from rtmri.streamer.server.security import Limits, is_loopback, new_token
+    from rtmri.streamer.sources import FileSource, MicrophoneSource
+
+    token = args.token
+    if token is None and not is_loopback(args.host):
+        token = new_token()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise RtmriError("--tls-cert and --tls-key go together")
+    ssl_context = None
+    if args.tls_cert:
+        import ssl
+
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise RtmriError(f"cannot use {args.tls_cert} / {args.tls_key}: {exc}") from exc
+    if args.mode == "learner" and (args.file or args.device):
+        raise RtmriError("--file and --device are for broadcast mode; in learner mode each browser sends its microphone")
+
+    engine = Engine(args.bundle, provider=args.provider)
+    engine.warm_up(batch_sizes=(1, 2, 8) if args.mode == "learner" else (1, 2))
+    make_source, description = None, ""
+    if args.mode == "broadcast":
+        if args.file:
+            make_source = lambda: FileSource(args.file, realtime=True)  # noqa: E731
+            description = make_source().description
+        else:
+            device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
+            MicrophoneSource(device).close()  # fails now, with the device listing, rather than in the thread
+            make_source = lambda: MicrophoneSource(device)  # noqa: E731
+            description = f"microphone {args.device or '(default)'}"
+    references = []
+    if args.references:
+        from rtmri.streamer.server.references import load_references
+
+        references = load_references(args.references, engine, args.codec, args.quality)
+        print(f"rtmri serve: {len(references)} reference recording(s) rendered from {args.references}", file=sys.stderr)
+    limits = Limits(max_sessions=args.max_sessions, max_clients=args.max_clients)
+    options = ServerOptions(mode=args.mode, host=args.host, port=args.port, token=token, codec=args.codec,
+                            quality=args.quality, limits=limits, allowed_origins=tuple(args.allow_origin),
+                            ssl=ssl_context, repeat=not args.once, smoothing=args.smooth)
+    server = RtmriServer(engine, options, make_source, references, description)
+    try:
+        asyncio.run(_serve(server, token))
+    except OSError as exc:  # the port is taken, the address is not ours
+        raise RtmriError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    return 0
+
+
+async def _serve(server, token: str | None) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.stop)
+    task = asyncio.create_task(server.serve())
+    while not server.started.is_set() and not task.done():
+        await asyncio.sleep(0.05)
+    if task.done():
+        await task  # raises what stopped it
+        return
+    what = "broadcast of " + server.source_description if server.broadcast is not None else "learner sessions"
+    print(f"rtmri serve: {what} ({server.engine.bundle.path.parent.name}, {', '.join(server.engine.providers)}); Ctrl+C to stop",
+          file=sys.stderr)
+    url = join_url(server, token)
+    print(f"rtmri serve: open {url}", flush=True)
+    if token is not None:
+        print_qr(url)
+    await task
+    print("rtmri serve: stopped", file=sys.stderr)

@@ -1,0 +1,78 @@
+"""One connected browser: a bounded frame queue where the newest frame wins, sent by the
+client's own task, so a slow client only ever loses its own frames."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from rtmri.streamer.server.protocol import CLOSE_POLICY, ProtocolError, frame_message
+from rtmri.streamer.server.security import Limits, RateLimit
+
+# Each message a client sends gets at most one reply, and the rate limit lets through at most
+# its burst at once; more replies waiting than that is a client that does not read.
+MAX_CONTROL_QUEUE = 256
+_DROPPED_FIELD = 5  # index of "frames dropped before" in the frame header fields
+
+
+class Client:
+    def __init__(self, ws, limits: Limits) -> None:
+        self.ws = ws
+        self.limits = limits
+        self.rate = RateLimit(limits.messages_per_s, limits.message_burst)
+        self.role = "new"  # "viewer" or "learner" after its hello
+        self.frames: deque = deque(maxlen=limits.queue_frames)
+        self.controls: deque[str] = deque()
+        self.sent_frames = 0
+        self.dropped = 0  # frames this client's queue dropped (it was not taking them fast enough)
+        self._unreported = 0  # dropped since the last frame sent: told in that frame's header
+        self._wake = asyncio.Event()
+        self._busy_since: float | None = None  # a send in progress since then
+
+    def offer(self, fields: tuple, image: bytes) -> None:
+        """Queue a frame (header fields without sent_at, image bytes); the oldest waiting
+        one is dropped when the queue is full."""
+        if len(self.frames) == self.frames.maxlen:
+            self.dropped += 1
+            self._unreported += 1 + self.frames[0][0][_DROPPED_FIELD]
+        self.frames.append((fields, image))
+        self._wake.set()
+
+    def say(self, text: str) -> None:
+        """Queue a control message (these are never dropped; too many waiting is a client
+        that does not read: ProtocolError)."""
+        if len(self.controls) >= MAX_CONTROL_QUEUE:
+            raise ProtocolError(CLOSE_POLICY, "not reading its messages")
+        self.controls.append(text)
+        self._wake.set()
+
+    def tell(self, text: str) -> None:
+        """say(), for news the client did not ask for: left out when it does not read."""
+        if len(self.controls) < MAX_CONTROL_QUEUE:
+            self.say(text)
+
+    def stalled(self, now: float) -> bool:
+        return self._busy_since is not None and now - self._busy_since > self.limits.stall_timeout_s
+
+    async def send_loop(self) -> None:
+        """Runs until the connection closes (the send raises) or the task is cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.controls or self.frames:
+                if self.controls:
+                    message = self.controls.popleft()
+                else:
+                    fields, image = self.frames.popleft()
+                    if self._unreported:
+                        fields = fields[:_DROPPED_FIELD] + (fields[_DROPPED_FIELD] + self._unreported,) + fields[_DROPPED_FIELD + 1:]
+                        self._unreported = 0
+                    message = frame_message(fields, image)
+                    self.sent_frames += 1
+                self._busy_since = time.monotonic()
+                await self.ws.send(message)
+                self._busy_since = None
+
+    def summary(self) -> dict:
+        return {"sent": self.sent_frames, "dropped": self.dropped}

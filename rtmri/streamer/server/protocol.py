@@ -1,0 +1,149 @@
+"""The wire format between `rtmri serve` and its browsers (one WebSocket, path /ws).
+
+Binary, server -> client, one frame per message (FRAME_HEADER, little-endian, then the
+image file bytes)::
+
+    u8  kind = 1 (frame)        u8  version = 1
+    u8  codec (1 JPEG, 2 PNG)   u8  track (0 live, 1 reference rendered, 2 reference original)
+    u32 frame index             (frame k has timestamp k / 25 s on its audio stream)
+    u32 frames dropped before this one (for this viewer: by the engine or by its queue)
+    u32 stream epoch            (a new audio stream: a learner's new start, a file loop)
+    f64 spoken_at_ms            sound at the frame's timestamp reached the microphone
+    f64 audio_ready_at_ms       the frame's last audio sample reached the server
+    f64 made_at_ms              inference finished
+    f64 sent_at_ms              handed to this viewer's socket
+                                (all four on the server's monotonic clock, in ms)
+
+Binary, client -> server, learner audio (AUDIO_HEADER, then int16 little-endian mono
+PCM at 16 kHz)::
+
+    u8 kind = 2 (audio)  u8 version = 1  u16 reserved = 0
+    u32 offset of the first sample in the current stream (contiguous from 0)
+
+Text, both ways: JSON objects with a "type". Client -> server: ``hello`` {token} first;
+``ping`` {t0}; learners ``start`` / ``stop``. Server -> client: ``welcome``, ``pong``
+{t0, server_ms} (the clock-offset exchange: offset = server_ms - (t0 + t_received) / 2,
+from the pong with the smallest round trip), ``started`` {epoch}, ``stopped``, ``status``.
+
+A client that breaks these rules is closed with a close code and a reason (ProtocolError).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import time
+
+import numpy as np
+
+VERSION = 1
+KIND_FRAME = 1
+KIND_AUDIO = 2
+CODECS = {"jpeg": 1, "png": 2}
+CODEC_NAMES = {v: k for k, v in CODECS.items()}
+TRACK_LIVE, TRACK_RENDERED, TRACK_ORIGINAL = 0, 1, 2
+
+FRAME_HEADER = struct.Struct("<BBBBIIIdddd")  # 48 bytes
+AUDIO_HEADER = struct.Struct("<BBHI")  # 8 bytes
+MAX_AUDIO_SAMPLES = 16000  # one message carries at most 1 s of audio
+PCM_SCALE = 32767.0
+
+# WebSocket close codes (RFC 6455 section 7.4.1); 1001 when the server goes down.
+CLOSE_UNSUPPORTED = 1003  # a message of a kind or type this endpoint does not take
+CLOSE_INVALID = 1007  # malformed payload: not JSON, wrong fields, bad audio
+CLOSE_POLICY = 1008  # token, order of messages, rate
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_LATER = 1013  # server full
+
+CLIENT_MESSAGES = ("hello", "ping", "start", "stop")
+
+
+class ProtocolError(Exception):
+    """A client broke the protocol: close it with this code and reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")  # a close reason is at most 123 bytes
+
+
+def now_ms() -> float:
+    """The server clock of every timestamp in the protocol."""
+    return time.monotonic() * 1000.0
+
+
+def encode_image(image: np.ndarray, codec: str = "jpeg", quality: int = 90) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    picture = Image.fromarray(np.asarray(image, np.uint8))
+    if codec == "jpeg":
+        picture.save(buffer, format="JPEG", quality=quality)
+    else:
+        picture.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def frame_message(header: tuple, image: bytes, sent_at_ms: float | None = None) -> bytes:
+    """header: FRAME_HEADER's fields up to made_at_ms (see frame_fields); sent_at is
+    stamped now unless given."""
+    return FRAME_HEADER.pack(*header, now_ms() if sent_at_ms is None else sent_at_ms) + image
+
+
+def frame_fields(frame, codec: str, track: int, epoch: int, dropped: int | None = None) -> tuple:
+    """The header fields of a rtmri.streamer.stream.Frame, sent_at left out."""
+    return (KIND_FRAME, VERSION, CODECS[codec], track, frame.index,
+            frame.dropped_before if dropped is None else dropped, epoch,
+            frame.spoken_at * 1000.0, frame.audio_ready_at * 1000.0, frame.made_at * 1000.0)
+
+
+def parse_frame(data: bytes) -> dict:
+    """A frame message as a dict (for Python clients: tests, the benchmark)."""
+    if len(data) < FRAME_HEADER.size:
+        raise ValueError(f"frame message of {len(data)} bytes is shorter than its header")
+    kind, version, codec, track, index, dropped, epoch, spoken, ready, made, sent = FRAME_HEADER.unpack_from(data)
+    if kind != KIND_FRAME or version != VERSION:
+        raise ValueError(f"not a version {VERSION} frame message (kind {kind}, version {version})")
+    return {"codec": CODEC_NAMES.get(codec), "track": track, "index": index, "dropped": dropped, "epoch": epoch,
+            "spoken_at_ms": spoken, "audio_ready_at_ms": ready, "made_at_ms": made, "sent_at_ms": sent,
+            "image": data[FRAME_HEADER.size:]}
+
+
+def audio_message(offset: int, samples: np.ndarray) -> bytes:
+    """float samples in [-1, 1] at 16 kHz -> an audio message (what the page's worklet sends)."""
+    pcm = np.clip(np.rint(np.asarray(samples, np.float32) * PCM_SCALE), -32768, 32767).astype("<i2")
+    return AUDIO_HEADER.pack(KIND_AUDIO, VERSION, 0, offset) + pcm.tobytes()
+
+
+def parse_audio(data: bytes) -> tuple[int, np.ndarray]:
+    """An audio message -> (offset, float32 samples); ProtocolError when malformed."""
+    if len(data) < AUDIO_HEADER.size or data[0] != KIND_AUDIO:
+        raise ProtocolError(CLOSE_UNSUPPORTED, "binary message is not an audio message")
+    kind, version, _, offset = AUDIO_HEADER.unpack_from(data)
+    if version != VERSION:
+        raise ProtocolError(CLOSE_INVALID, f"audio message version {version}, expected {VERSION}")
+    body = memoryview(data)[AUDIO_HEADER.size:]
+    if len(body) % 2:
+        raise ProtocolError(CLOSE_INVALID, "audio payload is not whole 16-bit samples")
+    if len(body) // 2 > MAX_AUDIO_SAMPLES:
+        raise ProtocolError(CLOSE_TOO_BIG, f"audio message over {MAX_AUDIO_SAMPLES} samples")
+    samples = np.frombuffer(body, "<i2").astype(np.float32) / PCM_SCALE
+    return offset, samples
+
+
+def parse_control(text: str) -> dict:
+    """A client's JSON text message -> dict with a known "type"; ProtocolError otherwise."""
+    try:
+        message = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError(CLOSE_INVALID, f"invalid JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError(CLOSE_INVALID, "a control message must be a JSON object with a string 'type'")
+    if message["type"] not in CLIENT_MESSAGES:
+        raise ProtocolError(CLOSE_UNSUPPORTED, f"unknown message type {message['type'][:40]!r}")
+    return message
+
+
+def control(type_: str, **fields) -> str:
+    return json.dumps({"type": type_, **fields}, separators=(",", ":"))

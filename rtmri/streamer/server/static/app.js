@@ -1,0 +1,542 @@
+// rtmri serve: the page. No build step. Protocol: rtmri/streamer/server/protocol.py.
+"use strict";
+
+const FPS = 25;
+const SAMPLE_RATE = 16000;
+const SAMPLES_PER_FRAME = SAMPLE_RATE / FPS;
+const HEADER = 48;
+const MAX_ATTEMPT_S = 15;
+
+const I18N = {
+  en: {
+    title: "rtMRI live", fps: "fps", latency: "sound → picture", live: "Live", reference: "Reference",
+    mic_start: "Start microphone", mic_stop: "Stop microphone", record: "Record attempt", record_stop: "Stop recording",
+    replay: "Replay attempt", play_reference: "Play reference", compare: "Play both",
+    track_rendered: "rendered by the model", track_original: "original rtMRI",
+    sound_reference: "sound: reference", sound_attempt: "sound: attempt", sound_both: "sound: both",
+    no_references: "No reference recordings on this server (start it with --references DIR).",
+    speed: "Replay speed", received: "received", painted: "painted", dropped: "dropped",
+    transport: "server → screen p50 / p95", a2p: "sound → picture p50 / p95", clock: "clock sync round trip",
+    source: "source", state_connecting: "connecting…", state_open: "connected", state_closed: "disconnected",
+    live_broadcast: "Live (broadcast)", live_learner: "You, live",
+    msg_token: "Access token missing or wrong: open the join URL you were given.",
+    msg_full: "The server is full; trying again shortly.", msg_closed: "Connection closed: ",
+    msg_mic_denied: "The microphone is not available: ", msg_mic_secure: "The microphone needs https or localhost.",
+    msg_recording: "Recording… speak now.", msg_recorded: "Attempt recorded: ", msg_no_original: "This reference has no original rtMRI clip.",
+    msg_speak: "Speak: your vocal tract appears on the left.", seconds: "s", source_mic: "this browser's microphone",
+  },
+  ja: {
+    title: "リアルタイムMRI ライブ", fps: "fps", latency: "音声→映像", live: "ライブ", reference: "お手本",
+    mic_start: "マイク開始", mic_stop: "マイク停止", record: "発音を録画", record_stop: "録画停止",
+    replay: "録画を再生", play_reference: "お手本を再生", compare: "並べて再生",
+    track_rendered: "モデルで生成", track_original: "元のrtMRI",
+    sound_reference: "音声: お手本", sound_attempt: "音声: 自分", sound_both: "音声: 両方",
+    no_references: "このサーバーにはお手本の録音がありません（--references DIR で起動してください）。",
+    speed: "再生速度", received: "受信", painted: "描画", dropped: "欠落",
+    transport: "サーバー→画面 p50 / p95", a2p: "音声→映像 p50 / p95", clock: "時計合わせの往復時間",
+    source: "音源", state_connecting: "接続中…", state_open: "接続済み", state_closed: "切断",
+    live_broadcast: "ライブ（配信）", live_learner: "あなた（ライブ）",
+    msg_token: "アクセストークンがないか間違っています。配布された参加URLを開いてください。",
+    msg_full: "サーバーが満員です。しばらくして再接続します。", msg_closed: "接続が閉じられました: ",
+    msg_mic_denied: "マイクが使えません: ", msg_mic_secure: "マイクには https または localhost が必要です。",
+    msg_recording: "録画中… 話してください。", msg_recorded: "録画しました: ", msg_no_original: "このお手本には元のrtMRI映像がありません。",
+    msg_speak: "話してください。左にあなたの声道が表示されます。", seconds: "秒", source_mic: "このブラウザのマイク",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const hashParams = new URLSearchParams(location.hash.slice(1));
+const queryParams = new URLSearchParams(location.search);
+const token = hashParams.get("token") || queryParams.get("token") || "";
+const debug = hashParams.has("debug") || queryParams.has("debug");
+let lang = queryParams.get("lang") || localStorage.getItem("rtmri-lang") || (navigator.language.startsWith("ja") ? "ja" : "en");
+if (!I18N[lang]) lang = "en";
+const t = (key) => I18N[lang][key] || I18N.en[key] || key;
+
+// What the page measured; the browser test reads this.
+const stats = {
+  state: "connecting", mode: null, received: 0, painted: 0, dropped: 0, fps: 0,
+  offsetMs: null, rttMs: null, transport: [], a2p: [], closeCode: null, closeReason: "",
+  micRunning: false, sentSamples: 0, trace: [], audioRms: {},
+};
+window.rtmriStats = stats;
+
+let ws = null;
+let welcome = null;
+let message = { key: "", extra: "" };
+
+// ---- frames ------------------------------------------------------------------
+
+function parseFrame(buffer, offset = 0, length = buffer.byteLength - offset) {
+  const v = new DataView(buffer, offset, length);
+  if (length < HEADER || v.getUint8(0) !== 1) return null;
+  const codec = v.getUint8(2);
+  return {
+    track: v.getUint8(3), index: v.getUint32(4, true), dropped: v.getUint32(8, true), epoch: v.getUint32(12, true),
+    spoken: v.getFloat64(16, true), ready: v.getFloat64(24, true), made: v.getFloat64(32, true), sent: v.getFloat64(40, true),
+    image: new Blob([new Uint8Array(buffer, offset + HEADER, length - HEADER)], { type: codec === 2 ? "image/png" : "image/jpeg" }),
+  };
+}
+
+function draw(canvas, bitmap) {
+  const g = canvas.getContext("2d");
+  g.imageSmoothingQuality = "high";
+  g.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+}
+
+const probe = document.createElement("canvas");
+probe.width = probe.height = 32;
+function lowerHalfMean(bitmap) {
+  const g = probe.getContext("2d", { willReadFrequently: true });
+  g.drawImage(bitmap, 0, 0, 32, 32);
+  const d = g.getImageData(0, 16, 32, 16).data;
+  let sum = 0;
+  for (let i = 0; i < d.length; i += 4) sum += d[i];
+  return sum / (d.length / 4);
+}
+
+let latest = null; // the newest decoded live frame not yet painted
+let decodeSeq = 0;
+let placedSeq = 0;
+let paintScheduled = false;
+let replaying = 0; // players drawing on the live canvas
+const paintTimes = [];
+
+async function onFrame(buffer) {
+  const frame = parseFrame(buffer);
+  if (!frame) return;
+  stats.received++;
+  stats.dropped += frame.dropped;
+  frame.receivedAt = performance.now();
+  recorder.frame(frame);
+  const seq = ++decodeSeq;
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(frame.image);
+  } catch (e) {
+    return;
+  }
+  if (seq < placedSeq) { bitmap.close(); return; } // a newer frame was decoded first
+  placedSeq = seq;
+  if (latest) latest.bitmap.close();
+  latest = { frame, bitmap };
+  if (!paintScheduled) { paintScheduled = true; requestAnimationFrame(paint); }
+}
+
+function paint() {
+  paintScheduled = false;
+  if (!latest) return;
+  const { frame, bitmap } = latest;
+  latest = null;
+  if (replaying) { bitmap.close(); return; } // the live canvas shows a replay now
+  draw($("live"), bitmap);
+  const now = performance.now();
+  stats.painted++;
+  paintTimes.push(now);
+  while (paintTimes.length > 1 && now - paintTimes[0] > 2000) paintTimes.shift();
+  if (stats.offsetMs !== null) {
+    push(stats.transport, now - (frame.sent - stats.offsetMs));
+    const spoken = stats.mode === "learner" ? mic.spokenAt(frame.index, frame.epoch) : frame.spoken - stats.offsetMs;
+    if (spoken !== null && frame.spoken > 0) push(stats.a2p, now - spoken);
+  }
+  if (debug) {
+    stats.trace.push({ index: frame.index, epoch: frame.epoch, lower: lowerHalfMean(bitmap), t: now });
+    if (stats.trace.length > 3000) stats.trace.shift();
+  }
+  bitmap.close();
+}
+
+function push(list, value) {
+  list.push(value);
+  if (list.length > 200) list.shift();
+}
+
+function percentile(list, p) {
+  if (!list.length) return null;
+  const s = [...list].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+}
+
+// ---- connection and clock offset ---------------------------------------------------
+
+const pongs = [];
+let pingTimer = null;
+let reconnectDelay = 1000;
+
+function connect() {
+  setState("connecting");
+  ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => {
+    ws.send(JSON.stringify({ type: "hello", token }));
+    pongs.length = 0;
+    let n = 0;
+    const ping = () => {
+      if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping", t0: performance.now() }));
+      pingTimer = setTimeout(ping, ++n < 5 ? 250 : 2000);
+    };
+    ping();
+  };
+  ws.onmessage = (e) => (typeof e.data === "string" ? onControl(JSON.parse(e.data)) : onFrame(e.data));
+  ws.onclose = (e) => {
+    clearTimeout(pingTimer);
+    stats.closeCode = e.code;
+    stats.closeReason = e.reason;
+    setState("closed");
+    mic.stop(false);
+    if (e.code === 1008 && /token/.test(e.reason)) { say("msg_token"); return; }
+    if (e.code === 1013) { say("msg_full"); reconnectDelay = 5000; }
+    else if (e.code !== 1006 && e.code !== 1001) say("msg_closed", `${e.code} ${e.reason}`);
+    setTimeout(connect, reconnectDelay);
+    reconnectDelay = Math.min(reconnectDelay * 2, 15000);
+  };
+}
+
+function onControl(m) {
+  if (m.type === "welcome") {
+    welcome = m;
+    stats.mode = m.mode;
+    setState("open");
+    reconnectDelay = 1000;
+    $("d-source").textContent = m.mode === "learner" ? t("source_mic") : m.source || "–";
+    loadReferences(m.references || []);
+    if (m.mode === "learner") say("msg_speak");
+    render();
+  } else if (m.type === "pong") {
+    const now = performance.now();
+    pongs.push({ rtt: now - m.t0, offset: m.server_ms - (m.t0 + now) / 2 });
+    if (pongs.length > 10) pongs.shift();
+    const best = pongs.reduce((a, b) => (b.rtt < a.rtt ? b : a));
+    stats.offsetMs = best.offset;
+    stats.rttMs = best.rtt;
+  } else if (m.type === "started") {
+    mic.epoch = m.epoch;
+  } else if (m.type === "status") {
+    stats.server = m;
+  }
+}
+
+function setState(state) {
+  stats.state = state;
+  $("state").dataset.state = state;
+  $("state").textContent = t("state_" + state);
+  render();
+}
+
+function say(key, extra = "") {
+  message = { key, extra };
+  $("message").textContent = key ? t(key) + extra : "";
+}
+
+// ---- learner microphone ------------------------------------------------------------
+
+const mic = {
+  running: false, starting: false, stream: null, ctx: null, node: null, offset: 0, epoch: null, anchor: null, inputLatencyMs: 0,
+  rms: { block: -1, sum: 0, n: 0 },
+
+  async start() {
+    if (this.running || this.starting) return;
+    if (!navigator.mediaDevices || !window.isSecureContext) { say("msg_mic_secure"); return; }
+    this.starting = true;
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({
+        audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
+    } catch (e) {
+      say("msg_mic_denied", e.message || e.name);
+      return;
+    } finally {
+      this.starting = false;
+    }
+    let source;
+    try {
+      this.ctx = new AudioContext({ sampleRate: SAMPLE_RATE });
+      source = this.ctx.createMediaStreamSource(this.stream);
+    } catch (e) { // a browser that cannot resample the microphone itself: the worklet does
+      if (this.ctx) this.ctx.close();
+      this.ctx = new AudioContext();
+      source = this.ctx.createMediaStreamSource(this.stream);
+    }
+    await this.ctx.audioWorklet.addModule("/worklet.js");
+    this.node = new AudioWorkletNode(this.ctx, "rtmri-capture", {
+      processorOptions: { targetRate: SAMPLE_RATE, chunk: 320 }, numberOfOutputs: 1, outputChannelCount: [1],
+    });
+    this.node.port.onmessage = (e) => this.chunk(e.data);
+    source.connect(this.node);
+    this.node.connect(this.ctx.destination); // silent: keeps the graph pulling
+    const settings = this.stream.getAudioTracks()[0].getSettings();
+    this.inputLatencyMs = (settings.latency || 0) * 1000;
+    this.offset = 0;
+    this.epoch = null;
+    this.anchor = null;
+    this.rms = { block: -1, sum: 0, n: 0 };
+    ws.send(JSON.stringify({ type: "start" }));
+    this.running = stats.micRunning = true;
+    render();
+  },
+
+  chunk(samples) {
+    if (!this.running || !ws || ws.readyState !== WebSocket.OPEN) return;
+    const now = performance.now();
+    if (this.anchor === null) this.anchor = { t: now - this.inputLatencyMs, end: samples.length };
+    const buffer = new ArrayBuffer(8 + samples.length * 2);
+    const v = new DataView(buffer);
+    v.setUint8(0, 2); v.setUint8(1, 1); v.setUint16(2, 0, true); v.setUint32(4, this.offset, true);
+    for (let i = 0; i < samples.length; i++) {
+      const s = Math.max(-1, Math.min(1, samples[i]));
+      v.setInt16(8 + 2 * i, Math.round(s * 32767), true);
+    }
+    ws.send(buffer);
+    recorder.audio(samples);
+    if (debug) this.measure(samples);
+    this.offset += samples.length;
+    stats.sentSamples = this.offset;
+  },
+
+  measure(samples) { // RMS per frame-long block, for the browser test
+    for (let i = 0; i < samples.length; i++) {
+      const block = Math.floor((this.offset + i) / SAMPLES_PER_FRAME);
+      if (block !== this.rms.block) {
+        if (this.rms.n) stats.audioRms[`${this.epoch}:${this.rms.block}`] = Math.sqrt(this.rms.sum / this.rms.n);
+        this.rms = { block, sum: 0, n: 0 };
+      }
+      this.rms.sum += samples[i] * samples[i];
+      this.rms.n++;
+    }
+  },
+
+  spokenAt(index, epoch) { // browser time the sound at frame index's timestamp reached the microphone
+    if (epoch !== this.epoch || this.anchor === null) return null;
+    return this.anchor.t + ((index * SAMPLES_PER_FRAME - this.anchor.end) * 1000) / SAMPLE_RATE;
+  },
+
+  stop(tell = true) {
+    if (!this.running) return;
+    this.running = stats.micRunning = false;
+    if (tell && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "stop" }));
+    if (this.node) this.node.disconnect();
+    if (this.stream) this.stream.getTracks().forEach((track) => track.stop());
+    if (this.ctx) this.ctx.close();
+    this.node = this.stream = this.ctx = null;
+    recorder.stop();
+    render();
+  },
+};
+
+// ---- record an attempt, replay it ------------------------------------------------
+
+let playCtx = null;
+function audioContext() {
+  if (!playCtx) playCtx = new AudioContext();
+  return playCtx;
+}
+
+const recorder = {
+  active: false, frames: [], pcm: [], startSample: 0, firstIndex: null, attempt: null, timer: null,
+
+  start() {
+    this.active = true;
+    this.frames = [];
+    this.pcm = [];
+    this.firstIndex = null;
+    this.startSample = mic.running ? mic.offset : 0;
+    this.timer = setTimeout(() => this.stop(), MAX_ATTEMPT_S * 1000);
+    say("msg_recording");
+    render();
+  },
+
+  frame(frame) {
+    if (!this.active) return;
+    if (stats.mode === "learner") {
+      if (frame.epoch !== mic.epoch || frame.index * SAMPLES_PER_FRAME < this.startSample) return;
+    } else if (this.firstIndex === null) {
+      this.firstIndex = frame.index;
+    }
+    this.frames.push(frame);
+  },
+
+  audio(samples) {
+    if (this.active) this.pcm.push(samples.slice());
+  },
+
+  stop() {
+    if (!this.active) return;
+    this.active = false;
+    clearTimeout(this.timer);
+    const learner = stats.mode === "learner";
+    const frames = this.frames.map((f) => ({
+      t: learner ? (f.index * SAMPLES_PER_FRAME - this.startSample) / SAMPLE_RATE : (f.index - this.firstIndex) / FPS,
+      blob: f.image,
+    })).filter((f) => f.t >= 0);
+    let audio = null;
+    const length = this.pcm.reduce((n, p) => n + p.length, 0);
+    if (learner && length) {
+      audio = audioContext().createBuffer(1, length, SAMPLE_RATE);
+      const data = audio.getChannelData(0);
+      let at = 0;
+      for (const p of this.pcm) { data.set(p, at); at += p.length; }
+    }
+    this.pcm = [];
+    this.frames = [];
+    if (frames.length) {
+      this.attempt = { frames, audio };
+      const seconds = frames[frames.length - 1].t + 1 / FPS;
+      say("msg_recorded", `${seconds.toFixed(1)} ${t("seconds")}`);
+    }
+    render();
+  },
+};
+
+// A clip: frames [{t (s), blob}] and optional AudioBuffer, played on a canvas at a speed.
+async function play(canvas, clip, speed, withSound, startAt) {
+  const bitmaps = await Promise.all(clip.frames.map((f) => createImageBitmap(f.blob)));
+  const ctx = audioContext();
+  await ctx.resume();
+  const start = startAt ?? ctx.currentTime + 0.15;
+  if (clip.audio && withSound) {
+    const source = ctx.createBufferSource();
+    source.buffer = clip.audio;
+    source.playbackRate.value = speed;
+    source.connect(ctx.destination);
+    source.start(start);
+  }
+  const end = clip.frames[clip.frames.length - 1].t + 1 / FPS;
+  const onLive = canvas === $("live");
+  if (onLive) replaying++;
+  canvas.classList.add("replaying");
+  await new Promise((resolve) => {
+    let shown = -1;
+    const step = () => {
+      const elapsed = (ctx.currentTime - start) * speed;
+      let i = shown;
+      while (i + 1 < clip.frames.length && clip.frames[i + 1].t <= elapsed) i++;
+      if (i !== shown && i >= 0) { draw(canvas, bitmaps[i]); shown = i; }
+      if (elapsed > end) resolve(); else requestAnimationFrame(step);
+    };
+    requestAnimationFrame(step);
+  });
+  bitmaps.forEach((b) => b.close());
+  canvas.classList.remove("replaying");
+  if (onLive) replaying--;
+}
+
+const speed = () => Number($("speed").value);
+
+// ---- references --------------------------------------------------------------------
+
+const referenceCache = new Map();
+
+function loadReferences(list) {
+  const select = $("ref-select");
+  const previous = select.value;
+  select.replaceChildren(...list.map((r) => {
+    const option = document.createElement("option");
+    option.value = r.id;
+    option.textContent = `${r.name} (${r.duration_s.toFixed(1)} s)`;
+    option.dataset.original = r.original ? "1" : "";
+    return option;
+  }));
+  if (list.some((r) => r.id === previous)) select.value = previous;
+  $("ref-empty").hidden = list.length > 0;
+  $("ref-controls").hidden = list.length === 0;
+  render();
+}
+
+async function fetchReference(id, track) {
+  const key = `${id}/${track}`;
+  if (referenceCache.has(key)) return referenceCache.get(key);
+  const q = `?token=${encodeURIComponent(token)}`;
+  const [bin, wav] = await Promise.all([
+    fetch(`/references/${id}/${track}.bin${q}`).then((r) => { if (!r.ok) throw new Error(r.statusText); return r.arrayBuffer(); }),
+    fetch(`/references/${id}/audio.wav${q}`).then((r) => r.arrayBuffer()),
+  ]);
+  const frames = [];
+  const v = new DataView(bin);
+  for (let at = 0; at + 4 <= bin.byteLength;) {
+    const length = v.getUint32(at, true);
+    const frame = parseFrame(bin, at + 4, length);
+    if (frame) frames.push({ t: frame.index / FPS, blob: frame.image });
+    at += 4 + length;
+  }
+  const clip = { frames, audio: await audioContext().decodeAudioData(wav) };
+  referenceCache.set(key, clip);
+  return clip;
+}
+
+async function reference() {
+  const option = $("ref-select").selectedOptions[0];
+  if (!option) return null;
+  const track = $("ref-track").value;
+  if (track === "original" && !option.dataset.original) { say("msg_no_original"); return null; }
+  return fetchReference(option.value, track);
+}
+
+// ---- controls ----------------------------------------------------------------------
+
+function render() {
+  const open = stats.state === "open";
+  const learner = stats.mode === "learner";
+  $("live-title").textContent = t(stats.mode ? (learner ? "live_learner" : "live_broadcast") : "live");
+  const micButton = $("mic");
+  micButton.hidden = !learner;
+  micButton.disabled = !open;
+  micButton.textContent = t(mic.running ? "mic_stop" : "mic_start");
+  micButton.classList.toggle("active", mic.running);
+  const recordButton = $("record");
+  recordButton.disabled = !open || (learner && !mic.running && !recorder.active);
+  recordButton.textContent = t(recorder.active ? "record_stop" : "record");
+  recordButton.classList.toggle("active", recorder.active);
+  $("replay").disabled = !recorder.attempt;
+  const haveReference = $("ref-select").options.length > 0;
+  $("ref-play").disabled = !haveReference;
+  $("compare").disabled = !haveReference || !recorder.attempt;
+  document.documentElement.lang = lang;
+  $("lang-ja").setAttribute("aria-pressed", String(lang === "ja"));
+  $("lang-en").setAttribute("aria-pressed", String(lang === "en"));
+}
+
+function setLanguage(next) {
+  lang = next;
+  localStorage.setItem("rtmri-lang", lang);
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.title = t("title");
+  setState(stats.state);
+  say(message.key, message.extra);
+}
+
+$("lang-ja").onclick = () => setLanguage("ja");
+$("lang-en").onclick = () => setLanguage("en");
+$("mic").onclick = () => (mic.running ? mic.stop() : mic.start());
+$("record").onclick = () => (recorder.active ? recorder.stop() : recorder.start());
+$("replay").onclick = () => recorder.attempt && play($("live"), recorder.attempt, speed(), true);
+$("ref-play").onclick = async () => {
+  const clip = await reference();
+  if (clip) play($("reference"), clip, speed(), true);
+};
+$("compare").onclick = async () => {
+  const clip = await reference();
+  if (!clip || !recorder.attempt) return;
+  const sound = $("compare-sound").value;
+  const start = audioContext().currentTime + 0.5; // both decoded by then
+  play($("reference"), clip, speed(), sound !== "attempt", start);
+  play($("live"), recorder.attempt, speed(), sound !== "reference", start);
+};
+
+setInterval(() => {
+  const now = performance.now();
+  stats.fps = paintTimes.length > 1 ? ((paintTimes.length - 1) * 1000) / (paintTimes[paintTimes.length - 1] - paintTimes[0]) : 0;
+  if (paintTimes.length && now - paintTimes[paintTimes.length - 1] > 1000) stats.fps = 0;
+  const ms = (x) => (x === null ? "–" : `${Math.round(x)} ms`);
+  const a2p50 = percentile(stats.a2p, 0.5);
+  $("fps").textContent = stats.fps.toFixed(1);
+  $("latency").textContent = ms(a2p50);
+  $("d-received").textContent = stats.received;
+  $("d-painted").textContent = stats.painted;
+  $("d-dropped").textContent = stats.dropped;
+  $("d-transport").textContent = `${ms(percentile(stats.transport, 0.5))} / ${ms(percentile(stats.transport, 0.95))}`;
+  $("d-a2p").textContent = `${ms(a2p50)} / ${ms(percentile(stats.a2p, 0.95))}`;
+  $("d-clock").textContent = stats.rttMs === null ? "–" : `${stats.rttMs.toFixed(1)} ms`;
+}, 500);
+
+setLanguage(lang);
+connect();

@@ -1,0 +1,574 @@
+"""rtmri serve: protocol, limits, slow clients, learner sessions, references, the CLI.
+
+Servers run in-process (ServerThread) on a free loopback port with the tiny bundle; the
+clients are websockets' sync client (and one raw socket that never reads). Bounds are
+counts with wide margins, so a loaded 2-core machine does not make them flaky.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import soundfile
+
+pytest.importorskip("websockets")
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+from rtmri.audio import SAMPLE_RATE  # noqa: E402
+from rtmri.streamer.bench_serve import bursts, never_reading_client  # noqa: E402
+from rtmri.streamer.engine import Engine  # noqa: E402
+from rtmri.streamer.server import protocol  # noqa: E402
+from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread  # noqa: E402
+from rtmri.streamer.server.broadcast import Broadcast  # noqa: E402
+from rtmri.streamer.server.clients import Client  # noqa: E402
+from rtmri.streamer.server.learners import Learners, Session  # noqa: E402
+from rtmri.streamer.server.security import Limits  # noqa: E402
+from rtmri.streamer.sources import FileSource  # noqa: E402
+
+CHUNK = 320  # 20 ms, as the page's worklet sends
+# websockets >= 16 asks for `with connect(...)`; the long-lived test clients here close themselves.
+pytestmark = pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
+
+
+@pytest.fixture
+def wav(tmp_path):
+    path = tmp_path / "bursts.wav"
+    soundfile.write(path, bursts(4.0), SAMPLE_RATE, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def serve(make_tiny_bundle, wav):
+    """serve(mode=..., token=..., limits=Limits(...), bundle=..., references=...) -> a running ServerThread."""
+    running = []
+
+    def start(mode="broadcast", bundle=None, references=(), **options):
+        engine = Engine(bundle or make_tiny_bundle())
+        engine.warm_up()  # as `rtmri serve` does: the mel basis and the first runs are slow
+        make_source = (lambda: FileSource(wav, realtime=True)) if mode == "broadcast" else None
+        server = RtmriServer(engine, ServerOptions(mode=mode, port=0, **options), make_source, references)
+        thread = ServerThread(server).start()
+        running.append(thread)
+        return thread
+
+    yield start
+    for thread in running:
+        thread.stop()
+
+
+def ws_url(thread):
+    return f"ws://127.0.0.1:{thread.server.port}/ws"
+
+
+def hello(ws, token=None):
+    ws.send(json.dumps({"type": "hello", "token": token}))
+    welcome = json.loads(ws.recv(timeout=10))
+    assert welcome["type"] == "welcome"
+    return welcome
+
+
+def send_and_close(ws, messages):
+    """Send, then read until the server closes: (code, reason)."""
+    try:
+        for m in messages:
+            ws.send(m)
+    except (ConnectionClosed, OSError):
+        pass  # closed by the server before the last message went
+    return close_of(ws)
+
+
+def close_of(ws, timeout=10.0):
+    """Read until the server closes: (code, reason)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ws.recv(timeout=deadline - time.monotonic())
+    except ConnectionClosed as exc:
+        return (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else (None, "no close frame")
+    except TimeoutError:
+        pass
+    raise AssertionError("the server did not close the connection")
+
+
+class Viewer(threading.Thread):
+    """A well-behaved viewer that counts its frames in the background."""
+
+    def __init__(self, url, token=None):
+        super().__init__(daemon=True)
+        self.ws = connect(url, max_size=2**22)
+        hello(self.ws, token)
+        self.frames = []
+        self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            for message in self.ws:
+                if isinstance(message, bytes):
+                    self.frames.append(protocol.parse_frame(message))
+        except ConnectionClosed as exc:
+            self.error = exc
+
+    def count_during(self, seconds):
+        return count_during([self], seconds)[0]
+
+    def close(self):
+        self.ws.close()
+        self.join(5)
+
+
+def count_during(viewers, seconds):
+    """Frames each viewer received during the same span of time."""
+    before = [len(v.frames) for v in viewers]
+    time.sleep(seconds)
+    return [len(v.frames) - b for v, b in zip(viewers, before)]
+
+
+def lower_half_mean(image_bytes):
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(image_bytes)).convert("L"), np.float32)
+    return float(image[image.shape[0] // 2:].mean())
+
+
+# --- the wire format ------------------------------------------------------------------
+
+def test_frame_and_audio_messages_round_trip():
+    fields = (protocol.KIND_FRAME, protocol.VERSION, protocol.CODECS["png"], protocol.TRACK_LIVE, 123456, 7, 3, 1.5, 2.5, 3.5)
+    frame = protocol.parse_frame(protocol.frame_message(fields, b"IMAGE", sent_at_ms=4.5))
+    assert frame == {"codec": "png", "track": 0, "index": 123456, "dropped": 7, "epoch": 3, "spoken_at_ms": 1.5,
+                     "audio_ready_at_ms": 2.5, "made_at_ms": 3.5, "sent_at_ms": 4.5, "image": b"IMAGE"}
+    assert protocol.FRAME_HEADER.size == 48
+    samples = np.sin(np.linspace(0, 20, 640)).astype(np.float32) * 0.5
+    offset, decoded = protocol.parse_audio(protocol.audio_message(9600, samples))
+    assert offset == 9600
+    np.testing.assert_allclose(decoded, samples, atol=1 / 32767)
+
+
+@pytest.mark.parametrize("text, code", [
+    ("{not json", protocol.CLOSE_INVALID),
+    ("[1, 2]", protocol.CLOSE_INVALID),
+    ('{"type": 5}', protocol.CLOSE_INVALID),
+    ('{"type": "launch"}', protocol.CLOSE_UNSUPPORTED),
+])
+def test_bad_control_messages_are_protocol_errors(text, code):
+    with pytest.raises(protocol.ProtocolError) as caught:
+        protocol.parse_control(text)
+    assert caught.value.code == code and caught.value.reason
+
+
+def test_bad_audio_messages_are_protocol_errors():
+    good = protocol.audio_message(0, np.zeros(10, np.float32))
+    for data, code in ((good + b"x", protocol.CLOSE_INVALID), (b"\x01" + good[1:], protocol.CLOSE_UNSUPPORTED),
+                       (protocol.audio_message(0, np.zeros(protocol.MAX_AUDIO_SAMPLES + 1)), protocol.CLOSE_TOO_BIG)):
+        with pytest.raises(protocol.ProtocolError) as caught:
+            protocol.parse_audio(data)
+        assert caught.value.code == code
+
+
+# --- the queue per viewer: the newest frame wins ---------------------------------------
+
+class FakeSocket:
+    def __init__(self, blocked=False):
+        self.blocked = asyncio.Event()
+        if not blocked:
+            self.blocked.set()
+        self.messages = []
+
+    async def send(self, message):
+        await self.blocked.wait()
+        self.messages.append(message)
+
+
+def test_a_viewer_that_does_not_take_frames_only_loses_its_own():
+    async def scenario():
+        broadcast = Broadcast(engine=None, make_source=None)
+        limits = Limits(queue_frames=2)
+        fast = [Client(FakeSocket(), limits) for _ in range(2)]
+        slow = Client(FakeSocket(blocked=True), limits)
+        tasks = [asyncio.create_task(c.send_loop()) for c in fast + [slow]]
+        broadcast.viewers.update(fast + [slow])
+        for k in range(50):
+            broadcast.publish((protocol.KIND_FRAME, protocol.VERSION, 1, 0, k, 0, 0, 0.0, 0.0, 0.0), b"x")
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        fast_indices = [[protocol.parse_frame(m)["index"] for m in c.ws.messages] for c in fast]
+        assert fast_indices == [list(range(50))] * 2
+        assert len(slow.frames) <= 2 and slow.dropped >= 45  # bounded: one in its socket, the newest two waiting
+        slow.ws.blocked.set()  # it starts reading again: it gets the newest frames, told how many it missed
+        await asyncio.sleep(0.01)
+        got = [protocol.parse_frame(m) for m in slow.ws.messages]
+        assert got[-1]["index"] == 49
+        assert len(got) + sum(f["dropped"] for f in got) == 50  # every frame either arrived or was counted
+        for task in tasks:
+            task.cancel()
+
+    asyncio.run(scenario())
+
+
+# --- broadcast over real sockets -----------------------------------------------------
+
+def test_viewers_get_25_fps_frames_with_ordered_timestamps(serve):
+    server = serve()
+    viewers = [Viewer(ws_url(server)) for _ in range(2)]
+    counts = count_during(viewers, 3.0)
+    for v in viewers:
+        v.close()
+    assert all(c >= 45 for c in counts), counts  # 75 at 25 fps; a loaded machine gets at least 60 %
+    frames = viewers[0].frames
+    for f in frames[5:]:
+        assert f["codec"] == "jpeg" and f["track"] == protocol.TRACK_LIVE
+        assert f["spoken_at_ms"] <= f["audio_ready_at_ms"] <= f["made_at_ms"] <= f["sent_at_ms"]
+    indices = [f["index"] for f in frames if f["epoch"] == frames[0]["epoch"]]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(frames[-1]["image"])).size == (32, 32)
+
+
+def test_clock_offset_ping_and_status(serve):
+    server = serve(status_interval_s=0.5)
+    with connect(ws_url(server)) as ws:
+        welcome = hello(ws)
+        assert welcome["mode"] == "broadcast" and welcome["fps"] == 25 and welcome["lookahead_ms"] == 40.0
+        before = protocol.now_ms()
+        ws.send(json.dumps({"type": "ping", "t0": 12.5}))
+        seen = set()
+        while not {"pong", "status"} <= seen:
+            message = ws.recv(timeout=10)
+            if isinstance(message, str):
+                m = json.loads(message)
+                seen.add(m["type"])
+                if m["type"] == "pong":
+                    assert m["t0"] == 12.5 and before <= m["server_ms"] <= protocol.now_ms()
+                if m["type"] == "status":
+                    assert m["viewers"] == 1 and m["sent"] >= 0
+
+
+def test_a_client_that_never_reads_does_not_slow_the_others(serve, make_tiny_bundle):
+    # Big frames (192 px of noise) so the never-reading socket fills its buffers within a second.
+    server = serve(bundle=make_tiny_bundle(size=192, face_input=True), limits=Limits(stall_timeout_s=3.0))
+    slow = never_reading_client(server.server.port)
+    viewers = [Viewer(ws_url(server)) for _ in range(2)]
+    time.sleep(0.5)
+    slow_port = slow.getsockname()[1]
+    slow_client = next(c for c in list(server.server.clients) if c.ws.remote_address[1] == slow_port)
+    counts = count_during(viewers, 5.0)
+    assert all(c >= 75 for c in counts), counts  # 125 at 25 fps
+    assert slow_client.dropped >= 20  # its own queue dropped its frames
+    assert len(slow_client.frames) <= 2
+    deadline = time.monotonic() + 15
+    while slow_client in server.server.clients and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert slow_client not in server.server.clients  # closed as stalled
+    assert all(v.error is None for v in viewers)
+    for v in viewers:
+        v.close()
+    slow.close()
+
+
+# --- clients that break the rules -----------------------------------------------------
+
+def test_bad_clients_are_closed_with_a_reason_and_the_others_go_on(serve):
+    server = serve(token="s3cret", limits=Limits(hello_timeout_s=1.0))
+    url = ws_url(server)
+    viewer = Viewer(url, token="s3cret")
+    start_count = len(viewer.frames)
+
+    def after_hello(*messages):
+        ws = connect(url, max_queue=None)  # it reads everything it is sent (the flood's pongs too)
+        hello(ws, "s3cret")
+        return send_and_close(ws, messages)
+
+    def before_hello(*messages):
+        return send_and_close(connect(url), messages)
+
+    cases = {
+        "oversized binary": (after_hello(b"\x02\x01\x00\x00" + bytes(70_000)), 1009, "exceeds limit"),
+        "oversized text": (after_hello(json.dumps({"type": "ping", "t0": 1, "pad": "x" * 5000})), 1009, "over 4096 bytes"),
+        "invalid JSON": (after_hello("{nope"), 1007, "invalid JSON"),
+        "unknown type": (after_hello('{"type": "shutdown"}'), 1003, "unknown message type"),
+        "learner message to broadcast": (after_hello('{"type": "start"}'), 1003, "learner mode"),
+        "binary from a viewer": (after_hello(protocol.audio_message(0, np.zeros(320))), 1003, "binary"),
+        "bad ping": (after_hello('{"type": "ping", "t0": "soon"}'), 1007, "t0"),
+        "audio before the token": (before_hello(protocol.audio_message(0, np.zeros(320))), 1008, "audio before the token"),
+        "wrong token": (before_hello('{"type": "hello", "token": "guess"}'), 1008, "token"),
+        "no token": (before_hello('{"type": "hello"}'), 1008, "token"),
+        "not hello first": (before_hello('{"type": "ping", "t0": 1}'), 1008, "first message must be hello"),
+        "silent client": (before_hello(), 1008, "no hello"),
+        "flood": (after_hello(*['{"type": "ping", "t0": 1}'] * 400), 1008, "messages per second"),
+    }
+    for name, ((code, reason), want_code, want_reason) in cases.items():
+        assert code == want_code and want_reason in reason, (name, code, reason)
+    # Refused at the handshake: another site's page, or a name that is not this host.
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, origin="http://evil.example")
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, additional_headers={"Host": "rebound.example:80"})  # a second Host header
+    assert refused.value.response.status_code == 403
+    # The good viewer never noticed, and the server still takes new clients.
+    assert viewer.error is None
+    assert viewer.count_during(1.0) >= 10
+    assert len(viewer.frames) - start_count >= 25
+    again = Viewer(url, token="s3cret")
+    assert again.count_during(1.0) >= 10
+    again.close()
+    viewer.close()
+
+
+def test_the_server_is_full_at_max_clients(serve):
+    server = serve(limits=Limits(max_clients=2))
+    first, second = Viewer(ws_url(server)), Viewer(ws_url(server))
+    third = connect(ws_url(server))
+    code, reason = close_of(third)
+    assert code == 1013 and "full" in reason
+    assert first.count_during(0.5) > 0 and second.error is None
+    first.close()
+    second.close()
+
+
+# --- learner sessions -----------------------------------------------------------------
+
+def speak(ws, samples, offset=0, realtime=True):
+    """Send samples as the page does: 20 ms messages, at real-time pace."""
+    started = time.monotonic()
+    for i in range(0, len(samples), CHUNK):
+        ws.send(protocol.audio_message(offset + i, samples[i:i + CHUNK]))
+        if realtime:
+            time.sleep(max(0.0, started + (i + CHUNK) / SAMPLE_RATE - time.monotonic()))
+    return offset + len(samples)
+
+
+def collect(ws, until_type="stopped", timeout=15.0):
+    frames, controls = [], []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = ws.recv(timeout=deadline - time.monotonic())
+        if isinstance(message, bytes):
+            frames.append(protocol.parse_frame(message))
+        else:
+            controls.append(json.loads(message))
+            if controls[-1]["type"] == until_type:
+                return frames, controls
+    raise AssertionError(f"no {until_type} message")
+
+
+def test_learner_gets_its_own_frames_that_follow_its_speech(serve):
+    server = serve(mode="learner")
+    audio = bursts(3.0, period_s=0.5, seed=1)
+    with connect(ws_url(server)) as ws:
+        assert hello(ws)["mode"] == "learner"
+        ws.send('{"type": "start"}')
+        received = {}
+        reader = threading.Thread(target=lambda: received.update(zip(("frames", "controls"), collect(ws))), daemon=True)
+        reader.start()
+        speak(ws, audio)
+        ws.send('{"type": "stop"}')
+        reader.join(20)
+    frames, controls = received["frames"], received["controls"]
+    started = next(c for c in controls if c["type"] == "started")
+    stopped = controls[-1]
+    assert stopped["epoch"] == started["epoch"] and all(f["epoch"] == started["epoch"] for f in frames)
+    assert stopped["frames"] + stopped["dropped"] == 75  # 3 s at 25 fps, each made or counted as dropped
+    assert len(frames) >= 50  # of 75: the rest dropped, never more than a loaded machine makes it
+    # The picture follows the sound: brighter lower half in the bursts than in the silences.
+    loud = {f["index"]: lower_half_mean(f["image"]) for f in frames}
+    speaking = [v for k, v in loud.items() if (k * 640 + 320) // 8000 % 2 == 0 and (k * 640) % 8000 > 2400]
+    silent = [v for k, v in loud.items() if (k * 640 + 320) // 8000 % 2 == 1 and (k * 640) % 8000 > 2400]
+    assert len(speaking) >= 10 and len(silent) >= 10
+    assert np.mean(speaking) > np.mean(silent) + 20, (np.mean(speaking), np.mean(silent))
+    # Their timestamps say when the audio arrived and when the frame was made.
+    for f in frames:
+        assert f["audio_ready_at_ms"] <= f["made_at_ms"] <= f["sent_at_ms"]
+
+
+def test_sessions_are_batched_into_one_engine_run(make_tiny_bundle):
+    engine = Engine(make_tiny_bundle())
+    engine.warm_up()
+    batches = []
+    run = engine.run
+    engine.run = lambda mel: (batches.append(len(mel)), run(mel))[1]
+
+    async def scenario():
+        learners = Learners(engine, Limits(audio_burst_s=5.0))
+        clients = [Client(FakeSocket(), Limits(queue_frames=100)) for _ in range(3)]
+        sessions = [Session(c) for c in clients]
+        learners.sessions.update(sessions)
+        senders = [asyncio.create_task(c.send_loop()) for c in clients]
+        for s in sessions:
+            learners.start(s)
+            learners.audio(s, 0, bursts(0.2, seed=2))  # 5 frames' worth each, before the engine pass
+            learners.stop(s)
+        task = asyncio.create_task(learners.run())
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if all(any('"stopped"' in m for m in c.ws.messages if isinstance(m, str)) for c in clients):
+                break
+        task.cancel()
+        for t in senders:
+            t.cancel()
+        learners.close()
+        return clients
+
+    clients = asyncio.run(scenario())
+    assert batches[0] >= 3 * 4  # the first pass ran every session's windows in one batch
+    for c in clients:
+        frames = [protocol.parse_frame(m) for m in c.ws.messages if isinstance(m, bytes)]
+        assert [f["index"] for f in frames] == list(range(len(frames))) and len(frames) == 5
+
+
+def test_learner_rules(serve):
+    server = serve(mode="learner", limits=Limits(max_sessions=1, audio_burst_s=0.5, audio_speed=1.0))
+    url = ws_url(server)
+
+    def session(*messages):
+        ws = connect(url)
+        hello(ws)
+        return send_and_close(ws, messages)
+
+    start = '{"type": "start"}'
+    chunk = protocol.audio_message(0, np.zeros(CHUNK))
+    assert session(chunk)[0] == 1008  # audio before start
+    code, reason = session(start, chunk, protocol.audio_message(CHUNK * 5, np.zeros(CHUNK)))
+    assert code == 1007 and "offset" in reason
+    code, reason = session(start, chunk[:-1])
+    assert code == 1007 and "16-bit" in reason
+    second_of_audio = [protocol.audio_message(i * SAMPLE_RATE, np.zeros(SAMPLE_RATE)) for i in range(3)]
+    code, reason = session(start, *second_of_audio)  # 3 s of audio in an instant
+    assert code == 1008 and "faster than real time" in reason
+    # One session at a time here: a second learner is told to come back later.
+    first = connect(url)
+    hello(first)
+    second = connect(url)
+    second.send('{"type": "hello"}')
+    code, reason = close_of(second)
+    assert code == 1013 and "sessions" in reason
+    first.send(start)
+    speak(first, bursts(0.5))
+    first.send('{"type": "stop"}')
+    frames, controls = collect(first)
+    assert len(frames) >= 8 and controls[-1]["type"] == "stopped"
+    first.close()
+
+
+# --- HTTP: the page and the references ------------------------------------------------
+
+def http_get(url, headers=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def test_the_page_is_served_with_its_assets(serve):
+    server = serve()
+    base = f"http://127.0.0.1:{server.server.port}"
+    status, headers, body = http_get(base + "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and b'src="/app.js"' in body
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    for name, kind in (("app.js", "text/javascript"), ("worklet.js", "text/javascript"), ("style.css", "text/css")):
+        status, headers, body = http_get(f"{base}/{name}")
+        assert status == 200 and headers["Content-Type"].startswith(kind) and body
+    assert http_get(base + "/../pyproject.toml")[0] == 404
+    assert http_get(base + "/nothing-here")[0] == 404
+    assert http_get(base + "/", {"Host": "attacker.example"})[0] == 403
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+               "Sec-WebSocket-Version": "13"}
+    assert http_get(base + "/ws", {**upgrade, "Host": "rebound.example:80"})[0] == 403  # DNS rebinding
+    assert http_get(base + "/ws", {**upgrade, "Origin": f"http://localhost:{server.server.port}"})[0] == 403
+    assert http_get(base + "/elsewhere", upgrade)[0] == 404
+
+
+def test_references_are_rendered_and_served_with_their_original(serve, make_tiny_bundle, tmp_path):
+    from rtmri.streamer.mp4 import Mp4Sink
+    from rtmri.streamer.server.references import LENGTH, load_references
+
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    audio = bursts(2.0, seed=3)
+    soundfile.write(folder / "aiueo.wav", audio, SAMPLE_RATE)
+    video = Mp4Sink(folder / "aiueo.mp4", size=64)  # its "original rtMRI": frame k has brightness 4 k
+    video.audio(audio)
+    for k in range(50):
+        video.frame(type("F", (), {"index": k, "image": np.full((64, 64), 4 * k, np.uint8)})())
+    video.close()
+    soundfile.write(folder / "silence.flac", np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
+    (folder / "notes.txt").write_text("not a recording")
+    bundle = make_tiny_bundle()
+    references = load_references(folder, Engine(bundle))
+    server = serve(bundle=bundle, references=references, token="tok")
+    base = f"http://127.0.0.1:{server.server.port}/references"
+    assert http_get(base)[0] == 403
+    status, _, body = http_get(base + "?token=tok")
+    listing = {r["name"]: r for r in json.loads(body)}
+    assert status == 200 and set(listing) == {"aiueo", "silence"}
+    assert listing["aiueo"]["original"] and not listing["silence"]["original"]
+    assert listing["aiueo"]["frames"] == 50
+    ref = listing["aiueo"]["id"]
+
+    def track(name):
+        status, _, body = http_get(f"{base}/{ref}/{name}.bin?token=tok")
+        assert status == 200
+        frames, at = [], 0
+        while at < len(body):
+            (length,) = LENGTH.unpack_from(body, at)
+            frames.append(protocol.parse_frame(body[at + 4:at + 4 + length]))
+            at += 4 + length
+        return frames
+
+    rendered, original = track("rendered"), track("original")
+    assert [f["index"] for f in rendered] == list(range(50)) == [f["index"] for f in original]
+    assert {f["track"] for f in rendered} == {protocol.TRACK_RENDERED} and {f["track"] for f in original} == {protocol.TRACK_ORIGINAL}
+    brightness = [lower_half_mean(f["image"]) for f in original]
+    assert np.corrcoef(brightness, 4 * np.arange(50))[0, 1] > 0.99  # frame k of the video at index k
+    assert lower_half_mean(rendered[5]["image"]) > lower_half_mean(rendered[17]["image"]) + 20  # burst vs silence
+    status, headers, body = http_get(f"{base}/{ref}/audio.wav?token=tok")
+    decoded, rate = soundfile.read(io.BytesIO(body), dtype="float32")
+    assert status == 200 and rate == SAMPLE_RATE and len(decoded) == len(audio)
+    assert http_get(f"{base}/{listing['silence']['id']}/original.bin?token=tok")[0] == 404
+
+
+# --- the command ----------------------------------------------------------------------
+
+def test_serve_command_off_loopback_makes_a_token_and_a_join_url(make_tiny_bundle, wav):
+    bundle = make_tiny_bundle()
+    process = subprocess.Popen([sys.executable, "-m", "rtmri.cli", "serve", "--bundle", str(bundle.path), "--file", str(wav),
+                                "--host", "0.0.0.0", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"open (http://[^:/]+:(\d+)/)#token=(\S+)", line)
+        assert match, line
+        port, token = int(match.group(2)), match.group(3)
+        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            ws.send('{"type": "hello"}')
+            assert close_of(ws)[0] == 1008
+        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            hello(ws, token)
+            assert isinstance(ws.recv(timeout=10), (bytes, str))
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "stopped" in err
+
+
+def test_serve_command_refuses_a_file_in_learner_mode(make_tiny_bundle, wav):
+    from rtmri.cli import main
+
+    assert main(["serve", "--bundle", str(make_tiny_bundle().path), "--mode", "learner", "--file", str(wav)]) == 2
