@@ -1,0 +1,214 @@
+"""rtmri benchmark-latency BUNDLE: the latency budget per stage (DESIGN §6).
+
+Runs the real paths: a speech file played in real time through the streamer; the
+microphone where there is one; and, with --browser, the broadcast server with headless
+Chromium painting the frames (the page reports when it painted each one, on a clock
+offset estimated against the server's). Prints a table, writes JSON, Markdown and a bar
+chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FRAME_BUDGET_MS = 40.0
+# p99 budgets per stage (ms). Compute stages share the 40 ms frame budget.
+BUDGETS_MS = {"features": 5.0, "inference": 25.0, "sink": 10.0, "queue": 40.0, "transport_display": 50.0}
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+STAGE_ORDER = ("capture", "lookahead", "features", "inference", "sink", "queue", "transport_display", "audio_to_frame", "audio_to_photon")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", help="model bundle")
+    parser.add_argument("--audio", help="speech to play (default: espeak-ng speech, else noise bursts)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds of audio per path (default 20)")
+    parser.add_argument("--browser", action="store_true", help="also measure the browser path with headless Chromium")
+    parser.add_argument("--microphone", action="store_true", help="also measure the microphone path (needs one)")
+    parser.add_argument("-o", "--out", type=Path, default=Path("latency"), help="folder for JSON, Markdown and the chart")
+    parser.add_argument("--provider", help="onnxruntime provider (default: the best available)")
+
+
+def percentiles(values) -> dict:
+    p50, p95, p99 = np.percentile(np.asarray(values, float), [50, 95, 99])
+    return {"p50_ms": round(float(p50), 2), "p95_ms": round(float(p95), 2), "p99_ms": round(float(p99), 2), "n": len(values)}
+
+
+def constant(ms: float) -> dict:
+    return {"p50_ms": round(ms, 2), "p95_ms": round(ms, 2), "p99_ms": round(ms, 2), "n": 1}
+
+
+def speech_file(folder: Path, seconds: float) -> Path:
+    """Speech to play: espeak-ng read aloud (repeated to length), else noise bursts."""
+    import soundfile
+
+    from rtmri.audio import SAMPLE_RATE, load_audio
+
+    path = folder / "speech.wav"
+    if shutil.which("espeak-ng"):
+        raw = folder / "espeak.wav"
+        text = "The tongue moves forward for the i, back for the u, and low for the a. " * 3
+        subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True, capture_output=True)
+        wav = load_audio(raw)
+    else:
+        rng = np.random.default_rng(0)
+        n = SAMPLE_RATE
+        wav = (0.3 * rng.standard_normal(n) * ((np.arange(n) // 4000) % 2)).astype(np.float32)
+    wav = np.tile(wav, int(np.ceil(seconds * SAMPLE_RATE / len(wav))))[: int(seconds * SAMPLE_RATE)]
+    soundfile.write(path, wav, SAMPLE_RATE, subtype="PCM_16")
+    return path
+
+
+def measure_stream(engine, source, seconds: float) -> dict:
+    from rtmri.streamer.stream import Streamer
+
+    class Null:
+        def frame(self, frame):
+            pass
+
+        def close(self):
+            pass
+
+    stats = Streamer(engine, [Null()], realtime=True).run(source, max_seconds=seconds)
+    summary = stats.summary()
+    stages = {k: summary[k] for k in ("features", "inference", "sink", "queue", "audio_to_frame") if k in summary}
+    stages["capture"] = constant(source.capture_latency_s * 1000.0)
+    stages["lookahead"] = constant(engine.bundle.lookahead_ms)
+    return {"source": source.description, "frames": summary["frames"], "dropped": summary["dropped"],
+            "sustained_fps": summary["fps"], "real_time_factor": summary["real_time_factor"], "stages": stages}
+
+
+def measure_browser(engine, audio: Path, seconds: float) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
+    from rtmri.streamer.sources import FileSource
+
+    server = RtmriServer(engine, ServerOptions(mode="broadcast", port=0), lambda: FileSource(audio, realtime=True))
+    thread = ServerThread(server).start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(thread.server.url)
+            page.wait_for_function("() => window.rtmriStats.painted >= 10", timeout=30000)
+            painted_before = page.evaluate("() => window.rtmriStats.painted")
+            started = time.monotonic()
+            time.sleep(min(seconds, 8.0))  # the page keeps its last 200 figures (8 s at 25 fps)
+            stats = page.evaluate("() => window.rtmriStats")
+            elapsed = time.monotonic() - started
+            browser.close()
+    finally:
+        thread.stop()
+    return {"source": f"broadcast server -> headless Chromium ({audio.name})",
+            "painted_fps": round((stats["painted"] - painted_before) / elapsed, 2),
+            "stages": {"transport_display": percentiles(stats["transport"]), "audio_to_photon": percentiles(stats["a2p"])}}
+
+
+def verdicts(stages: dict) -> dict:
+    out = {}
+    for stage, figures in stages.items():
+        budget = BUDGETS_MS.get(stage)
+        if budget is not None:
+            out[stage] = {"budget_p99_ms": budget, "verdict": "ok" if figures["p99_ms"] <= budget else "over budget"}
+    compute_stages = [s for s in ("features", "inference", "sink") if s in stages]
+    if not compute_stages:
+        return out
+    compute = sum(stages[s]["p99_ms"] for s in compute_stages)
+    out["compute_per_frame"] = {"p99_sum_ms": round(compute, 2), "budget_p99_ms": FRAME_BUDGET_MS,
+                                "verdict": "ok" if compute <= FRAME_BUDGET_MS else "over budget"}
+    return out
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Latency: {report['bundle']}", "", f"machine: {report['machine']}", ""]
+    for name, path in report["paths"].items():
+        lines += [f"## {name}: {path['source']}", ""]
+        extra = {k: v for k, v in path.items() if k not in ("source", "stages", "verdicts")}
+        lines += [", ".join(f"{k} {v}" for k, v in extra.items()), ""]
+        lines += ["| stage | p50 ms | p95 ms | p99 ms | budget p99 | verdict |", "|---|---|---|---|---|---|"]
+        for stage in STAGE_ORDER:
+            if stage in path["stages"]:
+                f = path["stages"][stage]
+                v = path.get("verdicts", {}).get(stage, {})
+                lines.append(f"| {stage} | {f['p50_ms']} | {f['p95_ms']} | {f['p99_ms']} | {v.get('budget_p99_ms', '')} | {v.get('verdict', '')} |")
+        if "compute_per_frame" in path.get("verdicts", {}):
+            c = path["verdicts"]["compute_per_frame"]
+            lines.append(f"| features + inference + sink | | | {c['p99_sum_ms']} | {c['budget_p99_ms']} | {c['verdict']} |")
+        lines.append("")
+    for name, why in report.get("not_measured", {}).items():
+        lines.append(f"- {name}: not measured ({why})")
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(f"{name}: {stage}", f) for name, p in report["paths"].items() for stage, f in p["stages"].items()]
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
+    y = np.arange(len(rows))
+    for i, key in enumerate(("p50_ms", "p95_ms", "p99_ms")):
+        ax.barh(y + (i - 1) * 0.27, [f[key] for _, f in rows], height=0.27, label=key.split("_")[0])
+    ax.set_yticks(y, [label for label, _ in rows], fontsize=8)
+    ax.axvline(FRAME_BUDGET_MS, color="red", linestyle="--", linewidth=0.8, label="40 ms frame")
+    ax.set_xlabel("ms")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(args) -> int:
+    import platform
+
+    from rtmri.streamer.engine import Engine
+    from rtmri.streamer.sources import AudioSourceError, FileSource, MicrophoneSource
+
+    engine = Engine(args.bundle, provider=args.provider)
+    engine.warm_up()
+    report = {"bundle": str(engine.bundle.path), "providers": engine.providers,
+              "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.processor() or platform.platform()}",
+              "paths": {}, "not_measured": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        audio = Path(args.audio) if args.audio else speech_file(Path(tmp), args.seconds)
+        print(f"rtmri benchmark-latency: file source, {args.seconds:.0f} s in real time", file=sys.stderr)
+        report["paths"]["file"] = measure_stream(engine, FileSource(audio, realtime=True), args.seconds)
+        if args.microphone:
+            try:
+                report["paths"]["microphone"] = measure_stream(engine, MicrophoneSource(), args.seconds)
+            except AudioSourceError as exc:
+                report["not_measured"]["microphone"] = str(exc).splitlines()[0]
+        else:
+            report["not_measured"]["microphone"] = "not asked for (--microphone)"
+        if args.browser:
+            if CHROMIUM.exists():
+                print("rtmri benchmark-latency: browser path (headless Chromium)", file=sys.stderr)
+                report["paths"]["browser"] = measure_browser(engine, audio, args.seconds)
+            else:
+                report["not_measured"]["browser"] = f"no Chromium at {CHROMIUM}"
+        else:
+            report["not_measured"]["browser"] = "not asked for (--browser)"
+    for path in report["paths"].values():
+        path["verdicts"] = verdicts(path["stages"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latency.json").write_text(json.dumps(report, indent=2))
+    text = markdown(report)
+    (args.out / "latency.md").write_text(text)
+    bar_chart(report, args.out / "latency.png")
+    print(text)
+    print(f"wrote {args.out}/latency.json, latency.md, latency.png", file=sys.stderr)
+    return 0
