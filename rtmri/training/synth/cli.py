@@ -1,0 +1,48 @@
+"""``rtmri synth OUT --minutes M --speakers N``: write a synthetic rtMRI corpus."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+DEFAULT_SPEAKERS = 4
+DEFAULT_HELD_OUT = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", type=Path, metavar="OUT", help="folder to write the corpus into")
+    parser.add_argument("--minutes", type=float, required=True, help="minutes of training speech, over all training speakers")
+    parser.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS, help=f"number of speakers (default {DEFAULT_SPEAKERS})")
+    parser.add_argument(
+        "--heldout-speakers", type=int, default=DEFAULT_HELD_OUT,
+        help=f"speakers never used in training, who read the Japanese passage and non-Japanese sentences (default {DEFAULT_HELD_OUT})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the same seed writes the same corpus (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a corpus already in OUT")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
+    parser.add_argument(
+        "--eval-sentences", type=int, default=None, metavar="N",
+        help="held-out speakers read only the first N passage sentences and N non-Japanese sentences (default: all)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    from rtmri.training.synth.corpus import CorpusRequest, write_corpus
+
+    request = CorpusRequest(
+        out=args.out,
+        minutes=args.minutes,
+        n_speakers=args.speakers,
+        n_held_out=args.heldout_speakers,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        workers=args.workers,
+        eval_sentences=args.eval_sentences,
+        progress=not args.quiet,
+    )
+    corpus = write_corpus(request)
+    written = sum(1 for _ in args.out.glob("spk*/video/*.mp4"))
+    print(f"wrote {written} utterances of {len(corpus['speakers'])} speakers to {args.out} ({len(corpus['skipped'])} skipped)")
+    return 0

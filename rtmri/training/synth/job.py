@@ -1,0 +1,84 @@
+"""One utterance of one speaker: synthesise, render, write its video, audio and meta json.
+
+Runs in a worker process; a VocalTractLab failure comes back as the result's error, so
+the corpus goes on without that utterance (and writes none of its files).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rtmri.training.synth import media, vtl
+from rtmri.training.synth.errors import UtteranceFailed
+from rtmri.training.synth.outlines import rest_outlines
+from rtmri.training.synth.plan import Job
+from rtmri.training.synth.render import FrameRenderer, render_frames
+from rtmri.training.synth.segments import Utterance
+from rtmri.training.synth.speakers import Speaker
+
+
+@dataclass(frozen=True)
+class JobResult:
+    speaker: str
+    utterance: str
+    duration: float  # planned seconds of speech
+    error: str | None = None
+
+
+def synthesize_job(job: Job) -> JobResult:
+    speaker, utterance = job.speaker, job.utterance
+    try:
+        with tempfile.TemporaryDirectory(prefix="rtmri-synth-") as scratch:
+            articulation = vtl.synthesize(utterance, speaker, Path(scratch))
+            n_frames = max(1, int(round(articulation.duration * speaker.fps)))
+            states = articulation.tract[state_indices(n_frames, speaker.fps, len(articulation.tract))]
+            frames = render_frames(renderer_for(speaker), states, Path(scratch), np.random.default_rng(job.noise_seed))
+    except UtteranceFailed as exc:
+        return JobResult(speaker.id, utterance.id, utterance.duration, str(exc))
+    duration = n_frames / speaker.fps
+    folder = Path(job.out) / speaker.id
+    for sub in ("video", "audio", "meta"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    media.write_video(folder / "video" / f"{utterance.id}.mp4", frames, speaker.fps)
+    pcm = media.corpus_audio(articulation.audio, vtl.VTL_SAMPLE_RATE, int(round(duration * media.AUDIO_SAMPLE_RATE)))
+    media.write_wav(folder / "audio" / f"{utterance.id}.wav", pcm)
+    write_json(folder / "meta" / f"{utterance.id}.json", utterance_meta(speaker, utterance, n_frames, duration))
+    return JobResult(speaker.id, utterance.id, utterance.duration)
+
+
+def state_indices(n_frames: int, fps: int, n_states: int) -> np.ndarray:
+    """Frame k shows the tract at its timestamp k / fps (the nearest state)."""
+    times = np.arange(n_frames) / fps
+    return np.clip(np.round(times * vtl.STATE_RATE).astype(int), 0, n_states - 1)
+
+
+def utterance_meta(speaker: Speaker, utterance: Utterance, n_frames: int, duration: float) -> dict:
+    phones = [dict(p, end=min(p["end"], round(duration, 5))) for p in utterance.phone_intervals() if p["start"] < duration]
+    return {
+        "speaker": speaker.id,
+        "utterance": utterance.id,
+        "text": utterance.text,
+        "phones": phones,
+        "crop": speaker.crop,
+        "fps": speaker.fps,
+        "audio_sample_rate": media.AUDIO_SAMPLE_RATE,
+        "condition": utterance.condition,
+        "n_frames": n_frames,
+        "duration": duration,
+    }
+
+
+@lru_cache(maxsize=8)
+def renderer_for(speaker: Speaker) -> FrameRenderer:
+    return FrameRenderer(speaker, rest_outlines())
+
+
+def write_json(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
