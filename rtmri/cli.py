@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "live": ("rtmri.streamer.live_cli", "microphone or file -> rtMRI frames at 25 fps in a window (and MP4)"),
     "render": ("rtmri.streamer.render_cli", "audio file -> rtMRI video (MP4 with the audio), as fast as possible"),
     "benchmark-latency": ("rtmri.streamer.latency_bench", "latency per stage (p50/p95/p99) against the budget: file, microphone, browser"),
+    "benchmark-soak": ("rtmri.streamer.soak", "stream for minutes in real time: memory and latency per minute (no drift)"),
     "serve": ("rtmri.streamer.serve_cli", "frames in browsers over WebSocket: classroom broadcast or learner microphone sessions"),
 }
 
