@@ -92,3 +92,14 @@ def audio_encoder_specs(extra_residual_at_256: bool) -> list[tuple]:
         specs.append((256, 3, 1, 1, r))
     specs += [(512, 3, 1, 0, False), (512, 1, 1, 0, False)]
     return specs
+
+
+class WidthScaledNetwork(nn.Module):
+    """A wav2lip network at a width multiplier, for 1 (grayscale) or 3 (colour) channels."""
+
+    def __init__(self, width: float = 1.0, in_channels: int = 3) -> None:
+        super().__init__()
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+        self.width = float(width)
+        self.in_channels = in_channels

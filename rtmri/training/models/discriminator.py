@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rtmri.training.models.blocks import NoNormConv2d, scaled_channels
+from rtmri.training.models.blocks import NoNormConv2d, WidthScaledNetwork, scaled_channels
 
 _BLOCKS = [
     [(32, 7, 1, 3)],  # 48 x 96
@@ -34,13 +34,9 @@ def bce(pred: torch.Tensor, label: float) -> torch.Tensor:
         return F.binary_cross_entropy(pred, torch.full_like(pred, label))
 
 
-class QualityDiscriminator(nn.Module):
+class QualityDiscriminator(WidthScaledNetwork):
     def __init__(self, width: float = 1.0, in_channels: int = 3) -> None:
-        super().__init__()
-        if in_channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-        self.width = float(width)
-        self.in_channels = in_channels
+        super().__init__(width, in_channels)
         blocks = []
         cin = in_channels
         for specs in _BLOCKS:

@@ -15,7 +15,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rtmri.training.models.blocks import Conv2d, Conv2dTranspose, audio_encoder_specs, conv_stack, scaled_channels
+from rtmri.training.models.blocks import (
+    Conv2d,
+    Conv2dTranspose,
+    WidthScaledNetwork,
+    audio_encoder_specs,
+    conv_stack,
+    scaled_channels,
+)
 
 # Face encoder at full width: per block, (cout, kernel, stride, padding, residual) tuples.
 _FACE_ENCODER = [
@@ -51,13 +58,9 @@ def face_input_for_reference(reference: torch.Tensor) -> torch.Tensor:
     return torch.cat([masked, reference], dim=1)
 
 
-class Generator(nn.Module):
+class Generator(WidthScaledNetwork):
     def __init__(self, width: float = 1.0, in_channels: int = 3) -> None:
-        super().__init__()
-        if in_channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-        self.width = float(width)
-        self.in_channels = in_channels
+        super().__init__(width, in_channels)
 
         blocks = []
         skip_channels = []

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rtmri.training.models.blocks import audio_encoder_specs, conv_stack
+from rtmri.training.models.blocks import WidthScaledNetwork, audio_encoder_specs, conv_stack
 
 SYNC_FRAMES = 5
 r = True
@@ -46,13 +46,9 @@ def cosine_loss(audio_embedding: torch.Tensor, face_embedding: torch.Tensor, tar
         return F.binary_cross_entropy(similarity.unsqueeze(1), target.float().reshape(-1, 1))
 
 
-class SyncNet(nn.Module):
+class SyncNet(WidthScaledNetwork):
     def __init__(self, width: float = 1.0, in_channels: int = 3) -> None:
-        super().__init__()
-        if in_channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-        self.width = float(width)
-        self.in_channels = in_channels
+        super().__init__(width, in_channels)
         modules, _ = conv_stack(_FACE_ENCODER, width, SYNC_FRAMES * in_channels)
         self.face_encoder = nn.Sequential(*modules)
         modules, _ = conv_stack(audio_encoder_specs(extra_residual_at_256=True), width, 1)
