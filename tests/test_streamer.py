@@ -8,6 +8,7 @@ import soundfile
 
 from rtmri.alignment import frame_windows, n_frames_for_samples
 from rtmri.audio import SAMPLE_RATE, load_audio, melspectrogram
+from rtmri.streamer.bench_serve import bursts
 from rtmri.streamer.engine import Engine
 from rtmri.streamer.mp4 import Mp4Sink
 from rtmri.streamer.sources import AudioSourceError, FileSource, MicrophoneSource
@@ -15,19 +16,11 @@ from rtmri.streamer.stream import Streamer
 from rtmri.streamer.windows import FrameWindows
 
 
-def bursts(seconds, seed=0):
-    """Alternating 0.5 s of loud noise bursts and silence: speech-like on/off structure."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SAMPLE_RATE)
-    on = (np.arange(n) // (SAMPLE_RATE // 2)) % 2 == 0
-    return (0.3 * rng.standard_normal(n) * on).astype(np.float32)
-
-
 @pytest.fixture
 def speech_file(tmp_path):
     def make(seconds, seed=0):
         path = tmp_path / f"speech{seconds}.wav"
-        soundfile.write(path, bursts(seconds, seed), SAMPLE_RATE, subtype="PCM_16")
+        soundfile.write(path, bursts(seconds, seed=seed), SAMPLE_RATE, subtype="PCM_16")
         return path
 
     return make

@@ -61,9 +61,9 @@ def speech_file(folder: Path, seconds: float) -> Path:
         subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True, capture_output=True)
         wav = load_audio(raw)
     else:
-        rng = np.random.default_rng(0)
-        n = SAMPLE_RATE
-        wav = (0.3 * rng.standard_normal(n) * ((np.arange(n) // 4000) % 2)).astype(np.float32)
+        from rtmri.streamer.bench_serve import bursts
+
+        wav = bursts(1.0, period_s=0.25)
     wav = np.tile(wav, int(np.ceil(seconds * SAMPLE_RATE / len(wav))))[: int(seconds * SAMPLE_RATE)]
     soundfile.write(path, wav, SAMPLE_RATE, subtype="PCM_16")
     return path
