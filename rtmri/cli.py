@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("rtmri.training.train_cli", "train the SyncNet expert or the generator; `train sizes` for the widths"),
     "export": ("rtmri.export.cli", "generator checkpoint -> model bundle (ONNX + manifest), with parity checks"),
     "eval": ("rtmri.evaluation.cli", "SSIM / NMSE of a bundle per condition of the study, next to baselines"),
+    "benchmark-variants": ("rtmri.export.bench_variants", "ms per frame and validation SSIM of every export variant"),
     "live": ("rtmri.streamer.live_cli", "microphone or file -> rtMRI frames at 25 fps in a window (and MP4)"),
     "render": ("rtmri.streamer.render_cli", "audio file -> rtMRI video (MP4 with the audio), as fast as possible"),
     "benchmark-latency": ("rtmri.streamer.latency_bench", "latency per stage (p50/p95/p99) against the budget: file, microphone, browser"),

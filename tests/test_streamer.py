@@ -167,3 +167,47 @@ def test_render_side_by_side_puts_the_original_on_the_audio_timeline(make_tiny_b
     for k in (5, 30, 60):
         expected = 20 + 5 * (k / 25 * 14)  # linear blend between the 14 fps frames
         assert abs(frames[k][:, 70:].mean() - expected) < 4
+
+
+def test_a_microphone_that_stops_delivering_ends_with_a_message(monkeypatch):
+    import queue
+
+    from rtmri.streamer import sources
+
+    class SilentStream:
+        active, closed = True, False
+
+    mic = MicrophoneSource.__new__(MicrophoneSource)
+    mic._queue, mic._stream, mic.description = queue.Queue(), SilentStream(), "microphone USB Mic (48000 Hz)"
+    monkeypatch.setattr(sources, "READ_TIMEOUT_S", 0.05)
+    with pytest.raises(AudioSourceError, match="USB Mic .* stopped delivering audio"):
+        mic.read()
+
+
+def test_a_source_failing_mid_run_still_closes_the_recording(make_tiny_bundle, tmp_path):
+    class Unplugged:
+        description, capture_latency_s = "microphone that goes away", 0.0
+
+        def __init__(self):
+            self.reads = 0
+
+        def start(self):
+            pass
+
+        def sample_time(self, n):
+            return time.monotonic()
+
+        def read(self):
+            self.reads += 1
+            if self.reads > 50:  # 1 s of audio, then the device is gone
+                raise AudioSourceError("microphone that goes away stopped delivering audio (was it unplugged?)")
+            return bursts(0.02, seed=self.reads)
+
+        def close(self):
+            pass
+
+    out = tmp_path / "partial.mp4"
+    with pytest.raises(AudioSourceError, match="unplugged"):
+        Streamer(Engine(make_tiny_bundle()), [Mp4Sink(out, size=32)], realtime=False).run(Unplugged())
+    rate, frames, audio_s = decode_mp4(out)
+    assert rate == 25 and 20 <= len(frames) <= 26 and abs(audio_s - 1.0) < 0.1
