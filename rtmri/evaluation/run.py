@@ -14,6 +14,7 @@ from rtmri.clips import CONDITIONS, ClipDataset
 from rtmri.evaluation.generate import generate_clip
 from rtmri.export.reference import typical_frame
 from rtmri.metrics import per_frame
+from rtmri.video import resize_frames
 
 MODEL = "model"
 STILL = "reference held still"
@@ -54,15 +55,6 @@ class Evaluation:
                     "nmse_mean": round(float(nmse.mean()), 4), "nmse_std": round(float(nmse.std()), 4),
                 })
         return rows
-
-
-def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    frames = np.asarray(frames)
-    if frames.shape[1:] == (size, size):
-        return np.array(frames)
-    from PIL import Image
-
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
 
 
 def speaker_references(clips, size: int) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.alignment import frame_windows
 from rtmri.metrics import per_frame
+from rtmri.video import resize_frames
 
 FP32_TOLERANCE = 1e-3  # max abs difference on frames in [0, 1]
 MAX_FRAMES_PER_CLIP = 50
@@ -62,16 +63,8 @@ def quality(engine, windows_by_clip) -> dict:
     ssims, nmses = [], []
     for clip, windows in windows_by_clip:
         generated = engine.run(windows)
-        original = _resize(np.asarray(clip.frames()[: len(windows)]), engine.image_size)
+        original = resize_frames(clip.frames()[: len(windows)], engine.image_size)
         scores = per_frame(original, generated)
         ssims.append(scores["ssim"].mean())
         nmses.append(scores["nmse"].mean())
     return {"ssim": round(float(np.mean(ssims)), 4), "nmse": round(float(np.mean(nmses)), 4), "clips": len(windows_by_clip)}
-
-
-def _resize(frames: np.ndarray, size: int) -> np.ndarray:
-    if frames.shape[1] == size:
-        return frames
-    from PIL import Image
-
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])

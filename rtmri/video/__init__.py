@@ -2,7 +2,17 @@
 `rtmri prepare`, the side-by-side renderer and the evaluator (no torch)."""
 
 from rtmri.video.frame_rate import INTERPOLATIONS, FrameRateConverter, convert
-from rtmri.video.read import CropResize, DecodeStats, VideoError, VideoInfo, check_crop, frames, probe, read_frame
+from rtmri.video.read import (
+    CropResize,
+    DecodeStats,
+    VideoError,
+    VideoInfo,
+    check_crop,
+    frames,
+    probe,
+    read_frame,
+    resize_frames,
+)
 
 __all__ = [
     "INTERPOLATIONS",
@@ -16,4 +26,5 @@ __all__ = [
     "frames",
     "probe",
     "read_frame",
+    "resize_frames",
 ]
