@@ -12,7 +12,7 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.clips import CONDITIONS, ClipDataset
 from rtmri.evaluation.generate import generate_clip
-from rtmri.export.reference import typical_frame
+from rtmri.export.reference import evenly_spaced_frames, typical_frame
 from rtmri.metrics import per_frame
 from rtmri.video import resize_frames
 
@@ -62,9 +62,7 @@ def speaker_references(clips, size: int) -> dict[str, np.ndarray]:
     user of the system would show for that speaker."""
     by_speaker: dict[str, list[np.ndarray]] = {}
     for clip in clips:
-        frames = clip.frames()
-        picks = np.linspace(0, len(frames) - 1, min(REFERENCE_SAMPLE_FRAMES, len(frames))).astype(int)
-        by_speaker.setdefault(clip.speaker, []).append(np.asarray(frames[picks]))
+        by_speaker.setdefault(clip.speaker, []).append(evenly_spaced_frames(clip, REFERENCE_SAMPLE_FRAMES))
     return {s: resize_frames(typical_frame(np.concatenate(f))[None], size)[0] for s, f in by_speaker.items()}
 
 

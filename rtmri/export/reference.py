@@ -21,6 +21,12 @@ def typical_frame(frames: np.ndarray) -> np.ndarray:
     return frames[int(np.argmin(distances))]
 
 
+def evenly_spaced_frames(clip, count: int) -> np.ndarray:
+    """Up to ``count`` frames spread evenly over a clip."""
+    frames = clip.frames()
+    return np.asarray(frames[np.linspace(0, len(frames) - 1, min(count, len(frames))).astype(int)])
+
+
 def speaker_reference(dataset: ClipDataset, speaker: str | None = None, split: str = "train") -> tuple[np.ndarray, str]:
     """A typical frame of ``speaker`` (default: the speaker with the most clips in split)."""
     clips = dataset.require_split(split)
@@ -29,10 +35,7 @@ def speaker_reference(dataset: ClipDataset, speaker: str | None = None, split: s
     own = [c for c in clips if c.speaker == speaker]
     if not own:
         raise RtmriError(f"speaker {speaker!r} has no clips in the {split} split of {dataset.root}")
-    samples = []
-    for clip in own[:32]:
-        frames = clip.frames()
-        samples.append(frames[np.linspace(0, len(frames) - 1, min(FRAMES_PER_CLIP, len(frames))).astype(int)])
+    samples = [evenly_spaced_frames(clip, FRAMES_PER_CLIP) for clip in own[:32]]
     return typical_frame(np.concatenate(samples)), speaker
 
 
