@@ -5,6 +5,8 @@ Layout (format "rtmri-clips", version 1)::
     DATA/dataset.json                     format, version, fps, sample_rate, image_size, splits, ...
     DATA/filelists/<split>.txt            one clip id per line, e.g. "spk01/utt0003_c01"
     DATA/clips/<clip id>/frames.npy       uint8 (n_frames, H, W) grayscale at 25 fps
+    DATA/clips/<clip id>/frames_repeat.npy  optional: the same articulation acquired again
+                                          (synthetic corpora; gives the noise ceiling)
     DATA/clips/<clip id>/audio.wav        16 kHz mono PCM-16, n_frames / 25 s long
     DATA/clips/<clip id>/clip.json        speaker, recording, condition, start_s, n_frames, phones
 
@@ -34,6 +36,8 @@ UNSEEN_SPLITS = ("unseen_ja", "unseen_nonja")
 ALL_SPLITS = TRAINING_SPLITS + UNSEEN_SPLITS
 # Evaluation conditions of the study (DESIGN §1), by split.
 CONDITIONS = {"test": 1, "unseen_ja": 2, "unseen_nonja": 3}
+FRAMES_FILE = "frames.npy"
+REPEAT_FILE = "frames_repeat.npy"
 
 
 class DatasetError(RtmriError, ValueError):
@@ -63,11 +67,12 @@ class Clip:
 
     def frames(self, mmap: bool = True) -> np.ndarray:
         """uint8 (n_frames, H, W)."""
-        path = self.folder / "frames.npy"
-        try:
-            return np.load(path, mmap_mode="r" if mmap else None)
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"{path}: cannot read frames ({exc})") from exc
+        return _load_frames(self.folder / FRAMES_FILE, mmap)
+
+    def repeat_frames(self) -> np.ndarray | None:
+        """The second acquisition of the same articulation, uint8 (n_frames, H, W), or None."""
+        path = self.folder / REPEAT_FILE
+        return _load_frames(path, mmap=True) if path.is_file() else None
 
     def audio(self) -> np.ndarray:
         return load_audio(self.folder / "audio.wav", SAMPLE_RATE)
@@ -128,6 +133,13 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def _load_frames(path: Path, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot read frames ({exc})") from exc
 
 
 def _read_json(path: Path) -> dict:

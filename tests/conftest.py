@@ -99,15 +99,19 @@ def write_tiny_clip_dataset(root, image_size: int = 96, speakers=("spk01", "spk0
             envelope = np.repeat(loud, 5)[:n_frames].astype(np.float32)
             wav = (0.3 * rng.standard_normal(n_frames * SAMPLES_PER_FRAME) * np.repeat(envelope, SAMPLES_PER_FRAME)).astype(np.float32)
             smooth = np.convolve(envelope, np.ones(3) / 3, mode="same")
-            frames = np.empty((n_frames, image_size, image_size), np.uint8)
+            # two acquisitions of the same articulation with independent noise (the noise ceiling)
+            frames, repeat = (np.empty((n_frames, image_size, image_size), np.uint8) for _ in range(2))
             for k in range(n_frames):
                 centre = 0.8 - 0.25 * smooth[k]
                 blob = np.exp(-(((yy - centre) / 0.08) ** 2 + ((xx - 0.5) / 0.15) ** 2))
-                frames[k] = np.clip(40 + 60 * (yy < 0.3) + 180 * blob + rng.normal(0, 4, blob.shape), 0, 255)
+                clean = 40 + 60 * (yy < 0.3) + 180 * blob
+                frames[k] = np.clip(clean + rng.normal(0, 4, blob.shape), 0, 255)
+                repeat[k] = np.clip(clean + rng.normal(0, 4, blob.shape), 0, 255)
             clip_id = f"{speaker}/utt{c:02d}_c00"
             folder = root / "clips" / clip_id
             folder.mkdir(parents=True)
             np.save(folder / "frames.npy", frames)
+            np.save(folder / "frames_repeat.npy", repeat)
             soundfile.write(folder / "audio.wav", wav, SAMPLE_RATE, subtype="PCM_16")
             (folder / "clip.json").write_text(json.dumps({
                 "speaker": speaker, "recording": f"{speaker}/utt{c:02d}", "condition": "train",

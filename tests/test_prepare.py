@@ -5,6 +5,7 @@ seconds each) so the tests do not depend on `rtmri synth`."""
 from __future__ import annotations
 
 import json
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -124,6 +125,9 @@ def make_synth_corpus(root: Path) -> Path:
                 meta["phones"] = phones
             (folder / "meta").mkdir(exist_ok=True)
             (folder / "meta" / f"{utt}.json").write_text(json.dumps(meta))
+            if speaker == "spkC":  # a second acquisition; here the same file, so the same frames
+                (folder / "repeat").mkdir(exist_ok=True)
+                shutil.copy(folder / "video" / f"{utt}.mp4", folder / "repeat" / f"{utt}.mp4")
     return root
 
 
@@ -192,6 +196,16 @@ def test_synth_heldout_speaker_only_in_unseen_splits(synth):
     assert unseen_nonja and all(c.speaker == "spkC" and c.info["condition"] == "non_ja" for c in unseen_nonja)
     training = sum(len(data.split(n)) for n in TRAINING_SPLITS)
     assert [len(data.split(n)) for n in TRAINING_SPLITS] == splits.split_counts(training, (0.8, 0.1, 0.1))
+
+
+def test_synth_repeat_acquisition_becomes_the_clips_second_frames(synth):
+    _, out, _ = synth
+    data = ClipDataset(out)
+    clips = [c for n in ALL_SPLITS for c in data.split(n)]
+    with_repeat = [c for c in clips if c.repeat_frames() is not None]
+    assert with_repeat and {c.speaker for c in with_repeat} == {"spkC"}
+    for clip in with_repeat:  # converted, cropped and cut exactly like the first acquisition
+        np.testing.assert_array_equal(clip.repeat_frames(), clip.frames())
 
 
 def test_synth_phones_relative_to_clip_and_cuts_at_pauses(synth):

@@ -124,6 +124,18 @@ def test_frames_look_like_midsagittal_mri(corpus):
     assert np.abs(np.diff(np.stack(frames).astype(float), axis=0)).mean() > 2  # it moves
 
 
+def test_repeat_is_the_same_articulation_with_independent_noise(corpus):
+    for meta in metas(corpus):
+        _, first = decode(corpus / meta["speaker"] / "video" / f"{meta['utterance']}.mp4")
+        _, second = decode(corpus / meta["speaker"] / "repeat" / f"{meta['utterance']}.mp4")
+        first, second = np.stack(first).astype(float), np.stack(second).astype(float)
+        assert first.shape == second.shape
+        assert np.abs(first - second).mean() > 2  # the noise differs
+        x, y, w, h = meta["crop"]
+        motion = [v[:, y + h // 2 : y + h, x : x + w].mean(axis=(1, 2)) for v in (first, second)]
+        assert np.corrcoef(*motion)[0, 1] > 0.9  # the tongue does the same
+
+
 def _tongue_frames(corpus: Path) -> dict[str, list[np.ndarray]]:
     """Lower half of the crop, resampled to 32x32, of frames inside each phone class."""
     from PIL import Image

@@ -12,6 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", type=Path, default=Path("eval"), help="folder for the table, CSV, videos, plot")
     parser.add_argument("--max-clips", type=int, help="at most this many clips per condition")
     parser.add_argument("--examples", type=int, default=2, help="side-by-side videos per condition (default 2)")
+    parser.add_argument("--baseline", type=Path, action="append", default=[], metavar="BUNDLE",
+                        help="another bundle to score on the same clips, e.g. `rtmri train baseline` exported (repeatable)")
     parser.add_argument("--provider", help="onnxruntime provider (default: the best available)")
 
 
@@ -25,11 +27,13 @@ def main(args) -> int:
     from rtmri.streamer.engine import Engine
 
     engine = Engine(args.bundle, provider=args.provider)
+    baselines = [Engine(path, provider=args.provider) for path in args.baseline]
     dataset = ClipDataset(args.data)
     total = sum(len(dataset.split(s)[: args.max_clips]) for s in CONDITIONS)
     with Progress(transient=True) as progress:
         task = progress.add_task("evaluating clips", total=total)
-        evaluation = evaluate(engine, dataset, args.max_clips, args.examples, progress=lambda: progress.advance(task))
+        evaluation = evaluate(engine, dataset, args.max_clips, args.examples, progress=lambda: progress.advance(task),
+                              baselines=baselines)
     outputs = write_outputs(evaluation, args.out, engine.bundle.path)
     table = Table("condition", "system", "videos", "SSIM", "NMSE", title=f"rtmri eval {args.bundle}")
     for r in outputs["table"]:

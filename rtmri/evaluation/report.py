@@ -29,7 +29,9 @@ def table_markdown(rows: list[dict]) -> str:
         )
     lines.append("")
     lines.append("SSIM and NMSE on the lower half of each frame (DESIGN §5), mean ± std over videos. "
-                 "The study's figures are on real rtMRI of Japanese speakers, for orientation only.")
+                 "The study's figures are on real rtMRI of Japanese speakers, for orientation only. "
+                 "The noise ceiling scores a second acquisition of the same articulation with independent "
+                 "scanner noise (synthetic corpora only): the best any model can score.")
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,8 @@ Layouts recognised without configuration (tried in this order):
 
 - ``rtmri synth`` corpus: ``corpus.json`` (format "rtmri-synth-corpus") next to
   ``<speaker>/video/<utt>.mp4``, ``<speaker>/audio/<utt>.wav`` and
-  ``<speaker>/meta/<utt>.json`` (crop, condition, phones); ``<speaker>/speaker.json``
+  ``<speaker>/meta/<utt>.json`` (crop, condition, phones), and ``<speaker>/repeat/<utt>.mp4``
+  (the same articulation acquired again: the noise ceiling); ``<speaker>/speaker.json``
   holds the speaker's crop when an utterance has no meta. Held-out speakers are listed in
   ``corpus.json`` under "heldout_speakers".
 - USC 75-speaker database: ``subNNN/2drt/video/*.mp4`` with ``subNNN/2drt/audio/*.wav``.
@@ -56,6 +57,7 @@ class Recording:
     phones: list[dict] | None = None  # [{"phone", "start", "end"}], seconds
     meta_fps: float | None = None
     sources: tuple[Path, ...] = ()  # every file the result depends on (for resuming)
+    repeat: Path | None = None  # a second acquisition of the same articulation (synthetic corpora)
     problem: str | None = None  # known unusable at discovery: skipped with this reason
 
     @property
@@ -268,12 +270,14 @@ def _synth_layout(root: Path) -> Discovery:
                 phones = None
             fps = meta.get("fps", (speaker_info or {}).get("fps"))
             audio = find_audio(video, [folder / "audio", video.parent])
+            repeat = folder / "repeat" / video.name
+            repeat = repeat if repeat.is_file() else None
             recordings.append(Recording(
                 speaker=safe_name(speaker), name=safe_name(video.stem), video=video, audio=audio,
                 rel=_relative(video, root), condition=meta.get("condition"), crop=crop, phones=phones,
                 meta_fps=float(fps) if isinstance(fps, (int, float)) else None,
-                sources=tuple(p for p in (video, audio, meta_path, folder / "speaker.json") if p and p.is_file()),
-                problem=problem,
+                sources=tuple(p for p in (video, audio, meta_path, folder / "speaker.json", repeat) if p and p.is_file()),
+                problem=problem, repeat=repeat,
             ))
     return Discovery("synth", root, recordings, heldout=[safe_name(s) for s in heldout])
 

@@ -26,7 +26,7 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.alignment import FPS, SAMPLES_PER_FRAME
 from rtmri.audio import SAMPLE_RATE, load_audio
-from rtmri.clips import ALL_SPLITS, atomic_write_text, write_filelist, write_header
+from rtmri.clips import ALL_SPLITS, FRAMES_FILE, REPEAT_FILE, atomic_write_text, write_filelist, write_header
 from rtmri.training.prepare import PrepareError, RecordingError
 from rtmri.training.prepare import clipping, report, splits
 from rtmri.video import read as video
@@ -221,6 +221,7 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
     converter = FrameRateConverter(n_audio_frames, opts.interpolation, source_fps=info.fps)
     for t, gray in video.frames(rec.video, info, stats):
         converter.push(t, transform(gray))
+    repeat = _repeat_frames(rec, info, transform, n_audio_frames, opts, result)
     video_s = stats.duration
     source_fps = stats.fps or info.fps
     result["video"] = {
@@ -259,6 +260,8 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
         raise RecordingError(f"too short: {n_frames / FPS:.2f} s usable, a clip needs at least {clipping.MIN_CLIP_SECONDS:g} s")
 
     frames = converter.finish()[:n_frames]
+    if repeat is not None:
+        repeat = repeat[:n_frames]
     wav = wav[: n_frames * SAMPLES_PER_FRAME]
     if rec.phones is not None:
         silent, result["pauses_from"] = clipping.silent_from_phones(rec.phones, n_frames), "phones"
@@ -287,19 +290,41 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
         phones = clipping.phones_for_clip(rec.phones, start_s, end_s)
         if phones is not None:
             info_json["phones"] = phones
-        _write_clip(opts.out / "clips" / clip_id, frames[start:end], wav[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME], info_json)
+        _write_clip(opts.out / "clips" / clip_id, frames[start:end], wav[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME], info_json,
+                    None if repeat is None else repeat[start:end])
         result["clips"].append({"id": clip_id, "speaker": rec.speaker, "condition": rec.condition, "n_frames": end - start, "start_s": round(start_s, 6)})
     result["seconds"] = round(n_frames / FPS, 4)
 
 
-def _write_clip(folder: Path, frames: np.ndarray, audio: np.ndarray, info: dict) -> None:
+def _repeat_frames(rec: Recording, info, transform, n_frames: int, opts: Options, result: dict) -> np.ndarray | None:
+    """The second acquisition converted exactly like the first, or None (with a warning when
+    it exists but cannot be used: the clips are still prepared, without a noise ceiling)."""
+    if rec.repeat is None:
+        return None
+    try:
+        repeat_info = video.probe(rec.repeat)
+        if (repeat_info.width, repeat_info.height) != (info.width, info.height):
+            raise video.VideoError(f"{rec.repeat.name}: {repeat_info.width}x{repeat_info.height}, the recording is {info.width}x{info.height}")
+        converter = FrameRateConverter(n_frames, opts.interpolation, source_fps=repeat_info.fps)
+        for t, gray in video.frames(rec.repeat, repeat_info):
+            converter.push(t, transform(gray))
+        return converter.finish()
+    except RtmriError as exc:
+        result["warnings"].append(f"repeat acquisition not used: {exc}")
+        return None
+
+
+def _write_clip(folder: Path, frames: np.ndarray, audio: np.ndarray, info: dict, repeat: np.ndarray | None = None) -> None:
     import soundfile
 
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "frames.npy.tmp"
-    with open(tmp, "wb") as handle:
-        np.save(handle, np.ascontiguousarray(frames, np.uint8))
-    tmp.replace(folder / "frames.npy")
+    for name, content in ((FRAMES_FILE, frames), (REPEAT_FILE, repeat)):
+        if content is None:
+            continue
+        tmp = folder / f"{name}.tmp"
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.ascontiguousarray(content, np.uint8))
+        tmp.replace(folder / name)
     tmp = folder / "audio.wav.tmp"
     soundfile.write(str(tmp), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
     tmp.replace(folder / "audio.wav")

@@ -5,6 +5,8 @@ Layout (format "rtmri-synth-corpus", version 1)::
     OUT/corpus.json                  format, version, seed, minutes, speakers, heldout_speakers, generator, skipped
     OUT/<speaker>/speaker.json       picture and voice of the speaker, acquisition fps, crop [x, y, w, h]
     OUT/<speaker>/video/<utt>.mp4    256x256 grayscale H.264 at the speaker's fps (14 or 27)
+    OUT/<speaker>/repeat/<utt>.mp4   the same articulation acquired again with independent noise
+                                     (two acquisitions of one articulation: the noise ceiling)
     OUT/<speaker>/audio/<utt>.wav    48 kHz mono 16-bit, as long as the video
     OUT/<speaker>/meta/<utt>.json    speaker, utterance, text, phones, crop, fps, condition, n_frames, duration
 

@@ -23,6 +23,9 @@ from rtmri.training.synth.segments import Utterance
 from rtmri.training.synth.speakers import Speaker
 
 
+REPEAT_DIR = "repeat"  # the same articulation acquired again, with independent noise
+
+
 @dataclass(frozen=True)
 class JobResult:
     speaker: str
@@ -38,14 +41,16 @@ def synthesize_job(job: Job) -> JobResult:
             articulation = vtl.synthesize(utterance, speaker, Path(scratch))
             n_frames = max(1, int(round(articulation.duration * speaker.fps)))
             states = articulation.tract[state_indices(n_frames, speaker.fps, len(articulation.tract))]
-            frames = render_frames(renderer_for(speaker), states, Path(scratch), np.random.default_rng(job.noise_seed))
+            rngs = [np.random.default_rng(job.noise_seed), np.random.default_rng(job.repeat_noise_seed)]
+            frames, repeat = render_frames(renderer_for(speaker), states, Path(scratch), rngs)
     except UtteranceFailed as exc:
         return JobResult(speaker.id, utterance.id, utterance.duration, str(exc))
     duration = n_frames / speaker.fps
     folder = Path(job.out) / speaker.id
-    for sub in ("video", "audio", "meta"):
+    for sub in ("video", REPEAT_DIR, "audio", "meta"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     media.write_video(folder / "video" / f"{utterance.id}.mp4", frames, speaker.fps)
+    media.write_video(folder / REPEAT_DIR / f"{utterance.id}.mp4", repeat, speaker.fps)
     pcm = media.corpus_audio(articulation.audio, vtl.VTL_SAMPLE_RATE, int(round(duration * media.AUDIO_SAMPLE_RATE)))
     media.write_wav(folder / "audio" / f"{utterance.id}.wav", pcm)
     write_json(folder / "meta" / f"{utterance.id}.json", utterance_meta(speaker, utterance, n_frames, duration))

@@ -18,6 +18,7 @@ from rtmri.training.synth.segments import Utterance
 from rtmri.training.synth.speakers import Speaker
 
 TRAINING_STREAM, EVALUATION_STREAM = 1, 2  # separate random streams per speaker
+REPEAT_STREAM = 1  # the noise of the repeated acquisition
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class Job:
     @property
     def noise_seed(self) -> list[int]:
         return [self.seed, self.speaker.index, zlib.crc32(self.utterance.id.encode())]
+
+    @property
+    def repeat_noise_seed(self) -> list[int]:
+        return self.noise_seed + [REPEAT_STREAM]
 
 
 def plan_jobs(speakers: list[Speaker], minutes: float, seed: int, eval_sentences: int | None, out: str) -> list[Job]:

@@ -93,7 +93,16 @@ class FrameRenderer:
         return np.clip(1.0 - self.speaker.coil_falloff * distance**2, 0.3, 1.0).astype(np.float32)
 
 
-def render_frames(renderer: FrameRenderer, tract_states: np.ndarray, scratch: Path, rng: np.random.Generator) -> np.ndarray:
-    """uint8 (n, IMAGE_SIZE, IMAGE_SIZE) frames of the given tract states, in order."""
+def render_frames(renderer: FrameRenderer, tract_states: np.ndarray, scratch: Path,
+                  rngs: list[np.random.Generator]) -> list[np.ndarray]:
+    """One uint8 (n, IMAGE_SIZE, IMAGE_SIZE) video of the given tract states per noise generator.
+
+    Each tissue map is drawn once and acquired once per generator: the videos show the same
+    articulation with independent scanner noise (the second one gives the noise ceiling)."""
     svg = scratch / "state.svg"
-    return np.stack([renderer.render(tract_outlines(state, svg), rng) for state in tract_states])
+    videos: list[list[np.ndarray]] = [[] for _ in rngs]
+    for state in tract_states:
+        tissue = renderer.draw(tract_outlines(state, svg))
+        for video, rng in zip(videos, rngs):
+            video.append(renderer.acquire(tissue, rng))
+    return [np.stack(video) for video in videos]
