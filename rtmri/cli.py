@@ -11,6 +11,7 @@ from rtmri import RtmriError, __version__
 
 # name -> (module exposing add_arguments(parser) and main(args) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("rtmri.demo.cli", "the shipped default model: example streamed, learner page served, window or --headless MP4"),
     "synth": ("rtmri.training.synth.cli", "write a synthetic rtMRI corpus with VocalTractLab"),
     "contact-sheet": ("rtmri.training.contact_sheet", "PNG contact sheet of frames from a video"),
     "prepare": ("rtmri.training.prepare.cli", "turn rtMRI recordings into a 25 fps clip dataset"),
@@ -23,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark-latency": ("rtmri.streamer.latency_bench", "latency per stage (p50/p95/p99) against the budget: file, microphone, browser"),
     "benchmark-soak": ("rtmri.streamer.soak", "stream for minutes in real time: memory and latency per minute (no drift)"),
     "serve": ("rtmri.streamer.serve_cli", "frames in browsers over WebSocket: classroom broadcast or learner microphone sessions"),
+    "package-demo": ("rtmri.demo.package", "write the demo's files (bundle, example, references) from a dataset and a bundle"),
 }
 
 

@@ -30,17 +30,17 @@ def _device(value: str | None):
     return int(value) if value is not None and value.isdigit() else value
 
 
-def open_window(fullscreen: bool, colormap: str):
+def open_window(fullscreen: bool, colormap: str, prog: str = "rtmri live"):
     """The pygame window, or None (with the reason said) where there is no display."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("SDL_VIDEODRIVER")):
-        print("rtmri live: no display here (DISPLAY is not set); running without a window", file=sys.stderr)
+        print(f"{prog}: no display here (DISPLAY is not set); running without a window", file=sys.stderr)
         return None
     from rtmri.streamer.window import WindowSink
 
     try:
         return WindowSink(fullscreen=fullscreen, colormap=colormap)
     except Exception as exc:  # pygame.error: no video device
-        print(f"rtmri live: cannot open a window ({exc}); running without one", file=sys.stderr)
+        print(f"{prog}: cannot open a window ({exc}); running without one", file=sys.stderr)
         return None
 
 

@@ -1,4 +1,4 @@
-"""Reading rtMRI videos with their timestamps and bringing them to 25 fps: shared by
+"""Reading (and writing) rtMRI videos with their timestamps and bringing them to 25 fps: shared by
 `rtmri prepare`, the side-by-side renderer and the evaluator (no torch)."""
 
 from rtmri.video.frame_rate import INTERPOLATIONS, FrameRateConverter, convert
@@ -13,6 +13,7 @@ from rtmri.video.read import (
     read_frame,
     resize_frames,
 )
+from rtmri.video.write import write_video
 
 __all__ = [
     "INTERPOLATIONS",
@@ -27,4 +28,5 @@ __all__ = [
     "probe",
     "read_frame",
     "resize_frames",
+    "write_video",
 ]

@@ -1,0 +1,57 @@
+"""The shipped default (``rtmri demo``): a trained bundle, an example recording with its
+true rtMRI video, and native reference utterances for the learner page.
+
+    rtmri/demo/assets/model/model.onnx (+ model.onnx.json)   the default bundle
+    rtmri/demo/assets/example/example.flac, example.mp4       speech and its true rtMRI (25 fps, cropped)
+    rtmri/demo/assets/example/example.json                    where it comes from (clip, speaker, phones)
+    rtmri/demo/assets/references/<name>.flac, <name>.mp4      native utterances for the learner page
+
+``rtmri package-demo`` writes them from a prepared dataset and a bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtmri import RtmriError
+
+ASSETS = Path(__file__).parent / "assets"
+AUDIO_SUFFIX, VIDEO_SUFFIX = ".flac", ".mp4"
+
+
+@dataclass(frozen=True)
+class DemoAssets:
+    root: Path
+
+    @property
+    def bundle(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def example_audio(self) -> Path:
+        return self.root / "example" / f"example{AUDIO_SUFFIX}"
+
+    @property
+    def example_video(self) -> Path:
+        return self.root / "example" / f"example{VIDEO_SUFFIX}"
+
+    @property
+    def example_info(self) -> Path:
+        return self.root / "example" / "example.json"
+
+    @property
+    def references(self) -> Path:
+        return self.root / "references"
+
+    def check(self) -> "DemoAssets":
+        needed = [self.bundle / "model.onnx", self.bundle / "model.onnx.json", self.example_audio, self.example_video, self.references]
+        missing = [str(p) for p in needed if not p.exists()]
+        if missing:
+            raise RtmriError(f"the demo's files are missing: {', '.join(missing)} (reinstall rtmri-live, or write them "
+                             "with `rtmri package-demo`)")
+        return self
+
+
+def shipped() -> DemoAssets:
+    return DemoAssets(ASSETS)

@@ -1,0 +1,83 @@
+"""rtmri package-demo DATA --bundle B: the demo's files from a prepared dataset.
+
+The example is a test clip of a training speaker (condition 1, an utterance the model did
+not see); the references are clips of the unseen speakers reading the Japanese passage
+(condition 2). Each is written as it is in the dataset: audio as 16 kHz FLAC, frames as
+25 fps H.264 at the dataset's size (already cropped), so `rtmri render --side-by-side`
+and the learner page show them without a crop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from rtmri import RtmriError
+from rtmri.alignment import FPS
+from rtmri.audio import SAMPLE_RATE
+from rtmri.demo import AUDIO_SUFFIX, ASSETS, VIDEO_SUFFIX, DemoAssets
+
+VIDEO_CRF = 16
+EXAMPLE_SPLIT, REFERENCE_SPLIT = "test", "unseen_ja"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", type=Path, help="prepared dataset (rtmri prepare)")
+    parser.add_argument("--bundle", type=Path, required=True, help="the bundle to ship (rtmri export)")
+    parser.add_argument("--out", type=Path, default=ASSETS, help=f"assets folder (default {ASSETS})")
+    parser.add_argument("--example", help=f"clip id of the example (default: the longest {EXAMPLE_SPLIT} clip)")
+    parser.add_argument("--references", type=int, default=4, help=f"{REFERENCE_SPLIT} clips to ship as references (default 4)")
+
+
+def main(args) -> int:
+    from rtmri.bundle import read_manifest
+    from rtmri.clips import ClipDataset
+
+    dataset = ClipDataset(args.data)
+    read_manifest(args.bundle)  # refuses a broken bundle before anything is replaced
+    assets = DemoAssets(args.out)
+    example = pick_example(dataset, args.example)
+    references = dataset.require_split(REFERENCE_SPLIT)[: args.references]
+    for folder in (assets.bundle, assets.example_audio.parent, assets.references):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    bundle_dir = args.bundle if args.bundle.is_dir() else args.bundle.parent
+    for name in ("model.onnx", "model.onnx.json"):
+        shutil.copy2(bundle_dir / name, assets.bundle / name)
+    write_clip(example, assets.example_audio.with_suffix(""))
+    assets.example_info.write_text(json.dumps({
+        "clip": example.clip_id, "speaker": example.speaker, "split": EXAMPLE_SPLIT,
+        "dataset": str(args.data), "phones": example.info.get("phones", []),
+    }, indent=1, ensure_ascii=False) + "\n")
+    for clip in references:
+        write_clip(clip, assets.references / reference_name(clip))
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"rtmri package-demo: {args.out}: bundle, example {example.clip_id}, {len(references)} references, {size / 1e6:.1f} MB")
+    return 0
+
+
+def pick_example(dataset, clip_id: str | None):
+    clips = dataset.require_split(EXAMPLE_SPLIT)
+    if clip_id is None:
+        return max(clips, key=lambda c: c.n_frames)
+    for clip in clips:
+        if clip.clip_id == clip_id:
+            return clip
+    raise RtmriError(f"--example {clip_id}: not a {EXAMPLE_SPLIT} clip of {dataset.root}")
+
+
+def reference_name(clip) -> str:
+    return clip.clip_id.replace("/", "_")
+
+
+def write_clip(clip, stem: Path) -> None:
+    import soundfile
+
+    from rtmri.video import write_video
+
+    soundfile.write(str(stem.with_suffix(AUDIO_SUFFIX)), np.clip(clip.audio(), -1, 1), SAMPLE_RATE, subtype="PCM_16")
+    write_video(stem.with_suffix(VIDEO_SUFFIX), np.asarray(clip.frames()), FPS, crf=VIDEO_CRF)

@@ -1,0 +1,93 @@
+"""rtmri demo and rtmri package-demo: the shipped default and the one-command demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import av
+import pytest
+
+from rtmri.alignment import FPS
+from rtmri.bundle import read_manifest
+from rtmri.cli import main
+from rtmri.clips import ClipDataset, write_filelist
+from rtmri.demo import DemoAssets, shipped
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory, tiny_clip_dataset):
+    root = tmp_path_factory.mktemp("demo")
+    data = root / "data"
+    shutil.copytree(tiny_clip_dataset, data)
+    clips = [c.clip_id for c in ClipDataset(data).split("val")]
+    write_filelist(data, "test", clips[:1])
+    write_filelist(data, "unseen_ja", clips)
+    from conftest import tiny_manifest, tiny_onnx
+    from rtmri.bundle import write_bundle
+
+    bundle = write_bundle(root / "bundle", tiny_onnx(size=96, face_input=True), tiny_manifest(size=96, face_input=True))
+    assert main(["package-demo", str(data), "--bundle", str(bundle.path.parent), "--out", str(root / "assets"), "--references", "2"]) == 0
+    return DemoAssets(root / "assets")
+
+
+def video_frames(path) -> tuple[int, int, int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for _ in container.decode(stream)), stream.width, stream.height
+
+
+def test_package_demo_writes_bundle_example_and_references(assets):
+    assets.check()
+    read_manifest(assets.bundle)
+    info = json.loads(assets.example_info.read_text())
+    assert info["split"] == "test" and info["speaker"] in ("spk01", "spk02")
+    n, width, height = video_frames(assets.example_video)
+    assert (width, height) == (96, 96) and n == 50  # the clip's frames at 25 fps, as in the dataset
+    references = sorted(p.name for p in assets.references.iterdir())
+    assert len(references) == 4 and {p.rsplit(".", 1)[1] for p in references} == {"flac", "mp4"}
+
+
+def test_headless_demo_writes_side_by_side_mp4_and_prints_latency(assets, tmp_path, capsys):
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "--headless", "--assets", str(assets.root), "-o", str(out)]) == 0
+    n, width, height = video_frames(out)
+    assert abs(n - 2.0 * FPS) <= 1 and (width, height) == (2 * 256 + 4, 256)
+    captured = capsys.readouterr()
+    assert "sound -> frame on screen" in captured.err and f"wrote {out}" in captured.out
+
+
+def test_demo_serves_the_learner_page_with_references_until_interrupted(assets):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    process = subprocess.Popen([sys.executable, "-m", "rtmri.cli", "demo", "--port", "0", "--assets", str(assets.root)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"open (http://\S+)", line)
+        assert match, line + process.stderr.read()
+        base = match.group(1).split("#")[0]
+        page = urllib.request.urlopen(base, timeout=10).read().decode()
+        assert "<html" in page.lower()
+        listed = json.loads(urllib.request.urlopen(base + "references", timeout=10).read())
+        assert [r["original"] for r in listed] == [True, True]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0
+    assert "no display" in process.stderr.read()
+
+
+def test_missing_assets_are_named(tmp_path, capsys):
+    assert main(["demo", "--headless", "--assets", str(tmp_path)]) == 2
+    assert "model.onnx" in capsys.readouterr().err
