@@ -29,6 +29,10 @@ def test_eval_writes_table_csv_videos_and_plot(make_tiny_bundle, tiny_clip_datas
     assert lines[0] == "clip,split,system,frame,ssim,nmse" and len(lines) == 1 + 2 * 3 * 50
     assert len(list((out / "videos").glob("*.mp4"))) == 1
     assert (out / "ssim_over_time.png").stat().st_size > 1000
+    from PIL import Image
+
+    strip = Image.open(out / "strip.png")
+    assert strip.size == (8 * 128, 2 * 128 + 32)
 
 
 def test_generated_frames_are_the_offline_generation(make_tiny_bundle, tiny_clip_dataset):

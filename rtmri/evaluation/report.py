@@ -14,6 +14,8 @@ STUDY = {  # DESIGN §1, mean over 5 videos each
     "unseen_nonja": (0.8154, 0.0165),
 }
 EXAMPLE_SIZE = 192
+STRIP_FRAMES = 8
+STRIP_SIZE = 128
 
 
 def table_markdown(rows: list[dict]) -> str:
@@ -81,3 +83,28 @@ def plot_ssim_over_time(path: Path, clip, ssim: np.ndarray) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def write_strip(path: Path, clip, original: np.ndarray, generated: np.ndarray) -> None:
+    """PNG: evenly spaced frames of the clip, the true rtMRI above, the generated below,
+    each labelled with its time and the phone being said."""
+    from PIL import Image, ImageDraw
+
+    from rtmri.streamer.mp4 import upscale
+
+    n = min(len(original), len(generated))
+    picks = np.linspace(0, n - 1, STRIP_FRAMES).round().astype(int)
+    label_h = 16
+    canvas = Image.new("L", (STRIP_FRAMES * STRIP_SIZE, 2 * STRIP_SIZE + 2 * label_h), 0)
+    draw = ImageDraw.Draw(canvas)
+    phones = clip.info.get("phones") or []
+    for column, k in enumerate(picks):
+        x = column * STRIP_SIZE
+        t = k / FPS
+        phone = next((p["phone"] for p in phones if p["start"] <= t < p["end"]), "")
+        draw.text((x + 4, 2), f"{t:.2f} s {phone}", fill=255)
+        canvas.paste(Image.fromarray(upscale(original[k], STRIP_SIZE)), (x, label_h))
+        canvas.paste(Image.fromarray(upscale(generated[k], STRIP_SIZE)), (x, 2 * label_h + STRIP_SIZE))
+    draw.text((4, label_h + STRIP_SIZE + 2), "above: true rtMRI   below: generated from the audio", fill=255)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)

@@ -113,7 +113,7 @@ def generate_with_reference(engine, clip, reference: np.ndarray) -> np.ndarray:
 
 
 def write_outputs(evaluation: Evaluation, out: Path, bundle_path: Path) -> dict:
-    from rtmri.evaluation.report import plot_ssim_over_time, table_markdown, write_example_video
+    from rtmri.evaluation.report import plot_ssim_over_time, table_markdown, write_example_video, write_strip
 
     out.mkdir(parents=True, exist_ok=True)
     rows = evaluation.table()
@@ -136,4 +136,5 @@ def write_outputs(evaluation: Evaluation, out: Path, bundle_path: Path) -> dict:
         model = next(r for r in evaluation.results if r.clip_id == clip_id and r.system == MODEL)
         plot = out / "ssim_over_time.png"
         plot_ssim_over_time(plot, clip, model.ssim)
+        write_strip(out / "strip.png", clip, original, generated)
     return {"table": rows, "videos": videos, "plot": str(plot) if plot else None}
