@@ -58,7 +58,7 @@ def main(args) -> int:
                     continue
                 engine = Engine(out, provider="cpu", threads=args.threads)
                 manifest = engine.bundle.manifest
-                rows.append({**row, "width": manifest["training"]["width"], "lookahead_ms": manifest["lookahead_ms"],
+                rows.append({**row, "width": manifest["training"].get("width"), "lookahead_ms": manifest["lookahead_ms"],
                              "onnx_mb": summary["onnx_mb"], **time_engine(engine),
                              "val_ssim": manifest["evaluation"]["ssim"], "val_nmse": manifest["evaluation"]["nmse"]})
                 print(json.dumps(rows[-1]))

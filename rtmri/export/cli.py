@@ -1,4 +1,4 @@
-"""rtmri export CHECKPOINT OUT --data DATA: a generator checkpoint -> a model bundle."""
+"""rtmri export CHECKPOINT OUT --data DATA: a generator or baseline checkpoint -> a model bundle."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", type=Path, help="generator checkpoint (ours or a public wav2lip one)")
+    parser.add_argument("checkpoint", type=Path, help="generator checkpoint (ours or a public wav2lip one) or baseline checkpoint (rtmri train baseline)")
     parser.add_argument("out", type=Path, help="bundle folder to write (model.onnx + model.onnx.json)")
     parser.add_argument("--data", type=Path, required=True, help="prepared dataset: reference frame, parity and quality clips")
     parser.add_argument("--variant", choices=("fp32", "fp16", "int8"), default="fp32",
                         help="fp16 for GPUs; int8 static quantization, refused if it loses too much SSIM")
-    parser.add_argument("--face-encoder", choices=("input", "baked"), default="input",
-                        help="'baked' folds the fixed reference's face features into the graph; "
-                             "'input' keeps the face as an input (any reference)")
+    parser.add_argument("--face-encoder", choices=("input", "baked"), default=None,
+                        help="generator only: 'baked' folds the fixed reference's face features into the graph; "
+                             "'input' (the default) keeps the face as an input (any reference). "
+                             "A baseline bundle has no face input")
     parser.add_argument("--speaker", help="take the reference frame from this speaker (default: the most frequent)")
     parser.add_argument("--reference-image", type=Path, help="a PNG to use as the reference frame instead")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")

@@ -1,5 +1,10 @@
 """checkpoint -> model bundle: ONNX graph, manifest, reference frame, parity and quality
-checks on real clips, optional fp16 / int8 variants."""
+checks on real clips, optional fp16 / int8 variants.
+
+Two kinds of checkpoint export: the wav2lip generator (mel windows and the reference's
+face input; the face encoder baked into the graph or kept as an input) and the FC-LSTM
+baseline (mel windows only: its bundle's face_encoder is "baked", there is no face input).
+The manifest's "architecture" says which (rtmri.export.architectures)."""
 
 from __future__ import annotations
 
@@ -14,10 +19,13 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.bundle import encode_png, new_manifest, write_bundle
 from rtmri.clips import ClipDataset
+from rtmri.export import architectures
 
 VARIANTS = ("fp32", "fp16", "int8")
 PARITY_CLIPS = 4
 QUALITY_CLIPS = 8
+# Meta fields the manifest holds at its top level; the rest describe the network in "training".
+_MANIFEST_META = ("image_size", "in_channels", "lookahead_ms")
 
 
 @dataclass
@@ -26,10 +34,42 @@ class ExportOptions:
     out: Path
     data: Path
     variant: str = "fp32"
-    face_encoder: str = "input"  # or "baked"
+    face_encoder: str | None = None  # "input" or "baked"; None: the network's default ("input"; the baseline has no face)
     speaker: str | None = None
     reference_image: Path | None = None
     overwrite: bool = False
+
+
+@dataclass
+class _Network:
+    """A checkpoint's network in eval mode, ready to export."""
+
+    module: object  # torch.nn.Module: forward(mel, face), or forward(mel) when not takes_face
+    meta: dict
+    architecture: str
+    takes_face: bool
+
+
+def _load_network(path: Path, ckpt: dict) -> _Network:
+    from rtmri.training.models.checkpoints import BASELINE_KIND, build_from_meta, checkpoint_kind, checkpoint_meta, load_weights
+
+    architecture_of_kind = {"generator": architectures.WAV2LIP, BASELINE_KIND: architectures.CSAPO2020_FC_LSTM}
+    kind = checkpoint_kind(ckpt) or "generator"  # an unrecognised state dict is refused by its keys below
+    if kind not in architecture_of_kind:
+        raise RtmriError(f"{path}: a {kind} checkpoint; export takes a generator or a baseline checkpoint")
+    meta = checkpoint_meta(ckpt)
+    module = build_from_meta(kind, meta)
+    load_weights(module, kind, path, ckpt)
+    return _Network(module.eval(), meta, architecture_of_kind[kind], takes_face=kind != BASELINE_KIND)
+
+
+def _face_encoder(network: _Network, requested: str | None, path: Path) -> str:
+    if network.takes_face:
+        return requested or "input"
+    if requested == "input":
+        raise RtmriError(f"{path}: the {network.architecture} network has no face input; its bundle takes mel windows "
+                         "only (leave out --face-encoder)")
+    return "baked"  # the bundle contract's name for a graph without a face input
 
 
 def export_bundle(options: ExportOptions) -> dict:
@@ -40,17 +80,16 @@ def export_bundle(options: ExportOptions) -> dict:
     from rtmri.export.parity import check_parity, clip_windows, quality
     from rtmri.export.reference import image_reference, speaker_reference
     from rtmri.streamer.engine import Engine, face_input
-    from rtmri.training.models.checkpoints import build_model, checkpoint_meta, load_weights, read_checkpoint
+    from rtmri.training.models.checkpoints import read_checkpoint
 
     if options.variant not in VARIANTS:
         raise RtmriError(f"unknown variant {options.variant!r}; choose from {', '.join(VARIANTS)}")
     if options.out.exists() and any(options.out.iterdir()) and not options.overwrite:
         raise RtmriError(f"{options.out} already holds files; pass --overwrite to replace them")
     ckpt = read_checkpoint(options.checkpoint)
-    meta = checkpoint_meta(ckpt)
-    generator = build_model("generator", meta["width"], meta["in_channels"])
-    load_weights(generator, "generator", options.checkpoint, ckpt)
-    generator.eval()
+    network = _load_network(options.checkpoint, ckpt)
+    meta = network.meta
+    face_encoder = _face_encoder(network, options.face_encoder, options.checkpoint)
     dataset = ClipDataset(options.data)
     if dataset.image_size != meta["image_size"]:
         raise RtmriError(f"{options.data} has {dataset.image_size} px frames, the checkpoint was trained on {meta['image_size']} px")
@@ -61,10 +100,10 @@ def export_bundle(options: ExportOptions) -> dict:
         reference, speaker = speaker_reference(dataset, options.speaker)
         reference_source = f"typical frame of speaker {speaker} in {dataset.root.name}"
     channels = meta["in_channels"]
-    face_np = face_input(reference, channels)
-    face = torch.from_numpy(face_np)
-    baked = options.face_encoder == "baked"
-    fp32_bytes = export_onnx(generator, face, baked=baked)
+    face_np = face_input(reference, channels) if network.takes_face else None
+    face = torch.from_numpy(face_np) if face_np is not None else None
+    baked = face_encoder == "baked"
+    fp32_bytes = export_onnx(network.module, face, baked=baked)
 
     val = dataset.split("val") or dataset.require_split("train")
     parity_windows = clip_windows(val[:PARITY_CLIPS], meta["lookahead_ms"])
@@ -72,20 +111,22 @@ def export_bundle(options: ExportOptions) -> dict:
         lookahead_ms=meta["lookahead_ms"],
         image_size=meta["image_size"],
         channels=channels,
-        face_encoder=options.face_encoder,
+        face_encoder=face_encoder,
         frames={"crop": dataset.header.get("crop"), "orientation": dataset.header.get("orientation", "as in the dataset"),
                 "source_size": dataset.header.get("source_size")},
         reference={"frames": [encode_png(reference)], "source": reference_source},
         training={"checkpoint": options.checkpoint.name, "global_step": int(ckpt.get("global_step", 0)),
-                  "width": meta["width"], "dataset": dataset.header.get("source", str(dataset.root)),
+                  **{k: v for k, v in meta.items() if k not in _MANIFEST_META},
+                  "dataset": dataset.header.get("source", str(dataset.root)),
                   "speakers": dataset.header.get("speakers"), "heldout_speakers": dataset.header.get("heldout_speakers")},
         evaluation={},
         variant=options.variant,
+        **{architectures.FIELD: network.architecture},
     )
     with tempfile.TemporaryDirectory() as tmp:
         staged = write_bundle(Path(tmp) / "fp32", fp32_bytes, manifest)
         fp32_engine = Engine(staged)
-        parity = check_parity(generator, face, fp32_engine.session, parity_windows, face_is_input=not baked)
+        parity = check_parity(network.module, face, fp32_engine.session, parity_windows, face_is_input=not baked)
         quality_windows = clip_windows(val[:QUALITY_CLIPS], meta["lookahead_ms"])
         fp32_quality = quality(fp32_engine, quality_windows)
         summary = {"parity_max_abs_error": parity, "fp32": fp32_quality}

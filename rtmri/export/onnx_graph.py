@@ -1,8 +1,9 @@
-"""The generator as an ONNX graph with the bundle's interface (rtmri/bundle.py).
+"""A network as an ONNX graph with the bundle's interface (rtmri/bundle.py).
 
-With a fixed reference, both halves of wav2lip's face input depend on the reference
-only, so the face encoder's outputs are constants: ``baked`` folds them into the graph
-(the face encoder is not in it at all), ``input`` keeps the face as a graph input.
+The wav2lip generator: with a fixed reference, both halves of its face input depend on
+the reference only, so the face encoder's outputs are constants: ``baked`` folds them into
+the graph (the face encoder is not in it at all), ``input`` keeps the face as a graph
+input. A mel-only network (the FC-LSTM baseline, no face) goes in as it is.
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ class FaceAsInput(nn.Module):
         return self.generator(mel, face)
 
 
-def export_onnx(generator: nn.Module, face: torch.Tensor, baked: bool = True) -> bytes:
-    """ONNX bytes with a dynamic batch. ``face`` is (1, 2C, S, S) for the reference."""
-    generator = generator.eval().float()
+def export_onnx(network: nn.Module, face: torch.Tensor | None, baked: bool = True) -> bytes:
+    """ONNX bytes with a dynamic batch. ``face`` is (1, 2C, S, S) for the generator's
+    reference, or None for a mel-only network (``network(mel)``)."""
+    network = network.eval().float()
     mel = torch.zeros(2, 1, N_MELS, WINDOW_COLUMNS)
-    if baked:
-        module, args, names = BakedReference(generator, face), (mel,), [MEL_INPUT]
+    if face is None:
+        module, args, names = network, (mel,), [MEL_INPUT]
+    elif baked:
+        module, args, names = BakedReference(network, face), (mel,), [MEL_INPUT]
     else:
-        module, args, names = FaceAsInput(generator), (mel, face.expand(2, *face.shape[1:])), [MEL_INPUT, FACE_INPUT]
+        module, args, names = FaceAsInput(network), (mel, face.expand(2, *face.shape[1:])), [MEL_INPUT, FACE_INPUT]
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes

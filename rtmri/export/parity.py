@@ -1,4 +1,4 @@
-"""Checks that the ONNX graph computes what the PyTorch generator computes, and the
+"""Checks that the ONNX graph computes what the PyTorch network computes, and the
 quality figures a bundle carries, on real clips of the dataset."""
 
 from __future__ import annotations
@@ -27,13 +27,16 @@ def clip_windows(clips, lookahead_ms: float, max_frames: int = MAX_FRAMES_PER_CL
     return out
 
 
-def torch_frames(generator, face, windows: np.ndarray) -> np.ndarray:
-    """(B, 80, 16) -> float (B, C, S, S) in [0, 1] from the PyTorch generator."""
+def torch_frames(network, face, windows: np.ndarray) -> np.ndarray:
+    """(B, 80, 16) -> float (B, C, S, S) in [0, 1] from the PyTorch network; ``face`` None
+    for a mel-only network."""
     import torch
 
     with torch.no_grad():
         mel = torch.from_numpy(windows)[:, None]
-        return generator(mel, face.expand(len(mel), *face.shape[1:])).numpy()
+        if face is None:
+            return network(mel).numpy()
+        return network(mel, face.expand(len(mel), *face.shape[1:])).numpy()
 
 
 def onnx_frames(session, windows: np.ndarray, face: np.ndarray | None) -> np.ndarray:
@@ -45,12 +48,12 @@ def onnx_frames(session, windows: np.ndarray, face: np.ndarray | None) -> np.nda
     return session.run([FRAMES_OUTPUT], feeds)[0]
 
 
-def check_parity(generator, face, session, windows_by_clip, face_is_input: bool, tolerance: float = FP32_TOLERANCE) -> float:
+def check_parity(network, face, session, windows_by_clip, face_is_input: bool, tolerance: float = FP32_TOLERANCE) -> float:
     """Max abs error between PyTorch and onnxruntime over the clips; raises above tolerance."""
     worst = 0.0
     face_np = face.numpy() if face_is_input else None
     for _, windows in windows_by_clip:
-        expected = torch_frames(generator, face, windows)
+        expected = torch_frames(network, face, windows)
         got = onnx_frames(session, windows, face_np)
         worst = max(worst, float(np.abs(expected - got).max()))
     if worst > tolerance:

@@ -111,7 +111,31 @@ class GeneratorConfig(CommonConfig):
             raise ConfigError("sample_every must be >= 1 and sample_count >= 0")
 
 
-CONFIGS = {"syncnet": SyncNetConfig, "generator": GeneratorConfig}
+@dataclass
+class BaselineConfig(CommonConfig):
+    """The FC-LSTM baseline (rtmri.training.models.baseline), trained with MSE and Adam. A
+    small network: a larger batch and learning rate than the generator's."""
+
+    width: float = _opt(1.0, "unused: the baseline has no width multiplier", cli=False)
+    in_channels: int = _opt(1, "channels of the predicted frame: 1 (grayscale) or 3 (grey repeated)")
+    init: str = _opt("scratch", "initial weights: 'scratch' or a baseline checkpoint of ours")
+    batch_size: int = _opt(64, "batch size (all processes together)")
+    lr: float = _opt(1e-3, "Adam learning rate")
+    hidden: int = _opt(256, "units of each frame-wise fully connected layer and of each LSTM layer")
+    fc_layers: int = _opt(2, "frame-wise fully connected layers (Linear + ReLU) on each mel column")
+    lstm_layers: int = _opt(2, "LSTM layers over the window's 16 mel columns")
+    dropout: float = _opt(0.2, "dropout after each fully connected layer and between the LSTM layers")
+    kind = "baseline"
+
+    def validate(self) -> None:
+        super().validate()
+        if min(self.hidden, self.fc_layers, self.lstm_layers) < 1:
+            raise ConfigError(f"hidden, fc_layers and lstm_layers must be >= 1, got {self.hidden}, {self.fc_layers}, {self.lstm_layers}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+CONFIGS = {"syncnet": SyncNetConfig, "generator": GeneratorConfig, "baseline": BaselineConfig}
 
 
 def read_toml(path: str | Path, kind: str) -> dict:

@@ -1,22 +1,31 @@
-"""`rtmri train syncnet | generator | sizes`. Torch is imported only when a command runs."""
+"""`rtmri train syncnet | generator | baseline | sizes`. Torch is imported only when a command runs."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
 from rtmri.training.config import add_config_arguments, overrides_from_args, resolve
 
+# kind -> the module whose train(cfg, out, hooks) runs it
+TRAINERS = {
+    "syncnet": "rtmri.training.train_syncnet",
+    "generator": "rtmri.training.train_generator",
+    "baseline": "rtmri.training.train_baseline",
+}
+
 HELP = {
     "syncnet": "train the SyncNet expert on the dataset's lower halves (wav2lip's recipe)",
     "generator": "fine-tune (or train) the wav2lip generator with the SyncNet expert and the quality discriminator",
+    "baseline": "train the FC-LSTM acoustic-to-rtMRI baseline (Csapó, Interspeech 2020) on the same mel windows",
     "sizes": "print parameters and FLOPs per frame of the networks at each width",
 }
 
 
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="train_command", required=True, metavar="WHAT")
-    for kind in ("syncnet", "generator"):
+    for kind in TRAINERS:
         p = sub.add_parser(kind, help=HELP[kind], description=HELP[kind] + ". Re-running with the same --out resumes.")
         p.add_argument("data", nargs="?", default=None, metavar="DATA", help="prepared clip dataset (rtmri prepare); may come from --config or the run's run.toml")
         p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder: checkpoints, run.toml, logs")
@@ -51,10 +60,7 @@ def main(args) -> int:
 
     from rtmri.training.train_syncnet import Hooks
 
-    if kind == "syncnet":
-        from rtmri.training.train_syncnet import train
-    else:
-        from rtmri.training.train_generator import train
+    train = importlib.import_module(TRAINERS[kind]).train
     summary = train(cfg, args.out, Hooks(stop_after=args.stop_after))
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # torchrun: the first process reports

@@ -203,8 +203,11 @@ class TrainingRun:
 
     def loader(self, dataset, start_step: int) -> DataLoader:
         sampler = StepBatchSampler(self.cfg.batch_size, start_step, self.rt.rank, self.rt.world_size)
+        # Starting the iterator draws a seed from this generator (by default the global
+        # torch RNG, which dropout draws from too): its own generator keeps a resumed run's
+        # dropout masks those of the uninterrupted run. The samples never use the seed.
         return DataLoader(dataset, batch_sampler=sampler, num_workers=self.cfg.num_workers,
-                          pin_memory=self.rt.device.type == "cuda")
+                          pin_memory=self.rt.device.type == "cuda", generator=torch.Generator().manual_seed(self.cfg.seed))
 
     def eval_loader(self, dataset) -> DataLoader:
         indices = list(range(self.rt.rank, self.cfg.eval_samples, self.rt.world_size))

@@ -3,6 +3,7 @@
 Public wav2lip checkpoints are ``torch.save`` dicts with ``state_dict`` (names possibly
 prefixed ``module.``), ``optimizer``, ``global_step`` and ``global_epoch``. Ours add
 ``format``/``version``, ``kind`` and ``model`` (width, in_channels, image_size,
+lookahead_ms; for the FC-LSTM baseline, kind "baseline", its constructor's arguments and
 lookahead_ms) plus what a resume needs (optimiser, scaler and RNG states, run state);
 they keep ``state_dict``, ``global_step`` and ``global_epoch`` so wav2lip's tools can read
 their weights too.
@@ -23,6 +24,7 @@ import torch
 from rtmri import RtmriError
 from rtmri.alignment import WAV2LIP_LOOKAHEAD_MS
 from rtmri.audio import feature_params
+from rtmri.training.models.baseline import FcLstmBaseline
 from rtmri.training.models.blocks import SUPPORTED_IMAGE_SIZE
 from rtmri.training.models.discriminator import QualityDiscriminator
 from rtmri.training.models.generator import Generator
@@ -31,6 +33,7 @@ from rtmri.training.models.syncnet import SyncNet
 FORMAT = "rtmri-train-checkpoint"
 VERSION = 1
 KINDS = {"generator": Generator, "syncnet": SyncNet, "quality_discriminator": QualityDiscriminator}
+BASELINE_KIND = "baseline"  # FcLstmBaseline: built from its checkpoint's meta, not from a width
 # What a public wav2lip checkpoint is, in our terms.
 PUBLIC_META = {"width": 1.0, "in_channels": 3, "image_size": SUPPORTED_IMAGE_SIZE, "lookahead_ms": WAV2LIP_LOOKAHEAD_MS}
 # Layers whose colour channels are folded when a 3-channel checkpoint loads into a
@@ -51,6 +54,13 @@ class CheckpointError(RtmriError):
 
 def build_model(kind: str, width: float = 1.0, in_channels: int = 3) -> torch.nn.Module:
     return KINDS[kind](width=width, in_channels=in_channels)
+
+
+def build_from_meta(kind: str, meta: dict) -> torch.nn.Module:
+    """The untrained network a checkpoint's meta describes."""
+    if kind == BASELINE_KIND:
+        return FcLstmBaseline.from_meta(meta)
+    return build_model(kind, meta["width"], meta["in_channels"])
 
 
 def model_meta(model: torch.nn.Module, image_size: int, lookahead_ms: float) -> dict:
@@ -134,7 +144,8 @@ def load_state_dict_checked(model: torch.nn.Module, state_dict: dict, source: st
     state_dict = strip_module_prefix(state_dict)
     missing, unexpected, misshaped = compare_state_dict(model, state_dict)
     if missing or unexpected or misshaped:
-        message = f"{source} does not fit {type(model).__name__} (width {model.width}, {model.in_channels} channels):"
+        width = f"width {model.width}, " if hasattr(model, "width") else ""  # the baseline has none
+        message = f"{source} does not fit {type(model).__name__} ({width}{model.in_channels} channels):"
         if missing:
             message += _listing("missing keys", missing)
         if unexpected:
@@ -161,16 +172,19 @@ def fold_colour_channels(kind: str, state_dict: dict) -> dict:
 
 
 def check_compatible(saved: dict, expected: dict, source: str, check_lookahead: bool = True) -> None:
-    """Refuse a checkpoint of another width, channel count, image size or lookahead,
-    naming both values."""
+    """Refuse a checkpoint of another width, channel count, image size, lookahead or other
+    architecture field that both describe (e.g. the baseline's hidden size), naming both
+    values."""
+    units = {"image_size": " px", "lookahead_ms": " ms"}
     problems = []
-    for field, unit in (("width", ""), ("in_channels", ""), ("image_size", " px"), ("lookahead_ms", " ms")):
+    for field in [f for f in expected if f in saved]:
         if field == "lookahead_ms" and not check_lookahead:
             continue
-        a, b = saved.get(field), expected.get(field)
+        a, b = saved[field], expected[field]
         if a is None or b is None:
             continue
         if not math.isclose(float(a), float(b), rel_tol=0, abs_tol=1e-9):
+            unit = units.get(field, "")
             problems.append(f"{field} {a:g}{unit} in the checkpoint, {b:g}{unit} in this run")
     if problems:
         raise CheckpointError(f"{source} does not fit this run: " + "; ".join(problems))
@@ -196,10 +210,11 @@ def load_weights(model: torch.nn.Module, kind: str, path: str | Path, ckpt: dict
 
 def load_model(path: str | Path, kind: str, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Build the network a checkpoint describes (public: full width, colour) and load it.
-    Returns (model in eval mode, meta with width, in_channels, image_size, lookahead_ms)."""
+    Returns (model in eval mode, its meta: width, in_channels, image_size, lookahead_ms, or
+    the baseline's architecture fields and lookahead_ms)."""
     ckpt = read_checkpoint(path)
     meta = checkpoint_meta(ckpt)
-    model = build_model(kind, meta["width"], meta["in_channels"])
+    model = build_from_meta(kind, meta)
     load_weights(model, kind, path, ckpt)
     return model.to(device).eval(), meta
 

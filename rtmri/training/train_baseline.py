@@ -1,0 +1,124 @@
+"""`rtmri train baseline`: the FC-LSTM acoustic-to-rtMRI baseline (Csapó, Interspeech 2020;
+rtmri.training.models.baseline) on the prepared clips.
+
+One sample is one frame and its mel window, drawn as the generator's samples are (a pure
+function of (seed, index), windows from rtmri.alignment at the run's lookahead). Loss: MSE
+between the predicted and the recorded frame (Csapó's), Adam; validation MSE (and L1) on a
+fixed set, early stopping on the validation MSE. The loop, checkpoints, resume, AMP and DDP
+are TrainingRun's (rtmri.training.train_syncnet).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from rtmri.alignment import mel_window
+from rtmri.training.config import BaselineConfig
+from rtmri.training.data import _ClipSampling
+from rtmri.training.models.baseline import FcLstmBaseline
+from rtmri.training.models.checkpoints import (
+    BASELINE_KIND,
+    CheckpointError,
+    check_compatible,
+    checkpoint_kind,
+    load_weights,
+    read_checkpoint,
+)
+from rtmri.training.train_syncnet import VAL_SEED_OFFSET, Hooks, TrainingRun, load_optimizer
+
+
+class FrameSamples(_ClipSampling):
+    """(mel window (1, 80, 16), frame (C, S, S) in [0, 1]) of a frame drawn uniformly from
+    the split's clips."""
+
+    def __getitem__(self, index: int):
+        rng = self._rng(index)
+        ci = int(rng.integers(len(self.clips)))
+        k = int(rng.integers(min(self.clips[ci].n_frames, len(self.cache.frames(ci)))))
+        frame = self._window(ci, k)[:, 0]  # frame k, resized and channel-repeated as the generator's targets
+        window = mel_window(self.cache.mel(ci), k, self.lookahead_ms)[None]
+        return torch.from_numpy(window), frame
+
+
+class BaselineRun(TrainingRun):
+    kind = BASELINE_KIND
+    early_stop_metric = "mse"
+
+    def build(self, train_clips, val_clips) -> None:
+        cfg = self.cfg
+        common = dict(image_size=cfg.image_size, channels=cfg.in_channels, lookahead_ms=cfg.lookahead_ms)
+        self.train_set = FrameSamples(train_clips, split="train", seed=cfg.seed, **common)
+        self.val_set = FrameSamples(val_clips, split="val", seed=cfg.seed + VAL_SEED_OFFSET, **common)
+        self.samples_per_epoch = len(self.train_set)
+        self.net = FcLstmBaseline(in_channels=cfg.in_channels, image_size=cfg.image_size, hidden=cfg.hidden, fc_layers=cfg.fc_layers,
+                                  lstm_layers=cfg.lstm_layers, dropout=cfg.dropout).to(self.rt.device)
+        self.model = self.wrap(self.net)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.amp)
+        self._val_loader = None
+
+    @property
+    def main_model(self) -> torch.nn.Module:
+        return self.net
+
+    @property
+    def meta(self) -> dict:
+        return {**self.net.architecture(), "lookahead_ms": float(self.cfg.lookahead_ms)}
+
+    def init_weights(self) -> None:
+        path = self.cfg.init
+        if path == "scratch":
+            return
+        ckpt = read_checkpoint(path)
+        found = checkpoint_kind(ckpt)
+        if found != BASELINE_KIND:
+            raise CheckpointError(f"--init {path}: a {found or 'unrecognised'} checkpoint; the baseline starts from "
+                                  f"'scratch' or a baseline checkpoint of ours")
+        check_compatible(ckpt["model"], self.meta, f"--init {path}", check_lookahead=not self.cfg.init_any_lookahead)
+        load_weights(self.net, BASELINE_KIND, path, ckpt)
+        self.log(f"initialised from {path}")
+
+    def checkpoint_extra(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}
+
+    def load_extra(self, ckpt: dict) -> None:
+        load_optimizer(self.optimizer, ckpt["optimizer"], self.cfg.lr)
+        self.scaler.load_state_dict(ckpt["scaler"])
+
+    def train_step(self, batch) -> dict:
+        mel, frames = batch
+        self.model.train()
+        with self.autocast():
+            predicted = self.model(mel)
+        loss = F.mse_loss(predicted.float(), frames)
+        value = self.guard(loss, "frame MSE")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {"loss": value}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        if self._val_loader is None:
+            self._val_loader = self.eval_loader(self.val_set)
+        self.net.eval()
+        dev = self.rt.device
+        totals = torch.zeros(3, dtype=torch.float64, device=dev)  # squared error, absolute error, pixels
+        for batch in self._val_loader:
+            mel, frames = self.to_device(batch)
+            with self.autocast():
+                predicted = self.net(mel)
+            error = predicted.float() - frames
+            totals += torch.stack([error.square().sum().double(), error.abs().sum().double(),
+                                   torch.tensor(float(error.numel()), device=dev, dtype=torch.float64)])
+        squared, absolute, n = self.all_sum(totals).tolist()
+        return {"mse": squared / n, "l1": absolute / n}
+
+
+def train(cfg: BaselineConfig, out: str | Path, hooks: Hooks | None = None, log=None) -> dict:
+    """Train (or resume) a baseline run in ``out``; returns a summary dict."""
+    return BaselineRun(cfg, out, hooks, log).run()
