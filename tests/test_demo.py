@@ -91,3 +91,36 @@ def test_demo_serves_the_learner_page_with_references_until_interrupted(assets):
 def test_missing_assets_are_named(tmp_path, capsys):
     assert main(["demo", "--headless", "--assets", str(tmp_path)]) == 2
     assert "model.onnx" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the shipped default
+
+
+def test_shipped_default_is_trained_on_eight_speakers_and_half_an_hour():
+    assets = shipped().check()
+    manifest = read_manifest(assets.bundle).manifest
+    training = manifest["training"]
+    speakers = set(training["speakers"]) - set(training["heldout_speakers"])
+    assert len(speakers) >= 8
+    minutes = 60 * sum(training["hours"][split] for split in ("train", "val", "test"))
+    assert minutes >= 28  # a 30-minute corpus, less the pauses cut at clip boundaries
+    assert manifest["face_encoder"] == "input" and manifest["evaluation"]["ssim"] > 0
+
+
+def test_shipped_model_moves_the_tongue_with_the_speech():
+    """On its example, the model's frames follow the true rtMRI better than the reference
+    held still: they would not if the shipped weights were untrained or misaligned."""
+    import numpy as np
+
+    from rtmri.evaluation.generate import generate_audio
+    from rtmri.metrics import per_frame
+    from rtmri.streamer.engine import Engine
+    from rtmri.video import frames
+
+    assets = shipped()
+    engine = Engine(assets.bundle)
+    truth = np.stack([image for _, image in frames(assets.example_video)])
+    generated = generate_audio(engine, assets.example_audio, len(truth))
+    still = np.repeat(engine.bundle.reference_frames()[:1], len(truth), axis=0)
+    model_ssim, still_ssim = per_frame(truth, generated)["ssim"].mean(), per_frame(truth, still)["ssim"].mean()
+    assert model_ssim > still_ssim, (model_ssim, still_ssim)

@@ -1,7 +1,7 @@
 """rtmri package-demo DATA --bundle B: the demo's files from a prepared dataset.
 
-The example is a test clip of a training speaker (condition 1, an utterance the model did
-not see); the references are clips of the unseen speakers reading the Japanese passage
+The example is a test clip (condition 1: an utterance the model did not see) of the
+training speaker whose anatomy the bundle draws; the references are clips of the unseen speakers reading the Japanese passage
 (condition 2). Each is written as it is in the dataset: audio as 16 kHz FLAC, frames as
 25 fps H.264 at the dataset's size (already cropped), so `rtmri render --side-by-side`
 and the learner page show them without a crop.
@@ -40,7 +40,7 @@ def main(args) -> int:
     dataset = ClipDataset(args.data)
     read_manifest(args.bundle)  # refuses a broken bundle before anything is replaced
     assets = DemoAssets(args.out)
-    example = pick_example(dataset, args.example)
+    example = pick_example(dataset, args.example, read_manifest(args.bundle).manifest["reference"].get("speaker"))
     references = dataset.require_split(REFERENCE_SPLIT)[: args.references]
     for folder in (assets.bundle, assets.example_audio.parent, assets.references):
         shutil.rmtree(folder, ignore_errors=True)
@@ -60,10 +60,13 @@ def main(args) -> int:
     return 0
 
 
-def pick_example(dataset, clip_id: str | None):
+def pick_example(dataset, clip_id: str | None, speaker: str | None = None):
+    """The clip asked for, else the longest test clip of the bundle's reference speaker (the
+    anatomy the model draws), else the longest test clip."""
     clips = dataset.require_split(EXAMPLE_SPLIT)
     if clip_id is None:
-        return max(clips, key=lambda c: c.n_frames)
+        own = [c for c in clips if c.speaker == speaker]
+        return max(own or clips, key=lambda c: c.n_frames)
     for clip in clips:
         if clip.clip_id == clip_id:
             return clip

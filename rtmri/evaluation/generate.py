@@ -22,10 +22,14 @@ class _Collect:
 
 def generate_clip(engine, clip) -> np.ndarray:
     """uint8 (n_frames, S, S) for the clip's audio, frame k made from frame k's window."""
+    return generate_audio(engine, clip.folder / "audio.wav", clip.n_frames, clip.clip_id)
+
+
+def generate_audio(engine, path, n_frames: int, name: str | None = None) -> np.ndarray:
+    """uint8 (n_frames, S, S) for the audio file's first n_frames frames."""
     sink = _Collect()
-    Streamer(engine, [sink], realtime=False).run(FileSource(clip.folder / "audio.wav", realtime=False))
-    n = clip.n_frames
-    missing = [k for k in range(n) if k not in sink.frames]
+    Streamer(engine, [sink], realtime=False).run(FileSource(path, realtime=False))
+    missing = [k for k in range(n_frames) if k not in sink.frames]
     if missing:
-        raise RuntimeError(f"{clip.clip_id}: the streamer made no frame {missing[:5]}")
-    return np.stack([sink.frames[k] for k in range(n)])
+        raise RuntimeError(f"{name or path}: the streamer made no frame {missing[:5]}")
+    return np.stack([sink.frames[k] for k in range(n_frames)])

@@ -94,6 +94,7 @@ def export_bundle(options: ExportOptions) -> dict:
     if dataset.image_size != meta["image_size"]:
         raise RtmriError(f"{options.data} has {dataset.image_size} px frames, the checkpoint was trained on {meta['image_size']} px")
 
+    speaker = None
     if options.reference_image:
         reference, reference_source = image_reference(options.reference_image, meta["image_size"]), str(options.reference_image)
     else:
@@ -114,11 +115,12 @@ def export_bundle(options: ExportOptions) -> dict:
         face_encoder=face_encoder,
         frames={"crop": dataset.header.get("crop"), "orientation": dataset.header.get("orientation", "as in the dataset"),
                 "source_size": dataset.header.get("source_size")},
-        reference={"frames": [encode_png(reference)], "source": reference_source},
+        reference={"frames": [encode_png(reference)], "source": reference_source, "speaker": speaker},
         training={"checkpoint": options.checkpoint.name, "global_step": int(ckpt.get("global_step", 0)),
                   **{k: v for k, v in meta.items() if k not in _MANIFEST_META},
                   "dataset": dataset.header.get("source", str(dataset.root)),
-                  "speakers": dataset.header.get("speakers"), "heldout_speakers": dataset.header.get("heldout_speakers")},
+                  "speakers": dataset.header.get("speakers"), "heldout_speakers": dataset.header.get("heldout_speakers"),
+                  "hours": dataset.header.get("hours")},
         evaluation={},
         variant=options.variant,
         **{architectures.FIELD: network.architecture},
