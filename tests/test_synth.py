@@ -236,7 +236,7 @@ def test_failed_utterance_is_skipped_and_output_is_deterministic(tmp_path, monke
     assert info["skipped"] == [{"utterance": "spk01/utt0001", "reason": "VocalTractLab failed on utt0001: injected"}]
     assert not list(out.glob("spk01/*/utt0001.*"))
     written = {p.relative_to(out): p.read_bytes() for p in out.glob("spk01/*/utt0002.*")}
-    assert len(written) == 3
+    assert len(written) == 4  # video, repeat, audio, meta
 
     monkeypatch.setattr(vtl, "synthesize", real)
     assert rtmri(args + ["--overwrite"]) == 0

@@ -5,6 +5,7 @@ true rtMRI video, and native reference utterances for the learner page.
     rtmri/demo/assets/example/example.flac, example.mp4       speech and its true rtMRI (25 fps, cropped)
     rtmri/demo/assets/example/example.json                    where it comes from (clip, speaker, phones)
     rtmri/demo/assets/references/<name>.flac, <name>.mp4      native utterances for the learner page
+    rtmri/demo/assets/checkpoint/generator.pt                 the bundle's weights, to fine-tune from
 
 ``rtmri package-demo`` writes them from a prepared dataset and a bundle.
 """
@@ -39,6 +40,11 @@ class DemoAssets:
     @property
     def example_info(self) -> Path:
         return self.root / "example" / "example.json"
+
+    @property
+    def checkpoint(self) -> Path:
+        """The bundle's generator weights (to fine-tune from), where shipped."""
+        return self.root / "checkpoint" / "generator.pt"
 
     @property
     def references(self) -> Path:

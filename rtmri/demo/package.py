@@ -23,6 +23,7 @@ from rtmri.demo import AUDIO_SUFFIX, ASSETS, VIDEO_SUFFIX, DemoAssets
 
 VIDEO_CRF = 16
 EXAMPLE_SPLIT, REFERENCE_SPLIT = "test", "unseen_ja"
+WEIGHT_KEYS = ("format", "version", "kind", "model", "features", "state_dict", "global_step", "global_epoch")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", type=Path, required=True, help="the bundle to ship (rtmri export)")
     parser.add_argument("--out", type=Path, default=ASSETS, help=f"assets folder (default {ASSETS})")
     parser.add_argument("--example", help=f"clip id of the example (default: the longest {EXAMPLE_SPLIT} clip)")
+    parser.add_argument("--checkpoint", type=Path, help="also ship the bundle's generator checkpoint, weights only (to fine-tune from; needs torch)")
     parser.add_argument("--references", type=int, default=4, help=f"{REFERENCE_SPLIT} clips to ship as references (default 4)")
 
 
@@ -42,7 +44,7 @@ def main(args) -> int:
     assets = DemoAssets(args.out)
     example = pick_example(dataset, args.example, read_manifest(args.bundle).manifest["reference"].get("speaker"))
     references = dataset.require_split(REFERENCE_SPLIT)[: args.references]
-    for folder in (assets.bundle, assets.example_audio.parent, assets.references):
+    for folder in (assets.bundle, assets.example_audio.parent, assets.references, assets.checkpoint.parent):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     bundle_dir = args.bundle if args.bundle.is_dir() else args.bundle.parent
@@ -55,9 +57,22 @@ def main(args) -> int:
     }, indent=1, ensure_ascii=False) + "\n")
     for clip in references:
         write_clip(clip, assets.references / reference_name(clip))
+    if args.checkpoint:
+        write_weights(args.checkpoint, assets.checkpoint)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"rtmri package-demo: {args.out}: bundle, example {example.clip_id}, {len(references)} references, {size / 1e6:.1f} MB")
     return 0
+
+
+def write_weights(checkpoint: Path, out: Path) -> None:
+    """The checkpoint without its optimizer and run state: what `--init` needs."""
+    import torch
+
+    from rtmri.training.models.checkpoints import read_checkpoint
+
+    kept = {k: v for k, v in read_checkpoint(checkpoint).items() if k in WEIGHT_KEYS}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(kept, out)
 
 
 def pick_example(dataset, clip_id: str | None, speaker: str | None = None):
