@@ -111,7 +111,8 @@ class Streamer:
 
     def _process(self, pending: list[FrameWindow], source, features_ms: float, final: bool) -> list[FrameWindow]:
         dropped = 0
-        if self.realtime and len(pending) > self.max_batch:
+        # The end of the audio releases its last frames together; they are due, not stale.
+        if self.realtime and not final and len(pending) > self.max_batch:
             dropped = len(pending) - self.max_batch
             pending = pending[dropped:]
             self.stats.dropped += dropped
