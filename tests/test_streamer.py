@@ -211,3 +211,23 @@ def test_a_source_failing_mid_run_still_closes_the_recording(make_tiny_bundle, t
         Streamer(Engine(make_tiny_bundle()), [Mp4Sink(out, size=32)], realtime=False).run(Unplugged())
     rate, frames, audio_s = decode_mp4(out)
     assert rate == 25 and 20 <= len(frames) <= 26 and abs(audio_s - 1.0) < 0.1
+
+
+def test_the_end_of_the_audio_makes_its_last_frames_in_real_time(make_tiny_bundle, speech_file):
+    """The end of a file releases the frames its lookahead held back all at once: they are
+    due, so real-time pacing must make them rather than drop them as stale."""
+    engine = Engine(make_tiny_bundle(lookahead_ms=132.5))
+    engine.warm_up()
+    seen = []
+
+    class Collect:
+        def frame(self, frame):
+            seen.append(frame.index)
+
+        def close(self):
+            pass
+
+    path = speech_file(2)
+    stats = Streamer(engine, [Collect()], realtime=True).run(FileSource(path, realtime=True))
+    assert stats.dropped == 0
+    assert seen == list(range(n_frames_for_samples(len(load_audio(path)))))
