@@ -27,7 +27,7 @@ from rtmri.training.models.checkpoints import (
     load_weights,
     read_checkpoint,
 )
-from rtmri.training.train_syncnet import VAL_SEED_OFFSET, Hooks, TrainingRun, load_optimizer
+from rtmri.training.train_syncnet import VAL_SEED_OFFSET, Hooks, OneOptimizerRun
 
 
 class FrameSamples(_ClipSampling):
@@ -43,7 +43,7 @@ class FrameSamples(_ClipSampling):
         return torch.from_numpy(window), frame
 
 
-class BaselineRun(TrainingRun):
+class BaselineRun(OneOptimizerRun):
     kind = BASELINE_KIND
     early_stop_metric = "mse"
 
@@ -56,9 +56,7 @@ class BaselineRun(TrainingRun):
         self.net = FcLstmBaseline(in_channels=cfg.in_channels, image_size=cfg.image_size, hidden=cfg.hidden, fc_layers=cfg.fc_layers,
                                   lstm_layers=cfg.lstm_layers, dropout=cfg.dropout).to(self.rt.device)
         self.model = self.wrap(self.net)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.amp)
-        self._val_loader = None
+        self.make_optimizer()
 
     @property
     def main_model(self) -> torch.nn.Module:
@@ -81,13 +79,6 @@ class BaselineRun(TrainingRun):
         load_weights(self.net, BASELINE_KIND, path, ckpt)
         self.log(f"initialised from {path}")
 
-    def checkpoint_extra(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}
-
-    def load_extra(self, ckpt: dict) -> None:
-        load_optimizer(self.optimizer, ckpt["optimizer"], self.cfg.lr)
-        self.scaler.load_state_dict(ckpt["scaler"])
-
     def train_step(self, batch) -> dict:
         mel, frames = batch
         self.model.train()
@@ -95,20 +86,15 @@ class BaselineRun(TrainingRun):
             predicted = self.model(mel)
         loss = F.mse_loss(predicted.float(), frames)
         value = self.guard(loss, "frame MSE")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        self.optimize(loss)
         return {"loss": value}
 
     @torch.no_grad()
     def evaluate(self) -> dict:
-        if self._val_loader is None:
-            self._val_loader = self.eval_loader(self.val_set)
         self.net.eval()
         dev = self.rt.device
         totals = torch.zeros(3, dtype=torch.float64, device=dev)  # squared error, absolute error, pixels
-        for batch in self._val_loader:
+        for batch in self.val_loader:
             mel, frames = self.to_device(batch)
             with self.autocast():
                 predicted = self.net(mel)

@@ -64,7 +64,6 @@ class GeneratorRun(TrainingRun):
             self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.rt.amp)
         self.state["sync_active"] = False
-        self._val_loader = None
 
     @property
     def main_model(self) -> torch.nn.Module:
@@ -164,12 +163,10 @@ class GeneratorRun(TrainingRun):
     # ---- validation ----------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self) -> dict:
-        if self._val_loader is None:
-            self._val_loader = self.eval_loader(self.val_set)
         self.gen.eval()
         dev = self.rt.device
         totals = torch.zeros(4, dtype=torch.float64, device=dev)  # l1, sync, perceptual, n
-        for batch in self._val_loader:
+        for batch in self.val_loader:
             x, mels, mel, y = self.to_device(batch)
             with self.autocast():
                 g = self.gen(mels, x)

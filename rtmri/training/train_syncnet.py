@@ -85,6 +85,7 @@ class TrainingRun:
         self.last_saved: tuple[int, Path] | None = None
         self.tb = None
         self.history: list[dict] = []
+        self._val_loader: DataLoader | None = None
 
     # ---- to override -----------------------------------------------------------------
     def build(self, train_clips, val_clips) -> None:
@@ -208,6 +209,13 @@ class TrainingRun:
         # dropout masks those of the uninterrupted run. The samples never use the seed.
         return DataLoader(dataset, batch_sampler=sampler, num_workers=self.cfg.num_workers,
                           pin_memory=self.rt.device.type == "cuda", generator=torch.Generator().manual_seed(self.cfg.seed))
+
+    @property
+    def val_loader(self) -> DataLoader:
+        """The validation loader over ``self.val_set``, made on first use."""
+        if self._val_loader is None:
+            self._val_loader = self.eval_loader(self.val_set)
+        return self._val_loader
 
     def eval_loader(self, dataset) -> DataLoader:
         indices = list(range(self.rt.rank, self.cfg.eval_samples, self.rt.world_size))
@@ -455,7 +463,30 @@ def _progress(total: int, initial: int, enabled: bool, desc: str):
 # ---- the SyncNet expert ----------------------------------------------------------------
 
 
-class SyncNetRun(TrainingRun):
+class OneOptimizerRun(TrainingRun):
+    """A run that trains ``self.net`` with one Adam optimizer and the AMP gradient scaler
+    (the SyncNet expert, the baseline); the generator's run has a discriminator as well."""
+
+    def make_optimizer(self) -> None:
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr)
+        self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.amp)
+
+    def checkpoint_extra(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}
+
+    def load_extra(self, ckpt: dict) -> None:
+        load_optimizer(self.optimizer, ckpt["optimizer"], self.cfg.lr)
+        self.scaler.load_state_dict(ckpt["scaler"])
+
+    def optimize(self, loss: torch.Tensor) -> None:
+        """One step on a loss already passed through ``self.guard``."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+
+class SyncNetRun(OneOptimizerRun):
     kind = "syncnet"
     early_stop_metric = "loss"
 
@@ -467,9 +498,7 @@ class SyncNetRun(TrainingRun):
         self.samples_per_epoch = len(self.train_set)
         self.net = SyncNet(cfg.width, cfg.in_channels).to(self.rt.device)
         self.model = self.wrap(self.net)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.amp)
-        self._val_loader = None
+        self.make_optimizer()
 
     @property
     def main_model(self) -> torch.nn.Module:
@@ -483,13 +512,6 @@ class SyncNetRun(TrainingRun):
         load_weights(self.net, "syncnet", self.cfg.init, ckpt)
         self.log(f"initialised from {self.cfg.init}")
 
-    def checkpoint_extra(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}
-
-    def load_extra(self, ckpt: dict) -> None:
-        load_optimizer(self.optimizer, ckpt["optimizer"], self.cfg.lr)
-        self.scaler.load_state_dict(ckpt["scaler"])
-
     def train_step(self, batch) -> dict:
         x, mel, y = batch
         self.model.train()
@@ -497,19 +519,14 @@ class SyncNetRun(TrainingRun):
             a, v = self.model(mel, x)
         loss = cosine_loss(a, v, y)
         value = self.guard(loss, "sync loss")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        self.optimize(loss)
         return {"loss": value}
 
     @torch.no_grad()
     def evaluate(self) -> dict:
-        if self._val_loader is None:
-            self._val_loader = self.eval_loader(self.val_set)
         self.net.eval()
         totals = torch.zeros(3, dtype=torch.float64, device=self.rt.device)  # loss sum, correct, n
-        for batch in self._val_loader:
+        for batch in self.val_loader:
             x, mel, y = self.to_device(batch)
             with self.autocast():
                 a, v = self.net(mel, x)
