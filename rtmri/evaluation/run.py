@@ -12,6 +12,7 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.clips import CONDITIONS, ClipDataset
 from rtmri.evaluation.generate import generate_clip
+from rtmri.export import architectures
 from rtmri.export.reference import evenly_spaced_frames, typical_frame
 from rtmri.metrics import per_frame
 from rtmri.video import resize_frames
@@ -19,7 +20,7 @@ from rtmri.video import resize_frames
 MODEL = "model"
 STILL = "reference held still"
 CEILING = "noise ceiling (second acquisition)"
-ARCHITECTURE_NAMES = {"csapo2020-fc-lstm": "FC-LSTM baseline (Csapó 2020)"}
+ARCHITECTURE_NAMES = {architectures.CSAPO2020_FC_LSTM: "FC-LSTM baseline (Csapó 2020)"}
 CONDITION_NAMES = {
     "test": "1: test clips of training speakers",
     "unseen_ja": "2: unseen speakers, Japanese passage",
@@ -69,7 +70,7 @@ def speaker_references(clips, size: int) -> dict[str, np.ndarray]:
 
 
 def system_name(engine, fallback: str) -> str:
-    return ARCHITECTURE_NAMES.get(engine.bundle.manifest.get("architecture", "wav2lip"), fallback)
+    return ARCHITECTURE_NAMES.get(architectures.architecture_of(engine.bundle.manifest), fallback)
 
 
 def evaluate(engine, dataset: ClipDataset, max_clips: int | None = None, examples_per_condition: int = 2, progress=None,
