@@ -215,12 +215,9 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
                 f"{abs(audio_s - header_s):.3f} s, more than {MAX_MISMATCH_S} s"
             )
 
-    # Decode, crop, resize and convert to 25 fps in one pass; only the output is kept.
     stats = video.DecodeStats()
     transform = video.CropResize(crop, opts.size)
-    converter = FrameRateConverter(n_audio_frames, opts.interpolation, source_fps=info.fps)
-    for t, gray in video.frames(rec.video, info, stats):
-        converter.push(t, transform(gray))
+    converted = _to_25fps(rec.video, info, transform, n_audio_frames, opts.interpolation, stats)
     repeat = _repeat_frames(rec, info, transform, n_audio_frames, opts, result)
     video_s = stats.duration
     source_fps = stats.fps or info.fps
@@ -259,7 +256,7 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
     if n_frames < clipping.MIN_CLIP_SECONDS * FPS:
         raise RecordingError(f"too short: {n_frames / FPS:.2f} s usable, a clip needs at least {clipping.MIN_CLIP_SECONDS:g} s")
 
-    frames = converter.finish()[:n_frames]
+    frames = converted[:n_frames]
     if repeat is not None:
         repeat = repeat[:n_frames]
     wav = wav[: n_frames * SAMPLES_PER_FRAME]
@@ -296,6 +293,14 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
     result["seconds"] = round(n_frames / FPS, 4)
 
 
+def _to_25fps(path: Path, info, transform, n_frames: int, interpolation: str, stats=None) -> np.ndarray:
+    """Decode, crop, resize and convert to 25 fps in one pass; only the output is kept."""
+    converter = FrameRateConverter(n_frames, interpolation, source_fps=info.fps)
+    for t, gray in video.frames(path, info, stats):
+        converter.push(t, transform(gray))
+    return converter.finish()
+
+
 def _repeat_frames(rec: Recording, info, transform, n_frames: int, opts: Options, result: dict) -> np.ndarray | None:
     """The second acquisition converted exactly like the first, or None (with a warning when
     it exists but cannot be used: the clips are still prepared, without a noise ceiling)."""
@@ -305,10 +310,7 @@ def _repeat_frames(rec: Recording, info, transform, n_frames: int, opts: Options
         repeat_info = video.probe(rec.repeat)
         if (repeat_info.width, repeat_info.height) != (info.width, info.height):
             raise video.VideoError(f"{rec.repeat.name}: {repeat_info.width}x{repeat_info.height}, the recording is {info.width}x{info.height}")
-        converter = FrameRateConverter(n_frames, opts.interpolation, source_fps=repeat_info.fps)
-        for t, gray in video.frames(rec.repeat, repeat_info):
-            converter.push(t, transform(gray))
-        return converter.finish()
+        return _to_25fps(rec.repeat, repeat_info, transform, n_frames, opts.interpolation)
     except RtmriError as exc:
         result["warnings"].append(f"repeat acquisition not used: {exc}")
         return None
