@@ -28,6 +28,7 @@ from rtmri import RtmriError
 
 from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE, load_audio, melspectrogram
+from rtmri.files import atomic_write
 
 FORMAT = "rtmri-clips"
 VERSION = 1
@@ -121,18 +122,11 @@ class ClipDataset:
 
 
 def write_header(root: Path, header: dict) -> None:
-    atomic_write_text(root / "dataset.json", json.dumps({"format": FORMAT, "version": VERSION, "fps": FPS, "sample_rate": SAMPLE_RATE, **header}, indent=2))
+    atomic_write(root / "dataset.json", json.dumps({"format": FORMAT, "version": VERSION, "fps": FPS, "sample_rate": SAMPLE_RATE, **header}, indent=2))
 
 
 def write_filelist(root: Path, split: str, clip_ids: list[str]) -> None:
-    atomic_write_text(root / "filelists" / f"{split}.txt", "".join(f"{c}\n" for c in clip_ids))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write(root / "filelists" / f"{split}.txt", "".join(f"{c}\n" for c in clip_ids))
 
 
 def _load_frames(path: Path, mmap: bool) -> np.ndarray:

@@ -37,7 +37,7 @@ def main(args) -> int:
 
 
 def headless(assets: DemoAssets, output: Path, provider: str | None) -> int:
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
     from rtmri.streamer.mp4 import Mp4Sink
     from rtmri.streamer.side_by_side import SideBySide
     from rtmri.streamer.sources import FileSource
@@ -63,7 +63,7 @@ def interactive(assets: DemoAssets, host: str, port: int, provider: str | None) 
     from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
     from rtmri.streamer.server.references import load_references
     from rtmri.streamer.server.security import is_loopback, new_token
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
 
     engine = Engine(assets.bundle, provider=provider)
     engine.warm_up(batch_sizes=(1, 2, 8))
@@ -115,7 +115,7 @@ class _Looping:
 
 def loop_example(assets: DemoAssets, window, provider: str | None) -> None:
     """The example again and again in the window, aloud where there is a speaker, until it is closed."""
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
     from rtmri.streamer.sources import FileSource
     from rtmri.streamer.stream import Streamer
 

@@ -24,7 +24,7 @@ def main(args) -> int:
 
     from rtmri.clips import CONDITIONS, ClipDataset
     from rtmri.evaluation.run import evaluate, write_outputs
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
 
     engine = Engine(args.bundle, provider=args.provider)
     baselines = [Engine(path, provider=args.provider) for path in args.baseline]

@@ -12,8 +12,8 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.clips import CONDITIONS, ClipDataset
 from rtmri.evaluation.generate import generate_clip
-from rtmri.export import architectures
-from rtmri.export.reference import evenly_spaced_frames, typical_frame
+from rtmri.bundle import architectures
+from rtmri.bundle.reference import evenly_spaced_frames, typical_frame
 from rtmri.metrics import per_frame
 from rtmri.video import resize_frames
 

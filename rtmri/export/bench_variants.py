@@ -43,7 +43,7 @@ def time_engine(engine, runs: int = RUNS) -> dict:
 def main(args) -> int:
     from rtmri import RtmriError
     from rtmri.export.exporter import ExportOptions, export_bundle
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ checks on real clips, optional fp16 / int8 variants.
 Two kinds of checkpoint export: the wav2lip generator (mel windows and the reference's
 face input; the face encoder baked into the graph or kept as an input) and the FC-LSTM
 baseline (mel windows only: its bundle's face_encoder is "baked", there is no face input).
-The manifest's "architecture" says which (rtmri.export.architectures)."""
+The manifest's "architecture" says which (rtmri.bundle.architectures)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.bundle import encode_png, new_manifest, write_bundle
 from rtmri.clips import ClipDataset
-from rtmri.export import architectures
+from rtmri.bundle import architectures
 
 VARIANTS = ("fp32", "fp16", "int8")
 PARITY_CLIPS = 4
@@ -78,8 +78,8 @@ def export_bundle(options: ExportOptions) -> dict:
 
     from rtmri.export.onnx_graph import export_onnx
     from rtmri.export.parity import check_parity, clip_windows, quality
-    from rtmri.export.reference import image_reference, speaker_reference
-    from rtmri.streamer.engine import Engine, face_input
+    from rtmri.bundle.reference import image_reference, speaker_reference
+    from rtmri.bundle.engine import Engine, face_input
     from rtmri.training.models.checkpoints import read_checkpoint
 
     if options.variant not in VARIANTS:
@@ -150,7 +150,7 @@ def export_bundle(options: ExportOptions) -> dict:
 def _make_variant(variant, fp32_bytes, manifest, dataset, meta, face_np, fp32_quality, quality_windows, tmp: Path):
     from rtmri.export.parity import clip_windows, quality
     from rtmri.export.variants import FP16_TOLERANCE, INT8_SSIM_TOLERANCE, to_fp16, to_int8
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
 
     if variant == "fp16":
         graph = to_fp16(fp32_bytes)

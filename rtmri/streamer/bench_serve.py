@@ -282,7 +282,7 @@ def calibrated_bundle(out_dir: Path, target_ms: float) -> str:
 
 
 def inference_ms(bundle: str) -> dict:
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
 
     engine = Engine(bundle)
     engine.warm_up(batch_sizes=(1, 8))

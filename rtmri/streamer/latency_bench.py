@@ -175,7 +175,7 @@ def bar_chart(report: dict, path: Path) -> None:
 def main(args) -> int:
     import platform
 
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
     from rtmri.streamer.sources import AudioSourceError, FileSource, MicrophoneSource
 
     engine = Engine(args.bundle, provider=args.provider)

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from rtmri.streamer.window import COLORMAPS
+from rtmri.streamer.display import COLORMAPS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def open_window(fullscreen: bool, colormap: str, prog: str = "rtmri live"):
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("SDL_VIDEODRIVER")):
         print(f"{prog}: no display here (DISPLAY is not set); running without a window", file=sys.stderr)
         return None
-    from rtmri.streamer.window import WindowSink
+    from rtmri.streamer.display import WindowSink
 
     try:
         return WindowSink(fullscreen=fullscreen, colormap=colormap)
@@ -53,7 +53,7 @@ def main(args) -> int:
         return 0
     if not args.bundle:
         raise RtmriError("--bundle is required (a folder with model.onnx and model.onnx.json)")
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
     from rtmri.streamer.mp4 import Mp4Sink
     from rtmri.streamer.stream import Streamer
     from rtmri.streamer.summary import print_summary, write_json

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
     from rtmri.streamer.mp4 import Mp4Sink
     from rtmri.streamer.sources import FileSource
     from rtmri.streamer.stream import Streamer

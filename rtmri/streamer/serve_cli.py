@@ -71,7 +71,7 @@ def print_qr(text: str) -> None:
 
 def main(args) -> int:
     from rtmri import RtmriError
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
     from rtmri.streamer.server.app import RtmriServer, ServerOptions
     from rtmri.streamer.server.security import Limits, is_loopback, new_token
     from rtmri.streamer.sources import FileSource, MicrophoneSource

@@ -87,7 +87,7 @@ def main(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
     from rtmri.streamer.sources import FileSource
     from rtmri.streamer.stream import Streamer
 

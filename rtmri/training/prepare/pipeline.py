@@ -26,7 +26,8 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.alignment import FPS, SAMPLES_PER_FRAME
 from rtmri.audio import SAMPLE_RATE, load_audio
-from rtmri.clips import ALL_SPLITS, FRAMES_FILE, REPEAT_FILE, atomic_write_text, write_filelist, write_header
+from rtmri.clips import ALL_SPLITS, FRAMES_FILE, REPEAT_FILE, write_filelist, write_header
+from rtmri.files import atomic_write, atomic_writer
 from rtmri.training.prepare import PrepareError, RecordingError
 from rtmri.training.prepare import clipping, report, splits
 from rtmri.video import read as video
@@ -158,7 +159,7 @@ def process_recording(rec: Recording, opts: Options) -> dict:
         result["traceback"] = traceback.format_exc(limit=8)
     result["elapsed_s"] = round(time.perf_counter() - started, 3)
     if result["status"] == "prepared":
-        atomic_write_text(marker, json.dumps({"fingerprint": fingerprint(rec, opts), "result": result}, indent=1))
+        atomic_write(marker, json.dumps({"fingerprint": fingerprint(rec, opts), "result": result}, indent=1))
     return result
 
 
@@ -323,14 +324,11 @@ def _write_clip(folder: Path, frames: np.ndarray, audio: np.ndarray, info: dict,
     for name, content in ((FRAMES_FILE, frames), (REPEAT_FILE, repeat)):
         if content is None:
             continue
-        tmp = folder / f"{name}.tmp"
-        with open(tmp, "wb") as handle:
+        with atomic_writer(folder / name) as handle:
             np.save(handle, np.ascontiguousarray(content, np.uint8))
-        tmp.replace(folder / name)
-    tmp = folder / "audio.wav.tmp"
-    soundfile.write(str(tmp), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    tmp.replace(folder / "audio.wav")
-    atomic_write_text(folder / "clip.json", json.dumps(info, indent=1))
+    with atomic_writer(folder / "audio.wav") as handle:
+        soundfile.write(handle, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    atomic_write(folder / "clip.json", json.dumps(info, indent=1))
 
 
 # ---------------------------------------------------------------- the run

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from rtmri.alignment import FPS
-from rtmri.clips import ALL_SPLITS, atomic_write_text
+from rtmri.clips import ALL_SPLITS
+from rtmri.files import atomic_write
 
 MANIFEST_FORMAT = "rtmri-prepare-manifest"
 STUDY_TABLE_1 = {"train": 11206, "val": 1401, "test": 1316}
@@ -137,5 +138,5 @@ def render(manifest: dict) -> str:
 
 def write(out: Path, manifest: dict) -> None:
     out = Path(out)
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
-    atomic_write_text(out / "report.md", render(manifest))
+    atomic_write(out / "manifest.json", json.dumps(manifest, indent=1))
+    atomic_write(out / "report.md", render(manifest))

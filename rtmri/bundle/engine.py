@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, Bundle, BundleError, graph_problems, read_manifest
+from rtmri.bundle.manifest import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, Bundle, BundleError, graph_problems, read_manifest
 
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 PROVIDER_ALIASES = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}

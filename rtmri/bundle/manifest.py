@@ -26,6 +26,13 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.alignment import FPS, WINDOW_COLUMNS, lookahead_samples
 from rtmri.audio import N_MELS, feature_params
+from rtmri.files import atomic_write
+
+__all__ = [
+    "FORMAT", "VERSION", "MANIFEST_SUFFIX", "MEL_INPUT", "FACE_INPUT", "FRAMES_OUTPUT", "REQUIRED_FIELDS",
+    "BundleError", "Bundle", "manifest_path_for", "read_manifest", "manifest_problems", "expected_io",
+    "graph_problems", "encode_png", "decode_png", "new_manifest", "write_bundle",
+]
 
 FORMAT = "rtmri-bundle"
 VERSION = 1
@@ -211,7 +218,5 @@ def write_bundle(out_dir: str | Path, onnx_bytes: bytes, manifest: dict, name: s
     onnx_path = out_dir / manifest["onnx"]
     manifest_file = onnx_path.with_name(onnx_path.name + MANIFEST_SUFFIX)
     for path, data in ((onnx_path, onnx_bytes), (manifest_file, json.dumps(manifest, indent=2).encode())):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write(path, data)
     return read_manifest(manifest_file)
