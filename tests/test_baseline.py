@@ -26,10 +26,11 @@ from rtmri.alignment import (  # noqa: E402
 from rtmri.audio import SAMPLE_RATE, melspectrogram  # noqa: E402
 from rtmri.cli import main as cli_main  # noqa: E402
 from rtmri.clips import ClipDataset  # noqa: E402
-from rtmri.export import architectures  # noqa: E402
+from rtmri.bundle import architectures  # noqa: E402
 from rtmri.export.exporter import ExportOptions, export_bundle  # noqa: E402
-from rtmri.streamer.engine import Engine, to_gray_uint8  # noqa: E402
-from rtmri.training.config import resolve, setup_runtime  # noqa: E402
+from rtmri.bundle.engine import Engine, to_gray_uint8  # noqa: E402
+from rtmri.training.config import resolve  # noqa: E402
+from rtmri.training.data import FrameSamples  # noqa: E402
 from rtmri.training.models.baseline import FcLstmBaseline  # noqa: E402
 from rtmri.training.models.checkpoints import (  # noqa: E402
     CheckpointError,
@@ -40,9 +41,10 @@ from rtmri.training.models.checkpoints import (  # noqa: E402
     new_checkpoint,
     read_checkpoint,
 )
-from rtmri.training.train_baseline import BaselineRun, FrameSamples  # noqa: E402
+from rtmri.training.runtime import setup_runtime  # noqa: E402
+from rtmri.training.train_baseline import BaselineRun  # noqa: E402
 from rtmri.training.train_baseline import train as train_baseline  # noqa: E402
-from rtmri.training.train_syncnet import Hooks, SimulatedKill  # noqa: E402
+from training_faults import KillAfter, SimulatedKill  # noqa: E402
 
 HIDDEN = 16  # compact: the tests' runs take a fraction of a second per step
 LOOKAHEAD_MS = 40.0
@@ -155,7 +157,7 @@ def test_stopped_and_killed_runs_resume_on_the_uninterrupted_curve(tiny_clip_dat
 
     cfg = resolve("baseline", overrides=dict(data=str(tiny_clip_dataset), **RUN))
     with pytest.raises(SimulatedKill):  # dies after step 3; its last checkpoint is step 2
-        train_baseline(cfg, killed, Hooks(kill_after=3), **QUIET)
+        train_baseline(cfg, killed, KillAfter(3), **QUIET)
     assert read_checkpoint(killed / "checkpoints" / "last.pt")["global_step"] == 2
     assert train_baseline(resolve("baseline", out=killed), killed, **QUIET)["steps_run"] == 2
 
@@ -178,10 +180,10 @@ def test_export_makes_a_mel_only_bundle_that_matches_torch_and_streams(tiny_clip
     assert cli_main(["export", str(checkpoint), str(out), "--data", str(tiny_clip_dataset)]) == 0
     engine = Engine(out)
     manifest = engine.bundle.manifest
-    assert architectures.architecture_of(manifest) == architectures.CSAPO2020_FC_LSTM
-    assert manifest["face_encoder"] == "baked" and manifest["lookahead_ms"] == LOOKAHEAD_MS and manifest["channels"] == 1
-    assert manifest["training"]["hidden"] == HIDDEN and manifest["training"]["global_step"] >= 2
-    assert manifest["evaluation"]["parity_max_abs_error_fp32"] < 1e-4
+    assert manifest.architecture == architectures.CSAPO2020_FC_LSTM
+    assert manifest.face_encoder == "baked" and manifest.lookahead_ms == LOOKAHEAD_MS and manifest.channels == 1
+    assert manifest.training["hidden"] == HIDDEN and manifest.training["global_step"] >= 2
+    assert manifest.evaluation["parity_max_abs_error_fp32"] < 1e-4
     assert [i.name for i in engine.session.get_inputs()] == ["mel"]
 
     clip = ClipDataset(tiny_clip_dataset).split("val")[0]
@@ -213,4 +215,3 @@ def test_generator_bundles_say_wav2lip(tiny_clip_dataset, tmp_path):
     export_bundle(ExportOptions(path, tmp_path / "bundle", tiny_clip_dataset, face_encoder="baked"))
     manifest = json.loads((tmp_path / "bundle" / "model.onnx.json").read_text())
     assert manifest["architecture"] == architectures.WAV2LIP and manifest["training"]["width"] == 0.0625
-    assert architectures.architecture_of({}) == architectures.WAV2LIP  # bundles from before the field

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rtmri.bundle import BundleError, read_manifest
-from rtmri.streamer.engine import Engine, face_input
+from rtmri.bundle.engine import Engine, face_input
 
 
 def edit_manifest(bundle, **changes):
@@ -41,7 +41,7 @@ def test_bundle_loads_and_runs_where_torch_cannot_be_imported(make_tiny_bundle):
                     raise ImportError("torch is blocked in this test")
         sys.meta_path.insert(0, BlockTorch())
         import numpy as np
-        from rtmri.streamer.engine import Engine
+        from rtmri.bundle.engine import Engine
         frames = Engine({str(bundle.path)!r}).run(np.zeros((2, 80, 16), np.float32))
         assert "torch" not in sys.modules
         print(frames.shape)
@@ -112,3 +112,25 @@ def test_not_json_and_missing_graph(make_tiny_bundle, tmp_path):
 def test_unknown_provider_is_refused(make_tiny_bundle):
     with pytest.raises(BundleError, match="provider 'nonesuch' is not available"):
         Engine(make_tiny_bundle(), provider="nonesuch")
+
+
+def test_manifest_keeps_fields_it_does_not_type_and_old_bundles_hold_wav2lip(make_tiny_bundle):
+    from rtmri.bundle import architectures, write_bundle
+
+    bundle = make_tiny_bundle()
+    grid = {"gridlines": 30, "origin": [12.5, 40.0]}
+    edit_manifest(bundle, architecture=None, analysis_grid=grid)  # a bundle from before the field, and a future field
+    manifest = read_manifest(bundle.path).manifest
+    assert manifest.architecture == architectures.WAV2LIP
+    assert manifest.extra["analysis_grid"] == grid
+    rewritten = write_bundle(bundle.path.parent / "again", bundle.onnx_path.read_bytes(), manifest)
+    assert json.loads(rewritten.path.read_text())["analysis_grid"] == grid
+
+
+def test_shipped_manifest_loads_and_round_trips_unchanged():
+    from rtmri.demo import ASSETS
+
+    path = ASSETS / "model" / "model.onnx.json"
+    manifest = read_manifest(path).manifest
+    assert manifest.to_dict() == json.loads(path.read_text())
+    assert manifest.lookahead_ms == 132.5 and manifest.image_size == 96 and not manifest.face_baked

@@ -99,12 +99,12 @@ def test_missing_assets_are_named(tmp_path, capsys):
 def test_shipped_default_is_trained_on_eight_speakers_and_half_an_hour():
     assets = shipped().check()
     manifest = read_manifest(assets.bundle).manifest
-    training = manifest["training"]
+    training = manifest.training
     speakers = set(training["speakers"]) - set(training["heldout_speakers"])
     assert len(speakers) >= 8
     minutes = 60 * sum(training["hours"][split] for split in ("train", "val", "test"))
     assert minutes >= 28  # a 30-minute corpus, less the pauses cut at clip boundaries
-    assert manifest["face_encoder"] == "input" and manifest["evaluation"]["ssim"] > 0
+    assert manifest.face_encoder == "input" and manifest.evaluation["ssim"] > 0
 
 
 def test_shipped_model_moves_the_tongue_with_the_speech():
@@ -114,7 +114,7 @@ def test_shipped_model_moves_the_tongue_with_the_speech():
 
     from rtmri.evaluation.generate import generate_audio
     from rtmri.metrics import per_frame
-    from rtmri.streamer.engine import Engine
+    from rtmri.bundle.engine import Engine
     from rtmri.video import frames
 
     assets = shipped()

@@ -9,7 +9,7 @@ from rtmri.bundle import read_manifest
 from rtmri.export import variants
 from rtmri.export.exporter import ExportOptions, export_bundle
 from rtmri.export.parity import ParityError, check_parity, clip_windows
-from rtmri.streamer.engine import Engine
+from rtmri.bundle.engine import Engine
 from rtmri.training.models.checkpoints import atomic_save, build_model, model_meta, new_checkpoint
 
 
@@ -28,9 +28,9 @@ def test_export_writes_a_bundle_that_matches_pytorch(tiny_checkpoint, tiny_clip_
     assert summary["parity_max_abs_error"] < 1e-3
     bundle = read_manifest(out)
     manifest = bundle.manifest
-    assert manifest["lookahead_ms"] == 80.0 and manifest["image_size"] == 96 and manifest["channels"] == 1
-    assert manifest["training"]["global_step"] == 7
-    assert 0.0 < manifest["evaluation"]["ssim"] <= 1.0
+    assert manifest.lookahead_ms == 80.0 and manifest.image_size == 96 and manifest.channels == 1
+    assert manifest.training["global_step"] == 7
+    assert 0.0 < manifest.evaluation["ssim"] <= 1.0
     assert bundle.reference_frames().shape == (1, 96, 96)
     frames = Engine(out).run(np.zeros((3, 80, 16), np.float32))
     assert frames.shape == (3, 96, 96)
@@ -38,7 +38,7 @@ def test_export_writes_a_bundle_that_matches_pytorch(tiny_checkpoint, tiny_clip_
 
 def test_parity_failure_is_reported(tiny_checkpoint, tiny_clip_dataset, tmp_path):
     from rtmri.clips import ClipDataset
-    from rtmri.streamer.engine import face_input
+    from rtmri.bundle.engine import face_input
     from rtmri.training.models.checkpoints import load_model
 
     export_bundle(ExportOptions(tiny_checkpoint, tmp_path / "b", tiny_clip_dataset, face_encoder="baked"))

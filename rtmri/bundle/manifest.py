@@ -3,7 +3,8 @@
 The manifest holds everything needed to run the graph with no other file: feature
 parameters, fps, window length, lookahead, image size and channels, the crop of the
 frames, the reference frame(s) (PNG, base64), the training data it came from and its
-evaluation figures at export time. Loading needs numpy and onnxruntime only.
+evaluation figures at export time. It is read once into a typed ``Manifest``; readers use
+its attributes. Loading needs numpy, Pillow and onnxruntime only.
 
 Graph interface (checked against the manifest on load)::
 
@@ -16,9 +17,10 @@ Graph interface (checked against the manifest on load)::
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +28,12 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.alignment import FPS, WINDOW_COLUMNS, lookahead_samples
 from rtmri.audio import N_MELS, feature_params
+from rtmri.bundle import architectures
 from rtmri.files import atomic_write
 
 __all__ = [
-    "FORMAT", "VERSION", "MANIFEST_SUFFIX", "MEL_INPUT", "FACE_INPUT", "FRAMES_OUTPUT", "REQUIRED_FIELDS",
-    "BundleError", "Bundle", "manifest_path_for", "read_manifest", "manifest_problems", "expected_io",
+    "FORMAT", "VERSION", "MANIFEST_SUFFIX", "MEL_INPUT", "FACE_INPUT", "FRAMES_OUTPUT",
+    "BundleError", "Manifest", "Bundle", "manifest_path_for", "read_manifest", "expected_io",
     "graph_problems", "encode_png", "decode_png", "new_manifest", "write_bundle",
 ]
 
@@ -40,8 +43,61 @@ MANIFEST_SUFFIX = ".json"
 MEL_INPUT = "mel"
 FACE_INPUT = "face"
 FRAMES_OUTPUT = "frames"
+FACE_ENCODERS = ("baked", "input")  # "baked": reference folded into the graph; "input": face is an input
+CHANNEL_COUNTS = (1, 3)
 
-REQUIRED_FIELDS = {
+
+class BundleError(RtmriError):
+    """A bundle that is missing, incomplete or does not match its graph."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A bundle's manifest, validated. Fields this version does not know (and optional ones
+    it does not type, such as "variant") are kept in ``extra`` and written back unchanged."""
+
+    onnx: str  # the graph's file name, next to the manifest
+    lookahead_ms: float
+    image_size: int
+    channels: int
+    face_encoder: str
+    frames: dict  # crop [x, y, w, h] in the source video (or a per-speaker table), orientation
+    reference: dict  # {"frames": [base64 PNG, ...], "source": ..., "speaker": ...}
+    training: dict  # the data and run it came from
+    evaluation: dict  # figures at export time
+    architecture: str = architectures.WAV2LIP  # bundles from before the field hold wav2lip
+    format: str = FORMAT
+    version: int = VERSION
+    features: dict = field(default_factory=feature_params)
+    fps: int = FPS
+    window_columns: int = WINDOW_COLUMNS
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data, source: str | Path) -> "Manifest":
+        """Validate a parsed manifest; every problem is one line naming ``source`` and the field."""
+        problems = _problems(data)
+        if problems:
+            raise BundleError("\n".join(f"{source}: {problem}" for problem in problems))
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        typed = {k: v for k, v in data.items() if k in known}
+        return cls(**{**typed, "lookahead_ms": float(data["lookahead_ms"])}, extra={k: v for k, v in data.items() if k not in known})
+
+    def to_dict(self) -> dict:
+        typed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**typed, **self.extra}
+
+    @property
+    def face_baked(self) -> bool:
+        return self.face_encoder == "baked"
+
+    def reference_frames(self) -> np.ndarray:
+        """uint8 (n, S, S) grayscale reference frames."""
+        return np.stack([decode_png(item) for item in self.reference["frames"]])
+
+
+# field -> (JSON types it may have, what it must be); the checks of values follow in _problems.
+_FIELD_TYPES = {
     "format": str,
     "version": int,
     "onnx": str,
@@ -51,46 +107,79 @@ REQUIRED_FIELDS = {
     "lookahead_ms": (int, float),
     "image_size": int,
     "channels": int,
-    "face_encoder": str,  # "baked": reference folded into the graph; "input": face is an input
-    "frames": dict,  # crop [x, y, w, h] in the source video, orientation
-    "reference": dict,  # {"frames": [base64 PNG, ...], "source": ...}
-    "training": dict,  # the data and run it came from
-    "evaluation": dict,  # figures at export time
+    "face_encoder": str,
+    "frames": dict,
+    "reference": dict,
+    "training": dict,
+    "evaluation": dict,
 }
+_OPTIONAL_TYPES = {"architecture": str}
 
 
-class BundleError(RtmriError):
-    """A bundle that is missing, incomplete or does not match its graph."""
+def _problems(data) -> list[str]:
+    if not isinstance(data, dict):
+        return [f"the manifest is {type(data).__name__}, expected a JSON object"]
+    problems = []
+    for name, kind in _FIELD_TYPES.items():
+        if name not in data:
+            problems.append(f"missing field {name!r}")
+        elif not isinstance(data[name], kind) or isinstance(data[name], bool):
+            problems.append(f"field {name!r} has the wrong type ({type(data[name]).__name__})")
+    for name, kind in _OPTIONAL_TYPES.items():
+        if name in data and not isinstance(data[name], kind):
+            problems.append(f"field {name!r} has the wrong type ({type(data[name]).__name__})")
+    if problems:
+        return problems
+    if data["format"] != FORMAT or data["version"] != VERSION:
+        problems.append(f"format {data['format']!r} version {data['version']}, expected {FORMAT!r} version {VERSION}")
+    if data["features"] != feature_params():
+        differing = sorted(k for k in set(feature_params()) | set(data["features"]) if feature_params().get(k) != data["features"].get(k))
+        problems.append(f"feature parameters differ from this version's features: {', '.join(differing)}")
+    if data["fps"] != FPS:
+        problems.append(f"fps {data['fps']}, this streamer runs at {FPS}")
+    if data["window_columns"] != WINDOW_COLUMNS:
+        problems.append(f"window_columns {data['window_columns']}, expected {WINDOW_COLUMNS}")
+    try:
+        lookahead_samples(data["lookahead_ms"])
+    except RtmriError as exc:
+        problems.append(str(exc))
+    if data["channels"] not in CHANNEL_COUNTS:
+        problems.append(f"channels {data['channels']}, expected 1 or 3")
+    if data["face_encoder"] not in FACE_ENCODERS:
+        problems.append(f"face_encoder {data['face_encoder']!r}, expected 'baked' or 'input'")
+    if not data["reference"].get("frames"):
+        problems.append("reference has no frames")
+    return problems
 
 
 @dataclass
 class Bundle:
-    path: Path  # the manifest
-    manifest: dict
+    path: Path  # the manifest file
+    manifest: Manifest
 
     @property
     def onnx_path(self) -> Path:
-        return self.path.parent / self.manifest["onnx"]
+        return self.path.parent / self.manifest.onnx
 
     @property
     def lookahead_ms(self) -> float:
-        return float(self.manifest["lookahead_ms"])
+        return float(self.manifest.lookahead_ms)
 
     @property
     def image_size(self) -> int:
-        return int(self.manifest["image_size"])
+        return self.manifest.image_size
 
     @property
     def channels(self) -> int:
-        return int(self.manifest["channels"])
+        return self.manifest.channels
 
     @property
     def face_baked(self) -> bool:
-        return self.manifest["face_encoder"] == "baked"
+        return self.manifest.face_baked
 
     def reference_frames(self) -> np.ndarray:
         """uint8 (n, S, S) grayscale reference frames."""
-        return np.stack([decode_png(item) for item in self.manifest["reference"]["frames"]])
+        return self.manifest.reference_frames()
 
 
 def manifest_path_for(path: str | Path) -> Path:
@@ -107,52 +196,18 @@ def manifest_path_for(path: str | Path) -> Path:
 
 
 def read_manifest(path: str | Path) -> Bundle:
-    """Read and validate a manifest (fields, feature parameters, consistency)."""
+    """Read and validate a bundle's manifest (fields, feature parameters, consistency)."""
     manifest_file = manifest_path_for(path)
     if not manifest_file.is_file():
         raise BundleError(f"{manifest_file}: no such bundle manifest")
     try:
-        manifest = json.loads(manifest_file.read_text())
+        data = json.loads(manifest_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{manifest_file}: manifest is not valid JSON ({exc})") from exc
-    problems = manifest_problems(manifest)
-    if problems:
-        raise BundleError(f"{manifest_file}: " + "; ".join(problems))
-    bundle = Bundle(manifest_file, manifest)
+    bundle = Bundle(manifest_file, Manifest.from_dict(data, manifest_file))
     if not bundle.onnx_path.is_file():
         raise BundleError(f"{manifest_file}: its ONNX graph {bundle.onnx_path} is missing")
     return bundle
-
-
-def manifest_problems(manifest: dict) -> list[str]:
-    problems = []
-    for field, kind in REQUIRED_FIELDS.items():
-        if field not in manifest:
-            problems.append(f"missing field {field!r}")
-        elif not isinstance(manifest[field], kind) or isinstance(manifest[field], bool):
-            problems.append(f"field {field!r} has the wrong type ({type(manifest[field]).__name__})")
-    if problems:
-        return problems
-    if manifest["format"] != FORMAT or manifest["version"] != VERSION:
-        problems.append(f"format {manifest['format']!r} version {manifest['version']}, expected {FORMAT!r} version {VERSION}")
-    if manifest["features"] != feature_params():
-        differing = sorted(k for k in set(feature_params()) | set(manifest["features"]) if feature_params().get(k) != manifest["features"].get(k))
-        problems.append(f"feature parameters differ from this version's features: {', '.join(differing)}")
-    if manifest["fps"] != FPS:
-        problems.append(f"fps {manifest['fps']}, this streamer runs at {FPS}")
-    if manifest["window_columns"] != WINDOW_COLUMNS:
-        problems.append(f"window_columns {manifest['window_columns']}, expected {WINDOW_COLUMNS}")
-    try:
-        lookahead_samples(manifest["lookahead_ms"])
-    except RtmriError as exc:
-        problems.append(str(exc))
-    if manifest["channels"] not in (1, 3):
-        problems.append(f"channels {manifest['channels']}, expected 1 or 3")
-    if manifest["face_encoder"] not in ("baked", "input"):
-        problems.append(f"face_encoder {manifest['face_encoder']!r}, expected 'baked' or 'input'")
-    if not manifest["reference"].get("frames"):
-        problems.append("reference has no frames")
-    return problems
 
 
 def expected_io(bundle: Bundle) -> tuple[dict[str, tuple], dict[str, tuple]]:
@@ -195,28 +250,20 @@ def decode_png(data: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L"))
 
 
-def new_manifest(**fields) -> dict:
-    """A manifest with this version's contract fields filled in; the caller gives the rest."""
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "features": feature_params(),
-        "fps": FPS,
-        "window_columns": WINDOW_COLUMNS,
-        **fields,
-    }
+def new_manifest(onnx: str = "model.onnx", **fields) -> Manifest:
+    """A manifest with this version's contract fields filled in; the caller gives the rest
+    (fields it does not type are kept as extras)."""
+    return Manifest.from_dict({"format": FORMAT, "version": VERSION, "features": feature_params(), "fps": FPS,
+                               "window_columns": WINDOW_COLUMNS, "onnx": onnx, **fields}, "new manifest")
 
 
-def write_bundle(out_dir: str | Path, onnx_bytes: bytes, manifest: dict, name: str = "model") -> Bundle:
-    """Write ``name.onnx`` and ``name.onnx.json`` (each atomically) and validate the result."""
+def write_bundle(out_dir: str | Path, onnx_bytes: bytes, manifest: Manifest, name: str = "model") -> Bundle:
+    """Write ``name.onnx`` and ``name.onnx.json`` (each atomically) and read the result back."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {**manifest, "onnx": f"{name}.onnx"}
-    problems = manifest_problems(manifest)
-    if problems:
-        raise BundleError(f"refusing to write an invalid bundle to {out_dir}: " + "; ".join(problems))
-    onnx_path = out_dir / manifest["onnx"]
+    manifest = dataclasses.replace(manifest, onnx=f"{name}.onnx")
+    onnx_path = out_dir / manifest.onnx
     manifest_file = onnx_path.with_name(onnx_path.name + MANIFEST_SUFFIX)
-    for path, data in ((onnx_path, onnx_bytes), (manifest_file, json.dumps(manifest, indent=2).encode())):
+    for path, data in ((onnx_path, onnx_bytes), (manifest_file, json.dumps(manifest.to_dict(), indent=2).encode())):
         atomic_write(path, data)
     return read_manifest(manifest_file)

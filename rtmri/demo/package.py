@@ -40,9 +40,9 @@ def main(args) -> int:
     from rtmri.clips import ClipDataset
 
     dataset = ClipDataset(args.data)
-    read_manifest(args.bundle)  # refuses a broken bundle before anything is replaced
+    manifest = read_manifest(args.bundle).manifest  # refuses a broken bundle before anything is replaced
     assets = DemoAssets(args.out)
-    example = pick_example(dataset, args.example, read_manifest(args.bundle).manifest["reference"].get("speaker"))
+    example = pick_example(dataset, args.example, manifest.reference.get("speaker"))
     references = dataset.require_split(REFERENCE_SPLIT)[: args.references]
     for folder in (assets.bundle, assets.example_audio.parent, assets.references, assets.checkpoint.parent):
         shutil.rmtree(folder, ignore_errors=True)

@@ -70,7 +70,7 @@ def speaker_references(clips, size: int) -> dict[str, np.ndarray]:
 
 
 def system_name(engine, fallback: str) -> str:
-    return ARCHITECTURE_NAMES.get(architectures.architecture_of(engine.bundle.manifest), fallback)
+    return ARCHITECTURE_NAMES.get(engine.bundle.manifest.architecture, fallback)
 
 
 def evaluate(engine, dataset: ClipDataset, max_clips: int | None = None, examples_per_condition: int = 2, progress=None,

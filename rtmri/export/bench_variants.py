@@ -58,9 +58,9 @@ def main(args) -> int:
                     continue
                 engine = Engine(out, provider="cpu", threads=args.threads)
                 manifest = engine.bundle.manifest
-                rows.append({**row, "width": manifest["training"].get("width"), "lookahead_ms": manifest["lookahead_ms"],
+                rows.append({**row, "width": manifest.training.get("width"), "lookahead_ms": manifest.lookahead_ms,
                              "onnx_mb": summary["onnx_mb"], **time_engine(engine),
-                             "val_ssim": manifest["evaluation"]["ssim"], "val_nmse": manifest["evaluation"]["nmse"]})
+                             "val_ssim": manifest.evaluation["ssim"], "val_nmse": manifest.evaluation["nmse"]})
                 print(json.dumps(rows[-1]))
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores, onnxruntime CPU, {args.threads} threads, batch 1"
     lines = [f"machine: {machine}", "", "| checkpoint | width | variant | face encoder | MB | ms/frame p50 | p99 | val SSIM | val NMSE |",

@@ -8,6 +8,7 @@ The manifest's "architecture" says which (rtmri.bundle.architectures)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -123,7 +124,7 @@ def export_bundle(options: ExportOptions) -> dict:
                   "hours": dataset.header.get("hours")},
         evaluation={},
         variant=options.variant,
-        **{architectures.FIELD: network.architecture},
+        architecture=network.architecture,
     )
     with tempfile.TemporaryDirectory() as tmp:
         staged = write_bundle(Path(tmp) / "fp32", fp32_bytes, manifest)
@@ -137,7 +138,7 @@ def export_bundle(options: ExportOptions) -> dict:
             final_bytes, evaluation = _make_variant(options.variant, fp32_bytes, manifest, dataset, meta, face_np if not baked else None,
                                                     fp32_quality, quality_windows, Path(tmp))
             summary[options.variant] = evaluation
-        manifest["evaluation"] = {**evaluation, "parity_max_abs_error_fp32": parity}
+        manifest = dataclasses.replace(manifest, evaluation={**evaluation, "parity_max_abs_error_fp32": parity})
         if options.out.exists():
             shutil.rmtree(options.out)
         bundle = write_bundle(options.out, final_bytes, manifest)

@@ -31,7 +31,7 @@ def original_frames_25fps(path, crop) -> np.ndarray:
 
 class SideBySide:
     def __init__(self, original_path, bundle, size: int, crop=None) -> None:
-        manifest_crop = bundle.manifest.get("frames", {}).get("crop")
+        manifest_crop = bundle.manifest.frames.get("crop")
         crop = crop or (manifest_crop if isinstance(manifest_crop, list) and len(manifest_crop) == 4 else None)
         self.original = original_frames_25fps(original_path, crop)
         self.size = size
