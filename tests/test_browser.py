@@ -18,8 +18,8 @@ import pytest
 import soundfile
 
 from rtmri.audio import SAMPLE_RATE
-from rtmri.streamer.bench_serve import bursts
-from rtmri.streamer.engine import Engine
+from rtmri.streamer.benchmarks.signals import bursts
+from rtmri.bundle.engine import Engine
 from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
 from rtmri.streamer.server.references import load_references
 from rtmri.streamer.sources import FileSource

@@ -28,8 +28,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from rtmri.audio import SAMPLE_RATE  # noqa: E402
-from rtmri.streamer.bench_serve import bursts, never_reading_client  # noqa: E402
-from rtmri.streamer.engine import Engine  # noqa: E402
+from helpers_serve import never_reading_client  # noqa: E402
+from rtmri.streamer.benchmarks.signals import bursts  # noqa: E402
+from rtmri.bundle.engine import Engine  # noqa: E402
 from rtmri.streamer.server import protocol  # noqa: E402
 from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread  # noqa: E402
 from rtmri.streamer.server.broadcast import Broadcast  # noqa: E402

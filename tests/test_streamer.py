@@ -8,9 +8,10 @@ import soundfile
 
 from rtmri.alignment import frame_windows, n_frames_for_samples
 from rtmri.audio import SAMPLE_RATE, load_audio, melspectrogram
-from rtmri.streamer.bench_serve import bursts
-from rtmri.streamer.engine import Engine
+from rtmri.streamer.benchmarks.signals import bursts
+from rtmri.bundle.engine import Engine
 from rtmri.streamer.mp4 import Mp4Sink
+from rtmri.streamer.sinks import CollectSink
 from rtmri.streamer.sources import AudioSourceError, FileSource, MicrophoneSource
 from rtmri.streamer.stream import Streamer
 from rtmri.streamer.windows import FrameWindows
@@ -86,17 +87,10 @@ class SlowEngine:
 
 def test_falling_behind_drops_frames_instead_of_piling_up_delay(make_tiny_bundle, speech_file):
     engine = SlowEngine(Engine(make_tiny_bundle()), seconds=0.06)  # 60 ms a frame: cannot keep 25 fps
-    seen = []
-
-    class Collect:
-        def frame(self, frame):
-            seen.append(frame)
-
-        def close(self):
-            pass
-
-    stats = Streamer(engine, [Collect()], realtime=True).run(FileSource(speech_file(4), realtime=True))
-    indices = [f.index for f in seen]
+    sink = CollectSink()
+    stats = Streamer(engine, [sink], realtime=True).run(FileSource(speech_file(4), realtime=True))
+    seen = sink.frames
+    indices = sink.indices
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
     assert stats.dropped > 10 and stats.frames + stats.dropped >= 99
     assert stats.dropped == sum(f.dropped_before for f in seen)
@@ -218,16 +212,8 @@ def test_the_end_of_the_audio_makes_its_last_frames_in_real_time(make_tiny_bundl
     due, so real-time pacing must make them rather than drop them as stale."""
     engine = Engine(make_tiny_bundle(lookahead_ms=132.5))
     engine.warm_up()
-    seen = []
-
-    class Collect:
-        def frame(self, frame):
-            seen.append(frame.index)
-
-        def close(self):
-            pass
-
+    sink = CollectSink()
     path = speech_file(2)
-    stats = Streamer(engine, [Collect()], realtime=True).run(FileSource(path, realtime=True))
+    stats = Streamer(engine, [sink], realtime=True).run(FileSource(path, realtime=True))
     assert stats.dropped == 0
-    assert seen == list(range(n_frames_for_samples(len(load_audio(path)))))
+    assert sink.indices == list(range(n_frames_for_samples(len(load_audio(path)))))

@@ -12,6 +12,7 @@ from collections import deque
 
 import numpy as np
 
+from rtmri.streamer.fps import FpsMeter
 from rtmri.streamer.stream import StopStreaming
 
 COLORMAPS = ("gray", "bone", "magma", "viridis")
@@ -45,7 +46,7 @@ class WindowSink:
         self.paused = False
         self.hud = True
         self.dropped = 0
-        self._shown = deque(maxlen=HUD_FRAMES)
+        self._fps = FpsMeter(HUD_FRAMES)
         self._latency_ms = deque(maxlen=HUD_FRAMES)
 
     @property
@@ -94,15 +95,14 @@ class WindowSink:
         self.screen.fill((0, 0, 0))
         self.screen.blit(pg.transform.smoothscale(surface, (side, side)), ((width - side) // 2, (height - side) // 2))
         now = time.monotonic()
-        self._shown.append(now)
+        self._fps.tick(now)
         self._latency_ms.append((now - frame.spoken_at) * 1000.0)
         if self.hud:
             self._draw_hud()
         pg.display.flip()
 
     def _draw_hud(self) -> None:
-        fps = (len(self._shown) - 1) / (self._shown[-1] - self._shown[0]) if len(self._shown) > 1 and self._shown[-1] > self._shown[0] else 0.0
-        text = f"{fps:4.1f} fps   dropped {self.dropped}   audio-to-photon {np.median(self._latency_ms):4.0f} ms"
+        text = f"{self._fps.fps:4.1f} fps   dropped {self.dropped}   audio-to-photon {np.median(self._latency_ms):4.0f} ms"
         self.screen.blit(self.font.render(text, True, (255, 255, 0)), (10, 10))
 
     def close(self) -> None:

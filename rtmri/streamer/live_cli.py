@@ -8,11 +8,12 @@ import os
 import sys
 
 from rtmri.streamer.display import COLORMAPS
+from rtmri.streamer.sources import device_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", required=False, help="model bundle (folder, model.onnx or model.onnx.json)")
-    parser.add_argument("--device", help="input device number or name (see --list-devices); default: the system's")
+    parser.add_argument("--device", type=device_argument, help="input device number or name (see --list-devices); default: the system's")
     parser.add_argument("--list-devices", action="store_true", help="list the audio devices and exit")
     parser.add_argument("--file", help="stream this audio file in real time instead of the microphone")
     parser.add_argument("--audible", action="store_true", help="with --file: play it aloud while streaming")
@@ -24,10 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smooth", type=float, default=0.0, help="temporal smoothing 0..1 (default 0: off)")
     parser.add_argument("--provider", help="onnxruntime provider: tensorrt, cuda or cpu (default: the best available)")
     parser.add_argument("--json", help="write the figures as JSON here at the end")
-
-
-def _device(value: str | None):
-    return int(value) if value is not None and value.isdigit() else value
 
 
 def open_window(fullscreen: bool, colormap: str, prog: str = "rtmri live"):
@@ -58,7 +55,7 @@ def main(args) -> int:
     from rtmri.streamer.stream import Streamer
     from rtmri.streamer.summary import print_summary, write_json
 
-    source = FileSource(args.file, realtime=True, audible=args.audible) if args.file else MicrophoneSource(_device(args.device))
+    source = FileSource(args.file, realtime=True, audible=args.audible) if args.file else MicrophoneSource(args.device)
     engine = Engine(args.bundle, provider=args.provider)
     engine.warm_up()
     sinks = []

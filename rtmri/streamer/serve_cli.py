@@ -16,6 +16,8 @@ import signal
 import socket
 import sys
 
+from rtmri.streamer.sources import device_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", required=True, help="model bundle (folder, model.onnx or model.onnx.json)")
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="broadcast: one audio source to every browser; learner: each browser's own microphone")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--file", help="broadcast: stream this audio file in real time (looped) instead of the microphone")
-    source.add_argument("--device", help="broadcast: input device number or name (default: the system's)")
+    source.add_argument("--device", type=device_argument, help="broadcast: input device number or name (default: the system's)")
     parser.add_argument("--once", action="store_true", help="broadcast of --file: play it once, do not loop")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for a classroom)")
     parser.add_argument("--port", type=int, default=8765, help="port for the page and the WebSocket (default 8765; 0: any free one)")
@@ -90,7 +92,7 @@ def main(args) -> int:
             ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
         except (OSError, ssl.SSLError) as exc:
             raise RtmriError(f"cannot use {args.tls_cert} / {args.tls_key}: {exc}") from exc
-    if args.mode == "learner" and (args.file or args.device):
+    if args.mode == "learner" and (args.file or args.device is not None):
         raise RtmriError("--file and --device are for broadcast mode; in learner mode each browser sends its microphone")
 
     engine = Engine(args.bundle, provider=args.provider)
@@ -101,9 +103,8 @@ def main(args) -> int:
             make_source = lambda: FileSource(args.file, realtime=True)  # noqa: E731
             description = make_source().description
         else:
-            device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
-            MicrophoneSource(device).close()  # fails now, with the device listing, rather than in the thread
-            make_source = lambda: MicrophoneSource(device)  # noqa: E731
+            MicrophoneSource(args.device).close()  # fails now, with the device listing, rather than in the thread
+            make_source = lambda: MicrophoneSource(args.device)  # noqa: E731
             description = f"microphone {args.device or '(default)'}"
     references = []
     if args.references:

@@ -105,6 +105,12 @@ def _sounddevice():
     return sounddevice
 
 
+def device_argument(value: str) -> int | str:
+    """--device as given on a command line: a device number, else a name (as sounddevice
+    takes them)."""
+    return int(value) if value.strip().isdigit() else value
+
+
 def list_devices() -> str:
     """A readable listing of the audio devices, or why there is none."""
     try:

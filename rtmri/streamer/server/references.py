@@ -46,19 +46,6 @@ class Reference:
                 "original": self.original is not None}
 
 
-class _Collect:
-    """A Streamer sink that keeps the frames."""
-
-    def __init__(self) -> None:
-        self.images: list[np.ndarray] = []
-
-    def frame(self, frame) -> None:
-        self.images.append(frame.image)
-
-    def close(self) -> None:
-        pass
-
-
 def track_bytes(images, codec: str, quality: int, track: int) -> bytes:
     """Frames 0..n-1 as length-prefixed frame messages (timestamps 0: not live)."""
     out = bytearray()
@@ -78,9 +65,10 @@ def wav_bytes(samples: np.ndarray) -> bytes:
 
 
 def render(engine, source) -> list[np.ndarray]:
+    from rtmri.streamer.sinks import CollectSink
     from rtmri.streamer.stream import Streamer
 
-    sink = _Collect()
+    sink = CollectSink()
     Streamer(engine, [sink], realtime=False).run(source, max_seconds=MAX_SECONDS)
     return sink.images
 

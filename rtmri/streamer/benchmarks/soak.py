@@ -61,7 +61,7 @@ def looped_speech(folder: Path, minutes: float, audio: str | None) -> Path:
     import soundfile
 
     from rtmri.audio import SAMPLE_RATE, load_audio
-    from rtmri.streamer.latency_bench import speech_file
+    from rtmri.streamer.benchmarks.signals import speech_file
 
     wav = load_audio(audio) if audio else load_audio(speech_file(folder, 30.0))
     total = int(minutes * 60 * SAMPLE_RATE)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,38 +46,11 @@ def constant(ms: float) -> dict:
     return {"p50_ms": round(ms, 2), "p95_ms": round(ms, 2), "p99_ms": round(ms, 2), "n": 1}
 
 
-def speech_file(folder: Path, seconds: float) -> Path:
-    """Speech to play: espeak-ng read aloud (repeated to length), else noise bursts."""
-    import soundfile
-
-    from rtmri.audio import SAMPLE_RATE, load_audio
-
-    path = folder / "speech.wav"
-    if shutil.which("espeak-ng"):
-        raw = folder / "espeak.wav"
-        text = "The tongue moves forward for the i, back for the u, and low for the a. " * 3
-        subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True, capture_output=True)
-        wav = load_audio(raw)
-    else:
-        from rtmri.streamer.bench_serve import bursts
-
-        wav = bursts(1.0, period_s=0.25)
-    wav = np.tile(wav, int(np.ceil(seconds * SAMPLE_RATE / len(wav))))[: int(seconds * SAMPLE_RATE)]
-    soundfile.write(path, wav, SAMPLE_RATE, subtype="PCM_16")
-    return path
-
-
 def measure_stream(engine, source, seconds: float) -> dict:
+    from rtmri.streamer.sinks import CollectSink
     from rtmri.streamer.stream import Streamer
 
-    class Null:
-        def frame(self, frame):
-            pass
-
-        def close(self):
-            pass
-
-    stats = Streamer(engine, [Null()], realtime=True).run(source, max_seconds=seconds)
+    stats = Streamer(engine, [CollectSink()], realtime=True).run(source, max_seconds=seconds)
     summary = stats.summary()
     stages = {k: summary[k] for k in ("features", "inference", "sink", "queue", "audio_to_frame") if k in summary}
     stages["capture"] = constant(source.capture_latency_s * 1000.0)
@@ -176,6 +147,7 @@ def main(args) -> int:
     import platform
 
     from rtmri.bundle.engine import Engine
+    from rtmri.streamer.benchmarks.signals import speech_file
     from rtmri.streamer.sources import AudioSourceError, FileSource, MicrophoneSource
 
     engine = Engine(args.bundle, provider=args.provider)
