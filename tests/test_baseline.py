@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from torch.utils.data import default_collate  # noqa: E402
+from training_faults import KillAfter, SimulatedKill  # noqa: E402
 
 from rtmri import RtmriError  # noqa: E402
 from rtmri.alignment import (  # noqa: E402
@@ -24,11 +25,11 @@ from rtmri.alignment import (  # noqa: E402
     samples_needed,
 )
 from rtmri.audio import SAMPLE_RATE, melspectrogram  # noqa: E402
+from rtmri.bundle import architectures  # noqa: E402
+from rtmri.bundle.engine import Engine, to_gray_uint8  # noqa: E402
 from rtmri.cli import main as cli_main  # noqa: E402
 from rtmri.clips import ClipDataset  # noqa: E402
-from rtmri.bundle import architectures  # noqa: E402
 from rtmri.export.exporter import ExportOptions, export_bundle  # noqa: E402
-from rtmri.bundle.engine import Engine, to_gray_uint8  # noqa: E402
 from rtmri.training.config import resolve  # noqa: E402
 from rtmri.training.data import FrameSamples  # noqa: E402
 from rtmri.training.models.baseline import FcLstmBaseline  # noqa: E402
@@ -44,7 +45,6 @@ from rtmri.training.models.checkpoints import (  # noqa: E402
 from rtmri.training.runtime import setup_runtime  # noqa: E402
 from rtmri.training.train_baseline import BaselineRun  # noqa: E402
 from rtmri.training.train_baseline import train as train_baseline  # noqa: E402
-from training_faults import KillAfter, SimulatedKill  # noqa: E402
 
 HIDDEN = 16  # compact: the tests' runs take a fraction of a second per step
 LOOKAHEAD_MS = 40.0

@@ -13,14 +13,19 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from torch.utils.data import default_collate  # noqa: E402
+from training_faults import KillAfter, NanAt, SimulatedKill  # noqa: E402
+
 from rtmri.alignment import mel_window, window_start  # noqa: E402
 from rtmri.cli import main as cli_main  # noqa: E402
 from rtmri.clips import ClipDataset, write_filelist, write_header  # noqa: E402
 from rtmri.training.config import ConfigError, read_toml, resolve, to_toml  # noqa: E402
 from rtmri.training.data import GeneratorSamples, SyncNetSamples, sync_window  # noqa: E402
+from rtmri.training.loop import TrainingError  # noqa: E402
 from rtmri.training.models.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
+from rtmri.training.runtime import setup_runtime  # noqa: E402
 from rtmri.training.train_generator import train as train_generator  # noqa: E402
-from rtmri.training.train_syncnet import Hooks, SimulatedKill, TrainingError  # noqa: E402
+from rtmri.training.train_syncnet import SyncNetRun  # noqa: E402
 from rtmri.training.train_syncnet import train as train_syncnet  # noqa: E402
 
 SIZE = 48  # stored frame size; the datasets resize to the networks' 96
@@ -125,6 +130,25 @@ def test_syncnet_samples_are_half_in_sync(data):
 # ---- runs ---------------------------------------------------------------------------------
 
 
+def test_syncnet_steps_learn_to_tell_in_sync_from_off_sync(data, tmp_path):
+    """Over-fitting a fixed batch: the sync loss falls from chance (ln 2) and the expert's
+    cosine similarity ends above 0.5 exactly for the in-sync samples."""
+    cfg = resolve("syncnet", overrides=dict(data=str(data), lr=1e-3, **FAST))
+    run = SyncNetRun(cfg, tmp_path, log=lambda m: None)
+    run.rt = setup_runtime(cfg)
+    dataset = ClipDataset(data)
+    torch.manual_seed(0)
+    run.build(dataset.split("train"), dataset.split("val"))
+    x, mel, y = default_collate([run.train_set[i] for i in range(8)])
+    assert 0 < y.sum() < len(y)  # both labels present
+    losses = [run.train_step([x, mel, y])["loss"] for _ in range(30)]
+    assert losses[0] > 0.6 and losses[-1] < 0.2 * losses[0]  # 0.025 x when written
+    with torch.no_grad():
+        audio, video = run.net(mel, x)  # still in training mode: the batch norms use this batch's statistics
+    in_sync = torch.nn.functional.cosine_similarity(audio, video) > 0.5
+    assert torch.equal(in_sync, y.reshape(-1).bool())
+
+
 def test_syncnet_run_writes_checkpoints_config_and_metrics(syncnet_run):
     assert (syncnet_run / "checkpoints" / "last.pt").is_file() and (syncnet_run / "checkpoints" / "best.pt").is_file()
     ckpt = read_checkpoint(syncnet_run / "checkpoints" / "last.pt")
@@ -157,7 +181,7 @@ def test_generator_learns_and_a_killed_run_resumes_on_the_same_curve(data, syncn
     assert list((whole / "tensorboard").glob("events.out.tfevents.*"))
 
     with pytest.raises(SimulatedKill):  # dies after step 7; its last checkpoint is step 6
-        train_generator(resolve("generator", overrides=options), killed, Hooks(kill_after=7), log=lambda m: None)
+        train_generator(resolve("generator", overrides=options), killed, KillAfter(7), log=lambda m: None)
     assert read_checkpoint(killed / "checkpoints" / "last.pt")["global_step"] == 6
     messages = []
     summary = train_generator(resolve("generator", out=killed), killed, log=messages.append)  # config from run.toml
@@ -189,7 +213,7 @@ def test_checkpoint_of_another_lookahead_is_refused(data, syncnet_run, tmp_path)
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path):
     cfg = resolve("syncnet", overrides=dict(data=str(data), steps=10, batch_size=2, eval_every=100, eval_samples=2, checkpoint_every=2, **FAST))
     with pytest.raises(TrainingError) as info:
-        train_syncnet(cfg, tmp_path, Hooks(nan_at_step=3), log=lambda m: None)
+        train_syncnet(cfg, tmp_path, NanAt(3), log=lambda m: None)
     message = str(info.value)
     assert "stopped at step 3" in message and "nan" in message and "last good checkpoint (step 2)" in message
     ckpt = read_checkpoint(tmp_path / "checkpoints" / "last.pt")

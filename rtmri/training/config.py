@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from rtmri import RtmriError
 from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, AlignmentError, lookahead_samples
+from rtmri.files import atomic_write
 
 CONFIG_NAME = "run.toml"
 SUPPORTED_IMAGE_SIZE = 96
@@ -198,10 +198,7 @@ def _toml_value(value) -> str:
 
 def write_config(cfg: CommonConfig, folder: str | Path) -> Path:
     path = Path(folder) / CONFIG_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(to_toml(cfg.to_dict()))
-    tmp.replace(path)
+    atomic_write(path, to_toml(cfg.to_dict()))
     return path
 
 
@@ -242,54 +239,3 @@ def add_config_arguments(parser, kind: str) -> None:
 
 def overrides_from_args(args, kind: str) -> dict:
     return {f.name: getattr(args, f.name, None) for f in fields(CONFIGS[kind])}
-
-
-# --- where and how a run executes ---------------------------------------------------------
-
-
-@dataclass
-class Runtime:
-    device: object  # torch.device
-    amp: bool
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_runtime(cfg: CommonConfig) -> Runtime:
-    """CUDA when present (or asked), CPU otherwise; DDP when started by torchrun (its
-    WORLD_SIZE / RANK / LOCAL_RANK environment), with no option to set."""
-    import torch
-
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    want = cfg.device
-    if want == "auto":
-        want = "cuda" if torch.cuda.is_available() else "cpu"
-    if want.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {cfg.device!r}: CUDA is not available here")
-        device = torch.device(f"cuda:{local_rank}") if (want == "cuda" and world_size > 1) else torch.device(want if want != "cuda" else "cuda:0")
-        torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = True
-    elif want == "cpu":
-        device = torch.device("cpu")
-    else:
-        raise ConfigError(f"device {cfg.device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if world_size > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-        if cfg.batch_size % world_size:
-            raise ConfigError(f"batch_size {cfg.batch_size} must be a multiple of the {world_size} processes")
-    return Runtime(device=device, amp=bool(cfg.amp and device.type == "cuda"), rank=rank, local_rank=local_rank, world_size=world_size)

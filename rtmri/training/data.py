@@ -18,6 +18,7 @@ Generator sample (wav2lip's layout), T = 5 consecutive frames k..k+4 of one clip
 SyncNet sample: the lower halves of 5 frames stacked frame-major (5C, S/2, S), the 0.2 s
 window of frames k..k+4, and label 1 if the frames are k..k+4 (in sync) or 0 if they are
 5 frames from elsewhere in the clip (off sync), each with probability 1/2.
+Baseline (frame) sample: frame k's mel window (1, 80, 16) and frame k (C, S, S).
 Frames are grayscale uint8 scaled to [0, 1] and resized to S (default 96); with C = 3 the
 grey is repeated to 3 channels.
 """
@@ -35,6 +36,7 @@ from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, lookahead_samples, mel_window
 from rtmri.clips import Clip, DatasetError
 
 SYNC_FRAMES = 5
+VAL_SEED_OFFSET = 1_000_003  # validation samples use seed + this: a fixed set, apart from training's
 MASKED_INPUTS = ("reference", "target")
 DEFAULT_IMAGE_SIZE = 96
 
@@ -165,6 +167,19 @@ class SyncNetSamples(_ClipSampling):
         x = lower.permute(1, 0, 2, 3).reshape(-1, *lower.shape[2:])  # frame-major channels
         window = sync_window(self.cache.mel(ci), k, self.lookahead_ms)[None]
         return x, torch.from_numpy(window), torch.tensor([1.0 if in_sync else 0.0])
+
+
+class FrameSamples(_ClipSampling):
+    """The FC-LSTM baseline's samples: (mel window (1, 80, 16), frame (C, S, S) in [0, 1])
+    of a frame drawn uniformly from the split's clips."""
+
+    def __getitem__(self, index: int):
+        rng = self._rng(index)
+        ci = int(rng.integers(len(self.clips)))
+        k = int(rng.integers(min(self.clips[ci].n_frames, len(self.cache.frames(ci)))))
+        frame = self._window(ci, k)[:, 0]  # frame k, resized and channel-repeated as the generator's targets
+        window = mel_window(self.cache.mel(ci), k, self.lookahead_ms)[None]
+        return torch.from_numpy(window), frame
 
 
 class StepBatchSampler(Sampler):

@@ -1,11 +1,12 @@
 """`rtmri train baseline`: the FC-LSTM acoustic-to-rtMRI baseline (Csapó, Interspeech 2020;
 rtmri.training.models.baseline) on the prepared clips.
 
-One sample is one frame and its mel window, drawn as the generator's samples are (a pure
-function of (seed, index), windows from rtmri.alignment at the run's lookahead). Loss: MSE
-between the predicted and the recorded frame (Csapó's), Adam; validation MSE (and L1) on a
-fixed set, early stopping on the validation MSE. The loop, checkpoints, resume, AMP and DDP
-are TrainingRun's (rtmri.training.train_syncnet).
+One sample is one frame and its mel window (rtmri.training.data.FrameSamples), drawn as
+the generator's samples are (a pure function of (seed, index), windows from
+rtmri.alignment at the run's lookahead). Loss: MSE between the predicted and the recorded
+frame (Csapó's), Adam; validation MSE (and L1) on a fixed set, early stopping on the
+validation MSE. The loop, checkpoints, resume, AMP and DDP
+are TrainingRun's (rtmri.training.loop).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rtmri.alignment import mel_window
 from rtmri.training.config import BaselineConfig
-from rtmri.training.data import _ClipSampling
+from rtmri.training.data import VAL_SEED_OFFSET, FrameSamples
+from rtmri.training.loop import Hooks, OneOptimizerRun
 from rtmri.training.models.baseline import FcLstmBaseline
 from rtmri.training.models.checkpoints import (
     BASELINE_KIND,
@@ -27,20 +28,6 @@ from rtmri.training.models.checkpoints import (
     load_weights,
     read_checkpoint,
 )
-from rtmri.training.train_syncnet import VAL_SEED_OFFSET, Hooks, OneOptimizerRun
-
-
-class FrameSamples(_ClipSampling):
-    """(mel window (1, 80, 16), frame (C, S, S) in [0, 1]) of a frame drawn uniformly from
-    the split's clips."""
-
-    def __getitem__(self, index: int):
-        rng = self._rng(index)
-        ci = int(rng.integers(len(self.clips)))
-        k = int(rng.integers(min(self.clips[ci].n_frames, len(self.cache.frames(ci)))))
-        frame = self._window(ci, k)[:, 0]  # frame k, resized and channel-repeated as the generator's targets
-        window = mel_window(self.cache.mel(ci), k, self.lookahead_ms)[None]
-        return torch.from_numpy(window), frame
 
 
 class BaselineRun(OneOptimizerRun):
@@ -55,7 +42,7 @@ class BaselineRun(OneOptimizerRun):
         self.samples_per_epoch = len(self.train_set)
         self.net = FcLstmBaseline(in_channels=cfg.in_channels, image_size=cfg.image_size, hidden=cfg.hidden, fc_layers=cfg.fc_layers,
                                   lstm_layers=cfg.lstm_layers, dropout=cfg.dropout).to(self.rt.device)
-        self.model = self.wrap(self.net)
+        self.model = self.rt.wrap(self.net)
         self.make_optimizer()
 
     @property
@@ -101,7 +88,7 @@ class BaselineRun(OneOptimizerRun):
             error = predicted.float() - frames
             totals += torch.stack([error.square().sum().double(), error.abs().sum().double(),
                                    torch.tensor(float(error.numel()), device=dev, dtype=torch.float64)])
-        squared, absolute, n = self.all_sum(totals).tolist()
+        squared, absolute, n = self.rt.all_sum(totals).tolist()
         return {"mse": squared / n, "l1": absolute / n}
 
 

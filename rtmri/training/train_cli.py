@@ -58,7 +58,7 @@ def main(args) -> int:
             overrides[name] = str(Path(value).resolve())
     cfg = resolve(kind, out=args.out, config_file=args.config, overrides=overrides)
 
-    from rtmri.training.train_syncnet import Hooks
+    from rtmri.training.loop import Hooks
 
     train = importlib.import_module(TRAINERS[kind]).train
     summary = train(cfg, args.out, Hooks(stop_after=args.stop_after))

@@ -5,7 +5,7 @@ sync loss (of the frozen SyncNet expert on generated frames) drops below sync_th
 (0.75) and 0 before, d = disc_weight (0.07); Adam 1e-4 for the generator, Adam 1e-4
 betas (0.5, 0.999) for the quality discriminator, batch 16. Early stopping on the
 validation L1; sample images every sample_every steps. The loop, checkpoints, resume,
-AMP and DDP are TrainingRun's (rtmri.training.train_syncnet).
+AMP and DDP are TrainingRun's (rtmri.training.loop).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from rtmri.training.config import GeneratorConfig
-from rtmri.training.data import GeneratorSamples
+from rtmri.training.data import VAL_SEED_OFFSET, GeneratorSamples
+from rtmri.training.loop import Hooks, TrainingRun, load_optimizer
 from rtmri.training.models import Generator, QualityDiscriminator
 from rtmri.training.models.checkpoints import (
     CheckpointError,
@@ -27,7 +28,6 @@ from rtmri.training.models.checkpoints import (
     read_checkpoint,
 )
 from rtmri.training.models.discriminator import bce
-from rtmri.training.train_syncnet import VAL_SEED_OFFSET, Hooks, TrainingRun, load_optimizer
 
 
 class GeneratorRun(TrainingRun):
@@ -55,12 +55,12 @@ class GeneratorRun(TrainingRun):
         self.samples_per_epoch = len(self.train_set)
 
         self.gen = Generator(cfg.width, cfg.in_channels).to(device)
-        self.model = self.wrap(self.gen)
+        self.model = self.rt.wrap(self.gen)
         self.optimizer = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr)
         self.disc = self.disc_model = self.disc_optimizer = None
         if cfg.disc_weight > 0:
             self.disc = QualityDiscriminator(cfg.width, cfg.in_channels).to(device)
-            self.disc_model = self.wrap(self.disc)
+            self.disc_model = self.rt.wrap(self.disc)
             self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.rt.amp)
         self.state["sync_active"] = False
@@ -175,7 +175,7 @@ class GeneratorRun(TrainingRun):
             n = float(len(y))
             l1 = F.l1_loss(g.float(), y)
             totals += torch.stack([l1.double() * n, sync.double() * n, perceptual.double() * n, torch.tensor(n, device=dev, dtype=torch.float64)])
-        l1, sync, perceptual, n = self.all_sum(totals).tolist()
+        l1, sync, perceptual, n = self.rt.all_sum(totals).tolist()
         metrics = {"l1": l1 / n}
         if self.syncnet is not None:
             metrics["sync"] = sync / n

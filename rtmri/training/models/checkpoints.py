@@ -12,10 +12,8 @@ their weights too.
 from __future__ import annotations
 
 import math
-import os
 import pickle
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ import torch
 from rtmri import RtmriError
 from rtmri.alignment import WAV2LIP_LOOKAHEAD_MS
 from rtmri.audio import feature_params
+from rtmri.files import atomic_writer
 from rtmri.training.models.baseline import FcLstmBaseline
 from rtmri.training.models.blocks import SUPPORTED_IMAGE_SIZE
 from rtmri.training.models.discriminator import QualityDiscriminator
@@ -220,21 +219,10 @@ def load_model(path: str | Path, kind: str, device: str | torch.device = "cpu") 
 
 
 def atomic_save(obj: dict, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over path:
-    a kill at any moment leaves either the old or the new file, never a torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is for others to read too
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through rtmri.files.atomic_writer: a kill at any moment leaves either the
+    old or the new file, never a torn one."""
+    with atomic_writer(path) as handle:
+        torch.save(obj, handle)
 
 
 def new_checkpoint(kind: str, model: torch.nn.Module, meta: dict, step: int, epoch: int, **extra) -> dict:
