@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -69,7 +70,7 @@ def test_missing_field_is_named(make_tiny_bundle, field):
 
 def test_manifest_shapes_that_do_not_match_the_graph_are_refused(make_tiny_bundle):
     bundle = make_tiny_bundle()
-    edit_manifest(bundle, image_size=64)
+    edit_manifest(bundle, image_size=64, reference={"frames": [png_base64(np.zeros((64, 64), np.uint8))]})
     with pytest.raises(BundleError, match=r"output 'frames' has shape .*32, 32.*64, 64"):
         Engine(bundle.path)
 
@@ -85,6 +86,7 @@ def test_truncated_onnx_is_refused_with_its_path(make_tiny_bundle):
     bundle = make_tiny_bundle()
     data = bundle.onnx_path.read_bytes()
     bundle.onnx_path.write_bytes(data[: len(data) // 2])
+    edit_manifest(bundle, onnx_sha256=None)  # without the hash, onnxruntime is what finds it
     with pytest.raises(BundleError, match="model.onnx: onnxruntime cannot load"):
         Engine(bundle.path)
 
@@ -134,3 +136,64 @@ def test_shipped_manifest_loads_and_round_trips_unchanged():
     manifest = read_manifest(path).manifest
     assert manifest.to_dict() == json.loads(path.read_text())
     assert manifest.lookahead_ms == 132.5 and manifest.image_size == 96 and not manifest.face_baked
+    assert manifest.onnx_sha256 is not None  # and read_manifest checked it against model.onnx
+
+
+def png_base64(image: np.ndarray, fmt: str = "PNG") -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=fmt)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+BAD_MANIFESTS = {
+    "null": ("null", "expected a JSON object"),
+    "string": ('"a bundle"', "expected a JSON object"),
+    "nan lookahead": ({"lookahead_ms": float("nan")}, "field 'lookahead_ms' is nan"),
+    "huge lookahead": ({"lookahead_ms": 1e9}, r"field 'lookahead_ms' is 1000000000.0 ms, outside .* \(0 to 237.5 ms\)"),
+    "negative lookahead": ({"lookahead_ms": -40.0}, "field 'lookahead_ms' is -40.0 ms"),
+    "onnx outside": ({"onnx": "../model.onnx"}, "field 'onnx' is '../model.onnx': .* inside the bundle"),
+    "onnx absolute": ({"onnx": "/etc/hostname"}, "field 'onnx' is '/etc/hostname'"),
+    "reference size": ({"reference": {"frames": [png_base64(np.zeros((16, 16), np.uint8))]}},
+                       "field 'reference': frame 0 is 16x16 px, image_size is 32"),
+    "reference jpeg": ({"reference": {"frames": [png_base64(np.zeros((32, 32), np.uint8), "JPEG")]}},
+                       "field 'reference': frame 0 is not a PNG"),
+    "reference text": ({"reference": {"frames": ["not base64 at all!"]}}, "field 'reference': frame 0 is not base64"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MANIFESTS)
+def test_each_bad_field_is_one_line_naming_the_bundle_and_the_field(make_tiny_bundle, tmp_path, capsys, case):
+    from rtmri.cli import main
+
+    bundle = make_tiny_bundle()
+    change, message = BAD_MANIFESTS[case]
+    if isinstance(change, str):
+        bundle.path.write_text(change)
+    else:
+        edit_manifest(bundle, **change)
+    assert main(["render", str(bundle.path), str(tmp_path / "speech.wav"), "-o", str(tmp_path / "out.mp4")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(bundle.path) in lines[0], lines
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_export_records_the_graph_hash_and_changed_weights_are_refused(make_tiny_bundle):
+    import hashlib
+
+    bundle = make_tiny_bundle()
+    graph = bundle.onnx_path.read_bytes()
+    assert json.loads(bundle.path.read_text())["onnx_sha256"] == hashlib.sha256(graph).hexdigest()
+    weights = graph.index(np.full(64, 0.2, np.float32).tobytes())  # the "base" initializer's raw data
+    flipped = bytearray(graph)
+    flipped[weights : weights + 256] = bytes(b ^ 0xFF for b in flipped[weights : weights + 256])
+    bundle.onnx_path.write_bytes(bytes(flipped))
+    with pytest.raises(BundleError, match=r"field 'onnx_sha256': model.onnx has SHA-256 \w+, the manifest records"):
+        Engine(bundle.path)
+    edit_manifest(bundle, onnx_sha256=None)  # a bundle from before the field loads unchecked
+    assert read_manifest(bundle.path).manifest.onnx_sha256 is None

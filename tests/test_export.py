@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import numpy as np
@@ -30,6 +31,7 @@ def test_export_writes_a_bundle_that_matches_pytorch(tiny_checkpoint, tiny_clip_
     manifest = bundle.manifest
     assert manifest.lookahead_ms == 80.0 and manifest.image_size == 96 and manifest.channels == 1
     assert manifest.training["global_step"] == 7
+    assert manifest.onnx_sha256 == hashlib.sha256(bundle.onnx_path.read_bytes()).hexdigest()
     assert 0.0 < manifest.evaluation["ssim"] <= 1.0
     assert bundle.reference_frames().shape == (1, 96, 96)
     frames = Engine(out).run(np.zeros((3, 80, 16), np.float32))

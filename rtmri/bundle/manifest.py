@@ -17,17 +17,20 @@ Graph interface (checked against the manifest on load)::
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
+import hashlib
 import io
 import json
+import math
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from rtmri import RtmriError
-from rtmri.alignment import FPS, WINDOW_COLUMNS, lookahead_samples
-from rtmri.audio import N_MELS, feature_params
+from rtmri.alignment import FPS, WINDOW_COLUMNS, lookahead_samples, window_end_sample
+from rtmri.audio import HALF_WINDOW, N_MELS, SAMPLE_RATE, feature_params
 from rtmri.bundle import architectures
 from rtmri.files import atomic_write
 
@@ -45,6 +48,13 @@ FACE_INPUT = "face"
 FRAMES_OUTPUT = "frames"
 FACE_ENCODERS = ("baked", "input")  # "baked": reference folded into the graph; "input": face is an input
 CHANNEL_COUNTS = (1, 3)
+# The window's reach: its oldest sample (half an STFT window before its first column) lies at
+# the frame's timestamp when the lookahead is this long; a longer one would make the frame
+# from audio that starts after it, and the streamer wait that long for each frame.
+MAX_LOOKAHEAD_MS = (window_end_sample(0) + HALF_WINDOW) * 1000 / SAMPLE_RATE  # 237.5 ms
+MAX_MANIFEST_BYTES = 16 * 2**20  # a manifest with its reference PNGs is tens of kB
+SHA256_HEX_DIGITS = 64
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class BundleError(RtmriError):
@@ -66,6 +76,7 @@ class Manifest:
     training: dict  # the data and run it came from
     evaluation: dict  # figures at export time
     architecture: str = architectures.WAV2LIP  # bundles from before the field hold wav2lip
+    onnx_sha256: str | None = None  # written by export; bundles from before the field load unchecked
     format: str = FORMAT
     version: int = VERSION
     features: dict = field(default_factory=feature_params)
@@ -85,6 +96,8 @@ class Manifest:
 
     def to_dict(self) -> dict:
         typed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        if self.onnx_sha256 is None:
+            del typed["onnx_sha256"]
         return {**typed, **self.extra}
 
     @property
@@ -113,7 +126,7 @@ _FIELD_TYPES = {
     "training": dict,
     "evaluation": dict,
 }
-_OPTIONAL_TYPES = {"architecture": str}
+_OPTIONAL_TYPES = {"architecture": str, "onnx_sha256": str}
 
 
 def _problems(data) -> list[str]:
@@ -130,26 +143,80 @@ def _problems(data) -> list[str]:
             problems.append(f"field {name!r} has the wrong type ({type(data[name]).__name__})")
     if problems:
         return problems
-    if data["format"] != FORMAT or data["version"] != VERSION:
-        problems.append(f"format {data['format']!r} version {data['version']}, expected {FORMAT!r} version {VERSION}")
+    if data["format"] != FORMAT:
+        problems.append(f"field 'format' is {data['format']!r}, expected {FORMAT!r}")
+    if data["version"] != VERSION:
+        problems.append(f"field 'version' is {data['version']}, this version reads version {VERSION}")
     if data["features"] != feature_params():
         differing = sorted(k for k in set(feature_params()) | set(data["features"]) if feature_params().get(k) != data["features"].get(k))
-        problems.append(f"feature parameters differ from this version's features: {', '.join(differing)}")
+        problems.append(f"field 'features': feature parameters differ from this version's features: {', '.join(differing)}")
     if data["fps"] != FPS:
-        problems.append(f"fps {data['fps']}, this streamer runs at {FPS}")
+        problems.append(f"field 'fps' is {data['fps']}, this streamer runs at {FPS}")
     if data["window_columns"] != WINDOW_COLUMNS:
-        problems.append(f"window_columns {data['window_columns']}, expected {WINDOW_COLUMNS}")
-    try:
-        lookahead_samples(data["lookahead_ms"])
-    except RtmriError as exc:
-        problems.append(str(exc))
+        problems.append(f"field 'window_columns' is {data['window_columns']}, expected {WINDOW_COLUMNS}")
+    problems += _lookahead_problems(data["lookahead_ms"])
+    problems += _onnx_problems(data["onnx"], data.get("onnx_sha256"))
+    if data["image_size"] <= 0:
+        problems.append(f"field 'image_size' is {data['image_size']}, expected a positive number of pixels")
     if data["channels"] not in CHANNEL_COUNTS:
-        problems.append(f"channels {data['channels']}, expected 1 or 3")
+        problems.append(f"field 'channels' is {data['channels']}, expected 1 or 3")
     if data["face_encoder"] not in FACE_ENCODERS:
-        problems.append(f"face_encoder {data['face_encoder']!r}, expected 'baked' or 'input'")
-    if not data["reference"].get("frames"):
-        problems.append("reference has no frames")
+        problems.append(f"field 'face_encoder' is {data['face_encoder']!r}, expected 'baked' or 'input'")
+    problems += _reference_problems(data["reference"], data["image_size"])
     return problems
+
+
+def _lookahead_problems(lookahead_ms) -> list[str]:
+    if not math.isfinite(lookahead_ms):
+        return [f"field 'lookahead_ms' is {lookahead_ms}, expected a number of milliseconds"]
+    if not 0 <= lookahead_ms <= MAX_LOOKAHEAD_MS:
+        return [f"field 'lookahead_ms' is {lookahead_ms} ms, outside what the {WINDOW_COLUMNS}-column window allows "
+                f"(0 to {MAX_LOOKAHEAD_MS} ms)"]
+    try:
+        lookahead_samples(lookahead_ms)
+    except RtmriError as exc:
+        return [f"field 'lookahead_ms': {exc}"]
+    return []
+
+
+def _onnx_problems(name: str, sha256: str | None) -> list[str]:
+    problems = []
+    if name in ("", ".", "..") or PurePosixPath(name).name != name or PureWindowsPath(name).name != name:
+        problems.append(f"field 'onnx' is {name!r}: the graph must be a file next to the manifest, inside the bundle")
+    if sha256 is not None and not (len(sha256) == SHA256_HEX_DIGITS and all(c in "0123456789abcdef" for c in sha256)):
+        problems.append(f"field 'onnx_sha256' is {sha256!r}, expected {SHA256_HEX_DIGITS} lower-case hex digits")
+    return problems
+
+
+def _reference_problems(reference: dict, size: int) -> list[str]:
+    frames = reference.get("frames")
+    if not isinstance(frames, list) or not frames:
+        return ["field 'reference' has no frames (expected a list of base64 PNGs)"]
+    problems = [_png_problem(item, size) for item in frames]
+    return [f"field 'reference': frame {index} {problem}" for index, problem in enumerate(problems) if problem]
+
+
+def _png_problem(item, size: int) -> str | None:
+    """Why ``item`` is not a base64 PNG of size x size pixels; the size is read from the header,
+    so a huge declared image is refused before its pixels are decoded."""
+    from PIL import Image
+
+    if not isinstance(item, str):
+        return f"is a JSON {type(item).__name__}, not a base64 PNG"
+    try:
+        data = base64.b64decode(item, validate=True)
+    except (binascii.Error, ValueError):
+        return "is not base64"
+    if not data.startswith(PNG_SIGNATURE):
+        return "is not a PNG"
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            if image.size != (size, size):
+                return f"is {image.size[0]}x{image.size[1]} px, image_size is {size}"
+            image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return f"is a damaged PNG ({exc})"
+    return None
 
 
 @dataclass
@@ -200,6 +267,9 @@ def read_manifest(path: str | Path) -> Bundle:
     manifest_file = manifest_path_for(path)
     if not manifest_file.is_file():
         raise BundleError(f"{manifest_file}: no such bundle manifest")
+    if manifest_file.stat().st_size > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{manifest_file}: the manifest is {manifest_file.stat().st_size} bytes, more than the "
+                          f"{MAX_MANIFEST_BYTES} a manifest may have")
     try:
         data = json.loads(manifest_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -207,7 +277,17 @@ def read_manifest(path: str | Path) -> Bundle:
     bundle = Bundle(manifest_file, Manifest.from_dict(data, manifest_file))
     if not bundle.onnx_path.is_file():
         raise BundleError(f"{manifest_file}: its ONNX graph {bundle.onnx_path} is missing")
+    if bundle.manifest.onnx_sha256 is not None:
+        actual = file_sha256(bundle.onnx_path)
+        if actual != bundle.manifest.onnx_sha256:
+            raise BundleError(f"{manifest_file}: field 'onnx_sha256': {bundle.manifest.onnx} has SHA-256 {actual}, the "
+                              f"manifest records {bundle.manifest.onnx_sha256} (the graph changed after export)")
     return bundle
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def expected_io(bundle: Bundle) -> tuple[dict[str, tuple], dict[str, tuple]]:
@@ -261,7 +341,7 @@ def write_bundle(out_dir: str | Path, onnx_bytes: bytes, manifest: Manifest, nam
     """Write ``name.onnx`` and ``name.onnx.json`` (each atomically) and read the result back."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = dataclasses.replace(manifest, onnx=f"{name}.onnx")
+    manifest = dataclasses.replace(manifest, onnx=f"{name}.onnx", onnx_sha256=hashlib.sha256(onnx_bytes).hexdigest())
     onnx_path = out_dir / manifest.onnx
     manifest_file = onnx_path.with_name(onnx_path.name + MANIFEST_SUFFIX)
     for path, data in ((onnx_path, onnx_bytes), (manifest_file, json.dumps(manifest.to_dict(), indent=2).encode())):
