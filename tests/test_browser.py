@@ -20,6 +20,7 @@ import soundfile
 from rtmri.audio import SAMPLE_RATE
 from rtmri.streamer.benchmarks.signals import bursts
 from rtmri.bundle.engine import Engine
+from rtmri.streamer.server import protocol
 from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
 from rtmri.streamer.server.references import load_references
 from rtmri.streamer.sources import FileSource
@@ -105,6 +106,14 @@ def test_page_paints_broadcast_frames_and_measures_latency(server, browser_page,
     lower = [e["lower"] for e in s["trace"]]
     assert max(lower) - min(lower) > 20  # the bursts show in the picture
     page.screenshot(path=str(tmp_path / "broadcast.png"))
+    # The page's frame parser reads a message the server's FrameHeader packed, field for field.
+    sent = protocol.FrameHeader("png", protocol.TRACK_ORIGINAL, 70001, 9, 4, 1.25, 2.5, 3.75)
+    parsed = page.evaluate("""(bytes) => {
+        const f = window.rtmriProtocol.parseFrame(new Uint8Array(bytes).buffer);
+        return { ...f, image: [f.image.size, f.image.type] }; }""", list(protocol.frame_message(sent, b"PNGDATA", sent_at_ms=5.5)))
+    assert parsed == {"kind": protocol.KIND_FRAME, "version": protocol.VERSION, "codec": protocol.CODECS["png"], "track": 2,
+                      "index": 70001, "dropped": 9, "epoch": 4, "spoken_at_ms": 1.25, "audio_ready_at_ms": 2.5,
+                      "made_at_ms": 3.75, "sent_at_ms": 5.5, "image": [7, "image/png"]}
     # Japanese and English text.
     page.click("#lang-ja")
     assert page.evaluate("document.documentElement.lang") == "ja"

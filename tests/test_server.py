@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,16 +148,36 @@ def lower_half_mean(image_bytes):
 
 # --- the wire format ------------------------------------------------------------------
 
+def header(index, dropped=0, codec="jpeg", epoch=0):
+    return protocol.FrameHeader(codec, protocol.TRACK_LIVE, index, dropped, epoch, 0.0, 0.0, 0.0)
+
+
 def test_frame_and_audio_messages_round_trip():
-    fields = (protocol.KIND_FRAME, protocol.VERSION, protocol.CODECS["png"], protocol.TRACK_LIVE, 123456, 7, 3, 1.5, 2.5, 3.5)
-    frame = protocol.parse_frame(protocol.frame_message(fields, b"IMAGE", sent_at_ms=4.5))
+    sent = protocol.FrameHeader("png", protocol.TRACK_LIVE, 123456, 7, 3, 1.5, 2.5, 3.5)
+    message = protocol.frame_message(sent, b"IMAGE", sent_at_ms=4.5)
+    assert message[:4] == bytes([protocol.KIND_FRAME, protocol.VERSION, protocol.CODECS["png"], protocol.TRACK_LIVE])
+    assert protocol.FrameHeader.unpack(message) == protocol.FrameHeader("png", 0, 123456, 7, 3, 1.5, 2.5, 3.5, 4.5)
+    frame = protocol.parse_frame(message)
     assert frame == {"codec": "png", "track": 0, "index": 123456, "dropped": 7, "epoch": 3, "spoken_at_ms": 1.5,
                      "audio_ready_at_ms": 2.5, "made_at_ms": 3.5, "sent_at_ms": 4.5, "image": b"IMAGE"}
     assert protocol.FRAME_HEADER.size == 48
+    with pytest.raises(ValueError, match="shorter than its header"):
+        protocol.FrameHeader.unpack(message[:47])
     samples = np.sin(np.linspace(0, 20, 640)).astype(np.float32) * 0.5
     offset, decoded = protocol.parse_audio(protocol.audio_message(9600, samples))
     assert offset == 9600
     np.testing.assert_allclose(decoded, samples, atol=1 / 32767)
+
+
+def test_the_page_reads_the_frame_header_where_the_server_writes_it():
+    """static/app.js carries the header as a table of offsets and DataView getters: it must
+    be protocol.FRAME_LAYOUT's, field for field (the browser test parses a real message)."""
+    source = (Path(protocol.__file__).parent / "static" / "app.js").read_text()
+    table = json.loads(re.search(r"^const FRAME_HEADER = (\{.*\});$", source, re.MULTILINE).group(1))
+    getters = {"B": "Uint8", "I": "Uint32", "d": "Float64"}
+    assert table == {name: [at, getters[code]] for name, (at, code) in protocol.frame_offsets().items()}
+    assert list(table) == [name for name, _ in protocol.FRAME_LAYOUT]
+    assert int(re.search(r"^const HEADER = (\d+);$", source, re.MULTILINE).group(1)) == protocol.FRAME_HEADER.size
 
 
 @pytest.mark.parametrize("text, code", [
@@ -203,7 +224,7 @@ def test_a_viewer_that_does_not_take_frames_only_loses_its_own():
         tasks = [asyncio.create_task(c.send_loop()) for c in fast + [slow]]
         broadcast.viewers.update(fast + [slow])
         for k in range(50):
-            broadcast.publish((protocol.KIND_FRAME, protocol.VERSION, 1, 0, k, 0, 0, 0.0, 0.0, 0.0), b"x")
+            broadcast.publish(header(k), b"x")
             await asyncio.sleep(0)
         await asyncio.sleep(0.01)
         fast_indices = [[protocol.parse_frame(m)["index"] for m in c.ws.messages] for c in fast]

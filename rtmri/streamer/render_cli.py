@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    from rtmri.alignment import FPS
+    from rtmri.audio import AudioError
     from rtmri.bundle.engine import Engine
     from rtmri.streamer.mp4 import Mp4Sink
     from rtmri.streamer.sources import FileSource
@@ -27,6 +29,8 @@ def main(args) -> int:
     engine = Engine(args.bundle, provider=args.provider)
     engine.warm_up()
     source = FileSource(args.audio, realtime=False)
+    if source.duration_s * FPS < 1:
+        raise AudioError(f"{args.audio}: {source.duration_s * 1000:.0f} ms of audio is shorter than one frame ({1000 // FPS} ms): nothing to render")
     compose = None
     if args.side_by_side:
         from rtmri.streamer.side_by_side import SideBySide

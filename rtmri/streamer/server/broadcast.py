@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 
-from rtmri.streamer.server.protocol import TRACK_LIVE, encode_image, frame_fields
+from rtmri.streamer.server.protocol import TRACK_LIVE, FrameHeader, encode_image
 from rtmri.streamer.stream import StopStreaming, Streamer
 
 
@@ -26,7 +26,7 @@ class BroadcastSink:
             raise StopStreaming
         image = encode_image(frame.image, b.codec, b.quality)
         try:
-            b.loop.call_soon_threadsafe(b.publish, frame_fields(frame, b.codec, TRACK_LIVE, self.epoch), image)
+            b.loop.call_soon_threadsafe(b.publish, FrameHeader.of(frame, b.codec, TRACK_LIVE, self.epoch), image)
         except RuntimeError:  # the event loop is closed: the server is going down
             raise StopStreaming from None
 
@@ -53,11 +53,11 @@ class Broadcast:
         self._times: deque[float] = deque(maxlen=50)  # publish times of the last frames, for the frame rate
         self._thread: threading.Thread | None = None
 
-    def publish(self, fields: tuple, image: bytes) -> None:
+    def publish(self, header: FrameHeader, image: bytes) -> None:
         """On the event loop: hand one frame to every viewer."""
         self._times.append(time.monotonic())
         for viewer in self.viewers:
-            viewer.offer(fields, image)
+            viewer.offer(header, image)
 
     @property
     def fps(self) -> float:

@@ -7,13 +7,12 @@ import asyncio
 import time
 from collections import deque
 
-from rtmri.streamer.server.protocol import CLOSE_POLICY, ProtocolError, frame_message
+from rtmri.streamer.server.protocol import CLOSE_POLICY, FrameHeader, ProtocolError, frame_message
 from rtmri.streamer.server.security import Limits, RateLimit
 
 # Each message a client sends gets at most one reply, and the rate limit lets through at most
 # its burst at once; more replies waiting than that is a client that does not read.
 MAX_CONTROL_QUEUE = 256
-_DROPPED_FIELD = 5  # index of "frames dropped before" in the frame header fields
 
 
 class Client:
@@ -30,13 +29,13 @@ class Client:
         self._wake = asyncio.Event()
         self._busy_since: float | None = None  # a send in progress since then
 
-    def offer(self, fields: tuple, image: bytes) -> None:
-        """Queue a frame (header fields without sent_at, image bytes); the oldest waiting
-        one is dropped when the queue is full."""
+    def offer(self, header: FrameHeader, image: bytes) -> None:
+        """Queue a frame (its header, sent_at stamped when sent, and the image bytes); the
+        oldest waiting one is dropped when the queue is full."""
         if len(self.frames) == self.frames.maxlen:
             self.dropped += 1
-            self._unreported += 1 + self.frames[0][0][_DROPPED_FIELD]
-        self.frames.append((fields, image))
+            self._unreported += 1 + self.frames[0][0].dropped
+        self.frames.append((header, image))
         self._wake.set()
 
     def say(self, text: str) -> None:
@@ -64,11 +63,9 @@ class Client:
                 if self.controls:
                     message = self.controls.popleft()
                 else:
-                    fields, image = self.frames.popleft()
-                    if self._unreported:
-                        fields = fields[:_DROPPED_FIELD] + (fields[_DROPPED_FIELD] + self._unreported,) + fields[_DROPPED_FIELD + 1:]
-                        self._unreported = 0
-                    message = frame_message(fields, image)
+                    header, image = self.frames.popleft()
+                    message = frame_message(header.more_dropped(self._unreported), image)
+                    self._unreported = 0
                     self.sent_frames += 1
                 self._busy_since = time.monotonic()
                 await self.ws.send(message)

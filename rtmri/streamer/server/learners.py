@@ -20,8 +20,8 @@ import numpy as np
 
 from rtmri.alignment import FPS, SAMPLES_PER_FRAME
 from rtmri.audio import SAMPLE_RATE
-from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, TRACK_LIVE, ProtocolError, control,
-                                            encode_image, frame_fields)
+from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, TRACK_LIVE, FrameHeader, ProtocolError, control,
+                                            encode_image)
 from rtmri.streamer.server.security import Limits, audio_too_fast
 from rtmri.streamer.stream import DEFAULT_MAX_BATCH, Frame
 from rtmri.streamer.windows import FrameWindows
@@ -146,8 +146,8 @@ class Learners:
                 session = stream.session
                 if session not in self.sessions:
                     continue  # it left meanwhile
-                for fields, image in messages:
-                    session.client.offer(fields, image)
+                for header, image in messages:
+                    session.client.offer(header, image)
                 if stopped:
                     session.client.tell(control("stopped", epoch=stream.epoch, frames=stream.frames, dropped=stream.dropped))
 
@@ -189,7 +189,7 @@ class Learners:
                     features_ms=features_ms, inference_ms=inference_ms, dropped_before=dropped,
                 )
                 stream.frames += 1
-                out[id(stream)][1].append((frame_fields(frame, self.codec, TRACK_LIVE, stream.epoch),
+                out[id(stream)][1].append((FrameHeader.of(frame, self.codec, TRACK_LIVE, stream.epoch),
                                            encode_image(image, self.codec, self.quality)))
         self.passes += 1
         self.batch_sizes = self.batch_sizes[-199:] + [len(ready)]

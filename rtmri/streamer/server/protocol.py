@@ -1,7 +1,8 @@
 """The wire format between `rtmri serve` and its browsers (one WebSocket, path /ws).
 
-Binary, server -> client, one frame per message (FRAME_HEADER, little-endian, then the
-image file bytes)::
+Binary, server -> client, one frame per message (FrameHeader, little-endian, then the
+image file bytes; FRAME_LAYOUT is the one definition of its fields, static/app.js reads
+the same table)::
 
     u8  kind = 1 (frame)        u8  version = 1
     u8  codec (1 JPEG, 2 PNG)   u8  track (0 live, 1 reference rendered, 2 reference original)
@@ -30,10 +31,12 @@ A client that breaks these rules is closed with a close code and a reason (Proto
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import struct
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,7 +47,10 @@ CODECS = {"jpeg": 1, "png": 2}
 CODEC_NAMES = {v: k for k, v in CODECS.items()}
 TRACK_LIVE, TRACK_RENDERED, TRACK_ORIGINAL = 0, 1, 2
 
-FRAME_HEADER = struct.Struct("<BBBBIIIdddd")  # 48 bytes
+# The frame header, field by field: (name, struct code); offsets follow in this order.
+FRAME_LAYOUT = (("kind", "B"), ("version", "B"), ("codec", "B"), ("track", "B"), ("index", "I"), ("dropped", "I"),
+                ("epoch", "I"), ("spoken_at_ms", "d"), ("audio_ready_at_ms", "d"), ("made_at_ms", "d"), ("sent_at_ms", "d"))
+FRAME_HEADER = struct.Struct("<" + "".join(code for _, code in FRAME_LAYOUT))  # 48 bytes
 AUDIO_HEADER = struct.Struct("<BBHI")  # 8 bytes
 MAX_AUDIO_SAMPLES = 16000  # one message carries at most 1 s of audio
 PCM_SCALE = 32767.0
@@ -85,29 +91,64 @@ def encode_image(image: np.ndarray, codec: str = "jpeg", quality: int = 90) -> b
     return buffer.getvalue()
 
 
-def frame_message(header: tuple, image: bytes, sent_at_ms: float | None = None) -> bytes:
-    """header: FRAME_HEADER's fields up to made_at_ms (see frame_fields); sent_at is
-    stamped now unless given."""
-    return FRAME_HEADER.pack(*header, now_ms() if sent_at_ms is None else sent_at_ms) + image
+def frame_offsets() -> dict[str, tuple[int, str]]:
+    """Field -> (byte offset, struct code) of the frame header (what static/app.js reads)."""
+    out, at = {}, 0
+    for name, code in FRAME_LAYOUT:
+        out[name] = (at, code)
+        at += struct.calcsize("<" + code)
+    return out
 
 
-def frame_fields(frame, codec: str, track: int, epoch: int, dropped: int | None = None) -> tuple:
-    """The header fields of a rtmri.streamer.stream.Frame, sent_at left out."""
-    return (KIND_FRAME, VERSION, CODECS[codec], track, frame.index,
-            frame.dropped_before if dropped is None else dropped, epoch,
-            frame.spoken_at * 1000.0, frame.audio_ready_at * 1000.0, frame.made_at * 1000.0)
+@dataclass(frozen=True)
+class FrameHeader:
+    """The header of a frame message; kind and version are the protocol's own."""
+
+    codec: str  # "jpeg" or "png"
+    track: int  # TRACK_LIVE, TRACK_RENDERED, TRACK_ORIGINAL
+    index: int
+    dropped: int
+    epoch: int
+    spoken_at_ms: float
+    audio_ready_at_ms: float
+    made_at_ms: float
+    sent_at_ms: float = 0.0
+
+    @classmethod
+    def of(cls, frame, codec: str, track: int, epoch: int) -> "FrameHeader":
+        """The header of a rtmri.streamer.frames.Frame (sent_at is stamped by pack)."""
+        return cls(codec, track, frame.index, frame.dropped_before, epoch,
+                   frame.spoken_at * 1000.0, frame.audio_ready_at * 1000.0, frame.made_at * 1000.0)
+
+    def more_dropped(self, n: int) -> "FrameHeader":
+        return dataclasses.replace(self, dropped=self.dropped + n) if n else self
+
+    def pack(self, sent_at_ms: float | None = None) -> bytes:
+        """The header bytes; sent_at is stamped now unless given."""
+        own = {"kind": KIND_FRAME, "version": VERSION, "codec": CODECS[self.codec],
+               "sent_at_ms": now_ms() if sent_at_ms is None else sent_at_ms}
+        return FRAME_HEADER.pack(*(own[name] if name in own else getattr(self, name) for name, _ in FRAME_LAYOUT))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "FrameHeader":
+        if len(data) < FRAME_HEADER.size:
+            raise ValueError(f"frame message of {len(data)} bytes is shorter than its header")
+        fields = dict(zip((name for name, _ in FRAME_LAYOUT), FRAME_HEADER.unpack_from(data)))
+        kind, version = fields.pop("kind"), fields.pop("version")
+        if kind != KIND_FRAME or version != VERSION:
+            raise ValueError(f"not a version {VERSION} frame message (kind {kind}, version {version})")
+        fields["codec"] = CODEC_NAMES.get(fields["codec"])
+        return cls(**fields)
+
+
+def frame_message(header: FrameHeader, image: bytes, sent_at_ms: float | None = None) -> bytes:
+    return header.pack(sent_at_ms) + image
 
 
 def parse_frame(data: bytes) -> dict:
-    """A frame message as a dict (for Python clients: tests, the benchmark)."""
-    if len(data) < FRAME_HEADER.size:
-        raise ValueError(f"frame message of {len(data)} bytes is shorter than its header")
-    kind, version, codec, track, index, dropped, epoch, spoken, ready, made, sent = FRAME_HEADER.unpack_from(data)
-    if kind != KIND_FRAME or version != VERSION:
-        raise ValueError(f"not a version {VERSION} frame message (kind {kind}, version {version})")
-    return {"codec": CODEC_NAMES.get(codec), "track": track, "index": index, "dropped": dropped, "epoch": epoch,
-            "spoken_at_ms": spoken, "audio_ready_at_ms": ready, "made_at_ms": made, "sent_at_ms": sent,
-            "image": data[FRAME_HEADER.size:]}
+    """A frame message as a dict of its header fields and "image" (for Python clients:
+    tests, the benchmark)."""
+    return {**dataclasses.asdict(FrameHeader.unpack(data)), "image": data[FRAME_HEADER.size:]}
 
 
 def audio_message(offset: int, samples: np.ndarray) -> bytes:

@@ -21,8 +21,7 @@ import numpy as np
 
 from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
-from rtmri.streamer.server.protocol import (CODECS, KIND_FRAME, TRACK_ORIGINAL, TRACK_RENDERED, VERSION, encode_image,
-                                            frame_message)
+from rtmri.streamer.server.protocol import TRACK_ORIGINAL, TRACK_RENDERED, FrameHeader, encode_image, frame_message
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
@@ -50,8 +49,8 @@ def track_bytes(images, codec: str, quality: int, track: int) -> bytes:
     """Frames 0..n-1 as length-prefixed frame messages (timestamps 0: not live)."""
     out = bytearray()
     for index, image in enumerate(images):
-        fields = (KIND_FRAME, VERSION, CODECS[codec], track, index, 0, 0, 0.0, 0.0, 0.0)
-        message = frame_message(fields, encode_image(image, codec, quality), sent_at_ms=0.0)
+        header = FrameHeader(codec, track, index, dropped=0, epoch=0, spoken_at_ms=0.0, audio_ready_at_ms=0.0, made_at_ms=0.0)
+        message = frame_message(header, encode_image(image, codec, quality), sent_at_ms=0.0)
         out += LENGTH.pack(len(message)) + message
     return bytes(out)
 

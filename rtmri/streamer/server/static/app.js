@@ -4,7 +4,12 @@
 const FPS = 25;
 const SAMPLE_RATE = 16000;
 const SAMPLES_PER_FRAME = SAMPLE_RATE / FPS;
+// The frame message's header: field -> [byte offset, DataView getter], little-endian.
+// protocol.py's FRAME_LAYOUT is the definition; tests/test_server.py checks this table against it.
+const FRAME_HEADER = {"kind": [0, "Uint8"], "version": [1, "Uint8"], "codec": [2, "Uint8"], "track": [3, "Uint8"], "index": [4, "Uint32"], "dropped": [8, "Uint32"], "epoch": [12, "Uint32"], "spoken_at_ms": [16, "Float64"], "audio_ready_at_ms": [24, "Float64"], "made_at_ms": [32, "Float64"], "sent_at_ms": [40, "Float64"]};
 const HEADER = 48;
+const KIND_FRAME = 1;
+const CODEC_PNG = 2;
 const MAX_ATTEMPT_S = 15;
 
 const I18N = {
@@ -68,15 +73,16 @@ let message = { key: "", extra: "" };
 // ---- frames ------------------------------------------------------------------
 
 function parseFrame(buffer, offset = 0, length = buffer.byteLength - offset) {
+  if (length < HEADER) return null;
   const v = new DataView(buffer, offset, length);
-  if (length < HEADER || v.getUint8(0) !== 1) return null;
-  const codec = v.getUint8(2);
-  return {
-    track: v.getUint8(3), index: v.getUint32(4, true), dropped: v.getUint32(8, true), epoch: v.getUint32(12, true),
-    spoken: v.getFloat64(16, true), ready: v.getFloat64(24, true), made: v.getFloat64(32, true), sent: v.getFloat64(40, true),
-    image: new Blob([new Uint8Array(buffer, offset + HEADER, length - HEADER)], { type: codec === 2 ? "image/png" : "image/jpeg" }),
-  };
+  const frame = {};
+  for (const [name, [at, type]] of Object.entries(FRAME_HEADER)) frame[name] = v["get" + type](at, true);
+  if (frame.kind !== KIND_FRAME) return null;
+  const type = frame.codec === CODEC_PNG ? "image/png" : "image/jpeg";
+  frame.image = new Blob([new Uint8Array(buffer, offset + HEADER, length - HEADER)], { type });
+  return frame;
 }
+window.rtmriProtocol = { frameHeader: FRAME_HEADER, headerBytes: HEADER, parseFrame }; // for the browser test
 
 function draw(canvas, bitmap) {
   const g = canvas.getContext("2d");
@@ -135,9 +141,9 @@ function paint() {
   paintTimes.push(now);
   while (paintTimes.length > 1 && now - paintTimes[0] > 2000) paintTimes.shift();
   if (stats.offsetMs !== null) {
-    push(stats.transport, now - (frame.sent - stats.offsetMs));
-    const spoken = stats.mode === "learner" ? mic.spokenAt(frame.index, frame.epoch) : frame.spoken - stats.offsetMs;
-    if (spoken !== null && frame.spoken > 0) push(stats.a2p, now - spoken);
+    push(stats.transport, now - (frame.sent_at_ms - stats.offsetMs));
+    const spoken = stats.mode === "learner" ? mic.spokenAt(frame.index, frame.epoch) : frame.spoken_at_ms - stats.offsetMs;
+    if (spoken !== null && frame.spoken_at_ms > 0) push(stats.a2p, now - spoken);
   }
   if (debug) {
     stats.trace.push({ index: frame.index, epoch: frame.epoch, lower: lowerHalfMean(bitmap), t: now });
