@@ -167,7 +167,21 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioError(f"{path}: cannot read audio ({exc})") from exc
     if wav.size == 0:
         raise AudioError(f"{path}: audio is empty")
+    require_finite(wav, path, rate)
     return resample(wav, rate, sample_rate)
+
+
+def require_finite(wav: np.ndarray, path: str | Path, rate: int, start_sample: int = 0) -> np.ndarray:
+    """Refuse NaN or infinite samples (a damaged float file): every feature column they touch
+    would be NaN, encoders fail on them and clips would get clicks. ``start_sample``: where
+    ``wav`` (a block read from the file, or all of it) starts in the file."""
+    # A float64 sum is NaN or infinite exactly when a sample is (float32 samples cannot overflow
+    # it), and needs no array of flags as long as the signal.
+    if np.isfinite(np.sum(wav, dtype=np.float64)):
+        return wav
+    bad = np.flatnonzero(~np.isfinite(wav))
+    raise AudioError(f"{path}: {len(bad)} audio samples are NaN or infinite (the first at "
+                     f"{(start_sample + bad[0]) / rate:.3f} s): the file is damaged")
 
 
 def _read_any(path: Path) -> tuple[np.ndarray, int]:

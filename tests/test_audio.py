@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,31 @@ def test_load_audio_resamples_and_names_bad_files(tmp_path):
     soundfile.write(empty, np.zeros(0, np.float32), 16000)
     with pytest.raises(AudioError, match="empty"):
         audio.load_audio(empty)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinite_samples_are_refused_naming_the_file_and_where(tmp_path, bad):
+    import soundfile
+
+    wav = speech_like(1.0)
+    wav[12000:12010] = bad  # at 0.75 s
+    path = tmp_path / "damaged.wav"
+    soundfile.write(path, np.stack([wav, wav], axis=1), SAMPLE_RATE, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"damaged.wav: 10 audio samples are NaN or infinite \(the first at 0.750 s\)"):
+        audio.load_audio(path)
+
+
+def test_render_refuses_nan_audio_and_audio_shorter_than_a_frame_writing_nothing(make_tiny_bundle, tmp_path, capsys):
+    import soundfile
+
+    from rtmri.cli import main
+
+    bundle = make_tiny_bundle()
+    nan_wav, short_wav = tmp_path / "nan.wav", tmp_path / "short.wav"
+    soundfile.write(nan_wav, np.full(SAMPLE_RATE, np.nan, np.float32), SAMPLE_RATE, subtype="FLOAT")
+    soundfile.write(short_wav, speech_like(0.01), SAMPLE_RATE)  # 10 ms: not one 40 ms frame
+    for wav, message in ((nan_wav, r"nan.wav: 16000 audio samples are NaN"), (short_wav, r"short.wav: 10 ms of audio.*one frame")):
+        out = tmp_path / f"{wav.stem}.mp4"
+        assert main(["render", str(bundle.path), str(wav), "-o", str(out)]) == 2
+        assert re.search(message, capsys.readouterr().err)
+        assert not out.exists()
