@@ -480,3 +480,42 @@ def test_cli_help_and_bad_options(capsys, tmp_path):
     assert "--split" in capsys.readouterr().err
     assert rtmri_main(["prepare", str(tmp_path), str(tmp_path / "o")]) == 2
     assert "layout not recognised" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ names in any script
+
+
+def test_names_in_any_script_give_distinct_stable_clip_ids(tmp_path):
+    import unicodedata
+
+    folder = tmp_path / "src" / "s1" / "avi"
+    folder.mkdir(parents=True)
+    stems = ("あいうえお", "かきくけこ", "さしすせそ", "ü 1", "ä 1", "!!!", "???", "A", "a", unicodedata.normalize("NFD", "ö 2"))
+    for stem in stems:
+        (folder / f"{stem}.avi").write_bytes(b"")
+    names = {r.rel.split("/")[-1][:-4]: r.name for r in discover(tmp_path / "src").recordings}
+    assert len({n.casefold() for n in names.values()}) == len(stems)  # also apart on case-insensitive file systems
+    assert names["あいうえお"] == "あいうえお" and names["ü 1"] == "ü_1" and names["ä 1"] == "ä_1"
+    assert names[unicodedata.normalize("NFD", "ö 2")] == unicodedata.normalize("NFC", "ö_2")
+    assert names == {r.rel.split("/")[-1][:-4]: r.name for r in discover(tmp_path / "src").recordings}
+
+
+def test_japanese_recordings_are_all_prepared_and_each_clip_listed_once(tmp_path):
+    src = tmp_path / "src"
+    for i, stem in enumerate(("あいうえお", "かきくけこ", "さしすせそ")):
+        recording(src / "話者" / "avi" / f"{stem}.avi", src / "話者" / "wav" / f"{stem}.wav", Fraction(27), 2.0, 40 + i, codec="mpeg4")
+    manifest = prepare(src, tmp_path / "data", clip_seconds=1.0)
+    assert manifest["run"]["prepared"] == 3, manifest["skipped"]
+    data = ClipDataset(tmp_path / "data")
+    listed = [c.clip_id for n in ALL_SPLITS for c in data.split(n)]
+    assert len(listed) == len(set(listed))
+    assert {i.split("/")[1].rsplit("_c", 1)[0] for i in listed} == {"あいうえお", "かきくけこ", "さしすせそ"}
+    assert {c.speaker for n in ALL_SPLITS for c in data.split(n)} == {"話者"}
+
+
+def test_a_clip_id_in_two_splits_is_refused_when_the_lists_are_written(tmp_path):
+    assigned = {name: [] for name in ALL_SPLITS}
+    assigned["train"], assigned["val"] = ["s1/u_c00", "s1/u_c01"], ["s1/u_c01"]
+    with pytest.raises(PrepareError, match=r"s1/u_c01 in train and val"):
+        splits.write_filelists(tmp_path, assigned)
+    assert not (tmp_path / "filelists").exists()

@@ -24,8 +24,10 @@ stream inside the video file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +44,9 @@ LAYOUT_NAMES = {
     "pattern": "folder with --speaker-pattern",
 }
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = re.compile(r"[^\w.-]+")  # \w: letters and digits of every script, and "_"
+MAX_NAME_BYTES = 120  # UTF-8; a clip folder "<name>_cNN" and its temporaries stay inside the 255-byte limit
+HASH_DIGITS = 8
 
 
 @dataclass
@@ -78,9 +82,20 @@ class Discovery:
 
 
 def safe_name(text: str) -> str:
-    """A name usable as a folder and in a file list line."""
-    cleaned = _UNSAFE.sub("_", text).strip("._")
-    return cleaned or "unnamed"
+    """A name usable as a folder and in a file list line: letters and digits of any script,
+    ".", "-" and "_", in Unicode NFC (so a name reads the same from every file system; macOS
+    may hand out NFD). Runs of anything else become "_"; an over-long name is cut and given
+    a hash of the whole."""
+    cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", text)).strip("._") or "unnamed"
+    if len(cleaned.encode()) <= MAX_NAME_BYTES:
+        return cleaned
+    cut = cleaned.encode()[: MAX_NAME_BYTES - HASH_DIGITS - 1].decode(errors="ignore")
+    return f"{cut}-{short_hash(text)}"
+
+
+def short_hash(text: str) -> str:
+    """A few hex digits that stay the same for the same text on every run and machine."""
+    return hashlib.sha256(unicodedata.normalize("NFC", text).encode()).hexdigest()[:HASH_DIGITS]
 
 
 def discover(src: str | Path, speaker_pattern: str | None = None) -> Discovery:
@@ -292,12 +307,22 @@ def _valid_phones(phones) -> bool:
 
 
 def _make_names_unique(recordings: list[Recording]) -> None:
-    """Two videos of one speaker with the same stem (possible with --speaker-pattern over
-    sub-folders) are named by their relative path instead."""
-    seen: dict[str, list[Recording]] = {}
-    for rec in recordings:
-        seen.setdefault(rec.key, []).append(rec)
-    for group in seen.values():
-        if len(group) > 1:
+    """Recordings whose keys collide (compared without case, as on case-insensitive file
+    systems) are named by their relative path instead: two videos of one speaker with the
+    same stem (possible with --speaker-pattern over sub-folders). Those still colliding (names
+    that differ only in characters safe_name replaces) get a hash of their relative path."""
+    renames = (lambda rec: safe_name(rec.rel.rsplit(".", 1)[0].replace("/", "__")),
+               lambda rec: f"{safe_name(rec.video.stem)}-{short_hash(rec.rel)}")
+    for rename in renames:
+        for group in _colliding(recordings):
             for rec in group:
-                rec.name = safe_name(rec.rel.rsplit(".", 1)[0].replace("/", "__"))
+                rec.name = rename(rec)
+    for group in _colliding(recordings):  # two relative paths with one hash: not seen in practice
+        raise PrepareError(f"recordings {', '.join(r.rel for r in group)} cannot be given distinct clip ids")
+
+
+def _colliding(recordings: list[Recording]) -> list[list[Recording]]:
+    groups: dict[str, list[Recording]] = {}
+    for rec in recordings:
+        groups.setdefault(rec.key.casefold(), []).append(rec)
+    return [group for group in groups.values() if len(group) > 1]

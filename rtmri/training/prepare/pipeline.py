@@ -26,7 +26,7 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.alignment import FPS, SAMPLES_PER_FRAME
 from rtmri.audio import SAMPLE_RATE, load_audio
-from rtmri.clips import ALL_SPLITS, FRAMES_FILE, REPEAT_FILE, write_filelist, write_header
+from rtmri.clips import ALL_SPLITS, FRAMES_FILE, REPEAT_FILE, write_header
 from rtmri.files import atomic_write, atomic_writer
 from rtmri.training.prepare import PrepareError, RecordingError
 from rtmri.training.prepare import clipping, report, splits
@@ -457,8 +457,7 @@ def run(opts: Options) -> dict:
             f"nothing usable in {opts.src}: all {len(ordered)} recordings were skipped; "
             f"the reasons are in {opts.out / 'report.md'}"
         )
-    for name in ALL_SPLITS:
-        write_filelist(opts.out, name, assigned[name])
+    splits.write_filelists(opts.out, assigned)
     write_header(opts.out, _header(opts, found, speakers, heldout, ordered, assigned, manifest))
     return manifest
 

@@ -14,10 +14,12 @@ condition is non-Japanese material (synthetic corpus condition "non_ja"), else t
 from __future__ import annotations
 
 import math
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
-from rtmri.clips import ALL_SPLITS, TRAINING_SPLITS
+from rtmri.clips import ALL_SPLITS, TRAINING_SPLITS, write_filelist
 from rtmri.training.prepare import PrepareError
 
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -67,3 +69,17 @@ def assign(clips: list[dict], heldout: set[str], fractions=DEFAULT_FRACTIONS, se
         splits[name] = [training[i] for i in order[start : start + count]]
         start += count
     return {name: sorted(ids) for name, ids in splits.items()}
+
+
+def write_filelists(out: Path, assigned: dict[str, list[str]]) -> None:
+    """Write each split's list, refusing a clip id listed twice (in two splits, or twice in
+    one): a clip in train and val would make the validation figures lie."""
+    listed = Counter(clip_id for name in ALL_SPLITS for clip_id in assigned[name])
+    repeated = sorted(clip_id for clip_id, count in listed.items() if count > 1)
+    if repeated:
+        where = {clip_id: [name for name in ALL_SPLITS for c in assigned[name] if c == clip_id] for clip_id in repeated[:5]}
+        raise PrepareError(f"{out}: {len(repeated)} clip ids are listed more than once, e.g. "
+                           + "; ".join(f"{clip_id} in {' and '.join(names)}" for clip_id, names in where.items())
+                           + " (recordings whose names give the same clip id)")
+    for name in ALL_SPLITS:
+        write_filelist(out, name, assigned[name])
