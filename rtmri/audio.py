@@ -38,6 +38,10 @@ class AudioError(RtmriError, ValueError):
     """An audio file or signal that cannot be turned into features."""
 
 
+class AudioTooLongError(AudioError):
+    """An audio file longer than its caller allows (found before reading the rest)."""
+
+
 def feature_params() -> dict:
     """The feature parameters, as recorded in datasets, checkpoints and bundles."""
     return {
@@ -153,14 +157,15 @@ class StreamingMel:
         return columns
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
     """Read an audio file (wav, flac, mp3, or the audio stream of a video) as mono float32
-    at sample_rate. Raises AudioError naming the file on any problem."""
+    at sample_rate. Raises AudioError naming the file on any problem, AudioTooLongError when
+    it lasts more than max_seconds (memory stays within max_seconds of audio)."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file")
     try:
-        wav, rate = _read_any(path)
+        wav, rate = _read_any(path, max_seconds)
     except AudioError:
         raise
     except Exception as exc:  # decoders raise many types; the caller needs the file and the reason
@@ -184,33 +189,73 @@ def require_finite(wav: np.ndarray, path: str | Path, rate: int, start_sample: i
                      f"{(start_sample + bad[0]) / rate:.3f} s): the file is damaged")
 
 
-def _read_any(path: Path) -> tuple[np.ndarray, int]:
+def audio_duration(path: str | Path) -> float | None:
+    """Seconds of audio in a file (or a video's audio stream) by its header, without decoding;
+    None when the header does not say or the file cannot be opened (load_audio then tells why)."""
     import soundfile
 
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-        return data.mean(axis=1), int(rate)
+        info = soundfile.info(str(path))
+        return info.frames / info.samplerate if info.samplerate else None
+    except (soundfile.LibsndfileError, RuntimeError, OSError):
+        pass
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return None
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return container.duration / av.time_base if container.duration is not None else None
+    except Exception:  # PyAV raises many types; an unreadable file is load_audio's to report
+        return None
+
+
+def _too_long(path: Path, max_seconds: float) -> AudioTooLongError:
+    return AudioTooLongError(f"{path}: the audio lasts more than {max_seconds:.3f} s")
+
+
+def _read_any(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(str(path)) as handle:
+            rate = int(handle.samplerate)
+            # one sample past the limit tells a file that goes on from one that ends there
+            limit = -1 if max_seconds is None else int(max_seconds * rate) + 1
+            data = handle.read(frames=limit, dtype="float32", always_2d=True)
     except soundfile.LibsndfileError:
-        return _read_with_pyav(path)
+        return _read_with_pyav(path, max_seconds)
+    if max_seconds is not None and len(data) > max_seconds * rate:
+        raise _too_long(path, max_seconds)
+    return data.mean(axis=1), rate
 
 
-def _read_with_pyav(path: Path) -> tuple[np.ndarray, int]:
+def _read_with_pyav(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     import av
 
     with av.open(str(path)) as container:
         if not container.streams.audio:
             raise AudioError(f"{path}: has no audio stream")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=stream.rate)
-        pieces = []
+        rate = int(stream.rate)
+        limit = None if max_seconds is None else max_seconds * rate
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        pieces, total = [], 0
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
                 pieces.append(out.to_ndarray().reshape(-1))
+                total += len(pieces[-1])
+            if limit is not None and total > limit:
+                raise _too_long(path, max_seconds)
         for out in resampler.resample(None):
             pieces.append(out.to_ndarray().reshape(-1))
-        rate = stream.rate
     wav = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-    return wav.astype(np.float32), int(rate)
+    if limit is not None and len(wav) > limit:
+        raise _too_long(path, max_seconds)
+    return wav.astype(np.float32), rate
 
 
 def resample(wav: np.ndarray, rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:

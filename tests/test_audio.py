@@ -133,3 +133,26 @@ def test_render_refuses_nan_audio_and_audio_shorter_than_a_frame_writing_nothing
         assert main(["render", str(bundle.path), str(wav), "-o", str(out)]) == 2
         assert re.search(message, capsys.readouterr().err)
         assert not out.exists()
+
+
+@pytest.mark.parametrize("container", ["wav", "mka"])  # soundfile, and PyAV for what libsndfile cannot read
+def test_load_audio_stops_reading_past_max_seconds(tmp_path, container):
+    import av
+
+    wav = speech_like(3.0)
+    path = tmp_path / f"speech.{container}"
+    if container == "wav":
+        import soundfile
+
+        soundfile.write(path, wav, SAMPLE_RATE)
+    else:
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("pcm_f32le", rate=SAMPLE_RATE, layout="mono")
+            frame = av.AudioFrame.from_ndarray(wav[None], format="flt", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            for packet in list(stream.encode(frame)) + list(stream.encode()):
+                out.mux(packet)
+    assert audio.audio_duration(path) == pytest.approx(3.0, abs=0.05)
+    with pytest.raises(audio.AudioTooLongError, match=rf"speech.{container}: the audio lasts more than 1.000 s"):
+        audio.load_audio(path, max_seconds=1.0)
+    assert len(audio.load_audio(path, max_seconds=3.1)) == pytest.approx(len(wav), abs=2)

@@ -519,3 +519,23 @@ def test_a_clip_id_in_two_splits_is_refused_when_the_lists_are_written(tmp_path)
     with pytest.raises(PrepareError, match=r"s1/u_c01 in train and val"):
         splits.write_filelists(tmp_path, assigned)
     assert not (tmp_path / "filelists").exists()
+
+
+def test_a_length_mismatch_is_refused_from_the_headers_before_the_audio_is_read(tmp_path):
+    import tracemalloc
+
+    src = tmp_path / "src"
+    recording(src / "s1" / "avi" / "good.avi", src / "s1" / "wav" / "good.wav", Fraction(27), 2.0, 50, codec="mpeg4")
+    write_video(src / "s1" / "avi" / "short.mkv", moving_frames(54), Fraction(27), "mpeg4")  # 2 s; Matroska gives no frame count
+    long_s = 200.0
+    write_wav(src / "s1" / "wav" / "short.wav", np.zeros(int(long_s * SRC_RATE), np.float32))
+    tracemalloc.start()
+    try:
+        manifest = prepare(src, tmp_path / "data")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    reasons = {s["recording"].split("/")[-1]: s["reason"] for s in manifest["skipped"]}
+    assert set(reasons) == {"short.mkv"} and "differ by 198.000 s" in reasons["short.mkv"]
+    decoded_bytes = long_s * SRC_RATE * 4  # the long audio as float32
+    assert peak < decoded_bytes / 4, f"peak {peak / 2**20:.1f} MiB"

@@ -34,6 +34,7 @@ class VideoInfo:
     codec: str
     has_audio: bool
     audio_offset_s: float  # audio stream start minus video stream start (embedded audio)
+    duration_s: float | None = None  # from the header (frame count, stream or container duration), None if unknown
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -59,12 +60,26 @@ def probe(path: str | Path) -> VideoInfo:
             return VideoInfo(
                 width=int(width), height=int(height), fps=float(rate) if rate else None,
                 declared_frames=int(stream.frames or 0), codec=stream.codec_context.name,
-                has_audio=has_audio, audio_offset_s=audio_offset,
+                has_audio=has_audio, audio_offset_s=audio_offset, duration_s=_header_duration(container, stream, rate),
             )
     except VideoError:
         raise
     except Exception as exc:  # PyAV raises FFmpegError subclasses, OSError, ValueError...
         raise VideoError(f"{path.name}: cannot open video ({_describe(exc)})") from exc
+
+
+def _header_duration(container, stream, rate) -> float | None:
+    """The video's length by its header: frame count over rate, else the stream's duration,
+    else the container's (Matroska, for one, gives only the last)."""
+    import av
+
+    if stream.frames and rate:
+        return stream.frames / float(rate)
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
 
 
 def _describe(exc: Exception) -> str:

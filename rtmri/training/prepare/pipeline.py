@@ -25,7 +25,7 @@ import numpy as np
 
 from rtmri import RtmriError
 from rtmri.alignment import FPS, SAMPLES_PER_FRAME
-from rtmri.audio import SAMPLE_RATE, load_audio
+from rtmri.audio import SAMPLE_RATE, AudioTooLongError, audio_duration, load_audio
 from rtmri.clips import ALL_SPLITS, FRAMES_FILE, REPEAT_FILE, write_header
 from rtmri.files import atomic_write, atomic_writer
 from rtmri.training.prepare import PrepareError, RecordingError
@@ -177,15 +177,39 @@ def _remove_clips(out: Path, rec: Recording) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _load_recording_audio(rec: Recording, info: video.VideoInfo) -> np.ndarray:
+def _header_lengths_check(rec: Recording, info: video.VideoInfo) -> float | None:
+    """Refuse an obvious length mismatch from the headers, before decoding anything (a 1 h
+    WAV beside a 2 s video would otherwise be read whole first). Returns the most audio worth
+    reading, in seconds: None when the video's header does not give its length."""
+    if info.duration_s is None:
+        return None
+    slack = MAX_MISMATCH_S + 2.0 / (info.fps or FPS)
+    audio_s = audio_duration(rec.audio or rec.video)
+    if audio_s and abs(audio_s - info.duration_s) > slack:  # an empty file: load_audio says so
+        raise RecordingError(
+            f"audio ({audio_s:.3f} s) and video ({info.duration_s:.3f} s by its header) lengths differ by "
+            f"{abs(audio_s - info.duration_s):.3f} s, more than {MAX_MISMATCH_S} s"
+        )
+    return info.duration_s + slack + max(0.0, -info.audio_offset_s)
+
+
+def _load_recording_audio(rec: Recording, info: video.VideoInfo, max_seconds: float | None = None) -> np.ndarray:
+    try:
+        return _read_recording_audio(rec, info, max_seconds)
+    except AudioTooLongError as exc:
+        raise RecordingError(f"{exc}, the video {info.duration_s:.3f} s by its header (the lengths may differ by "
+                             f"{MAX_MISMATCH_S} s)") from exc
+
+
+def _read_recording_audio(rec: Recording, info: video.VideoInfo, max_seconds: float | None) -> np.ndarray:
     if rec.audio is not None:
-        return load_audio(rec.audio, SAMPLE_RATE)
+        return load_audio(rec.audio, SAMPLE_RATE, max_seconds)
     if not info.has_audio:
         raise RecordingError(
             f"{rec.video.name}: no audio: no {rec.video.stem}.wav or .flac beside it or in the "
             "layout's audio folder, and no audio stream inside the video"
         )
-    wav = load_audio(rec.video, SAMPLE_RATE)
+    wav = load_audio(rec.video, SAMPLE_RATE, max_seconds)
     shift = int(round(info.audio_offset_s * SAMPLE_RATE))
     if shift > 0:  # audio starts after the first frame
         wav = np.concatenate((np.zeros(shift, np.float32), wav))
@@ -203,18 +227,9 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
             raise RecordingError(f"{rec.video.name}: {problem} (crop from {crop_source})")
     result["crop"] = list(crop) if crop else [0, 0, info.width, info.height]
     result["crop_source"] = crop_source
-    wav = _load_recording_audio(rec, info)
+    wav = _load_recording_audio(rec, info, _header_lengths_check(rec, info))
     audio_s = len(wav) / SAMPLE_RATE
     n_audio_frames = len(wav) // SAMPLES_PER_FRAME
-    if info.declared_frames and info.fps:
-        # An obvious mismatch is refused from the header, before decoding (and before
-        # allocating the output for an audio file far longer than the video).
-        header_s = info.declared_frames / info.fps
-        if abs(audio_s - header_s) > MAX_MISMATCH_S + 2.0 / info.fps:
-            raise RecordingError(
-                f"audio ({audio_s:.3f} s) and video ({header_s:.3f} s by its header) lengths differ by "
-                f"{abs(audio_s - header_s):.3f} s, more than {MAX_MISMATCH_S} s"
-            )
 
     stats = video.DecodeStats()
     transform = video.CropResize(crop, opts.size)
