@@ -36,7 +36,7 @@ from rtmri.streamer.server import protocol  # noqa: E402
 from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread  # noqa: E402
 from rtmri.streamer.server.broadcast import Broadcast  # noqa: E402
 from rtmri.streamer.server.clients import Client  # noqa: E402
-from rtmri.streamer.server.learners import Learners, Session  # noqa: E402
+from rtmri.streamer.server.learners import Learners  # noqa: E402
 from rtmri.streamer.server.security import Limits  # noqa: E402
 from rtmri.streamer.sources import FileSource  # noqa: E402
 
@@ -428,22 +428,20 @@ def test_sessions_are_batched_into_one_engine_run(make_tiny_bundle):
     async def scenario():
         learners = Learners(engine, Limits(audio_burst_s=5.0))
         clients = [Client(FakeSocket(), Limits(queue_frames=100)) for _ in range(3)]
-        sessions = [Session(c) for c in clients]
-        learners.sessions.update(sessions)
         senders = [asyncio.create_task(c.send_loop()) for c in clients]
-        for s in sessions:
-            learners.start(s)
-            learners.audio(s, 0, bursts(0.2, seed=2))  # 5 frames' worth each, before the engine pass
-            learners.stop(s)
-        task = asyncio.create_task(learners.run())
+        for c in clients:
+            learners.join(c)
+            learners.control(c, {"type": "start"})
+            learners.audio(c, 0, bursts(0.2, seed=2))  # 5 frames' worth each, before the engine pass
+            learners.control(c, {"type": "stop"})
+        await learners.start()
         for _ in range(200):
             await asyncio.sleep(0.01)
             if all(any('"stopped"' in m for m in c.ws.messages if isinstance(m, str)) for c in clients):
                 break
-        task.cancel()
+        await learners.stop()
         for t in senders:
             t.cancel()
-        learners.close()
         return clients
 
     clients = asyncio.run(scenario())

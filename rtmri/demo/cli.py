@@ -76,10 +76,10 @@ def interactive(assets: DemoAssets, host: str, port: int, provider: str | None) 
         from rtmri import RtmriError
 
         raise RtmriError(f"cannot serve the page on {host}:{port}: {exc} (try --port 0)") from exc
-    print(f"rtmri demo: learner page ({describe(engine)}, {len(references)} native references): open {join_url(server, token)}",
-          flush=True)
-    window = open_window(fullscreen=False, colormap="gray", prog="rtmri demo")
-    try:
+    try:  # from here Ctrl+C (or a SIGINT as soon as the URL is out) stops the server cleanly
+        print(f"rtmri demo: learner page ({describe(engine)}, {len(references)} native references): open {join_url(server, token)}",
+              flush=True)
+        window = open_window(fullscreen=False, colormap="gray", prog="rtmri demo")
         if window is None:
             print("rtmri demo: the page is served until Ctrl+C (--headless writes an MP4 instead)", file=sys.stderr)
             threading.Event().wait()

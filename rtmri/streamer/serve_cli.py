@@ -134,8 +134,7 @@ async def _serve(server, token: str | None) -> None:
     if task.done():
         await task  # raises what stopped it
         return
-    what = "broadcast of " + server.source_description if server.broadcast is not None else "learner sessions"
-    print(f"rtmri serve: {what} ({server.engine.bundle.path.parent.name}, {', '.join(server.engine.providers)}); Ctrl+C to stop",
+    print(f"rtmri serve: {server.mode.description} ({server.engine.bundle.path.parent.name}, {', '.join(server.engine.providers)}); Ctrl+C to stop",
           file=sys.stderr)
     url = join_url(server, token)
     print(f"rtmri serve: open {url}", flush=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 from rtmri import RtmriError
 from rtmri.audio import SAMPLE_RATE, load_audio
+from rtmri.streamer.frames import SampleClock
 
 DEFAULT_BLOCK_MS = 20
 READ_TIMEOUT_S = 2.0
@@ -42,22 +43,22 @@ class FileSource:
         self.capture_latency_s = self.block / SAMPLE_RATE if realtime else 0.0
         self.description = f"file {self.path.name} ({len(self.wav) / SAMPLE_RATE:.1f} s, {'real time' if realtime else 'offline'})"
         self.position = 0
-        self._t0: float | None = None
+        self.clock = SampleClock()
 
     @property
     def duration_s(self) -> float:
         return len(self.wav) / SAMPLE_RATE
 
     def start(self) -> None:
-        self._t0 = time.monotonic()
+        self.clock.anchor(time.monotonic(), 0)
         if self.audible:
             _play(self.wav)
 
     def sample_time(self, n: int) -> float:
-        return (self._t0 or 0.0) + n / SAMPLE_RATE
+        return self.clock.time_of(n)
 
     def read(self) -> np.ndarray | None:
-        if self._t0 is None:
+        if not self.clock.anchored:
             self.start()
         if self.position >= len(self.wav):
             return None
@@ -75,7 +76,7 @@ class FileSource:
         return chunk
 
     def _samples_due(self) -> int:
-        return int((time.monotonic() - self._t0) * SAMPLE_RATE)
+        return int((time.monotonic() - self.clock.time_of(0)) * SAMPLE_RATE)
 
     def close(self) -> None:
         if self.audible:
@@ -153,7 +154,7 @@ class MicrophoneSource:
         self._stream = sd.InputStream(device=device, channels=1, samplerate=self.rate, blocksize=self.block,
                                       dtype="float32", callback=self._callback)
         self.capture_latency_s = float(self._stream.latency) + self.block / self.rate
-        self._anchor: tuple[float, int] | None = None
+        self.clock = SampleClock()
 
     def _callback(self, indata, frames, time_info, status) -> None:
         if status:
@@ -165,10 +166,7 @@ class MicrophoneSource:
 
     def sample_time(self, n: int) -> float:
         """Anchored at the first block's arrival, then counted in samples (the device clock)."""
-        if self._anchor is None:
-            return time.monotonic()
-        t, samples = self._anchor
-        return t + (n - samples) / SAMPLE_RATE
+        return self.clock.time_of(n)
 
     def read(self) -> np.ndarray | None:
         if not self._stream.active and self._stream.closed:
@@ -182,9 +180,8 @@ class MicrophoneSource:
             if not pieces:
                 raise AudioSourceError(f"{self.description} stopped delivering audio (was it unplugged?)")
         raw = np.concatenate([p for _, p in pieces])
-        if self._anchor is None:
-            arrived = pieces[0][0]
-            self._anchor = (arrived, round(len(pieces[0][1]) * SAMPLE_RATE / self.rate))
+        arrived, first = pieces[0]
+        self.clock.anchor(arrived, round(len(first) * SAMPLE_RATE / self.rate))
         return self._resampler.resample_chunk(raw)
 
     def close(self) -> None:

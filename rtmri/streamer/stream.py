@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rtmri.alignment import FPS, SAMPLES_PER_FRAME
 from rtmri.audio import SAMPLE_RATE
-from rtmri.streamer.windows import FrameWindow, FrameWindows
+from rtmri.streamer.frames import Frame, WindowQueue, make_frames
+from rtmri.streamer.windows import FrameWindows
+
+__all__ = ["Frame", "StopStreaming", "StreamStats", "Streamer"]
 
 DEFAULT_MAX_BATCH = 2
 OFFLINE_BATCH = 16
@@ -23,19 +25,6 @@ OFFLINE_BATCH = 16
 
 class StopStreaming(Exception):
     """Raised by a sink (a closed window, a quit key) to end the stream cleanly."""
-
-
-@dataclass
-class Frame:
-    index: int
-    image: np.ndarray  # uint8 (S, S)
-    timestamp_s: float  # k / FPS on the audio timeline
-    spoken_at: float  # monotonic time the sound at the frame's timestamp reached the microphone
-    audio_ready_at: float  # monotonic time the frame's last audio sample arrived
-    made_at: float  # monotonic time inference finished
-    features_ms: float
-    inference_ms: float
-    dropped_before: int = 0  # frames dropped since the previous frame
 
 
 @dataclass
@@ -80,7 +69,7 @@ class Streamer:
 
     def run(self, source, max_seconds: float | None = None) -> StreamStats:
         windows = FrameWindows(self.engine.bundle.lookahead_ms)
-        pending: list[FrameWindow] = []
+        queue = WindowQueue(source.sample_time, source.sample_time, keep=self.max_batch)
         started = time.monotonic()
         source.start()
         try:
@@ -88,15 +77,15 @@ class Streamer:
                 chunk = source.read()
                 if chunk is None:
                     features_start = time.perf_counter()
-                    pending += windows.flush()
+                    queue.add(windows.flush())
                 else:
                     for sink in self.sinks:
                         if hasattr(sink, "audio"):
                             sink.audio(chunk)
                     features_start = time.perf_counter()
-                    pending += windows.push(chunk)
+                    queue.add(windows.push(chunk))
                 features_ms = (time.perf_counter() - features_start) * 1000.0
-                pending = self._process(pending, source, features_ms, final=chunk is None)
+                self._process(queue, features_ms, final=chunk is None)
                 if chunk is None or (max_seconds is not None and windows.mel.samples_received >= max_seconds * SAMPLE_RATE):
                     break
         except StopStreaming:
@@ -109,39 +98,19 @@ class Streamer:
                 sink.close()
         return self.stats
 
-    def _process(self, pending: list[FrameWindow], source, features_ms: float, final: bool) -> list[FrameWindow]:
-        dropped = 0
-        # The end of the audio releases its last frames together; they are due, not stale.
-        if self.realtime and not final and len(pending) > self.max_batch:
-            dropped = len(pending) - self.max_batch
-            pending = pending[dropped:]
-            self.stats.dropped += dropped
-        while pending:
-            batch, pending = pending[: self.max_batch], pending[self.max_batch :]
-            self._run_batch(batch, source, features_ms / max(1, len(batch)), dropped)
-            dropped = 0
-            if self.realtime and not final:
-                break  # go back to the source: newer audio may make these frames stale
-        return pending
-
-    def _run_batch(self, batch: list[FrameWindow], source, features_ms: float, dropped: int) -> None:
-        start = time.perf_counter()
-        images = self.engine.run(np.stack([w.mel for w in batch]))
-        inference_ms = (time.perf_counter() - start) * 1000.0 / len(batch)
-        made_at = time.monotonic()
-        for i, (window, image) in enumerate(zip(batch, images)):
-            frame = Frame(
-                index=window.index,
-                image=self._smooth(image),
-                timestamp_s=window.index / FPS,
-                spoken_at=source.sample_time(window.index * SAMPLES_PER_FRAME),
-                audio_ready_at=source.sample_time(window.audio_end_sample),
-                made_at=made_at,
-                features_ms=features_ms,
-                inference_ms=inference_ms,
-                dropped_before=dropped if i == 0 else 0,
-            )
-            self._emit(frame)
+    def _process(self, queue: WindowQueue, features_ms: float, final: bool) -> None:
+        """Make the waiting frames; in real time only the newest max_batch (one engine
+        run), except at the end of the audio, which releases its last frames together:
+        they are due, not stale."""
+        if self.realtime and not final:
+            queue.keep_newest()
+            self.stats.dropped = queue.dropped
+        features_ms /= max(1, len(queue))
+        while queue:
+            jobs = [queue.take() for _ in range(min(len(queue), self.max_batch))]
+            for _, frame in make_frames(self.engine, jobs, features_ms):
+                frame.image = self._smooth(frame.image)
+                self._emit(frame)
 
     def _smooth(self, image: np.ndarray) -> np.ndarray:
         if self.smoothing == 0.0:

@@ -24,10 +24,9 @@ from urllib.parse import parse_qs
 
 from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
-from rtmri.streamer.server.broadcast import Broadcast
 from rtmri.streamer.server.clients import Client
-from rtmri.streamer.server.learners import Learners, Session
-from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_UNSUPPORTED,
+from rtmri.streamer.server.modes import make_mode
+from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER,
                                             MAX_AUDIO_SAMPLES, ProtocolError, control, now_ms, parse_audio, parse_control)
 from rtmri.streamer.server.security import Limits, is_loopback, request_problem, token_ok
 
@@ -61,18 +60,11 @@ class ServerOptions:
 
 class RtmriServer:
     def __init__(self, engine, options: ServerOptions, make_source=None, references=(), source_description: str = "") -> None:
-        if options.mode not in ("broadcast", "learner"):
-            raise ValueError(f"mode {options.mode!r}: expected broadcast or learner")
         self.engine = engine
         self.options = options
         self.limits = options.limits
         self.clients: set[Client] = set()
-        self.broadcast = None
-        self.learners = None
-        if options.mode == "broadcast":
-            self.broadcast = Broadcast(engine, make_source, options.codec, options.quality, options.repeat, options.smoothing)
-        else:
-            self.learners = Learners(engine, options.limits, options.codec, options.quality)
+        self.mode = make_mode(options, engine, make_source, source_description)
         self.references = {r.id: r for r in references}
         self.source_description = source_description
         self.loopback_only = is_loopback(options.host)
@@ -97,21 +89,14 @@ class RtmriServer:
                          ping_interval=20, ping_timeout=20, close_timeout=2, open_timeout=10, ssl=self.options.ssl,
                          logger=log) as server:
             self.port = server.sockets[0].getsockname()[1]
-            tasks = [asyncio.create_task(self._housekeeping())]
-            if self.learners is not None:
-                tasks.append(asyncio.create_task(self.learners.run()))
-            if self.broadcast is not None:
-                self.broadcast.start(self._loop)
+            housekeeping = asyncio.create_task(self._housekeeping())
+            await self.mode.start()
             self.started.set()
             try:
                 await self._stop.wait()
             finally:
-                for task in tasks:
-                    task.cancel()
-                if self.broadcast is not None:
-                    await asyncio.get_running_loop().run_in_executor(None, self.broadcast.stop)
-                if self.learners is not None:
-                    self.learners.close()
+                housekeeping.cancel()
+                await self.mode.stop()
 
     def stop(self) -> None:
         """From any thread."""
@@ -177,21 +162,12 @@ class RtmriServer:
         client = Client(ws, self.limits)
         self.clients.add(client)
         sender = asyncio.create_task(client.send_loop())
-        session = None
         try:
             await self._hello(ws, client)
-            if self.learners is not None:
-                if len(self.learners.sessions) >= self.limits.max_sessions:
-                    raise ProtocolError(CLOSE_TRY_LATER, f"all {self.limits.max_sessions} learner sessions are taken; try again later")
-                session = Session(client)
-                self.learners.sessions.add(session)
-                client.role = "learner"
-            else:
-                self.broadcast.viewers.add(client)
-                client.role = "viewer"
+            self.mode.join(client)
             client.say(self._welcome())
             async for message in ws:
-                self._on_message(client, session, message)
+                self._on_message(client, message)
         except ProtocolError as exc:
             log.info("closing %s: %s %s", ws.remote_address, exc.code, exc.reason)
             await close(ws, exc.code, exc.reason)
@@ -199,10 +175,7 @@ class RtmriServer:
             pass
         finally:
             self.clients.discard(client)
-            if self.broadcast is not None:
-                self.broadcast.viewers.discard(client)
-            if session is not None:
-                self.learners.leave(session)
+            self.mode.leave(client)
             sender.cancel()
 
     async def _hello(self, ws, client: Client) -> None:
@@ -228,13 +201,11 @@ class RtmriServer:
             raise ProtocolError(CLOSE_TOO_BIG, f"text message over {self.limits.max_text_bytes} bytes")
         return parse_control(text)
 
-    def _on_message(self, client: Client, session: Session | None, message) -> None:
+    def _on_message(self, client: Client, message) -> None:
         if isinstance(message, bytes):
             self._count(client)
-            if session is None:
-                raise ProtocolError(CLOSE_UNSUPPORTED, "viewers send no binary messages (this server broadcasts)")
             offset, samples = parse_audio(message)
-            self.learners.audio(session, offset, samples)
+            self.mode.audio(client, offset, samples)
             return
         request = self._control(client, message)
         kind = request["type"]
@@ -245,18 +216,13 @@ class RtmriServer:
             client.say(control("pong", t0=t0, server_ms=now_ms()))
         elif kind == "hello":
             raise ProtocolError(CLOSE_POLICY, "hello sent twice")
-        elif session is None:
-            raise ProtocolError(CLOSE_UNSUPPORTED, f"{kind!r} is for learner mode; this server broadcasts")
-        elif kind == "start":
-            stream = self.learners.start(session)
-            client.say(control("started", epoch=stream.epoch))
-        else:  # stop
-            self.learners.stop(session)
+        else:  # start, stop
+            self.mode.control(client, request)
 
     def _welcome(self) -> str:
         bundle = self.engine.bundle
         return control(
-            "welcome", mode=self.options.mode, fps=FPS, sample_rate=SAMPLE_RATE, image_size=bundle.image_size,
+            "welcome", mode=self.mode.name, fps=FPS, sample_rate=SAMPLE_RATE, image_size=bundle.image_size,
             lookahead_ms=bundle.lookahead_ms, codec=self.options.codec, server_ms=now_ms(),
             bundle=bundle.path.parent.name, source=self.source_description,
             references=[r.describe() for r in self.references.values()],
@@ -278,14 +244,7 @@ class RtmriServer:
             if now - last_status < self.options.status_interval_s:
                 continue
             last_status = now
-            common = {"clients": len(self.clients)}
-            if self.broadcast is not None:
-                common.update(viewers=len(self.broadcast.viewers), server_fps=round(self.broadcast.fps, 2),
-                              epoch=self.broadcast.epoch, error=self.broadcast.error)
-            else:
-                recent = self.learners.batch_sizes[-50:]
-                common.update(sessions=len(self.learners.sessions), engine_passes=self.learners.passes,
-                              batch_mean=round(sum(recent) / len(recent), 2) if recent else 0.0)
+            common = {"clients": len(self.clients), **self.mode.status()}
             for client in list(self.clients):
                 if client.role != "new" and not client.controls:  # a client with messages waiting gets no more
                     client.say(control("status", **common, **client.summary()))

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
-from collections import deque
 
-from rtmri.streamer.server.protocol import TRACK_LIVE, FrameHeader, encode_image
+from rtmri.streamer.fps import FpsMeter
+from rtmri.streamer.server.protocol import CLOSE_UNSUPPORTED, TRACK_LIVE, FrameHeader, ProtocolError, encode_image
 from rtmri.streamer.stream import StopStreaming, Streamer
+
+STOP_TIMEOUT_S = 5.0
 
 
 class BroadcastSink:
@@ -35,44 +36,67 @@ class BroadcastSink:
 
 
 class Broadcast:
-    """make_source() -> a new audio source (FileSource or MicrophoneSource) per run; a file
-    starts again when it ends (a new epoch) unless repeat is off."""
+    """The broadcast mode (rtmri.streamer.server.modes.Mode). make_source() -> a new audio
+    source (FileSource or MicrophoneSource) per run; a file starts again when it ends (a
+    new epoch) unless repeat is off."""
+
+    name = "broadcast"
 
     def __init__(self, engine, make_source, codec: str = "jpeg", quality: int = 90, repeat: bool = True,
-                 smoothing: float = 0.0) -> None:
+                 smoothing: float = 0.0, description: str = "") -> None:
         self.engine = engine
         self.make_source = make_source
         self.codec, self.quality = codec, quality
         self.repeat = repeat
         self.smoothing = smoothing
+        self.description = f"broadcast of {description}" if description else "broadcast"
         self.viewers: set = set()
         self.stopping = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.epoch = 0
         self.error: str | None = None
-        self._times: deque[float] = deque(maxlen=50)  # publish times of the last frames, for the frame rate
+        self.meter = FpsMeter()
         self._thread: threading.Thread | None = None
+
+    # --- the mode's interface, on the event loop ---------------------------------------
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="rtmri-broadcast", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, STOP_TIMEOUT_S)
+
+    def join(self, client) -> None:
+        self.viewers.add(client)
+        client.role = "viewer"
+
+    def leave(self, client) -> None:
+        self.viewers.discard(client)
+
+    def audio(self, client, offset, samples) -> None:
+        raise ProtocolError(CLOSE_UNSUPPORTED, "viewers send no binary messages (this server broadcasts)")
+
+    def control(self, client, request: dict) -> None:
+        raise ProtocolError(CLOSE_UNSUPPORTED, f"{request['type']!r} is for learner mode; this server broadcasts")
+
+    def status(self) -> dict:
+        return {"viewers": len(self.viewers), "server_fps": round(self.fps, 2), "epoch": self.epoch, "error": self.error}
+
+    # --- frames ------------------------------------------------------------------------
 
     def publish(self, header: FrameHeader, image: bytes) -> None:
         """On the event loop: hand one frame to every viewer."""
-        self._times.append(time.monotonic())
+        self.meter.tick()
         for viewer in self.viewers:
             viewer.offer(header, image)
 
     @property
     def fps(self) -> float:
-        t = self._times
-        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._thread = threading.Thread(target=self._run, name="rtmri-broadcast", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        return self.meter.fps
 
     def _run(self) -> None:
         try:

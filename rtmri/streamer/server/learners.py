@@ -1,11 +1,11 @@
 """Learner mode: each browser sends its microphone (16 kHz PCM) and gets its own frames.
 
-Every session has its own FrameWindows (its own audio timeline). One engine serves them
-all: a single batching task takes whatever audio has arrived from every session, turns
-it into ready windows and runs all of them as one batch on the engine's thread; audio
-that arrives meanwhile waits for the next pass, so the batch grows with the load. As in
-the Streamer, a session that fell behind keeps only its newest windows and counts the rest
-as dropped.
+Every session has its own FrameWindows (its own audio timeline) and its own WindowQueue.
+One engine serves them all: a single batching task takes whatever audio has arrived from
+every session, turns it into ready windows and runs them through the frame maker
+(rtmri.streamer.frames) on the engine's thread; audio that arrives meanwhile waits for the
+next pass, so the batch grows with the load. As in the Streamer, a session that fell
+behind keeps only its newest windows and counts the rest as dropped.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rtmri.alignment import FPS, SAMPLES_PER_FRAME
-from rtmri.audio import SAMPLE_RATE
-from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, TRACK_LIVE, FrameHeader, ProtocolError, control,
-                                            encode_image)
+from rtmri.streamer.frames import SampleClock, WindowQueue, make_frames, round_robin
+from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, CLOSE_TRY_LATER, TRACK_LIVE, FrameHeader,
+                                            ProtocolError, control, encode_image)
 from rtmri.streamer.server.security import Limits, audio_too_fast
-from rtmri.streamer.stream import DEFAULT_MAX_BATCH, Frame
+from rtmri.streamer.stream import DEFAULT_MAX_BATCH
 from rtmri.streamer.windows import FrameWindows
 
 MAX_RUN_BATCH = 32  # windows per engine run; a pass with more makes several runs
+RECENT_ARRIVALS = 50
 log = logging.getLogger("rtmri.serve")
 
 
@@ -37,18 +37,21 @@ class MicStream:
     session: "Session"
     epoch: int
     windows: FrameWindows  # used on the engine thread only
+    keep: int = DEFAULT_MAX_BATCH
     started_at: float = field(default_factory=time.monotonic)
     received: int = 0  # samples accepted so far
     pending: list = field(default_factory=list)  # (samples, arrival time) not yet taken by a pass
     stopping: bool = False
-    anchor: tuple[float, int] | None = None  # (arrival, end sample) of the first chunk: its sample clock
+    clock: SampleClock = field(default_factory=SampleClock)  # anchored at the first chunk's arrival
     arrivals: list = field(default_factory=list)  # (end sample, arrival) of chunks pushed, recent ones
     frames: int = 0
-    dropped: int = 0
 
-    def spoken_at(self, sample: int) -> float:
-        t, end = self.anchor
-        return t + (sample - end) / SAMPLE_RATE
+    def __post_init__(self) -> None:
+        self.queue = WindowQueue(self.clock.time_of, self.arrived_at, self.keep)  # engine thread only
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
 
     def arrived_at(self, sample: int) -> float:
         """When the chunk holding sample - 1 arrived (a window's last sample)."""
@@ -56,6 +59,18 @@ class MicStream:
             if end >= sample:
                 return t
         return self.arrivals[-1][1] if self.arrivals else time.monotonic()
+
+    def push(self, chunks: list) -> list:
+        """On the engine thread: the chunks that arrived -> the windows they made ready
+        (one push for all of them: under load, fewer and larger feature steps)."""
+        if not chunks:
+            return []
+        end = self.windows.mel.samples_received
+        for samples, arrival in chunks:
+            end += len(samples)
+            self.arrivals.append((end, arrival))
+        del self.arrivals[:-RECENT_ARRIVALS]
+        return self.windows.push(np.concatenate([samples for samples, _ in chunks]))
 
 
 class Session:
@@ -68,30 +83,59 @@ class Session:
 
 
 class Learners:
+    """The learner mode (rtmri.streamer.server.modes.Mode)."""
+
+    name = "learner"
+    description = "learner sessions"
+
     def __init__(self, engine, limits: Limits, codec: str = "jpeg", quality: int = 90,
                  max_per_session: int = DEFAULT_MAX_BATCH) -> None:
         self.engine = engine
         self.limits = limits
         self.codec, self.quality = codec, quality
         self.max_per_session = max_per_session
-        self.sessions: set[Session] = set()
+        self.sessions: dict[object, Session] = {}  # client -> its session
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtmri-engine")
         self._wake = asyncio.Event()
         self._active: list[MicStream] = []  # streams with audio waiting or a stop to flush
+        self._task: asyncio.Task | None = None
         self.passes = 0
         self.batch_sizes: list[int] = []  # windows per pass, recent passes
 
-    # --- on the event loop -------------------------------------------------------------
+    # --- the mode's interface, on the event loop ---------------------------------------
 
-    def start(self, session: Session) -> MicStream:
-        if session.stream is not None:
-            self.stop(session)
-        session.epochs += 1
-        session.stream = MicStream(session, session.epochs, FrameWindows(self.engine.bundle.lookahead_ms))
-        return session.stream
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run())
 
-    def audio(self, session: Session, offset: int, samples: np.ndarray) -> None:
-        stream = session.stream
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def join(self, client) -> None:
+        if len(self.sessions) >= self.limits.max_sessions:
+            raise ProtocolError(CLOSE_TRY_LATER, f"all {self.limits.max_sessions} learner sessions are taken; try again later")
+        self.sessions[client] = Session(client)
+        client.role = "learner"
+
+    def leave(self, client) -> None:
+        session = self.sessions.pop(client, None)
+        if session is None:
+            return
+        stream, session.stream = session.stream, None
+        if stream in self._active:
+            self._active.remove(stream)
+
+    def control(self, client, request: dict) -> None:
+        session = self.sessions[client]
+        if request["type"] == "start":
+            stream = self._start_stream(session)
+            client.say(control("started", epoch=stream.epoch))
+        else:  # stop
+            self._stop_stream(session)
+
+    def audio(self, client, offset: int, samples: np.ndarray) -> None:
+        stream = self.sessions[client].stream
         if stream is None:
             raise ProtocolError(CLOSE_POLICY, "audio without a started stream (send start first)")
         if offset != stream.received:
@@ -102,22 +146,29 @@ class Learners:
         if not len(samples):
             return
         arrival = time.monotonic()
-        if stream.anchor is None:
-            stream.anchor = (arrival, len(samples))
+        stream.clock.anchor(arrival, stream.received)
         stream.pending.append((samples, arrival))
         self._schedule(stream)
 
-    def stop(self, session: Session) -> None:
+    def status(self) -> dict:
+        recent = self.batch_sizes[-50:]
+        return {"sessions": len(self.sessions), "engine_passes": self.passes,
+                "batch_mean": round(sum(recent) / len(recent), 2) if recent else 0.0}
+
+    # --- streams -----------------------------------------------------------------------
+
+    def _start_stream(self, session: Session) -> MicStream:
+        if session.stream is not None:
+            self._stop_stream(session)
+        session.epochs += 1
+        session.stream = MicStream(session, session.epochs, FrameWindows(self.engine.bundle.lookahead_ms), self.max_per_session)
+        return session.stream
+
+    def _stop_stream(self, session: Session) -> None:
         stream, session.stream = session.stream, None
         if stream is not None:
             stream.stopping = True
             self._schedule(stream)
-
-    def leave(self, session: Session) -> None:
-        self.sessions.discard(session)
-        stream, session.stream = session.stream, None
-        if stream in self._active:
-            self._active.remove(stream)
 
     def _schedule(self, stream: MicStream) -> None:
         if stream not in self._active:
@@ -144,53 +195,33 @@ class Learners:
                 continue
             for stream, messages, stopped in results:
                 session = stream.session
-                if session not in self.sessions:
+                if self.sessions.get(session.client) is not session:
                     continue  # it left meanwhile
                 for header, image in messages:
                     session.client.offer(header, image)
                 if stopped:
                     session.client.tell(control("stopped", epoch=stream.epoch, frames=stream.frames, dropped=stream.dropped))
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
     # --- on the engine thread ----------------------------------------------------------
 
     def _compute(self, work: list) -> list:
         started = time.perf_counter()
-        ready = []  # (stream, window, dropped before it)
         for stream, chunks, stopping in work:
-            windows = []
-            if chunks:  # one push for all of them: under load, fewer and larger feature steps
-                end = stream.windows.mel.samples_received
-                for samples, arrival in chunks:
-                    end += len(samples)
-                    stream.arrivals.append((end, arrival))
-                del stream.arrivals[:-50]
-                windows += stream.windows.push(np.concatenate([samples for samples, _ in chunks]))
-            if stopping:
-                windows += stream.windows.flush()
-            drop = 0 if stopping else max(0, len(windows) - self.max_per_session)
-            stream.dropped += drop
-            ready += [(stream, w, drop if i == 0 else 0) for i, w in enumerate(windows[drop:])]
-        features_ms = (time.perf_counter() - started) * 1000.0 / max(1, len(ready))
-        out = {id(stream): (stream, [], stopping) for stream, _, stopping in work}
-        for lo in range(0, len(ready), MAX_RUN_BATCH):
-            part = ready[lo:lo + MAX_RUN_BATCH]
-            run_start = time.perf_counter()
-            images = self.engine.run(np.stack([w.mel for _, w, _ in part]))
-            made_at = time.monotonic()
-            inference_ms = (time.perf_counter() - run_start) * 1000.0 / len(part)
-            for (stream, window, dropped), image in zip(part, images):
-                frame = Frame(
-                    index=window.index, image=image, timestamp_s=window.index / FPS,
-                    spoken_at=stream.spoken_at(window.index * SAMPLES_PER_FRAME),
-                    audio_ready_at=stream.arrived_at(window.audio_end_sample), made_at=made_at,
-                    features_ms=features_ms, inference_ms=inference_ms, dropped_before=dropped,
-                )
+            stream.queue.add(stream.push(chunks))
+            if not stopping:
+                stream.queue.keep_newest()
+            else:
+                stream.queue.add(stream.windows.flush())
+        queues = [stream.queue for stream, _, _ in work]
+        jobs = round_robin(queues, limit=sum(map(len, queues)), first=self.passes)
+        features_ms = (time.perf_counter() - started) * 1000.0 / max(1, len(jobs))
+        out = {id(stream.queue): (stream, [], stopping) for stream, _, stopping in work}
+        for lo in range(0, len(jobs), MAX_RUN_BATCH):
+            for queue, frame in make_frames(self.engine, jobs[lo:lo + MAX_RUN_BATCH], features_ms):
+                stream, messages, _ = out[id(queue)]
                 stream.frames += 1
-                out[id(stream)][1].append((FrameHeader.of(frame, self.codec, TRACK_LIVE, stream.epoch),
-                                           encode_image(image, self.codec, self.quality)))
+                messages.append((FrameHeader.of(frame, self.codec, TRACK_LIVE, stream.epoch),
+                                 encode_image(frame.image, self.codec, self.quality)))
         self.passes += 1
-        self.batch_sizes = self.batch_sizes[-199:] + [len(ready)]
+        self.batch_sizes = self.batch_sizes[-199:] + [len(jobs)]
         return list(out.values())
