@@ -539,3 +539,16 @@ def test_a_length_mismatch_is_refused_from_the_headers_before_the_audio_is_read(
     assert set(reasons) == {"short.mkv"} and "differ by 198.000 s" in reasons["short.mkv"]
     decoded_bytes = long_s * SRC_RATE * 4  # the long audio as float32
     assert peak < decoded_bytes / 4, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_audio_with_nan_samples_is_skipped_with_the_reason_not_written_as_clicks(tmp_path):
+    src = tmp_path / "src"
+    for name in ("good", "damaged"):
+        recording(src / "s1" / "avi" / f"{name}.avi", src / "s1" / "wav" / f"{name}.wav", Fraction(27), 2.0, 60, codec="mpeg4")
+    wav, _ = speech_like(2.0, 60)
+    wav[SRC_RATE : SRC_RATE + 100] = np.nan
+    soundfile.write(str(src / "s1" / "wav" / "damaged.wav"), wav, SRC_RATE, subtype="FLOAT")
+    manifest = prepare(src, tmp_path / "data")
+    reasons = {s["recording"].split("/")[-1]: s["reason"] for s in manifest["skipped"]}
+    assert set(reasons) == {"damaged.avi"} and "damaged.wav: 100 audio samples are NaN or infinite" in reasons["damaged.avi"]
+    assert "## Skipped recordings (1)" in (tmp_path / "data" / "report.md").read_text()
