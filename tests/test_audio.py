@@ -119,7 +119,7 @@ def test_nan_or_infinite_samples_are_refused_naming_the_file_and_where(tmp_path,
         audio.load_audio(path)
 
 
-def test_render_refuses_nan_audio_and_audio_shorter_than_a_frame_writing_nothing(make_tiny_bundle, tmp_path, capsys):
+def test_render_and_live_refuse_nan_audio_and_render_audio_shorter_than_a_frame_writing_nothing(make_tiny_bundle, tmp_path, capsys):
     import soundfile
 
     from rtmri.cli import main
@@ -133,6 +133,9 @@ def test_render_refuses_nan_audio_and_audio_shorter_than_a_frame_writing_nothing
         assert main(["render", str(bundle.path), str(wav), "-o", str(out)]) == 2
         assert re.search(message, capsys.readouterr().err)
         assert not out.exists()
+    recorded = tmp_path / "recorded.mp4"
+    assert main(["live", "--bundle", str(bundle.path), "--file", str(nan_wav), "--no-window", "--record", str(recorded)]) == 2
+    assert "nan.wav: 16000 audio samples are NaN" in capsys.readouterr().err and not recorded.exists()
 
 
 @pytest.mark.parametrize("container", ["wav", "mka"])  # soundfile, and PyAV for what libsndfile cannot read
