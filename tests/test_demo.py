@@ -104,12 +104,16 @@ def test_shipped_default_is_trained_on_eight_speakers_and_half_an_hour():
     assert len(speakers) >= 8
     minutes = 60 * sum(training["hours"][split] for split in ("train", "val", "test"))
     assert minutes >= 28  # a 30-minute corpus, less the pauses cut at clip boundaries
-    assert manifest.face_encoder == "input" and manifest.evaluation["ssim"] > 0
+    assert manifest.face_encoder == "input"
+    evaluation = manifest.evaluation
+    # export scored it on validation clips after checking ONNX against PyTorch (it refuses above 1e-3)
+    assert evaluation["split"] == "val" and evaluation["clips"] >= 1 and evaluation["parity_max_abs_error_fp32"] < 1e-3
 
 
 def test_shipped_model_moves_the_tongue_with_the_speech():
-    """On its example, the model's frames follow the true rtMRI better than the reference
-    held still: they would not if the shipped weights were untrained or misaligned."""
+    """On its example, the model's frames follow the true rtMRI: better than the reference
+    held still, and better than the same frames out of time order or 400 ms late. They
+    would not if the shipped weights were untrained or the windows misaligned."""
     import numpy as np
 
     from rtmri.evaluation.generate import generate_audio
@@ -122,5 +126,11 @@ def test_shipped_model_moves_the_tongue_with_the_speech():
     truth = np.stack([image for _, image in frames(assets.example_video)])
     generated = generate_audio(engine, assets.example_audio, len(truth))
     still = np.repeat(engine.bundle.reference_frames()[:1], len(truth), axis=0)
-    model_ssim, still_ssim = per_frame(truth, generated)["ssim"].mean(), per_frame(truth, still)["ssim"].mean()
-    assert model_ssim > still_ssim, (model_ssim, still_ssim)
+    def ssim(original, made):
+        return per_frame(original, made)["ssim"].mean()
+
+    model = ssim(truth, generated)
+    others = {"still": ssim(truth, still),
+              "shuffled": ssim(truth, generated[np.random.default_rng(0).permutation(len(generated))]),
+              "400 ms late": ssim(truth[:-10], generated[10:])}
+    assert all(model > other + 0.05 for other in others.values()), (model, others)

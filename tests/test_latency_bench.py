@@ -1,5 +1,7 @@
 import json
 
+import numpy as np
+
 from rtmri.cli import main
 
 
@@ -16,4 +18,12 @@ def test_benchmark_latency_reports_every_stage_with_verdicts(make_tiny_bundle, t
     assert set(file_path["verdicts"]["inference"]) == {"budget_p99_ms", "verdict"}
     assert "browser" in report["not_measured"]
     assert "| inference |" in (out / "latency.md").read_text()
-    assert (out / "latency.png").stat().st_size > 1000
+    # The chart: one row per (path, stage), p50 / p95 / p99 bars in matplotlib's first three
+    # colours and the 40 ms frame budget as a red line.
+    from PIL import Image
+
+    chart = np.asarray(Image.open(out / "latency.png").convert("RGB")).astype(int)
+    rows = len(file_path["stages"])
+    assert chart.shape == (round((0.35 * rows + 1.2) * 120), 9 * 120, 3)
+    for colour in ((31, 119, 180), (255, 127, 14), (44, 160, 44), (255, 0, 0)):
+        assert (np.abs(chart - colour).sum(axis=2) < 30).sum() > 50, colour

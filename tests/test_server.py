@@ -268,16 +268,22 @@ def test_clock_offset_ping_and_status(serve):
         assert welcome["mode"] == "broadcast" and welcome["fps"] == 25 and welcome["lookahead_ms"] == 40.0
         before = protocol.now_ms()
         ws.send(json.dumps({"type": "ping", "t0": 12.5}))
-        seen = set()
-        while not {"pong", "status"} <= seen:
+        seen, frames, statuses = set(), 0, 0
+        while not ({"pong", "status"} <= seen and statuses >= 2):
             message = ws.recv(timeout=10)
-            if isinstance(message, str):
-                m = json.loads(message)
-                seen.add(m["type"])
-                if m["type"] == "pong":
-                    assert m["t0"] == 12.5 and before <= m["server_ms"] <= protocol.now_ms()
-                if m["type"] == "status":
-                    assert m["viewers"] == 1 and m["sent"] >= 0
+            if isinstance(message, bytes):
+                frames += 1
+                continue
+            m = json.loads(message)
+            seen.add(m["type"])
+            if m["type"] == "pong":
+                assert m["t0"] == 12.5 and before <= m["server_ms"] <= protocol.now_ms()
+            if m["type"] == "status":
+                statuses += 1
+                # a status goes out ahead of any frame queued after it: it counts exactly the frames before it
+                assert m["clients"] == m["viewers"] == 1 and m["sent"] == frames
+                assert m["epoch"] == 0 and m["error"] is None
+        assert frames >= 10  # two statuses 0.5 s apart
 
 
 def test_a_client_that_never_reads_does_not_slow_the_others(serve, make_tiny_bundle):
