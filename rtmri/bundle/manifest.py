@@ -109,7 +109,7 @@ class Manifest:
         return np.stack([decode_png(item) for item in self.reference["frames"]])
 
 
-# field -> (JSON types it may have, what it must be); the checks of values follow in _problems.
+# field -> the JSON type(s) it must have; the checks of the values follow in _problems.
 _FIELD_TYPES = {
     "format": str,
     "version": int,
