@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("rtmri.streamer.serve_cli", "frames in browsers over WebSocket: classroom broadcast or learner microphone sessions"),
     "benchmark-serve": ("rtmri.streamer.benchmarks.serve", "`rtmri serve` under load on loopback: viewers at 25 fps, learner sessions that keep up"),
     "package-demo": ("rtmri.demo.package", "write the demo's files (bundle, example, references) from a dataset and a bundle"),
+    "make-lessons": ("rtmri.lessons.make", "synthesize the shipped lesson set (native reference utterances with their words)"),
+    "compare": ("rtmri.lessons.compare_cli", "compare a learner's attempt with a native reference: aligned MP4, curves PNG, score JSON"),
 }
 
 

@@ -1,0 +1,117 @@
+"""rtmri make-lessons OUT: the shipped lesson set, spoken by a synthetic native speaker.
+
+Each lesson of ``catalogue.LESSONS`` is synthesized with the corpus synthesizer
+(``rtmri.training.synth``: VocalTractLab, the corpus's MRI renderer) by one held-out speaker
+of the default model's corpus (seed 0: an unseen voice), at a learner's pace, then written
+as loose lesson files (<id>.flac, .mp4, .json) the way the demo's references are: 16 kHz FLAC, the rtMRI cropped
+with the speaker's crop, at 25 fps by timestamp, at the model's image size, as H.264.
+Needs the ``[synth]`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from rtmri.lessons.catalogue import LESSONS, LessonText
+from rtmri.files import atomic_write
+from rtmri.lessons.lesson import Lesson
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "demo" / "assets" / "lessons"
+CORPUS_SEED, CORPUS_SPEAKERS, CORPUS_HELD_OUT = 0, 10, 2  # the default model's corpus (README: c30)
+SPEAKER = "spk09"  # held out of the default model's training
+MORAE_PER_S = 5.0  # slower than the corpus (6.6-8.6): a lesson is said clearly
+IMAGE_SIZE = 96
+VIDEO_CRF = 23  # the lessons stay small; the model's frames are what is compared
+AUDIO_SUFFIX, VIDEO_SUFFIX = ".flac", ".mp4"
+CONDITION = "lesson"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", type=Path, nargs="?", default=DEFAULT_OUT, help=f"lesson set folder (default {DEFAULT_OUT})")
+    parser.add_argument("--only", nargs="*", help="lesson ids to make (default all)")
+    parser.add_argument("--size", type=int, default=IMAGE_SIZE, help=f"video size in px (default {IMAGE_SIZE})")
+
+
+def main(args) -> int:
+    from rtmri.training.synth.speakers import make_speakers
+
+    speaker = next(s for s in make_speakers(CORPUS_SPEAKERS, CORPUS_HELD_OUT, CORPUS_SEED) if s.id == SPEAKER)
+    chosen = [t for t in LESSONS if not args.only or t.id in args.only]
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rtmri-lessons-") as scratch:
+        for text in chosen:
+            lesson = make_lesson(text, speaker, Path(scratch), args.out, args.size)
+            print(f"rtmri make-lessons: {lesson.id}: {lesson.romaji} ({lesson.phones[-1]['end']:.2f} s)", file=sys.stderr)
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"rtmri make-lessons: {args.out}: {len(chosen)} lessons, {size / 1e3:.0f} KB")
+    return 0
+
+
+def make_lesson(text: LessonText, speaker, scratch: Path, out: Path, size: int) -> Lesson:
+    """Written as loose files with the text beside them (``<id>.flac``, ``.mp4``, ``.json``):
+    what earlier readers of a references folder also read."""
+    import soundfile
+
+    from rtmri.audio import SAMPLE_RATE, load_audio
+    from rtmri.streamer.side_by_side import original_frames_25fps
+    from rtmri.training.synth.errors import SynthError
+    from rtmri.training.synth.job import synthesize_job
+    from rtmri.training.synth.plan import Job
+    from rtmri.video import resize_frames, write_video
+
+    utterance = lesson_utterance(text, speaker)
+    result = synthesize_job(Job(speaker, utterance, str(scratch), CORPUS_SEED))
+    if result.error:
+        raise SynthError(f"lesson {text.id}: {result.error}")
+    made = scratch / speaker.id
+    meta = json.loads((made / "meta" / f"{text.id}.json").read_text(encoding="utf-8"))
+    frames = resize_frames(original_frames_25fps(made / "video" / f"{text.id}.mp4", speaker.crop), size)
+    audio = load_audio(made / "audio" / f"{text.id}.wav")
+    stem = out / text.id
+    lesson = Lesson(text.id, text.name, stem.with_suffix(AUDIO_SUFFIX), stem.with_suffix(VIDEO_SUFFIX), text.text, text.kana, text.romaji, text.gloss,
+                    text.name_ja, tuple(phone_labels(text.romaji, meta["phones"])),
+                    f"{speaker.id} (synthetic, VocalTractLab, {MORAE_PER_S:g} morae/s)")
+    soundfile.write(str(lesson.audio), np.clip(audio, -1, 1), SAMPLE_RATE, subtype="PCM_16")
+    write_video(lesson.video, frames, 25, crf=VIDEO_CRF)
+    atomic_write(stem.with_suffix(".json"), json.dumps(lesson.to_json(), indent=1, ensure_ascii=False) + "\n")
+    return lesson
+
+
+def lesson_utterance(text: LessonText, speaker):
+    from rtmri.training.synth.japanese_timing import japanese_segments
+    from rtmri.training.synth.segments import Utterance
+
+    rng = np.random.default_rng([CORPUS_SEED, speaker.index, zlib.crc32(text.id.encode())])
+    utterance = Utterance(text.id, CONDITION, text.romaji, tuple(japanese_segments(text.romaji, 1.0 / MORAE_PER_S, rng)))
+    utterance.check_phones()
+    return utterance
+
+
+def phone_labels(romaji: str, phones: list[dict]) -> list[dict]:
+    """The synthesizer's phones, its stand-in for the flap (a short d) labelled r.
+
+    The morae of the text give one phone per onset consonant and vowel, one per moraic nasal
+    and none for a geminate or the second half of a long vowel; where that count is not the
+    phones', the labels stay the synthesizer's."""
+    from rtmri.training.synth.japanese import CV, FLAP, MORAIC_NASAL, parse_text
+
+    kinds: list[str | None] = []
+    for sentence in parse_text(romaji):
+        for phrase in sentence:
+            for _, morae in phrase:
+                for mora in morae:
+                    if mora.kind == CV:
+                        kinds.extend(kind for _, kind in mora.onset)
+                        kinds.append(None)
+                    elif mora.kind == MORAIC_NASAL:
+                        kinds.append(None)
+    if len(kinds) != len(phones):
+        return [dict(p) for p in phones]
+    return [dict(p, phone="r") if kind == FLAP else dict(p) for p, kind in zip(phones, kinds)]
