@@ -16,6 +16,7 @@ from pathlib import Path
 from rtmri import RtmriError
 from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, AlignmentError, lookahead_samples
 from rtmri.files import atomic_write
+from rtmri.training.augment import AugmentError, canonical_spec
 
 CONFIG_NAME = "run.toml"
 SUPPORTED_IMAGE_SIZE = 96
@@ -54,6 +55,8 @@ class CommonConfig:
     max_loss: float = _opt(1000.0, "stop when the training loss exceeds this (exploding) or is not finite")
     progress: bool = _opt(True, "progress bar")
     tensorboard: bool = _opt(True, "TensorBoard logs in RUN_DIR/tensorboard")
+    augment: str = _opt("default", "audio augmentation of the training samples (never validation's): 'none', 'default', or "
+                        "KIND[=P],... of room, noise, babble, microphone, gain, vtlp; run.toml records the resolved list")
 
     kind = "common"
 
@@ -77,6 +80,10 @@ class CommonConfig:
             raise ConfigError("patience and num_workers must be >= 0")
         if not self.data:
             raise ConfigError("no dataset: give DATA (a folder written by `rtmri prepare`)")
+        try:
+            self.augment = canonical_spec(self.augment)
+        except AugmentError as exc:
+            raise ConfigError(str(exc)) from exc
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, **dataclasses.asdict(self)}
@@ -206,6 +213,7 @@ def resolve(kind: str, out: str | Path | None = None, config_file: str | Path | 
     """Defaults < out/run.toml < config_file < overrides (None values ignored)."""
     values: dict = {}
     if out is not None and (Path(out) / CONFIG_NAME).is_file():
+        values["augment"] = "none"  # a run from before augmentation resumes without it
         values.update(read_toml(Path(out) / CONFIG_NAME, kind))
     if config_file:
         values.update(read_toml(config_file, kind))

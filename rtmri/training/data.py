@@ -21,6 +21,8 @@ window of frames k..k+4, and label 1 if the frames are k..k+4 (in sync) or 0 if 
 Baseline (frame) sample: frame k's mel window (1, 80, 16) and frame k (C, S, S).
 Frames are grayscale uint8 scaled to [0, 1] and resized to S (default 96); with C = 3 the
 grey is repeated to 3 channels.
+With an ``augmentation`` (training samples only), the mel columns a sample reads come from
+its clip's audio as the augmentation perturbs it for (seed, index) (rtmri.training.augment).
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, lookahead_samples, mel_window
+from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, WINDOW_COLUMNS, lookahead_samples, mel_window, window_start
 from rtmri.clips import Clip, DatasetError
+from rtmri.training.augment import Augmentation
 
 SYNC_FRAMES = 5
 VAL_SEED_OFFSET = 1_000_003  # validation samples use seed + this: a fixed set, apart from training's
@@ -49,12 +52,14 @@ def sync_window(mel: np.ndarray, first_frame: int, lookahead_ms: float = DEFAULT
 
 
 class ClipCache:
-    """Per-process cache of clip frames (memory-mapped) and whole-clip mels."""
+    """Per-process cache of clip frames (memory-mapped), whole-clip mels and (for
+    augmentation) audio."""
 
     def __init__(self, clips: list[Clip], max_mels: int = 4096) -> None:
         self.clips = clips
         self.max_mels = max_mels
         self._mels: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._audio: OrderedDict[int, np.ndarray] = OrderedDict()
         self._frames: dict[int, np.ndarray] = {}
 
     def frames(self, i: int) -> np.ndarray:
@@ -66,13 +71,18 @@ class ClipCache:
         return self._frames[i]
 
     def mel(self, i: int) -> np.ndarray:
-        mel = self._mels.get(i)
-        if mel is None:
-            mel = self.clips[i].mel()
-            self._mels[i] = mel
-            if len(self._mels) > self.max_mels:
-                self._mels.popitem(last=False)
-        return mel
+        return self._cached(self._mels, i, self.clips[i].mel)
+
+    def audio(self, i: int) -> np.ndarray:
+        return self._cached(self._audio, i, self.clips[i].audio)
+
+    def _cached(self, cache: OrderedDict, i: int, load) -> np.ndarray:
+        value = cache.get(i)
+        if value is None:
+            value = cache[i] = load()
+            if len(cache) > self.max_mels:
+                cache.popitem(last=False)
+        return value
 
 
 def usable_clips(clips: list[Clip], split: str, min_frames: int = SYNC_FRAMES + 1) -> list[Clip]:
@@ -88,7 +98,7 @@ class _ClipSampling(Dataset):
     'epoch' = one window per frame of the split), the step sampler is infinite."""
 
     def __init__(self, clips: list[Clip], *, split: str = "train", seed: int = 0, image_size: int = DEFAULT_IMAGE_SIZE,
-                 channels: int = 3, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> None:
+                 channels: int = 3, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS, augmentation: Augmentation | None = None) -> None:
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         lookahead_samples(lookahead_ms)  # validates
@@ -99,12 +109,22 @@ class _ClipSampling(Dataset):
         self.channels = channels
         self.lookahead_ms = float(lookahead_ms)
         self.n_frames_total = sum(c.n_frames for c in self.clips)
+        self.augmentation = augmentation
 
     def __len__(self) -> int:
         return self.n_frames_total
 
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, int(index)])
+
+    def _mel(self, ci: int, index: int, window_starts: list[int]) -> np.ndarray:
+        """Clip ``ci``'s mel, its columns under the windows starting at ``window_starts``
+        augmented for sample ``index`` when the dataset augments."""
+        mel = self.cache.mel(ci)
+        if self.augmentation is None:
+            return mel
+        first, end = min(window_starts), max(window_starts) + WINDOW_COLUMNS
+        return self.augmentation.mel(self.cache.audio(ci), mel, first, end, key=(self.seed, index))
 
     def _pick(self, rng: np.random.Generator) -> tuple[int, int, int, int]:
         """(clip, n usable frames, start k, other start != k)."""
@@ -134,8 +154,10 @@ class GeneratorSamples(_ClipSampling):
     """wav2lip generator samples: (x, mels, mel, y); see the module docstring."""
 
     def __init__(self, clips, *, split="train", seed=0, image_size=DEFAULT_IMAGE_SIZE, channels=3,
-                 lookahead_ms=DEFAULT_LOOKAHEAD_MS, sync_lookahead_ms=DEFAULT_LOOKAHEAD_MS, masked_input="reference") -> None:
-        super().__init__(clips, split=split, seed=seed, image_size=image_size, channels=channels, lookahead_ms=lookahead_ms)
+                 lookahead_ms=DEFAULT_LOOKAHEAD_MS, sync_lookahead_ms=DEFAULT_LOOKAHEAD_MS, masked_input="reference",
+                 augmentation=None) -> None:
+        super().__init__(clips, split=split, seed=seed, image_size=image_size, channels=channels, lookahead_ms=lookahead_ms,
+                         augmentation=augmentation)
         lookahead_samples(sync_lookahead_ms)
         if masked_input not in MASKED_INPUTS:
             raise ValueError(f"masked_input {masked_input!r}, expected one of {', '.join(MASKED_INPUTS)}")
@@ -149,7 +171,8 @@ class GeneratorSamples(_ClipSampling):
         masked = (reference if self.masked_input == "reference" else target).clone()
         masked[:, :, self.image_size // 2 :] = 0
         x = torch.cat([masked, reference], dim=0)
-        mel = self.cache.mel(ci)
+        starts = [window_start(k + t, self.lookahead_ms) for t in range(SYNC_FRAMES)]
+        mel = self._mel(ci, index, starts + [window_start(k + SYNC_FRAMES // 2, self.sync_lookahead_ms)])
         mels = np.stack([mel_window(mel, k + t, self.lookahead_ms) for t in range(SYNC_FRAMES)])[:, None]
         sync = sync_window(mel, k, self.sync_lookahead_ms)[None]
         return x, torch.from_numpy(mels), torch.from_numpy(sync), target
@@ -165,7 +188,8 @@ class SyncNetSamples(_ClipSampling):
         frames = self._window(ci, k if in_sync else other)  # (C, T, S, S)
         lower = frames[:, :, self.image_size // 2 :]
         x = lower.permute(1, 0, 2, 3).reshape(-1, *lower.shape[2:])  # frame-major channels
-        window = sync_window(self.cache.mel(ci), k, self.lookahead_ms)[None]
+        mel = self._mel(ci, index, [window_start(k + SYNC_FRAMES // 2, self.lookahead_ms)])
+        window = sync_window(mel, k, self.lookahead_ms)[None]
         return x, torch.from_numpy(window), torch.tensor([1.0 if in_sync else 0.0])
 
 
@@ -178,7 +202,7 @@ class FrameSamples(_ClipSampling):
         ci = int(rng.integers(len(self.clips)))
         k = int(rng.integers(min(self.clips[ci].n_frames, len(self.cache.frames(ci)))))
         frame = self._window(ci, k)[:, 0]  # frame k, resized and channel-repeated as the generator's targets
-        window = mel_window(self.cache.mel(ci), k, self.lookahead_ms)[None]
+        window = mel_window(self._mel(ci, index, [window_start(k, self.lookahead_ms)]), k, self.lookahead_ms)[None]
         return torch.from_numpy(window), frame
 
 

@@ -32,6 +32,7 @@ def add_arguments(parser) -> None:
         p.add_argument("--config", metavar="TOML", help="run config file (command-line options override it)")
         p.add_argument("--stop-after", type=int, metavar="STEP", help="stop cleanly once this step is done (resume later)")
         add_config_arguments(p, kind)
+        p.add_argument("--no-augment", dest="augment", action="store_const", const="none", help="no audio augmentation (= --augment none)")
     p = sub.add_parser("sizes", help=HELP["sizes"], description=HELP["sizes"])
     p.add_argument("--widths", default="1,0.5,0.25,0.125", help="comma-separated width multipliers (default 1,0.5,0.25,0.125)")
     p.add_argument("--in-channels", type=int, choices=(1, 3), default=None, help="only this channel count (default: both)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from rtmri.training.augment import Augmentation
 from rtmri.training.config import SyncNetConfig
 from rtmri.training.data import VAL_SEED_OFFSET, SyncNetSamples
 from rtmri.training.loop import Hooks, OneOptimizerRun
@@ -22,7 +23,8 @@ class SyncNetRun(OneOptimizerRun):
     def build(self, train_clips, val_clips) -> None:
         cfg = self.cfg
         common = dict(image_size=cfg.image_size, channels=cfg.in_channels, lookahead_ms=cfg.lookahead_ms)
-        self.train_set = SyncNetSamples(train_clips, split="train", seed=cfg.seed, **common)
+        augmentation = Augmentation.from_spec(cfg.augment, cfg.seed)  # training samples only
+        self.train_set = SyncNetSamples(train_clips, split="train", seed=cfg.seed, augmentation=augmentation, **common)
         self.val_set = SyncNetSamples(val_clips, split="val", seed=cfg.seed + VAL_SEED_OFFSET, **common)
         self.samples_per_epoch = len(self.train_set)
         self.net = SyncNet(cfg.width, cfg.in_channels).to(self.rt.device)
