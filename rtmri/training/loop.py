@@ -30,8 +30,9 @@ from torch.utils.data import DataLoader
 from rtmri import RtmriError
 from rtmri.clips import ClipDataset
 from rtmri.files import atomic_write, remove_stale_temporaries
+from rtmri.training.augment import Augmentation
 from rtmri.training.config import CommonConfig, write_config
-from rtmri.training.data import StepBatchSampler
+from rtmri.training.data import VAL_SEED_OFFSET, StepBatchSampler
 from rtmri.training.models.checkpoints import (
     CheckpointError,
     atomic_save,
@@ -128,6 +129,16 @@ class TrainingRun:
         return [self.unwrap(self.main_model)]
 
     # ---- helpers ---------------------------------------------------------------------
+    def make_datasets(self, samples, train_clips, val_clips, **options) -> None:
+        """``self.train_set`` (augmented as ``cfg.augment`` says) and ``self.val_set`` (a
+        fixed set, never augmented) of the dataset class ``samples``."""
+        cfg = self.cfg
+        common = dict(image_size=cfg.image_size, channels=cfg.in_channels, lookahead_ms=cfg.lookahead_ms, **options)
+        self.train_set = samples(train_clips, split="train", seed=cfg.seed, augmentation=Augmentation.from_spec(cfg.augment, cfg.seed),
+                                 **common)
+        self.val_set = samples(val_clips, split="val", seed=cfg.seed + VAL_SEED_OFFSET, **common)
+        self.samples_per_epoch = len(self.train_set)
+
     def log(self, message: str) -> None:
         if self.rt is None or self.rt.main:
             self._log(f"[{self.kind} step {self.step}] {message}")

@@ -16,9 +16,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rtmri.training.augment import Augmentation
 from rtmri.training.config import BaselineConfig
-from rtmri.training.data import VAL_SEED_OFFSET, FrameSamples
+from rtmri.training.data import FrameSamples
 from rtmri.training.loop import Hooks, OneOptimizerRun
 from rtmri.training.models.baseline import FcLstmBaseline
 from rtmri.training.models.checkpoints import (
@@ -37,11 +36,7 @@ class BaselineRun(OneOptimizerRun):
 
     def build(self, train_clips, val_clips) -> None:
         cfg = self.cfg
-        common = dict(image_size=cfg.image_size, channels=cfg.in_channels, lookahead_ms=cfg.lookahead_ms)
-        augmentation = Augmentation.from_spec(cfg.augment, cfg.seed)  # training samples only
-        self.train_set = FrameSamples(train_clips, split="train", seed=cfg.seed, augmentation=augmentation, **common)
-        self.val_set = FrameSamples(val_clips, split="val", seed=cfg.seed + VAL_SEED_OFFSET, **common)
-        self.samples_per_epoch = len(self.train_set)
+        self.make_datasets(FrameSamples, train_clips, val_clips)
         self.net = FcLstmBaseline(in_channels=cfg.in_channels, image_size=cfg.image_size, hidden=cfg.hidden, fc_layers=cfg.fc_layers,
                                   lstm_layers=cfg.lstm_layers, dropout=cfg.dropout).to(self.rt.device)
         self.model = self.rt.wrap(self.net)

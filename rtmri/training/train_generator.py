@@ -16,9 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rtmri.training.augment import Augmentation
 from rtmri.training.config import GeneratorConfig
-from rtmri.training.data import VAL_SEED_OFFSET, GeneratorSamples
+from rtmri.training.data import GeneratorSamples
 from rtmri.training.loop import Hooks, TrainingRun, load_optimizer
 from rtmri.training.models import Generator, QualityDiscriminator
 from rtmri.training.models.checkpoints import (
@@ -49,12 +48,7 @@ class GeneratorRun(TrainingRun):
                 )
             self.syncnet.requires_grad_(False)
             sync_lookahead = self.syncnet_meta["lookahead_ms"]  # where the expert's 0.2 s window lies
-        common = dict(image_size=cfg.image_size, channels=cfg.in_channels, lookahead_ms=cfg.lookahead_ms,
-                      sync_lookahead_ms=sync_lookahead, masked_input=cfg.masked_input)
-        augmentation = Augmentation.from_spec(cfg.augment, cfg.seed)  # training samples only
-        self.train_set = GeneratorSamples(train_clips, split="train", seed=cfg.seed, augmentation=augmentation, **common)
-        self.val_set = GeneratorSamples(val_clips, split="val", seed=cfg.seed + VAL_SEED_OFFSET, **common)
-        self.samples_per_epoch = len(self.train_set)
+        self.make_datasets(GeneratorSamples, train_clips, val_clips, sync_lookahead_ms=sync_lookahead, masked_input=cfg.masked_input)
 
         self.gen = Generator(cfg.width, cfg.in_channels).to(device)
         self.model = self.rt.wrap(self.gen)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import torch
 
-from rtmri.training.augment import Augmentation
 from rtmri.training.config import SyncNetConfig
-from rtmri.training.data import VAL_SEED_OFFSET, SyncNetSamples
+from rtmri.training.data import SyncNetSamples
 from rtmri.training.loop import Hooks, OneOptimizerRun
 from rtmri.training.models import SyncNet, cosine_loss
 from rtmri.training.models.checkpoints import load_weights, read_checkpoint
@@ -22,11 +21,7 @@ class SyncNetRun(OneOptimizerRun):
 
     def build(self, train_clips, val_clips) -> None:
         cfg = self.cfg
-        common = dict(image_size=cfg.image_size, channels=cfg.in_channels, lookahead_ms=cfg.lookahead_ms)
-        augmentation = Augmentation.from_spec(cfg.augment, cfg.seed)  # training samples only
-        self.train_set = SyncNetSamples(train_clips, split="train", seed=cfg.seed, augmentation=augmentation, **common)
-        self.val_set = SyncNetSamples(val_clips, split="val", seed=cfg.seed + VAL_SEED_OFFSET, **common)
-        self.samples_per_epoch = len(self.train_set)
+        self.make_datasets(SyncNetSamples, train_clips, val_clips)
         self.net = SyncNet(cfg.width, cfg.in_channels).to(self.rt.device)
         self.model = self.rt.wrap(self.net)
         self.make_optimizer()
