@@ -44,3 +44,29 @@ def never_reading_client(port: int, hello: str = HELLO) -> socket.socket:
     sock = raw_websocket(port)
     sock.sendall(ws_frame(OP_TEXT, hello.encode()))
     return sock
+
+
+def close_frame(sock: socket.socket, timeout: float = 10.0) -> tuple[int, str] | None:
+    """Read the server's frames until its close frame: (code, reason); None when the
+    connection ends (reset, EOF or timeout) without one."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            piece = sock.recv(65536)
+            if not piece:
+                return None
+            data += piece
+            while len(data) >= 2:
+                opcode, length, at = data[0] & 0x0F, data[1] & 0x7F, 2
+                if length == 126:
+                    length, at = int.from_bytes(data[2:4], "big"), 4
+                elif length == 127:
+                    length, at = int.from_bytes(data[2:10], "big"), 10
+                if len(data) < at + length:
+                    break
+                payload, data = data[at:at + length], data[at + length:]
+                if opcode == 0x8:
+                    return int.from_bytes(payload[:2], "big"), payload[2:].decode(errors="replace")
+    except (OSError, TimeoutError):
+        return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import re
 import signal
 import subprocess
@@ -29,7 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from rtmri.audio import SAMPLE_RATE  # noqa: E402
-from helpers_serve import never_reading_client  # noqa: E402
+from helpers_serve import OP_PING, close_frame, never_reading_client, raw_websocket, ws_frame  # noqa: E402
 from rtmri.streamer.benchmarks.signals import bursts  # noqa: E402
 from rtmri.bundle.engine import Engine  # noqa: E402
 from rtmri.streamer.server import protocol  # noqa: E402
@@ -338,6 +339,12 @@ def test_bad_clients_are_closed_with_a_reason_and_the_others_go_on(serve):
         "not hello first": (before_hello('{"type": "ping", "t0": 1}'), 1008, "first message must be hello"),
         "silent client": (before_hello(), 1008, "no hello"),
         "flood": (after_hello(*['{"type": "ping", "t0": 1}'] * 400), 1008, "messages per second"),
+        # JSON that Python parses but a browser's JSON.parse would not take back in the pong
+        "NaN ping": (after_hello('{"type": "ping", "t0": NaN}'), 1007, "finite number t0"),
+        "infinite ping": (after_hello('{"type": "ping", "t0": 1e999}'), 1007, "finite number t0"),
+        # a lone surrogate, as JSON escapes let any client send it: not UTF-8, not a token
+        "lone surrogate token": (before_hello('{"type": "hello", "token": "\\ud800"}'), 1008, "token"),
+        "lone surrogate type": (before_hello('{"type": "\\udfff"}'), 1003, "unknown message type"),
     }
     for name, ((code, reason), want_code, want_reason) in cases.items():
         assert code == want_code and want_reason in reason, (name, code, reason)
@@ -362,6 +369,7 @@ def test_the_server_is_full_at_max_clients(serve):
     server = serve(limits=Limits(max_clients=2))
     first, second = Viewer(ws_url(server)), Viewer(ws_url(server))
     third = connect(ws_url(server))
+    third.send('{"type": "hello"}')
     code, reason = close_of(third)
     assert code == 1013 and "full" in reason
     assert first.count_during(0.5) > 0 and second.error is None
@@ -424,37 +432,123 @@ def test_learner_gets_its_own_frames_that_follow_its_speech(serve):
         assert f["audio_ready_at_ms"] <= f["made_at_ms"] <= f["sent_at_ms"]
 
 
-def test_sessions_are_batched_into_one_engine_run(make_tiny_bundle):
-    engine = Engine(make_tiny_bundle())
-    engine.warm_up()
-    batches = []
-    run = engine.run
-    engine.run = lambda mel: (batches.append(len(mel)), run(mel))[1]
+def run_learners(engine, clients, speak_first, limits=None, passes=200):
+    """Learners on clients (FakeSocket): speak_first(learners) sends their messages before
+    the batching task starts; then it runs until every client that stopped was told so."""
 
     async def scenario():
-        learners = Learners(engine, Limits(audio_burst_s=5.0))
-        clients = [Client(FakeSocket(), Limits(queue_frames=100)) for _ in range(3)]
+        learners = Learners(engine, limits or Limits(audio_burst_s=5.0))
         senders = [asyncio.create_task(c.send_loop()) for c in clients]
         for c in clients:
             learners.join(c)
-            learners.control(c, {"type": "start"})
-            learners.audio(c, 0, bursts(0.2, seed=2))  # 5 frames' worth each, before the engine pass
-            learners.control(c, {"type": "stop"})
+        speak_first(learners)
         await learners.start()
-        for _ in range(200):
+        for _ in range(passes):
             await asyncio.sleep(0.01)
             if all(any('"stopped"' in m for m in c.ws.messages if isinstance(m, str)) for c in clients):
                 break
         await learners.stop()
         for t in senders:
             t.cancel()
-        return clients
 
-    clients = asyncio.run(scenario())
-    assert batches[0] >= 3 * 4  # the first pass ran every session's windows in one batch
-    for c in clients:
-        frames = [protocol.parse_frame(m) for m in c.ws.messages if isinstance(m, bytes)]
-        assert [f["index"] for f in frames] == list(range(len(frames))) and len(frames) == 5
+    asyncio.run(scenario())
+    return [([protocol.parse_frame(m) for m in c.ws.messages if isinstance(m, bytes)],
+             [json.loads(m) for m in c.ws.messages if isinstance(m, str)]) for c in clients]
+
+
+def recording_engine(make_tiny_bundle):
+    engine = Engine(make_tiny_bundle())
+    engine.warm_up()
+    batches = []
+    run = engine.run
+    engine.run = lambda mel: (batches.append(np.array(mel)), run(mel))[1]
+    return engine, batches
+
+
+def test_sessions_are_batched_into_one_engine_run(make_tiny_bundle):
+    engine, batches = recording_engine(make_tiny_bundle)
+    clients = [Client(FakeSocket(), Limits(queue_frames=100)) for _ in range(3)]
+
+    def speak(learners):
+        for c in clients:
+            learners.control(c, {"type": "start"})
+            learners.audio(c, 0, bursts(0.2, seed=2))  # 5 frames' worth each, before the engine pass
+            learners.control(c, {"type": "stop"})
+
+    results = run_learners(engine, clients, speak)
+    assert len(batches[0]) == 3 * 2  # one run for all sessions: each one's newest 2 windows
+    for frames, controls in results:
+        assert [f["index"] for f in frames] == [3, 4] and frames[0]["dropped"] == 3
+        assert controls[-1]["type"] == "stopped" and (controls[-1]["frames"], controls[-1]["dropped"]) == (2, 3)
+
+
+def test_a_pass_takes_one_window_from_every_session_in_turn(make_tiny_bundle):
+    """20 sessions, 40 ready windows, 32 a pass: the first engine run holds a window of
+    every session (not all of the first 16 sessions' while the last 4 wait)."""
+    from rtmri.audio import melspectrogram
+
+    engine, batches = recording_engine(make_tiny_bundle)
+    clients = [Client(FakeSocket(), Limits(queue_frames=100)) for _ in range(20)]
+    t = np.arange(int(0.2 * SAMPLE_RATE)) / SAMPLE_RATE
+    tones = [(0.5 * np.sin(2 * np.pi * (150 + 350 * i) * t)).astype(np.float32) for i in range(20)]
+    band = [int(np.argmax(melspectrogram(tone).mean(axis=1))) for tone in tones]  # each session's loudest mel band
+    assert len(set(band)) == 20
+
+    def speak(learners):
+        for c, tone in zip(clients, tones):
+            learners.control(c, {"type": "start"})
+            learners.audio(c, 0, tone)
+
+    run_learners(engine, clients, speak, limits=Limits(max_sessions=20), passes=30)
+    first = {int(np.argmax(window.mean(axis=1))) for window in batches[0].reshape(-1, 80, 16)}
+    assert len(batches[0]) == 32 and first == set(band)
+
+
+def learner_client():
+    return Client(FakeSocket(), Limits(queue_frames=100))
+
+
+def test_a_new_start_does_not_renew_the_audio_budget(make_tiny_bundle):
+    """The budget belongs to the connection: start + a burst of audio, again and again,
+    is refused once the one burst is spent."""
+    client = learner_client()
+    learners = Learners(Engine(make_tiny_bundle()), Limits(audio_burst_s=1.0, audio_speed=1.0))
+    learners.join(client)
+    second = np.zeros(SAMPLE_RATE, np.float32)
+    learners.control(client, {"type": "start"})
+    learners.audio(client, 0, second * 0)  # the one burst: 1 s at once
+    learners.control(client, {"type": "start"})
+    with pytest.raises(protocol.ProtocolError, match="faster than real time") as refused:
+        learners.audio(client, 0, second)
+    assert refused.value.code == protocol.CLOSE_POLICY
+
+
+def test_starts_are_rate_limited(make_tiny_bundle):
+    client = learner_client()
+    learners = Learners(Engine(make_tiny_bundle()), Limits(starts_per_s=1.0, start_burst=3))
+    learners.join(client)
+    for _ in range(3):
+        learners.control(client, {"type": "start"})
+    with pytest.raises(protocol.ProtocolError, match="more than 1 starts per second"):
+        learners.control(client, {"type": "start"})
+
+
+def test_a_stop_drops_stale_windows_too(make_tiny_bundle):
+    """1 s of audio arrives at once, then stop: only the newest windows are made (and the
+    frames the lookahead held back); the rest are counted as dropped, not all processed."""
+    engine, batches = recording_engine(make_tiny_bundle)
+    client = learner_client()
+
+    def speak(learners):
+        learners.control(client, {"type": "start"})
+        learners.audio(client, 0, bursts(1.0, seed=4))
+        learners.control(client, {"type": "stop"})
+
+    ((frames, controls),) = run_learners(engine, [client], speak)
+    stopped = controls[-1]
+    assert stopped["type"] == "stopped" and stopped["frames"] + stopped["dropped"] == 25
+    assert [f["index"] for f in frames] == list(range(25 - len(frames), 25)) and len(frames) <= 3
+    assert sum(len(b) for b in batches) == len(frames)
 
 
 def test_learner_rules(serve):
@@ -598,3 +692,100 @@ def test_serve_command_refuses_a_file_in_learner_mode(make_tiny_bundle, wav):
     from rtmri.cli import main
 
     assert main(["serve", "--bundle", str(make_tiny_bundle().path), "--mode", "learner", "--file", str(wav)]) == 2
+
+
+# --- hostile clients cost nobody else anything -------------------------------------------
+
+def test_silent_sockets_never_lock_out_a_token_holder(serve):
+    """Connections that never say hello have a few places of their own and a short
+    deadline: a token holder gets in while any number of them are open."""
+    server = serve(token="tok", limits=Limits(max_clients=3, max_waiting=4, hello_timeout_s=1.5))
+    silent = [raw_websocket(server.server.port) for _ in range(10)]
+    time.sleep(0.3)
+    assert len(server.server.waiting) <= 4 and not server.server.clients
+    viewer = Viewer(ws_url(server), token="tok")
+    assert viewer.count_during(1.0) >= 10
+    codes = [close_frame(sock, timeout=5.0) for sock in silent]
+    assert all(c is not None and c[0] in (1008, 1013) for c in codes), codes  # the oldest made room; the rest timed out
+    assert sum("no hello" in c[1] for c in codes) >= 1 and sum("waiting" in c[1] for c in codes) >= 6
+    assert not server.server.waiting and viewer.error is None
+    viewer.close()
+    for sock in silent:
+        sock.close()
+
+
+def test_a_ping_flood_is_cut_off_with_a_reason(serve):
+    """websockets answers pings itself: a socket that pings without end and never reads
+    would fill the server's memory with pongs. Pings count against the message rate."""
+    server = serve(limits=Limits(messages_per_s=20, message_burst=40))
+    sock = raw_websocket(server.server.port)
+    ping = ws_frame(OP_PING, b"x" * 100)
+    try:
+        for _ in range(2000):
+            sock.sendall(ping)
+    except OSError:
+        pass  # cut off before the last one
+    assert close_frame(sock) == (1008, "more than 20 messages per second (pings count)")
+    sock.close()
+
+
+def test_a_connection_whose_outgoing_buffer_passes_the_cap_is_cut_off(serve):
+    """Under the message rate, pongs to a client that never reads still pile up; past
+    max_write_buffer_bytes waiting to go out, the connection is dropped."""
+    limits = Limits(messages_per_s=10_000, message_burst=10_000, max_write_buffer_bytes=16 * 1024, socket_send_buffer=4096,
+                    hello_timeout_s=60.0)  # neither the rate nor the hello deadline ends it here
+    server = serve(limits=limits)
+    sock = raw_websocket(server.server.port, receive_buffer=4096)
+    time.sleep(0.2)
+    (client,) = server.server.waiting
+    ping = ws_frame(OP_PING, b"x" * 120)
+    try:
+        for _ in range(3000):  # 380 kB of pongs to answer
+            sock.sendall(ping)
+    except OSError:
+        pass  # cut off
+    deadline = time.monotonic() + 10
+    while client in server.server.waiting and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client not in server.server.waiting and client.ws.transport.is_closing()
+    sock.close()
+
+
+def test_http_methods_other_than_get_and_head_are_refused_and_head_has_no_body(serve):
+    import http.client
+
+    server = serve()
+    port = server.server.port
+    page = http_get(f"http://127.0.0.1:{port}/")[2]
+    for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request(method, "/")
+        response = connection.getresponse()
+        assert response.status == 405 and response.getheader("Allow") == "GET, HEAD" and b"page" not in response.read()
+        connection.close()
+    head, body = raw_http(port, "HEAD").split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {len(page)}".encode() in head.split(b"\r\n")
+    assert body == b""  # the headers of the page, not the page
+
+
+def raw_http(port, method="GET", requests=1):
+    """Send requests (pipelined) on one socket and read everything until the server closes."""
+    import socket
+
+    request = f"{method} / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request * requests)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_two_pipelined_requests_get_one_answer_and_no_traceback(serve, caplog):
+    server = serve()
+    with caplog.at_level(logging.DEBUG):
+        answer = raw_http(server.server.port, requests=2)
+        time.sleep(0.3)
+    page = http_get(f"http://127.0.0.1:{server.server.port}/")[2]
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(page) and answer.count(b"HTTP/1.1 ") == 1
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]

@@ -217,3 +217,36 @@ def test_the_end_of_the_audio_makes_its_last_frames_in_real_time(make_tiny_bundl
     stats = Streamer(engine, [sink], realtime=True).run(FileSource(path, realtime=True))
     assert stats.dropped == 0
     assert sink.indices == list(range(n_frames_for_samples(len(load_audio(path)))))
+
+
+def test_a_file_is_read_in_blocks_with_flat_memory_and_frames_start_at_once(make_tiny_bundle, tmp_path):
+    """60 s of 48 kHz stereo: decoded whole it is 23 MB of float32 (load_audio peaks at
+    33 MB). Read block by block, memory stays within a few blocks whatever the length, the
+    samples are load_audio's, and the first frame comes within the lookahead and a block."""
+    import tracemalloc
+
+    path = tmp_path / "long.wav"
+    rng = np.random.default_rng(0)
+    soundfile.write(path, rng.integers(-3000, 3000, (60 * 48000, 2), dtype=np.int16), 48000, subtype="PCM_16")
+    tracemalloc.start()
+    source = FileSource(path, realtime=False)
+    first, total = [], 0
+    while (chunk := source.read()) is not None:
+        total += len(chunk)
+        if len(first) < 3:
+            first.append(chunk)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert total == 60 * SAMPLE_RATE and peak < 4 * 2**20, peak
+    head = np.concatenate(first)
+    np.testing.assert_allclose(head, load_audio(path)[: len(head)], atol=1e-6)
+
+    bundle = make_tiny_bundle(lookahead_ms=40)
+    engine = Engine(bundle)
+    engine.warm_up()
+    opened = time.monotonic()
+    live = FileSource(path, realtime=True)
+    sink = CollectSink()
+    Streamer(engine, [sink], realtime=True).run(live, max_seconds=0.5)
+    first_frame_s = sink.frames[0].made_at - opened
+    assert first_frame_s < (40 + 20) / 1000 + 0.3, first_frame_s  # lookahead, one 20 ms block, and slack for a loaded machine

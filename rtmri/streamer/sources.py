@@ -18,6 +18,7 @@ import numpy as np
 
 from rtmri import RtmriError
 from rtmri.audio import SAMPLE_RATE, load_audio
+from rtmri.streamer.file_audio import FileAudio
 from rtmri.streamer.frames import SampleClock
 
 DEFAULT_BLOCK_MS = 20
@@ -29,30 +30,31 @@ class AudioSourceError(RtmriError):
 
 
 class FileSource:
-    """An audio file (wav, flac, mp3, or a video's audio). ``realtime`` paces it as if it
-    were being spoken now (optionally audible); otherwise it is read as fast as possible."""
+    """An audio file (wav, flac, mp3, or a video's audio), decoded block by block as it is
+    read (rtmri.streamer.file_audio). ``realtime`` paces it as if it were being spoken now
+    (optionally audible); otherwise it is read as fast as possible."""
 
     def __init__(self, path: str | Path, realtime: bool = True, audible: bool = False, block_ms: int = DEFAULT_BLOCK_MS,
                  offline_chunk_s: float = 1.0) -> None:
         self.path = Path(path)
-        self.wav = load_audio(self.path)
+        self.audio = FileAudio(self.path)
         self.realtime = realtime
         self.audible = audible
         self.block = SAMPLE_RATE * block_ms // 1000
         self.offline_chunk = int(SAMPLE_RATE * offline_chunk_s)
         self.capture_latency_s = self.block / SAMPLE_RATE if realtime else 0.0
-        self.description = f"file {self.path.name} ({len(self.wav) / SAMPLE_RATE:.1f} s, {'real time' if realtime else 'offline'})"
+        self.description = f"file {self.path.name} ({self.duration_s:.1f} s, {'real time' if realtime else 'offline'})"
         self.position = 0
         self.clock = SampleClock()
 
     @property
     def duration_s(self) -> float:
-        return len(self.wav) / SAMPLE_RATE
+        return self.audio.duration_s
 
     def start(self) -> None:
         self.clock.anchor(time.monotonic(), 0)
         if self.audible:
-            _play(self.wav)
+            _play(load_audio(self.path))  # sounddevice plays a whole signal
 
     def sample_time(self, n: int) -> float:
         return self.clock.time_of(n)
@@ -60,18 +62,18 @@ class FileSource:
     def read(self) -> np.ndarray | None:
         if not self.clock.anchored:
             self.start()
-        if self.position >= len(self.wav):
-            return None
         if self.realtime:
             end = self._samples_due()
             if end < self.position + self.block:
                 time.sleep(max(0.0, self.sample_time(self.position + self.block) - time.monotonic()))
                 end = self._samples_due()
             # Whole blocks only, as a device would deliver them.
-            end = self.position + max(self.block, (end - self.position) // self.block * self.block)
+            n = max(self.block, (end - self.position) // self.block * self.block)
         else:
-            end = self.position + self.offline_chunk
-        chunk = self.wav[self.position : end]
+            n = self.offline_chunk
+        chunk = self.audio.read(n)
+        if chunk is None:
+            return None
         self.position += len(chunk)
         return chunk
 
@@ -79,6 +81,7 @@ class FileSource:
         return int((time.monotonic() - self.clock.time_of(0)) * SAMPLE_RATE)
 
     def close(self) -> None:
+        self.audio.close()
         if self.audible:
             import sounddevice
 

@@ -10,9 +10,11 @@ close code and a reason (protocol.ProtocolError).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import json
 import logging
+import math
 import re
 import socket
 import threading
@@ -63,7 +65,8 @@ class RtmriServer:
         self.engine = engine
         self.options = options
         self.limits = options.limits
-        self.clients: set[Client] = set()
+        self.clients: set[Client] = set()  # past hello
+        self.waiting: dict[Client, None] = {}  # before hello, oldest first
         self.mode = make_mode(options, engine, make_source, source_description)
         self.references = {r.id: r for r in references}
         self.source_description = source_description
@@ -82,12 +85,17 @@ class RtmriServer:
         """Serve until stop() is called."""
         from websockets.asyncio.server import serve  # the `live` extra
 
+        from rtmri.streamer.server.connection import GuardedConnection
+
+        class Connection(GuardedConnection):
+            max_write_buffer_bytes = self.limits.max_write_buffer_bytes
+
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with serve(self._handler, self.options.host, self.options.port, process_request=self._process_request,
                          compression=None, max_size=self.limits.max_message_bytes, max_queue=16, write_limit=64 * 1024,
                          ping_interval=20, ping_timeout=20, close_timeout=2, open_timeout=10, ssl=self.options.ssl,
-                         logger=log) as server:
+                         logger=log, create_connection=Connection) as server:
             self.port = server.sockets[0].getsockname()[1]
             housekeeping = asyncio.create_task(self._housekeeping())
             await self.mode.start()
@@ -113,6 +121,16 @@ class RtmriServer:
     # --- HTTP -------------------------------------------------------------------------
 
     def _process_request(self, connection, request):
+        if request.method not in ("GET", "HEAD"):
+            response = _response(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method[:20]} is not allowed here\n")
+            response.headers["Allow"] = "GET, HEAD"
+            return response
+        response = self._answer(request)
+        if request.method == "HEAD" and response is not None:
+            return dataclasses.replace(response, body=b"")  # its headers, Content-Length included
+        return response
+
+    def _answer(self, request):
         path, _, query = request.path.partition("?")
         websocket = any(value.lower() == "websocket" for value in request.headers.get_all("Upgrade"))
         problem = request_problem(request.headers, self.loopback_only, self.options.allowed_origins, websocket)
@@ -153,30 +171,51 @@ class RtmriServer:
     async def _handler(self, ws) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        if len(self.clients) >= self.limits.max_clients:
-            await close(ws, CLOSE_TRY_LATER, f"server full ({self.limits.max_clients} clients); try again later")
-            return
         sock = ws.transport.get_extra_info("socket")
         if sock is not None and self.limits.socket_send_buffer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
         client = Client(ws, self.limits)
-        self.clients.add(client)
+        ws.client = client  # its pings count against its rate (connection.GuardedConnection)
+        self._make_room_to_wait()
+        self.waiting[client] = None
         sender = asyncio.create_task(client.send_loop())
         try:
             await self._hello(ws, client)
+            self.waiting.pop(client, None)
+            if len(self.clients) >= self.limits.max_clients:
+                raise ProtocolError(CLOSE_TRY_LATER, f"server full ({self.limits.max_clients} clients); try again later")
+            self.clients.add(client)
             self.mode.join(client)
             client.say(self._welcome())
             async for message in ws:
                 self._on_message(client, message)
         except ProtocolError as exc:
             log.info("closing %s: %s %s", ws.remote_address, exc.code, exc.reason)
+            self._forget(client)  # at once: a peer that does not answer the close holds it for a while
             await close(ws, exc.code, exc.reason)
         except ConnectionClosed:
             pass
         finally:
-            self.clients.discard(client)
-            self.mode.leave(client)
+            self._forget(client)
             sender.cancel()
+
+    def _forget(self, client: Client) -> None:
+        self.waiting.pop(client, None)
+        self.clients.discard(client)
+        self.mode.leave(client)
+
+    def _make_room_to_wait(self) -> None:
+        """Connections before hello have max_waiting places of their own: the oldest waiting
+        one is closed to make room, so silent sockets never keep a token holder out."""
+        while len(self.waiting) >= self.limits.max_waiting:
+            oldest = next(iter(self.waiting))
+            del self.waiting[oldest]
+            self._close_soon(oldest, CLOSE_TRY_LATER, "too many connections waiting to say hello; say it sooner")
+
+    def _close_soon(self, client: Client, code: int, reason: str) -> None:
+        task = asyncio.create_task(close(client.ws, code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _hello(self, ws, client: Client) -> None:
         try:
@@ -211,8 +250,8 @@ class RtmriServer:
         kind = request["type"]
         if kind == "ping":
             t0 = request.get("t0")
-            if not isinstance(t0, (int, float)) or isinstance(t0, bool):
-                raise ProtocolError(CLOSE_INVALID, "ping needs a number t0")
+            if not isinstance(t0, (int, float)) or isinstance(t0, bool) or not math.isfinite(t0):
+                raise ProtocolError(CLOSE_INVALID, "ping needs a finite number t0")
             client.say(control("pong", t0=t0, server_ms=now_ms()))
         elif kind == "hello":
             raise ProtocolError(CLOSE_POLICY, "hello sent twice")
@@ -238,9 +277,7 @@ class RtmriServer:
             for client in list(self.clients):
                 if client.stalled(now):
                     self.clients.discard(client)
-                    task = asyncio.create_task(close(client.ws, CLOSE_POLICY, f"not reading: nothing taken for {self.limits.stall_timeout_s:g} s"))
-                    self._closing.add(task)
-                    task.add_done_callback(self._closing.discard)
+                    self._close_soon(client, CLOSE_POLICY, f"not reading: nothing taken for {self.limits.stall_timeout_s:g} s")
             if now - last_status < self.options.status_interval_s:
                 continue
             last_status = now

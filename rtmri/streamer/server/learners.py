@@ -4,8 +4,13 @@ Every session has its own FrameWindows (its own audio timeline) and its own Wind
 One engine serves them all: a single batching task takes whatever audio has arrived from
 every session, turns it into ready windows and runs them through the frame maker
 (rtmri.streamer.frames) on the engine's thread; audio that arrives meanwhile waits for the
-next pass, so the batch grows with the load. As in the Streamer, a session that fell
-behind keeps only its newest windows and counts the rest as dropped.
+next pass, so the batch grows with the load.
+
+No learner can take another's share: as in the Streamer, a session that fell behind keeps
+only its newest windows (a stop too: only the frames its lookahead held back are added);
+a pass takes at most MAX_RUN_BATCH windows, one from each session in turn (the rest wait
+for the next pass, where they are stale in their turn); the audio a connection may send
+is real time over all its starts (security.AudioBudget), and starts are rate-limited.
 """
 
 from __future__ import annotations
@@ -21,11 +26,11 @@ import numpy as np
 from rtmri.streamer.frames import SampleClock, WindowQueue, make_frames, round_robin
 from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, CLOSE_TRY_LATER, TRACK_LIVE, FrameHeader,
                                             ProtocolError, control, encode_image)
-from rtmri.streamer.server.security import Limits, audio_too_fast
+from rtmri.streamer.server.security import AudioBudget, Limits, RateLimit
 from rtmri.streamer.stream import DEFAULT_MAX_BATCH
 from rtmri.streamer.windows import FrameWindows
 
-MAX_RUN_BATCH = 32  # windows per engine run; a pass with more makes several runs
+MAX_RUN_BATCH = 32  # windows per engine pass; more wait for the next pass
 RECENT_ARRIVALS = 50
 log = logging.getLogger("rtmri.serve")
 
@@ -38,10 +43,10 @@ class MicStream:
     epoch: int
     windows: FrameWindows  # used on the engine thread only
     keep: int = DEFAULT_MAX_BATCH
-    started_at: float = field(default_factory=time.monotonic)
     received: int = 0  # samples accepted so far
     pending: list = field(default_factory=list)  # (samples, arrival time) not yet taken by a pass
     stopping: bool = False
+    flushed: bool = False  # its last frames were released (engine thread)
     clock: SampleClock = field(default_factory=SampleClock)  # anchored at the first chunk's arrival
     arrivals: list = field(default_factory=list)  # (end sample, arrival) of chunks pushed, recent ones
     frames: int = 0
@@ -76,10 +81,12 @@ class MicStream:
 class Session:
     """A learner's connection."""
 
-    def __init__(self, client) -> None:
+    def __init__(self, client, limits: Limits) -> None:
         self.client = client
         self.stream: MicStream | None = None
         self.epochs = 0
+        self.budget = AudioBudget(limits)
+        self.starts = RateLimit(limits.starts_per_s, limits.start_burst)
 
 
 class Learners:
@@ -115,7 +122,7 @@ class Learners:
     def join(self, client) -> None:
         if len(self.sessions) >= self.limits.max_sessions:
             raise ProtocolError(CLOSE_TRY_LATER, f"all {self.limits.max_sessions} learner sessions are taken; try again later")
-        self.sessions[client] = Session(client)
+        self.sessions[client] = Session(client, self.limits)
         client.role = "learner"
 
     def leave(self, client) -> None:
@@ -135,13 +142,14 @@ class Learners:
             self._stop_stream(session)
 
     def audio(self, client, offset: int, samples: np.ndarray) -> None:
-        stream = self.sessions[client].stream
+        session = self.sessions[client]
+        stream = session.stream
         if stream is None:
             raise ProtocolError(CLOSE_POLICY, "audio without a started stream (send start first)")
         if offset != stream.received:
             raise ProtocolError(CLOSE_INVALID, f"audio offset {offset}, expected {stream.received}")
         stream.received += len(samples)
-        if audio_too_fast(stream.received, stream.started_at, self.limits):
+        if not session.budget.take(len(samples)):
             raise ProtocolError(CLOSE_POLICY, "audio faster than real time")
         if not len(samples):
             return
@@ -158,14 +166,18 @@ class Learners:
     # --- streams -----------------------------------------------------------------------
 
     def _start_stream(self, session: Session) -> MicStream:
+        if not session.starts.allow():
+            raise ProtocolError(CLOSE_POLICY, f"more than {self.limits.starts_per_s:g} starts per second")
         if session.stream is not None:
             self._stop_stream(session)
+        session.budget.start()
         session.epochs += 1
         session.stream = MicStream(session, session.epochs, FrameWindows(self.engine.bundle.lookahead_ms), self.max_per_session)
         return session.stream
 
     def _stop_stream(self, session: Session) -> None:
         stream, session.stream = session.stream, None
+        session.budget.stop()
         if stream is not None:
             stream.stopping = True
             self._schedule(stream)
@@ -193,35 +205,39 @@ class Learners:
             except Exception:  # an engine failure: say so, keep serving the next pass
                 log.exception("learner engine pass failed")
                 continue
-            for stream, messages, stopped in results:
+            for stream, messages, waiting in results:
                 session = stream.session
                 if self.sessions.get(session.client) is not session:
                     continue  # it left meanwhile
                 for header, image in messages:
                     session.client.offer(header, image)
-                if stopped:
+                if waiting:
+                    self._schedule(stream)  # its turn comes in the next pass
+                elif stream.flushed:
                     session.client.tell(control("stopped", epoch=stream.epoch, frames=stream.frames, dropped=stream.dropped))
 
     # --- on the engine thread ----------------------------------------------------------
 
     def _compute(self, work: list) -> list:
+        """(stream, new chunks, stopping) -> (stream, its frame messages, windows still waiting)."""
         started = time.perf_counter()
         for stream, chunks, stopping in work:
             stream.queue.add(stream.push(chunks))
-            if not stopping:
-                stream.queue.keep_newest()
-            else:
+            stream.queue.keep_newest()
+            if stopping and not stream.flushed:  # the frames its lookahead held back are due
                 stream.queue.add(stream.windows.flush())
+                stream.flushed = True
         queues = [stream.queue for stream, _, _ in work]
-        jobs = round_robin(queues, limit=sum(map(len, queues)), first=self.passes)
+        jobs = round_robin(queues, limit=MAX_RUN_BATCH, first=self.passes)
         features_ms = (time.perf_counter() - started) * 1000.0 / max(1, len(jobs))
-        out = {id(stream.queue): (stream, [], stopping) for stream, _, stopping in work}
-        for lo in range(0, len(jobs), MAX_RUN_BATCH):
-            for queue, frame in make_frames(self.engine, jobs[lo:lo + MAX_RUN_BATCH], features_ms):
-                stream, messages, _ = out[id(queue)]
+        streams = {id(stream.queue): stream for stream, _, _ in work}
+        messages: dict[int, list] = {id(stream.queue): [] for stream, _, _ in work}
+        if jobs:
+            for queue, frame in make_frames(self.engine, jobs, features_ms):
+                stream = streams[id(queue)]
                 stream.frames += 1
-                messages.append((FrameHeader.of(frame, self.codec, TRACK_LIVE, stream.epoch),
-                                 encode_image(frame.image, self.codec, self.quality)))
+                messages[id(queue)].append((FrameHeader.of(frame, self.codec, TRACK_LIVE, stream.epoch),
+                                            encode_image(frame.image, self.codec, self.quality)))
         self.passes += 1
         self.batch_sizes = self.batch_sizes[-199:] + [len(jobs)]
-        return list(out.values())
+        return [(stream, messages[id(stream.queue)], len(stream.queue) > 0) for stream, _, _ in work]

@@ -71,7 +71,8 @@ class ProtocolError(Exception):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.code = code
-        self.reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")  # a close reason is at most 123 bytes
+        # a close reason is at most 123 bytes of UTF-8; a client's lone surrogate must not break it
+        self.reason = reason.encode("utf-8", "replace")[:120].decode("utf-8", "ignore")
 
 
 def now_ms() -> float:
@@ -187,4 +188,5 @@ def parse_control(text: str) -> dict:
 
 
 def control(type_: str, **fields) -> str:
-    return json.dumps({"type": type_, **fields}, separators=(",", ":"))
+    """A JSON text message; ValueError rather than NaN or Infinity, which browsers cannot parse."""
+    return json.dumps({"type": type_, **fields}, separators=(",", ":"), allow_nan=False)

@@ -84,6 +84,7 @@ def original_frames(path: Path, bundle, n_frames: int) -> list[np.ndarray]:
 
 def load_references(folder: str | Path, engine, codec: str = "jpeg", quality: int = 90) -> list[Reference]:
     from rtmri import RtmriError
+    from rtmri.streamer.file_audio import FileAudio
     from rtmri.streamer.sources import FileSource
 
     folder = Path(folder)
@@ -98,9 +99,10 @@ def load_references(folder: str | Path, engine, codec: str = "jpeg", quality: in
         audio = next((p for p in paths if p.suffix.lower() in AUDIO_SUFFIXES), paths[0])
         video = next((p for p in paths if p.suffix.lower() in VIDEO_SUFFIXES), None)
         try:
-            source = FileSource(audio, realtime=False)
-            samples = source.wav[: int(MAX_SECONDS * SAMPLE_RATE)]
-            rendered = render(engine, source)[: int(MAX_SECONDS * FPS)]
+            reader = FileAudio(audio)
+            samples = reader.read(int(MAX_SECONDS * SAMPLE_RATE))
+            reader.close()
+            rendered = render(engine, FileSource(audio, realtime=False))[: int(MAX_SECONDS * FPS)]
             original = original_frames(video, engine.bundle, len(rendered)) if video else None
         except Exception as exc:  # AudioError, VideoError, PyAV's errors: a damaged or odd file
             print(f"rtmri serve: skipping reference {stem}: {exc}", file=sys.stderr)

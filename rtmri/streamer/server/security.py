@@ -7,8 +7,11 @@
 - The WebSocket's Origin, when a browser sends one, must be the page's own origin (the
   same scheme, host and port as the Host header), or one given with --allow-origin.
 - Limits: message size (websockets closes with 1009 above max_message_bytes; text is
-  held to max_text_bytes), message rate (a token bucket per client), audio no faster than
-  real time, number of clients and of learner sessions.
+  held to max_text_bytes), message rate (a token bucket per client; pings and pongs
+  count), the bytes waiting to go out to one client, audio no faster than real time over
+  the whole connection (AudioBudget), learner starts per second, number of clients and of
+  learner sessions, and, apart from those, connections that have not said hello yet (a
+  few, for a few seconds; the oldest makes room for a new one).
 """
 
 from __future__ import annotations
@@ -33,9 +36,13 @@ class Limits:
     message_burst: int = 240
     audio_burst_s: float = 2.0  # audio may run ahead of the wall clock by this much
     audio_speed: float = 1.25  # and by this factor (a browser delivers in bursts)
-    max_clients: int = 100
+    starts_per_s: float = 1.0  # learner starts (each a new stream), after a burst of start_burst
+    start_burst: int = 5
+    max_clients: int = 100  # connections past hello
     max_sessions: int = 8
-    hello_timeout_s: float = 10.0
+    max_waiting: int = 16  # connections before hello, apart from max_clients; the oldest is closed for a new one
+    hello_timeout_s: float = 5.0
+    max_write_buffer_bytes: int = 1024 * 1024  # what may wait in one connection's outgoing buffer
     stall_timeout_s: float = 10.0  # a viewer whose socket took nothing for this long is closed
     queue_frames: int = 2  # per viewer; the newest frame wins
     # The kernel's send buffer per connection: the default grows to megabytes, seconds of
@@ -48,9 +55,10 @@ def new_token() -> str:
 
 
 def token_ok(given, expected: str | None) -> bool:
+    """Any JSON value a client sends, lone surrogates included, is a wrong token, never an error."""
     if expected is None:
         return True
-    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+    return isinstance(given, str) and hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def is_loopback(host: str) -> bool:
@@ -101,7 +109,28 @@ class RateLimit:
         return True
 
 
-def audio_too_fast(samples: int, started_at: float, limits: Limits) -> bool:
-    """More audio than real time allows since the stream started (with slack for bursts)."""
-    allowed = ((time.monotonic() - started_at) * limits.audio_speed + limits.audio_burst_s) * SAMPLE_RATE
-    return samples > allowed
+class AudioBudget:
+    """The audio one connection may send: real time (times audio_speed) while its
+    microphone runs, plus one burst of audio_burst_s, counted over all its starts. Idle
+    time between streams earns nothing, and a new start does not begin a new budget."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.samples = 0
+        self._running_s = 0.0  # microphone time of the streams that ended
+        self._since: float | None = None  # the running stream's start
+
+    def start(self) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            self._running_s += time.monotonic() - self._since
+            self._since = None
+
+    def take(self, samples: int) -> bool:
+        """Count samples; False when they are more than the budget allows."""
+        self.samples += samples
+        running = self._running_s + (time.monotonic() - self._since if self._since is not None else 0.0)
+        return self.samples <= (running * self.limits.audio_speed + self.limits.audio_burst_s) * SAMPLE_RATE
