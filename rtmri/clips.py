@@ -8,7 +8,12 @@ Layout (format "rtmri-clips", version 1)::
     DATA/clips/<clip id>/frames_repeat.npy  optional: the same articulation acquired again
                                           (synthetic corpora; gives the noise ceiling)
     DATA/clips/<clip id>/audio.wav        16 kHz mono PCM-16, n_frames / 25 s long
-    DATA/clips/<clip id>/clip.json        speaker, recording, condition, start_s, n_frames, phones
+    DATA/clips/<clip id>/clip.json        speaker, recording, condition, start_s, n_frames, phones,
+                                          pixel_mm (mm per clip pixel, where the source's spacing is known)
+    DATA/clips/<clip id>/geometry.npz     optional: the true outlines of every frame in the clip's pixels
+                                          (synthetic corpora; rtmri.articulation.outlines)
+    DATA/grids/<speaker>.json             optional: the speaker's analysis grid in the clips' pixels
+                                          (rtmri.articulation.grid; DESIGN §5b)
 
 Splits: "train", "val", "test" (clips of training speakers) and, for held-out speakers,
 "unseen_ja" and "unseen_nonja" (DESIGN §1 conditions 2 and 3). Numpy only: the evaluator
@@ -39,6 +44,8 @@ ALL_SPLITS = TRAINING_SPLITS + UNSEEN_SPLITS
 CONDITIONS = {"test": 1, "unseen_ja": 2, "unseen_nonja": 3}
 FRAMES_FILE = "frames.npy"
 REPEAT_FILE = "frames_repeat.npy"
+GEOMETRY_FILE = "geometry.npz"
+GRIDS_DIR = "grids"
 
 
 class DatasetError(RtmriError, ValueError):
@@ -75,6 +82,21 @@ class Clip:
         path = self.folder / REPEAT_FILE
         return _load_frames(path, mmap=True) if path.is_file() else None
 
+    def geometry(self) -> dict[str, np.ndarray] | None:
+        """The true outlines of every frame in the clip's pixels (``rtmri.articulation.outlines``), or None."""
+        path = self.folder / GEOMETRY_FILE
+        if not path.is_file():
+            return None
+        from rtmri.articulation.outlines import load
+
+        return load(path)
+
+    @property
+    def pixel_mm(self) -> float | None:
+        """Millimetres per pixel of the clip's frames, where known."""
+        value = self.info.get("pixel_mm")
+        return float(value) if isinstance(value, (int, float)) else None
+
     def audio(self) -> np.ndarray:
         return load_audio(self.folder / "audio.wav", SAMPLE_RATE)
 
@@ -105,6 +127,15 @@ class ClipDataset:
     def image_size(self) -> int:
         return int(self.header["image_size"])
 
+    def grid(self, speaker: str):
+        """The speaker's analysis grid in the clips' pixels (``rtmri.articulation.grid.AnalysisGrid``), or None."""
+        path = self.root / GRIDS_DIR / f"{speaker}.json"
+        if not path.is_file():
+            return None
+        from rtmri.articulation.grid import AnalysisGrid
+
+        return AnalysisGrid.from_json(_read_json(path), str(path))
+
     def split(self, name: str) -> list[Clip]:
         if name not in ALL_SPLITS:
             raise DatasetError(f"unknown split {name!r}; splits are {', '.join(ALL_SPLITS)}")
@@ -127,6 +158,10 @@ def write_header(root: Path, header: dict) -> None:
 
 def write_filelist(root: Path, split: str, clip_ids: list[str]) -> None:
     atomic_write(root / "filelists" / f"{split}.txt", "".join(f"{c}\n" for c in clip_ids))
+
+
+def write_grid(root: Path, speaker: str, grid) -> None:
+    atomic_write(root / GRIDS_DIR / f"{speaker}.json", json.dumps(grid.to_json(), indent=1))
 
 
 def _load_frames(path: Path, mmap: bool) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""rtmri eval BUNDLE DATA: SSIM / NMSE per condition, next to baselines."""
+"""rtmri eval BUNDLE DATA: SSIM / NMSE and the articulatory measures per condition, next to baselines."""
 
 from __future__ import annotations
 
@@ -39,6 +39,28 @@ def main(args) -> int:
     for r in outputs["table"]:
         table.add_row(r["condition"], r["system"], str(r["videos"]), f"{r['ssim_mean']:.4f} ± {r['ssim_std']:.4f}",
                       f"{r['nmse_mean']:.4f} ± {r['nmse_std']:.4f}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    print_articulation(console, outputs["articulation"], Table)
     print(f"wrote {args.out}/table.md, results.json, per_frame.csv, {len(outputs['videos'])} videos, {outputs['plot']}")
     return 0
+
+
+def print_articulation(console, articulation: dict, Table) -> None:
+    from rtmri.evaluation.report import ARTICULATION_COLUMNS, cell, phone_markdown
+
+    if not articulation["table"]:
+        console.print("articulation: not available (no analysis grids in the dataset; prepare it again with this version)")
+        return
+    table = Table("condition", "system", *[h for _, h, _ in ARTICULATION_COLUMNS], title="articulation (mm; DESIGN §5b)")
+    for r in articulation["table"]:
+        table.add_row(r["condition"][:2].rstrip(":") + " " + r["split"], r["system"], *[cell(r[k], f) for k, _, f in ARTICULATION_COLUMNS])
+    console.print(table)
+    for g in articulation["geometry_check"]:
+        console.print(f"geometry check, {g['condition']}: image measure on the true frames vs the synthesizer's outlines: "
+                      f"RMSE {cell(g['rmse_mm'])} mm over {g['measurements']} gridline measurements ({g['mm_per_px']} mm per px)")
+    if not articulation["geometry_check"]:
+        console.print("geometry check: not available (the clips carry no synthesizer outlines)")
+    for line in phone_markdown(articulation["phones"]):
+        if line:
+            console.print(line, highlight=False)

@@ -108,3 +108,141 @@ def write_strip(path: Path, clip, original: np.ndarray, generated: np.ndarray) -
     draw.text((4, label_h + STRIP_SIZE + 2), "above: true rtMRI   below: generated from the audio", fill=255)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
+
+
+# ---------------------------------------------------------------- articulation (DESIGN §5b)
+
+ARTICULATION_COLUMNS = (  # (key, heading, format)
+    ("df_rmse_mm", "DF RMSE mm", "{:.2f}"),
+    ("cd_rmse_mm", "CD RMSE mm", "{:.2f}"),
+    ("cd_r", "CD r", "{:.2f}"),
+    ("closure_lips_precision", "lips P", "{:.2f}"),
+    ("closure_lips_recall", "lips R", "{:.2f}"),
+    ("closure_alveolar_precision", "tip P", "{:.2f}"),
+    ("closure_alveolar_recall", "tip R", "{:.2f}"),
+    ("roi_r", "ROI r", "{:.2f}"),
+    ("amplitude_ratio", "motion ratio", "{:.2f}"),
+    ("df_rmse_vs_geometry_mm", "DF vs geometry mm", "{:.2f}"),
+)
+ARTICULATION_NOTE = (
+    "Measured on each speaker's analysis grid (DESIGN §5b), generated against the true frames. DF: distance function "
+    "(air gap along every gridline, glottis to lips); CD: constriction degree (smallest gap) per region, RMSE and "
+    "Pearson r over time, mean over lips, alveolar, palatal, velar, pharyngeal and the velopharyngeal port; lips/tip "
+    "P, R: precision and recall of full closure (at most one pixel) during stops and nasals made there; ROI r: "
+    "correlation of region-of-interest intensity (Lammert et al. 2010); motion ratio: generated over true "
+    "standard deviation of the constriction degree (below 1: under-articulated); DF vs geometry: against the "
+    "synthesizer's true outlines. A still picture follows nothing: its r is 0. Anchor: audio-to-contour RMSE "
+    "1.48 mm (Azzouz et al. 2026, one speaker, real rtMRI)."
+)
+
+
+def cell(value, fmt: str = "{:.2f}") -> str:
+    if value is None or isinstance(value, str):
+        return value or "n/a"
+    return "n/a" if not np.isfinite(value) else fmt.format(value)
+
+
+def articulation_markdown(articulation: dict) -> str:
+    if not articulation["table"]:
+        return ("Articulation: not available (the dataset has no analysis grids: prepare it again with this version, "
+                "with --landmarks for real recordings).\n")
+    heads = ["condition", "system", "videos"] + [h for _, h, _ in ARTICULATION_COLUMNS]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for r in articulation["table"]:
+        lines.append("| " + " | ".join([r["condition"], r["system"], str(r["videos"])]
+                                       + [cell(r[k], f) for k, _, f in ARTICULATION_COLUMNS]) + " |")
+    lines += ["", ARTICULATION_NOTE, ""]
+    if articulation["geometry_check"]:
+        lines += ["Image measure on the true frames against the synthesizer's geometry (distance function, all gridlines):", "",
+                  "| condition | clips | measurements | RMSE mm | mm per px |", "|---|---|---|---|---|"]
+        lines += [f"| {g['condition']} | {g['clips']} | {g['measurements']} | {cell(g['rmse_mm'])} | {g['mm_per_px']} |"
+                  for g in articulation["geometry_check"]]
+        lines.append("")
+    else:
+        lines += ["Geometry check: not available (the clips carry no synthesizer outlines).", ""]
+    lines += phone_markdown(articulation["phones"])
+    return "\n".join(lines) + "\n"
+
+
+def phone_markdown(rows: list[dict], system: str = "model") -> list[str]:
+    """The model's constriction-degree error at each phone's place, per condition; in condition 3
+    the phones Japanese lacks apart."""
+    lines = []
+    for split in dict.fromkeys(r["split"] for r in rows):
+        chosen = [r for r in rows if r["split"] == split and r["system"] == system]
+        if not chosen:
+            continue
+        groups = [("", chosen)]
+        if split == "unseen_nonja":
+            groups = [("phones Japanese has", [r for r in chosen if r["japanese"]]),
+                      ("phones Japanese lacks", [r for r in chosen if not r["japanese"]])]
+        for title, group in groups:
+            if group:
+                lines.append(f"Per phone, {chosen[0]['condition']}{' - ' + title if title else ''} ({system}): "
+                             "constriction-degree error at the phone's place, mm (frames)")
+                lines.append("")
+                lines.append(", ".join(f"{r['phone']} [{r['place']}] {r['cd_error_mm']:.2f} ({r['frames']})" for r in group))
+                lines.append("")
+    return lines
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        if not rows:
+            return
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot_constriction_over_time(path: Path, clip, truth: dict, generated: dict) -> None:
+    """One panel per region: the constriction degree over time, true and generated, with the phones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rtmri.articulation.regions import REGIONS
+
+    fig, axes = plt.subplots(len(REGIONS), 1, figsize=(10, 1.6 * len(REGIONS)), sharex=True)
+    phones = clip.info.get("phones") or []
+    for ax, region in zip(axes, REGIONS):
+        times = np.arange(len(truth[region])) / FPS
+        ax.plot(times, truth[region], color="black", linewidth=1.2, label="true")
+        ax.plot(times, generated[region][: len(times)], color="tab:red", linewidth=1.0, label="generated")
+        ax.set_ylabel(f"{region}\nmm", fontsize=8)
+        top = float(np.nanmax(np.concatenate([truth[region], generated[region]]))) if np.isfinite(truth[region]).any() else 1.0
+        for phone in phones:
+            ax.axvline(phone["start"], color="0.88", linewidth=0.6)
+            if ax is axes[0]:
+                ax.text((phone["start"] + phone["end"]) / 2, top, phone["phone"], ha="center", va="bottom", fontsize=7)
+    axes[0].legend(loc="upper right", fontsize=7)
+    axes[0].set_title(f"{clip.clip_id}: constriction degree per region, true vs generated", pad=14)
+    axes[-1].set_xlabel("time (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_phone_errors(path: Path, rows: list[dict]) -> None:
+    """Bars: the constriction-degree error at each phone's place, one panel per condition;
+    the phones Japanese lacks in orange."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    fig, axes = plt.subplots(len(splits), 1, figsize=(10, 2.6 * len(splits)), squeeze=False)
+    for ax, split in zip(axes[:, 0], splits):
+        chosen = [r for r in rows if r["split"] == split]
+        ax.bar(range(len(chosen)), [r["cd_error_mm"] for r in chosen],
+               color=["tab:blue" if r["japanese"] else "tab:orange" for r in chosen])
+        ax.set_xticks(range(len(chosen)), [f"{r['phone']}\n{r['place'][:4]}" for r in chosen], fontsize=7)
+        ax.set_ylabel("error mm")
+        ax.set_title(f"{chosen[0]['condition']}: constriction-degree error at the phone's place (orange: not Japanese)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

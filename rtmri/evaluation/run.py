@@ -11,6 +11,7 @@ import numpy as np
 
 from rtmri import RtmriError
 from rtmri.clips import CONDITIONS, ClipDataset
+from rtmri.evaluation.articulatory import ArticulationLog
 from rtmri.evaluation.generate import generate_clip
 from rtmri.bundle import architectures
 from rtmri.bundle.reference import evenly_spaced_frames, typical_frame
@@ -42,6 +43,7 @@ class ClipResult:
 class Evaluation:
     results: list[ClipResult] = field(default_factory=list)
     examples: dict[str, tuple] = field(default_factory=dict)  # clip id -> (clip, original, generated)
+    articulation: ArticulationLog = field(default_factory=ArticulationLog)
 
     def table(self) -> list[dict]:
         rows = []
@@ -99,6 +101,7 @@ def evaluate(engine, dataset: ClipDataset, max_clips: int | None = None, example
             for system, frames in systems:
                 scores = per_frame(original, frames)
                 evaluation.results.append(ClipResult(clip.clip_id, split, system, scores["ssim"], scores["nmse"]))
+            evaluation.articulation.add_clip(dataset, clip, split, original, systems)
             if i < examples_per_condition:
                 evaluation.examples[clip.clip_id] = (clip, original, generated)
             if progress:
@@ -113,13 +116,28 @@ def generate_with_reference(engine, clip, reference: np.ndarray) -> np.ndarray:
     return generate_clip(engine, clip)
 
 
+def articulation_tables(evaluation: Evaluation) -> dict:
+    log = evaluation.articulation
+    return {
+        "table": log.table(CONDITIONS, CONDITION_NAMES),
+        "regions": log.region_table(CONDITIONS, CONDITION_NAMES),
+        "phones": log.phone_table(CONDITIONS, CONDITION_NAMES),
+        "geometry_check": log.geometry_table(CONDITIONS, CONDITION_NAMES),
+        "speakers_without_grid": log.missing,
+    }
+
+
 def write_outputs(evaluation: Evaluation, out: Path, bundle_path: Path) -> dict:
-    from rtmri.evaluation.report import plot_ssim_over_time, table_markdown, write_example_video, write_strip
+    from rtmri.evaluation.report import (articulation_markdown, plot_constriction_over_time, plot_phone_errors, plot_ssim_over_time,
+                                         table_markdown, write_csv, write_example_video, write_strip)
 
     out.mkdir(parents=True, exist_ok=True)
     rows = evaluation.table()
-    (out / "results.json").write_text(json.dumps({"bundle": str(bundle_path), "table": rows}, indent=2))
-    (out / "table.md").write_text(table_markdown(rows))
+    articulation = articulation_tables(evaluation)
+    (out / "results.json").write_text(json.dumps({"bundle": str(bundle_path), "table": rows, "articulation": articulation}, indent=2))
+    (out / "table.md").write_text(table_markdown(rows) + "\n" + articulation_markdown(articulation))
+    for name in ("table", "regions", "phones", "geometry_check"):
+        write_csv(out / f"articulation_{name}.csv", articulation[name])
     with open(out / "per_frame.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["clip", "split", "system", "frame", "ssim", "nmse"])
@@ -138,4 +156,10 @@ def write_outputs(evaluation: Evaluation, out: Path, bundle_path: Path) -> dict:
         plot = out / "ssim_over_time.png"
         plot_ssim_over_time(plot, clip, model.ssim)
         write_strip(out / "strip.png", clip, original, generated)
-    return {"table": rows, "videos": videos, "plot": str(plot) if plot else None}
+        generated_degrees = next((c.degree_mm for c in evaluation.articulation.clips if c.clip_id == clip_id and c.system == MODEL), None)
+        if generated_degrees is not None:
+            plot_constriction_over_time(out / "constriction_over_time.png", clip, evaluation.articulation.truth_degrees[clip_id],
+                                        generated_degrees)
+    if articulation["phones"]:
+        plot_phone_errors(out / "phone_errors.png", [r for r in articulation["phones"] if r["system"] == MODEL])
+    return {"table": rows, "videos": videos, "plot": str(plot) if plot else None, "articulation": articulation}

@@ -9,6 +9,9 @@ Layout (format "rtmri-synth-corpus", version 1)::
                                      (two acquisitions of one articulation: the noise ceiling)
     OUT/<speaker>/audio/<utt>.wav    48 kHz mono 16-bit, as long as the video
     OUT/<speaker>/meta/<utt>.json    speaker, utterance, text, phones, crop, fps, condition, n_frames, duration
+    OUT/<speaker>/geometry/<utt>.npz every frame's outlines and filled shapes in the video's pixels
+                                     (the true articulation; rtmri.articulation.outlines)
+    OUT/<speaker>/grid.json          the speaker's analysis grid in the video's pixels (rtmri.articulation.grid)
 
 Conditions: "train" (training speakers), "passage_ja" and "non_ja" (held-out speakers).
 corpus.json is written last: its presence means the corpus is complete.
@@ -28,6 +31,7 @@ from tqdm import tqdm
 
 from rtmri.training.synth import vtl
 from rtmri.training.synth.errors import SynthError
+from rtmri.training.synth.grid import write_speaker_grid
 from rtmri.training.synth.job import JobResult, synthesize_job, write_json
 from rtmri.training.synth.plan import Job, plan_jobs
 from rtmri.training.synth.speakers import make_speakers
@@ -60,6 +64,7 @@ def write_corpus(request: CorpusRequest) -> dict:
     prepare_output(request.out, request.overwrite)
     for speaker in speakers:
         write_json(request.out / speaker.id / SPEAKER_FILE, speaker.to_json())
+        write_speaker_grid(request.out / speaker.id, speaker)
     results = run_jobs(jobs, request.workers, request.progress)
     skipped = [{"utterance": f"{r.speaker}/{r.utterance}", "reason": r.error} for r in results if r.error]
     for entry in skipped:

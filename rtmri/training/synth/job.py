@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmri.training.synth import media, vtl
+from rtmri.training.synth.grid import utterance_geometry, write_geometry
 from rtmri.training.synth.errors import UtteranceFailed
 from rtmri.training.synth.outlines import rest_outlines
 from rtmri.training.synth.plan import Job
@@ -42,7 +43,7 @@ def synthesize_job(job: Job) -> JobResult:
             n_frames = max(1, int(round(articulation.duration * speaker.fps)))
             states = articulation.tract[state_indices(n_frames, speaker.fps, len(articulation.tract))]
             rngs = [np.random.default_rng(job.noise_seed), np.random.default_rng(job.repeat_noise_seed)]
-            frames, repeat = render_frames(renderer_for(speaker), states, Path(scratch), rngs)
+            (frames, repeat), drawn = render_frames(renderer_for(speaker), states, Path(scratch), rngs)
     except UtteranceFailed as exc:
         return JobResult(speaker.id, utterance.id, utterance.duration, str(exc))
     duration = n_frames / speaker.fps
@@ -53,6 +54,7 @@ def synthesize_job(job: Job) -> JobResult:
     media.write_video(folder / REPEAT_DIR / f"{utterance.id}.mp4", repeat, speaker.fps)
     pcm = media.corpus_audio(articulation.audio, vtl.VTL_SAMPLE_RATE, int(round(duration * media.AUDIO_SAMPLE_RATE)))
     media.write_wav(folder / "audio" / f"{utterance.id}.wav", pcm)
+    write_geometry(folder, utterance.id, utterance_geometry(drawn, speaker))
     write_json(folder / "meta" / f"{utterance.id}.json", utterance_meta(speaker, utterance, n_frames, duration))
     return JobResult(speaker.id, utterance.id, utterance.duration)
 

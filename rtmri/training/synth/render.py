@@ -94,15 +94,19 @@ class FrameRenderer:
 
 
 def render_frames(renderer: FrameRenderer, tract_states: np.ndarray, scratch: Path,
-                  rngs: list[np.random.Generator]) -> list[np.ndarray]:
-    """One uint8 (n, IMAGE_SIZE, IMAGE_SIZE) video of the given tract states per noise generator.
+                  rngs: list[np.random.Generator]) -> tuple[list[np.ndarray], list[Outlines]]:
+    """One uint8 (n, IMAGE_SIZE, IMAGE_SIZE) video of the given tract states per noise generator,
+    and the outlines each frame was drawn from (the ground truth of the articulation).
 
     Each tissue map is drawn once and acquired once per generator: the videos show the same
     articulation with independent scanner noise (the second one gives the noise ceiling)."""
     svg = scratch / "state.svg"
     videos: list[list[np.ndarray]] = [[] for _ in rngs]
+    drawn: list[Outlines] = []
     for state in tract_states:
-        tissue = renderer.draw(tract_outlines(state, svg))
+        outlines = tract_outlines(state, svg)
+        drawn.append(outlines)
+        tissue = renderer.draw(outlines)
         for video, rng in zip(videos, rngs):
             video.append(renderer.acquire(tissue, rng))
-    return [np.stack(video) for video in videos]
+    return [np.stack(video) for video in videos], drawn

@@ -1,0 +1,155 @@
+"""Reading the articulation from images (DESIGN §5b).
+
+Along each gridline the intensity profile is sampled (bilinear, every ``STEP_PX``) and
+compared with the mid level between tissue (the line's ``TISSUE_PERCENTILE`` intensity
+within its reach) and air (the frame's ``AIR_PERCENTILE`` intensity). The air gap is the
+first run below the mid level, its ends at the sub-sample crossings (for a symmetric blur
+the crossing of the mid level is the edge); a gap narrower than the blur never reaches the
+air level and is read as its air fraction integrated across the dip (``air_gaps``). A run that begins past
+the line's reach is not the constriction (it is the air beyond a closure): the gap is 0.
+Where the grid knows a fixed bony wall (hard palate, incisors: as dark as air), the gap
+ends there at the latest.
+
+Everything is vectorised over frames and lines: (frames, lines, samples) arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import map_coordinates
+
+from rtmri.articulation import regions as R
+from rtmri.articulation.grid import AnalysisGrid
+
+STEP_PX = 0.25
+AIR_PERCENTILE = 5.0
+TISSUE_PERCENTILE = 95.0
+SHALLOW_DIP = 0.75  # a run whose deepest air fraction stays below this is read by its integral
+DIP_MARGIN_PX = 2.0  # how far beyond a shallow run's crossings its integral reaches
+ROI_FROM = 0.5  # a line's region of interest: from this fraction of its reach to its reach
+
+
+@dataclass(frozen=True)
+class Measures:
+    """What the images show, per frame."""
+
+    distance_mm: np.ndarray  # (frames, lines) air gap along every gridline
+    degree_mm: dict[str, np.ndarray]  # region -> (frames,) smallest gap in the region
+    location: dict[str, np.ndarray]  # region -> (frames,) index of the line where it is smallest
+    roi: dict[str, np.ndarray]  # region -> (frames,) mean intensity in [0, 1] of its region of interest
+    mm_per_px: float
+    tract_lines: np.ndarray  # the distance function's lines (the port's apart)
+
+    def closed(self, region: str) -> np.ndarray:
+        """Closure: constriction degree at or below one pixel."""
+        return self.degree_mm[region] <= self.mm_per_px + 1e-6
+
+
+def sample_positions(grid: AnalysisGrid) -> tuple[np.ndarray, np.ndarray]:
+    """(s, points): distances along the lines (samples,) px and the points (lines, samples, 2)."""
+    s = np.arange(0.0, float(grid.length.max()) + STEP_PX, STEP_PX)
+    points = grid.inner[:, None, :] + s[None, :, None] * grid.direction[:, None, :]
+    return s, points
+
+
+def profiles(frames: np.ndarray, grid: AnalysisGrid) -> np.ndarray:
+    """(frames, lines, samples) intensities in [0, 1]; NaN past a line's end or outside the image."""
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[None]
+    s, points = sample_positions(grid)
+    h, w = frames.shape[1:]
+    xs, ys = points[..., 0].ravel(), points[..., 1].ravel()
+    outside = (xs < 0) | (ys < 0) | (xs > w - 1) | (ys > h - 1)
+    beyond = (s[None, :] > grid.length[:, None]).ravel()
+    scale = 255.0 if frames.dtype == np.uint8 else 1.0
+    out = np.empty((len(frames), len(xs)), np.float32)
+    for k, frame in enumerate(frames):
+        out[k] = map_coordinates(np.asarray(frame, np.float32) / scale, [ys, xs], order=1, mode="nearest")
+    out[:, outside | beyond] = np.nan
+    return out.reshape(len(frames), len(grid), len(s))
+
+
+def measure(frames: np.ndarray, grid: AnalysisGrid) -> Measures:
+    """The distance function, constriction per region and ROI intensities of uint8 (or [0, 1]) frames."""
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[None]
+    s, _ = sample_positions(grid)
+    prof = profiles(frames, grid)
+    scale = 255.0 if frames.dtype == np.uint8 else 1.0
+    air = np.percentile(frames.reshape(len(frames), -1), AIR_PERCENTILE, axis=1).astype(np.float32) / scale
+    gaps_px = air_gaps(prof, s, air, grid.reach, grid.wall)
+    distance = gaps_px * grid.mm_per_px
+    return summarise(distance, grid, roi_intensities(prof, s, grid))
+
+
+def summarise(distance_mm: np.ndarray, grid: AnalysisGrid, roi: dict[str, np.ndarray]) -> Measures:
+    degree, location = {}, {}
+    for region in R.REGIONS:
+        lines = grid.lines_of(region)
+        values = distance_mm[:, lines]
+        valid = np.isfinite(values).any(axis=1)
+        filled = np.where(np.isfinite(values), values, np.inf)
+        degree[region] = np.where(valid, filled.min(axis=1), np.nan)
+        location[region] = np.where(valid, lines[np.argmin(filled, axis=1)], -1)
+    return Measures(distance_mm, degree, location, roi, grid.mm_per_px, grid.tract_lines)
+
+
+def air_gaps(prof: np.ndarray, s: np.ndarray, air_level: np.ndarray, reach: np.ndarray, wall: np.ndarray) -> np.ndarray:
+    """(frames, lines) gap in px along each line; NaN where the line leaves the image within its reach.
+
+    The first run of samples darker than the mid level; its ends at the sub-sample crossings
+    of the mid level. A run that never gets near the air level (a gap narrower than the blur)
+    is read as its air fraction integrated across the dip."""
+    n_frames, n_lines, n_samples = prof.shape
+    in_reach = s[None, None, :] <= reach[None, :, None]
+    usable = ~(np.isnan(prof) & in_reach).any(axis=2)  # the whole window lies in the image
+    with np.errstate(invalid="ignore"):
+        tissue = np.nanpercentile(np.where(in_reach, prof, np.nan), TISSUE_PERCENTILE, axis=2)
+    air = np.broadcast_to(air_level[:, None], tissue.shape)
+    contrast = np.maximum(tissue - air, 1e-3)
+    mid = (air + tissue) / 2
+    filled = np.where(np.isnan(prof), np.inf, prof)  # past the line's end or the image: not air
+    dark = filled < mid[..., None]
+    has_run = dark.any(axis=2)
+    start = np.argmax(dark, axis=2)
+    index = np.arange(n_samples)[None, None, :]
+    after = ~dark & (index > start[..., None])
+    ends_inside = after.any(axis=2)
+    end = np.where(ends_inside, np.argmax(after, axis=2), n_samples - 1)
+
+    def crossing(i0, i1):
+        """Sub-sample position where the profile crosses mid between samples i0 and i1."""
+        v0 = np.take_along_axis(filled, i0[..., None], axis=2)[..., 0]
+        v1 = np.take_along_axis(filled, i1[..., None], axis=2)[..., 0]
+        step = np.where(np.isfinite(v1 - v0) & (v0 != v1), v0 - v1, 1.0)
+        return s[i0] + np.clip((v0 - mid) / step, 0.0, 1.0) * STEP_PX
+
+    start_px = np.where(start > 0, crossing(np.maximum(start - 1, 0), start), 0.0)
+    end_px = np.where(ends_inside, crossing(np.maximum(end - 1, 0), end), s[end])
+    fraction = np.where(np.isfinite(filled), np.clip((tissue[..., None] - filled) / contrast[..., None], 0.0, 1.0), 0.0)
+    in_run = (index >= start[..., None]) & (index < end[..., None])
+    deepest = np.where(in_run, fraction, 0.0).max(axis=2)
+    near = (s[None, None, :] >= (start_px - DIP_MARGIN_PX)[..., None]) & (s[None, None, :] <= (end_px + DIP_MARGIN_PX)[..., None])
+    integral = np.where(near, fraction, 0.0).sum(axis=2) * STEP_PX
+    gap = np.where(deepest < SHALLOW_DIP, np.minimum(integral, end_px - start_px + 2 * DIP_MARGIN_PX), end_px - start_px)
+    gap = np.where(np.isnan(wall)[None, :], gap, np.minimum(gap, np.maximum(wall[None, :] - start_px, 0.0)))
+    gap = np.where(has_run & (start_px <= reach[None, :]), gap, 0.0)
+    return np.where(usable, np.maximum(gap, 0.0), np.nan)
+
+
+def roi_intensities(prof: np.ndarray, s: np.ndarray, grid: AnalysisGrid) -> dict[str, np.ndarray]:
+    """Lammert et al. (2010)-style region-of-interest intensity per region and frame: the mean
+    intensity of the samples on the region's lines between ROI_FROM of their reach and the reach
+    (where the constriction forms)."""
+    window = (s[None, :] >= ROI_FROM * grid.reach[:, None]) & (s[None, :] <= grid.reach[:, None])
+    out = {}
+    for region in R.REGIONS:
+        lines = grid.lines_of(region)
+        values = np.where(window[lines][None], prof[:, lines], np.nan)
+        with np.errstate(invalid="ignore"):
+            out[region] = np.nanmean(values.reshape(len(prof), -1), axis=1) if np.isfinite(values).any() else np.full(len(prof), np.nan)
+    return out

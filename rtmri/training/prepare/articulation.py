@@ -1,0 +1,125 @@
+"""What ``prepare`` carries for the articulatory measures (DESIGN §5b): the synthesizer's
+outlines of every frame, through the clip's own crop, resize and 25 fps conversion, and each
+speaker's analysis grid in the clips' pixels.
+
+Grids come from ``<speaker>/grid.json`` of a synthetic corpus (landmarks exact from the
+head pose) or from a landmark file given with ``--landmarks`` (real recordings):
+``{"pixel_mm": 1.0, "speakers": {"<speaker>": {"glottis": [x, y], "alveolar_ridge": [x, y],
+"palate": [x, y], "upper_lip": [x, y]}}}`` in the source video's pixels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rtmri import RtmriError
+from rtmri.alignment import FPS
+from rtmri.articulation import grid as analysis_grid
+from rtmri.articulation import outlines
+from rtmri.video.frame_rate import weight_matrix
+
+SYNTH_GEOMETRY_DIR = "geometry"
+SYNTH_GRID_FILE = "grid.json"
+
+
+def source_geometry(video: Path) -> Path | None:
+    """A synthetic recording's outlines file (``<speaker>/geometry/<utt>.npz``), if it has one."""
+    path = video.parent.parent / SYNTH_GEOMETRY_DIR / f"{video.stem}.npz"
+    return path if path.is_file() else None
+
+
+def clip_geometry(video: Path, crop, size: int, source_fps: float | None, n_frames: int, interpolation: str,
+                  warnings: list[str]) -> dict[str, np.ndarray] | None:
+    """The recording's outlines in the clips' pixels at 25 fps (n_frames), or None (with a
+    warning when a file exists but does not fit the video)."""
+    path = source_geometry(video)
+    if path is None:
+        return None
+    try:
+        arrays = outlines.load(path)
+        if not source_fps:
+            raise outlines.GeometryError(f"{path.name}: the video's frame rate is unknown")
+        n_source = outlines.n_frames(arrays)
+        weights = weight_matrix(np.arange(n_source) / source_fps, n_frames, interpolation, FPS, source_fps)
+        return outlines.in_time(outlines.to_clip(arrays, crop, size), weights)
+    except RtmriError as exc:
+        warnings.append(f"outlines not used: {exc}")
+        return None
+
+
+def write_clip_geometry(folder: Path, arrays: dict[str, np.ndarray], start: int, end: int) -> None:
+    outlines.save(folder / outlines.GEOMETRY_FILE, outlines.frames_slice(arrays, start, end))
+
+
+def source_pixel_mm(video: Path, landmarks: dict | None, speaker: str) -> float | None:
+    """The source video's pixel spacing: the landmark file's, else a synthetic speaker's."""
+    if landmarks is not None and "pixel_mm" in landmarks:
+        return float(landmarks["pixel_mm"])
+    try:
+        value = json.loads((video.parent.parent / "speaker.json").read_text()).get("pixel_mm")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def read_landmark_file(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise analysis_grid.GridError(f"{path}: cannot read the landmark file ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("speakers"), dict):
+        raise analysis_grid.GridError(f'{path}: expected {{"pixel_mm": 1.0, "speakers": {{"<speaker>": {{"glottis": [x, y], ...}}}}}}')
+    return data
+
+
+def source_grid(speaker_folder: Path | None, speaker: str, landmarks: dict | None, where: str) -> analysis_grid.AnalysisGrid | None:
+    """The speaker's grid in the source video's pixels: from the landmark file, else from a
+    synthetic corpus's grid.json (its landmarks, so the current grid definition applies)."""
+    if landmarks is not None and speaker in landmarks["speakers"]:
+        return analysis_grid.grid_from_landmarks(landmarks["speakers"][speaker], float(landmarks.get("pixel_mm", 1.0)),
+                                                 f"{where}: speaker {speaker}", fixed_walls=False)
+    path = speaker_folder / SYNTH_GRID_FILE if speaker_folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return analysis_grid.grid_from_landmarks(data["landmarks"], float(data.get("pixel_mm", 1.0)),
+                                                 f"synthesizer geometry of {speaker}", fixed_walls=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise analysis_grid.GridError(f"{path}: not a grid file ({exc})") from exc
+
+
+def write_grids(out: Path, grids: dict[str, analysis_grid.AnalysisGrid]) -> dict[str, float]:
+    """DATA/grids/<speaker>.json; returns each speaker's mm per clip pixel."""
+    from rtmri.clips import write_grid
+
+    for speaker, grid in grids.items():
+        write_grid(out, speaker, grid)
+    return {speaker: round(grid.mm_per_px, 6) for speaker, grid in grids.items()}
+
+
+def clip_pixel_mm(video: Path, landmarks_path: Path | None, speaker: str, crop, size: int) -> float | None:
+    """Millimetres per pixel of the clips made from this video, where the source's spacing is known."""
+    spacing = source_pixel_mm(video, read_landmark_file(landmarks_path), speaker)
+    return round(spacing * crop[2] / size, 6) if spacing else None
+
+
+def write_speaker_grids(out: Path, recordings, results: list[dict], landmarks_path: Path | None, size: int) -> dict:
+    """DATA/grids/<speaker>.json for every prepared speaker with a grid; the header's entries."""
+    landmarks = read_landmark_file(landmarks_path)
+    grids = {}
+    for rec, result in zip(recordings, results):
+        if result["status"] == "skipped" or rec.speaker in grids:
+            continue
+        grid = source_grid(rec.video.parent.parent, rec.speaker, landmarks, str(landmarks_path))
+        if grid is not None:
+            grids[rec.speaker] = grid.to_clip(result["crop"], size)
+    if not grids:
+        return {}
+    return {"analysis_grids": {"folder": "grids", "pixel_mm": write_grids(out, grids),
+                               "note": "per speaker, in the clips' pixels (DESIGN §5b)"}}

@@ -1,0 +1,112 @@
+"""The ground truth the synthesizer writes next to each video: every frame's outlines and
+filled shapes in the video's pixels (``rtmri.articulation.outlines``), and each speaker's
+analysis grid (``rtmri.articulation.grid``), exact from the head pose."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rtmri.articulation import grid as analysis_grid
+from rtmri.articulation import outlines as geometry_file
+from rtmri.training.synth import anatomy
+from rtmri.training.synth.geometry import HeadPose
+from rtmri.training.synth.outlines import Outlines, rest_outlines
+
+GEOMETRY_DIR = "geometry"  # OUT/<speaker>/geometry/<utt>.npz
+GRID_FILE = "grid.json"  # OUT/<speaker>/grid.json, in the pixels of the speaker's videos
+OUTLINE_PARTS = ("tongue", "upper", "lower", "uvula", "pharynx_wall", "epiglottis", "larynx")
+# The filled shapes of anatomy.tract_shapes that border the air, by position from the end.
+TRACT_SHAPES = ("velum", "airway", "tongue", "epiglottis", "lower_incisor")
+STATIC_AIR = (anatomy.NASOPHARYNX, anatomy.NASAL_FLOOR_AIRWAY)
+STATIC_BONE = (anatomy.HARD_PALATE, anatomy.UPPER_INCISOR)
+RIGID_UPPER = slice(7, 18)  # VocalTractLab's upper outline from the hard palate to the incisor edge: fixed
+# Its front end of the soft palate (x 2 to 18 mm) moves by a millimetre or two; beneath the bone
+# of the hard palate its thin soft tissue is hard to see: the gap ends at the latest a little
+# past its rest position.
+PALATE_UPPER = slice(5, 8)
+PALATE_TOLERANCE_MM = 1.0
+PIXEL_MM = 1.0  # the synthetic images: 1 px = 1 mm (the head is scaled, the field of view is not)
+PIXEL_CENTRE_SHIFT = 0.25  # frames are drawn at twice the size and averaged: a pixel's centre lies 1/4 px on
+
+
+def frame_shapes_mm(outlines: Outlines, rest: Outlines) -> dict[str, np.ndarray]:
+    """One frame's outlines and filled shapes, VocalTractLab mm."""
+    skin, shapes = anatomy.tract_shapes(outlines, rest)
+    arrays = {f"outline_{part}": outlines[part] for part in OUTLINE_PARTS}
+    arrays.update({f"shape_{name}": shape.points for name, shape in zip(TRACT_SHAPES, shapes[-len(TRACT_SHAPES):])})
+    arrays["shape_head"] = skin
+    return arrays
+
+
+def static_shapes_mm() -> dict[str, np.ndarray]:
+    arrays = {f"static_nasal_air_{i}": np.array(p, float)[None] for i, p in enumerate(STATIC_AIR)}
+    arrays.update({f"static_bone_{i}": np.array(p, float)[None] for i, p in enumerate(STATIC_BONE)})
+    return arrays
+
+
+def to_pixels(arrays: dict[str, np.ndarray], pose: HeadPose) -> dict[str, np.ndarray]:
+    return {k: (pose.to_image(v.reshape(-1, 2)) - PIXEL_CENTRE_SHIFT).reshape(v.shape).astype(np.float32) for k, v in arrays.items()}
+
+
+def utterance_geometry(frame_outlines: list[Outlines], speaker) -> dict[str, np.ndarray]:
+    """Every frame's shapes (frames, points, 2) and the static ones (1, points, 2), in the video's pixels."""
+    rest = rest_outlines()
+    per_frame = [frame_shapes_mm(o, rest) for o in frame_outlines]
+    stacked = {k: np.stack([f[k] for f in per_frame]) for k in per_frame[0]}
+    return to_pixels({**stacked, **static_shapes_mm()}, HeadPose.of(speaker))
+
+
+def write_geometry(folder: Path, utterance_id: str, arrays: dict[str, np.ndarray]) -> None:
+    (folder / GEOMETRY_DIR).mkdir(parents=True, exist_ok=True)
+    geometry_file.save(folder / GEOMETRY_DIR / f"{utterance_id}.npz", arrays)
+
+
+def speaker_landmarks(speaker) -> dict[str, list[float]]:
+    """The grid's landmarks in the pixels of the speaker's videos (exact: from the head pose)."""
+    marks = HeadPose.of(speaker).to_image(analysis_grid.CANONICAL_LANDMARKS_MM) - PIXEL_CENTRE_SHIFT
+    return {name: [round(float(v), 4) for v in point] for name, point in zip(analysis_grid.LANDMARKS, marks)}
+
+
+def speaker_grid(speaker) -> analysis_grid.AnalysisGrid:
+    return analysis_grid.grid_from_landmarks(speaker_landmarks(speaker), PIXEL_MM, f"synthesizer geometry of {speaker.id}",
+                                             fixed_walls=True)
+
+
+def write_speaker_grid(folder: Path, speaker) -> None:
+    """The landmarks (what prepare builds the grid from) and, for reading, the grid itself."""
+    folder.mkdir(parents=True, exist_ok=True)
+    content = {"pixel_mm": PIXEL_MM, "landmarks": speaker_landmarks(speaker), "grid": speaker_grid(speaker).to_json()}
+    (folder / GRID_FILE).write_text(json.dumps(content, indent=1) + "\n")
+
+
+def canonical_windows(margin_mm: float = analysis_grid.REACH_MARGIN_MM) -> tuple[np.ndarray, np.ndarray]:
+    """(reach, wall) per canonical gridline, measured on the rest tract: the rest gap's far end
+    plus the margin; the far end again as the wall where it lies on the rigid palate or incisor."""
+    rest = rest_outlines()
+    inner, outer, names = analysis_grid.canonical_lines()
+    unlimited = analysis_grid.AnalysisGrid(inner, outer, np.full(len(names), 1e9), np.full(len(names), np.nan), names, 1.0)
+    arrays = {k: v[None] if not k.startswith("static_") else v for k, v in frame_shapes_mm(rest, rest).items()}
+    arrays.update(static_shapes_mm())
+    s = np.arange(0.0, float(unlimited.length.max()), geometry_file.TRUTH_STEP_PX)
+    points = inner[:, None, :] + s[None, :, None] * unlimited.direction[:, None, :]
+    air = geometry_file.close_slivers(geometry_file.air_along(arrays, points, 0), geometry_file.TRUTH_STEP_PX,
+                                       geometry_file.MIN_TISSUE_MM)
+    air &= s[None, :] <= unlimited.length[:, None]
+    start = np.argmax(air, axis=1)
+    after = (~air) & (np.arange(len(s))[None, :] > start[:, None])
+    far = s[np.argmax(after, axis=1)]
+    ends = inner + far[:, None] * unlimited.direction
+    on_rigid = np.array([_distance_to_polyline(p, rest["upper"][RIGID_UPPER]) < 0.3 for p in ends])
+    on_palate = np.array([_distance_to_polyline(p, rest["upper"][PALATE_UPPER]) < 0.3 for p in ends])
+    wall = np.where(on_rigid, far, np.where(on_palate, far + PALATE_TOLERANCE_MM, np.nan))
+    return np.minimum(far + margin_mm, unlimited.length), wall
+
+
+def _distance_to_polyline(point: np.ndarray, line: np.ndarray) -> float:
+    a, b = line[:-1], line[1:]
+    ab = b - a
+    t = np.clip(((point - a) * ab).sum(axis=1) / np.maximum((ab**2).sum(axis=1), 1e-12), 0, 1)
+    return float(np.min(np.linalg.norm(a + t[:, None] * ab - point, axis=1)))
