@@ -95,28 +95,45 @@ class FrameRateConverter:
 
     def _frame_at(self, tk: float) -> np.ndarray:
         frames = self._frames
-        times = [t for t, _ in frames]
+        weights = self._weights([t for t, _ in frames], tk)
+        if len(weights) == 1:
+            return frames[weights[0][0]][1]
+        acc = np.zeros(frames[0][1].shape, np.float32)
+        for index, w in weights:
+            acc += np.float32(w) * frames[index][1].astype(np.float32)
+        return _to_uint8(acc)
+
+    def _weights(self, times: list[float], tk: float) -> list[tuple[int, float]]:
+        """The kernel: (index into times, weight) of the source frames that make output instant tk."""
         i = int(np.searchsorted(times, tk, side="right")) - 1  # last frame at or before tk
         if self.half_width:
             weights = [max(0.0, 1.0 - abs(t - tk) / self.half_width) for t in times]
             total = sum(weights)
             if total > 0:
-                acc = np.zeros(frames[0][1].shape, np.float32)
-                for w, (_, image) in zip(weights, frames):
-                    if w > 0:
-                        acc += np.float32(w / total) * image.astype(np.float32)
-                return _to_uint8(acc)
+                return [(j, w / total) for j, w in enumerate(weights) if w > 0]
         if i < 0:
-            return frames[0][1]
-        if i == len(frames) - 1:
-            return frames[i][1]
-        (t0, before), (t1, after) = frames[i], frames[i + 1]
+            return [(0, 1.0)]
+        if i == len(times) - 1:
+            return [(i, 1.0)]
+        t0, t1 = times[i], times[i + 1]
         w = (tk - t0) / (t1 - t0)
         if self.method == "nearest":
-            return before if w < 0.5 else after
+            return [(i, 1.0)] if w < 0.5 else [(i + 1, 1.0)]
         if w <= 0.0:
-            return before
-        return _to_uint8((1.0 - w) * before.astype(np.float32) + w * after.astype(np.float32))
+            return [(i, 1.0)]
+        return [(i, 1.0 - w), (i + 1, w)]
+
+
+def weight_matrix(timestamps, n_out: int, method: str = "linear", fps: float = FPS, source_fps: float | None = None) -> np.ndarray:
+    """(n_out, n_source) weights of the conversion: output k = sum_i W[k, i] source_i. The same
+    kernel the images go through, for anything else sampled with the frames (e.g. outlines)."""
+    converter = FrameRateConverter(n_out, method, fps, source_fps)
+    times = [float(t) for t in timestamps]
+    matrix = np.zeros((int(n_out), len(times)))
+    for k in range(int(n_out)):
+        for index, w in converter._weights(times, k / converter.fps):
+            matrix[k, index] = w
+    return matrix
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="stop at the first problem instead of skipping the recording")
     parser.add_argument("--workers", type=int, default=2, help="recordings processed in parallel (default 2)")
     parser.add_argument("--interpolation", choices=("linear", "nearest"), default="linear", help="frame-rate conversion by timestamp (default linear)")
+    parser.add_argument("--landmarks", type=Path, metavar="FILE",
+                        help='analysis-grid landmarks per speaker in source pixels, for real recordings: {"pixel_mm": 1.0, '
+                             '"speakers": {"SPK": {"glottis": [x, y], "alveolar_ridge": [x, y], "palate": [x, y], "upper_lip": [x, y]}}} '
+                             "(synthetic corpora bring their own)")
     parser.add_argument("--preview", action="store_true", help="only write a PNG per speaker with the crop drawn on a frame")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -61,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
         from rtmri.training.prepare.preview import run_preview
 
         out_dir = args.out or Path(DEFAULT_PREVIEW_DIR)
-        for path in run_preview(args.src, out_dir, crop, args.size, args.speaker_pattern):
+        for path in run_preview(args.src, out_dir, crop, args.size, args.speaker_pattern, args.landmarks):
             print(path)
         return 0
     if args.out is None:
@@ -74,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
         fractions=parse_fractions(args.split), seed=args.seed,
         heldout=tuple(s.strip() for s in args.heldout.split(",") if s.strip()), speaker_pattern=args.speaker_pattern,
         trim=args.trim, strict=args.strict, workers=args.workers, interpolation=args.interpolation,
-        progress=not args.no_progress,
+        progress=not args.no_progress, landmarks=args.landmarks,
     )
     manifest = run(opts)
     r, s = manifest["run"], manifest["splits"]

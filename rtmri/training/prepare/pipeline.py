@@ -30,11 +30,12 @@ from rtmri.clips import ALL_SPLITS, FRAMES_FILE, REPEAT_FILE, write_header
 from rtmri.files import atomic_write, atomic_writer
 from rtmri.training.prepare import PrepareError, RecordingError
 from rtmri.training.prepare import clipping, report, splits
+from rtmri.training.prepare import articulation as articulatory
 from rtmri.video import read as video
 from rtmri.training.prepare.layouts import Recording, discover, safe_name
 from rtmri.video.frame_rate import INTERPOLATIONS, FrameRateConverter
 
-PIPELINE_VERSION = 1  # bump when the clips written for a recording change
+PIPELINE_VERSION = 2  # bump when the clips written for a recording change
 IMAGE_SIZES = (96, 128, 192, 256)
 MAX_MISMATCH_S = 0.5
 STATE_DIR = "state"
@@ -56,6 +57,7 @@ class Options:
     workers: int = 2
     interpolation: str = "linear"
     progress: bool = True
+    landmarks: Path | None = None  # grid landmarks per speaker (real recordings)
 
     def __post_init__(self) -> None:
         self.src, self.out = Path(self.src), Path(self.out)
@@ -237,6 +239,9 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
     repeat = _repeat_frames(rec, info, transform, n_audio_frames, opts, result)
     video_s = stats.duration
     source_fps = stats.fps or info.fps
+    geometry = articulatory.clip_geometry(rec.video, result["crop"], opts.size, source_fps, n_audio_frames, opts.interpolation,
+                                          result["warnings"])
+    pixel_mm = articulatory.clip_pixel_mm(rec.video, opts.landmarks, rec.speaker, result["crop"], opts.size)
     result["video"] = {
         "width": info.width, "height": info.height, "codec": info.codec,
         "fps": round(source_fps, 4) if source_fps else None,
@@ -303,8 +308,12 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
         phones = clipping.phones_for_clip(rec.phones, start_s, end_s)
         if phones is not None:
             info_json["phones"] = phones
+        if pixel_mm:
+            info_json["pixel_mm"] = pixel_mm
         _write_clip(opts.out / "clips" / clip_id, frames[start:end], wav[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME], info_json,
                     None if repeat is None else repeat[start:end])
+        if geometry is not None:
+            articulatory.write_clip_geometry(opts.out / "clips" / clip_id, geometry, start, end)
         result["clips"].append({"id": clip_id, "speaker": rec.speaker, "condition": rec.condition, "n_frames": end - start, "start_s": round(start_s, 6)})
     result["seconds"] = round(n_frames / FPS, 4)
 
@@ -427,6 +436,7 @@ def run(opts: Options) -> dict:
     crop, an unknown layout, nothing usable, or (with strict) the first skipped recording."""
     started = time.perf_counter()
     opts.validate()
+    articulatory.read_landmark_file(opts.landmarks)  # a bad landmark file stops the run before any work
     found = discover(opts.src, opts.speaker_pattern)
     speakers = found.speakers
     requested = [safe_name(s) for s in opts.heldout]
@@ -473,7 +483,8 @@ def run(opts: Options) -> dict:
             f"the reasons are in {opts.out / 'report.md'}"
         )
     splits.write_filelists(opts.out, assigned)
-    write_header(opts.out, _header(opts, found, speakers, heldout, ordered, assigned, manifest))
+    grids = articulatory.write_speaker_grids(opts.out, found.recordings, ordered, opts.landmarks, opts.size)
+    write_header(opts.out, {**_header(opts, found, speakers, heldout, ordered, assigned, manifest), **grids})
     return manifest
 
 
