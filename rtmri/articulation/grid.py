@@ -199,3 +199,11 @@ def grid_from_landmarks(landmarks: dict, mm_per_px: float, source: str = "landma
     matrix, offset = similarity(CANONICAL_LANDMARKS_MM, points)
     grid = canonical_grid().transformed(matrix, offset, mm_per_px=mm_per_px, source=source)
     return grid if fixed_walls else dataclasses.replace(grid, wall=np.full(len(grid), np.nan))
+
+
+def grid_of_bundle(manifest) -> AnalysisGrid | None:
+    """The analysis grid a bundle carries for its reference speaker (optional manifest key
+    ``analysis_grid``, in the bundle's pixels), or None."""
+    extra = getattr(manifest, "extra", manifest)
+    data = extra.get("analysis_grid") if isinstance(extra, dict) else None
+    return AnalysisGrid.from_json(data, "bundle manifest analysis_grid") if data else None

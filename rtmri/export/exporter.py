@@ -126,6 +126,9 @@ def export_bundle(options: ExportOptions) -> dict:
         variant=options.variant,
         architecture=network.architecture,
     )
+    grid = dataset.grid(speaker) if speaker else None
+    if grid is not None:  # optional: the reference speaker's analysis grid (DESIGN §5b), in the bundle's pixels
+        manifest = dataclasses.replace(manifest, extra={**manifest.extra, "analysis_grid": grid.to_json()})
     with tempfile.TemporaryDirectory() as tmp:
         staged = write_bundle(Path(tmp) / "fp32", fp32_bytes, manifest)
         fp32_engine = Engine(staged)
