@@ -8,9 +8,10 @@
    (rtmri.articulation): one constriction curve per articulator (rtmri.lessons.articulators).
 4. The attempt's curves are carried onto the reference's time axis (frame k at k / 25 s) by
    the alignment, and compared over the reference's speech (its phones, else its activity).
-   Each is read within ``TIMING_TOLERANCE_FRAMES`` of its aligned instant, where it is
-   nearest the reference: DTW on audio places a fast movement (o to r to a) a frame early or
-   late, which is timing, not articulation.
+   Each reference frame is compared with the attempt within ``TIMING_TOLERANCE_FRAMES`` of
+   its aligned instant, and with the reference within as many frames, where the two agree
+   best: DTW on audio places a fast movement (o to r to a) a frame early or late, and the
+   model's frames flicker for a frame now and then; both are timing, not articulation.
 
 Differences: per articulator, the runs of frames where the attempt's gap differs from the
 reference's by at least ``LARGE_MM``, each described in words at its largest frame, with
@@ -37,7 +38,7 @@ LARGE_MM = 5.0  # re-recordings of the same words by another voice stay below it
 MAX_SEGMENTS = 5
 SCORE_SCALE_MM = 5.0
 SPEECH_MARGIN_S = 0.04  # one frame either side of the reference's speech
-TIMING_TOLERANCE_FRAMES = 1  # the attempt's curve is read up to this many frames either side of its aligned instant
+TIMING_TOLERANCE_FRAMES = 1
 
 
 @dataclass(frozen=True)
@@ -118,28 +119,34 @@ def compare_articulations(ref: Articulation, att: Articulation, alignment: Align
     attempt_times = alignment.attempt_time(times)
     position = np.clip(attempt_times * FPS, 0, max(len(att.frames) - 1, 0))
     source = np.arange(len(att.frames))
-    shifts = np.arange(-TIMING_TOLERANCE_FRAMES, TIMING_TOLERANCE_FRAMES + 1)
-    attempt = {a.key: tolerant(ref.curves[a.key], att.curves[a.key], position, shifts) for a in ARTICULATORS}
+    attempt = {k: np.interp(position, source, c) for k, c in att.curves.items()}
+    pairs = {a.key: nearest_pair(ref.curves[a.key], att.curves[a.key], position) for a in ARTICULATORS}
     speech = (times >= span[0]) & (times <= span[1])
-    differences = np.stack([attempt[a.key] - ref.curves[a.key] for a in ARTICULATORS])[:, speech]
+    differences = np.stack([pairs[a.key][1] - pairs[a.key][0] for a in ARTICULATORS])[:, speech]
     with np.errstate(all="ignore"):
         rms = float(np.sqrt(np.nanmean(differences**2))) if np.isfinite(differences).any() else float("nan")
     score = int(round(100 * np.exp(-rms / SCORE_SCALE_MM))) if np.isfinite(rms) else 0
     closed = ref.mm_per_px + 1e-6
-    segments = sorted((s for a in ARTICULATORS for s in runs(a.key, times, speech, ref.curves[a.key], attempt[a.key], phones, closed)),
+    segments = sorted((s for a in ARTICULATORS for s in runs(a.key, times, speech, *pairs[a.key], phones, closed)),
                       key=lambda s: -abs(s.difference_mm))[:MAX_SEGMENTS]
     aligned_frames = att.frames[np.rint(position).astype(int)] if len(att.frames) else att.frames
     return Comparison(score, rms, times, speech, dict(ref.curves), attempt, attempt_times, segments, phones, alignment,
                       ref.frames, aligned_frames, closed)
 
 
-def tolerant(reference: np.ndarray, curve: np.ndarray, position: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """The attempt's curve at the aligned positions, each read at the shift (in frames) where it
-    is closest to the reference: a movement a frame early or late is not a difference."""
+def nearest_pair(reference: np.ndarray, curve: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per reference frame k, the (reference, attempt) values compared: the reference within
+    TIMING_TOLERANCE_FRAMES of k and the attempt within as many frames of its aligned position,
+    the pair that agrees best. A movement a frame early or late, or a one-frame flicker of
+    either picture, is timing, not articulation."""
+    shifts = np.arange(-TIMING_TOLERANCE_FRAMES, TIMING_TOLERANCE_FRAMES + 1)
+    frames = np.arange(len(reference))
+    refs = np.stack([reference[np.clip(frames + s, 0, len(reference) - 1)] for s in shifts])
     source = np.arange(len(curve))
-    candidates = np.stack([np.interp(np.clip(position + s, 0, len(curve) - 1), source, curve) for s in shifts])
-    best = np.nanargmin(np.abs(np.nan_to_num(candidates - reference[None], nan=np.inf)), axis=0)
-    return candidates[best, np.arange(len(position))]
+    atts = np.stack([np.interp(np.clip(position + s, 0, len(curve) - 1), source, curve) for s in shifts])
+    gaps = np.abs(atts[None, :, :] - refs[:, None, :]).reshape(len(shifts) ** 2, len(frames))
+    best = np.argmin(np.nan_to_num(gaps, nan=np.inf), axis=0)
+    return refs[best // len(shifts), frames], atts[best % len(shifts), frames]
 
 
 def runs(key: str, times, speech, reference, attempt, phones, closed_mm: float) -> list[Segment]:

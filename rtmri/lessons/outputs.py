@@ -129,6 +129,5 @@ def write_curves_png(path: Path, comparison, title: str) -> None:
 
 
 def write_json(path: Path, comparison, lesson, attempt: Path) -> None:
-    content = {"attempt": str(attempt), "reference": lesson.describe(), **comparison.to_json()}
-    content["reference"]["audio"] = str(lesson.audio)
+    content = {"attempt": str(attempt), "lesson": dict(lesson.describe(), audio=str(lesson.audio)), **comparison.to_json()}
     atomic_write(path, json.dumps(content, indent=1, ensure_ascii=False) + "\n")

@@ -1,0 +1,182 @@
+"""Lessons and the learner comparison (rtmri.lessons): the shipped lesson set, reading a user's
+references, the comparison's score and differences, and `rtmri compare` end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtmri import cli
+from rtmri.audio import SAMPLE_RATE, load_audio
+from rtmri.demo import ASSETS
+from rtmri.lessons.catalogue import LESSONS
+from rtmri.lessons.lesson import LessonError, read_lesson, read_lessons
+
+LESSON_DIR = ASSETS / "lessons"
+FLAP = LESSON_DIR / "07_flap_r.flac"
+needs_espeak = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")), reason="needs espeak-ng and sox")
+
+
+def espeak(path: Path, kana: str, rate: int = SAMPLE_RATE, speed: int = 150, pitch: int = 50) -> Path:
+    """Japanese speech from espeak-ng, at the sample rate asked for."""
+    raw = path.with_name(path.stem + "_raw.wav")
+    subprocess.run(["espeak-ng", "-v", "ja", "-s", str(speed), "-p", str(pitch), "-w", str(raw), kana], check=True)
+    subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from rtmri.bundle.engine import Engine
+    from rtmri.demo import shipped
+
+    return Engine(shipped().bundle, threads=1)
+
+
+@pytest.fixture(scope="module")
+def grid(engine):
+    from rtmri.lessons.grid import bundle_grid
+
+    return bundle_grid(engine.bundle)
+
+
+def test_shipped_lessons_carry_their_words_and_phones():
+    lessons = read_lessons(LESSON_DIR)
+    assert [lesson.id for lesson in lessons] == [text.id for text in LESSONS]
+    for lesson, text in zip(lessons, LESSONS):
+        assert (lesson.text, lesson.kana, lesson.romaji, lesson.gloss) == (text.text, text.kana, text.romaji, text.gloss)
+        assert lesson.video is not None and not lesson.note
+        duration = len(load_audio(lesson.audio)) / SAMPLE_RATE
+        assert 0 < lesson.phones[0]["start"] and lesson.phones[-1]["end"] <= duration
+    flap = read_lesson(FLAP)
+    assert [p["phone"] for p in flap.phones] == ["s", "o", "r", "a"]  # the synthesizer's short d, labelled r
+
+
+def test_a_recording_without_text_is_named_by_its_file(tmp_path):
+    shutil.copy(FLAP, tmp_path / "my_try.flac")
+    (lesson,) = read_lessons(tmp_path)
+    assert lesson.name == "my_try" and not lesson.phones
+    assert "my_try.json" in lesson.note
+    (tmp_path / "my_try.json").write_text('{"name": 3}')
+    with pytest.raises(LessonError, match="my_try.json: name must be a string"):
+        read_lessons(tmp_path)
+
+
+def test_silent_and_too_short_attempts_are_refused(engine, grid):
+    from rtmri.lessons.activity import AttemptError
+    from rtmri.lessons.compare import compare
+
+    reference = load_audio(FLAP)
+    with pytest.raises(AttemptError, match="silent"):
+        compare(np.zeros(SAMPLE_RATE, np.float32), reference, engine, grid)
+    blip = np.zeros(SAMPLE_RATE, np.float32)
+    blip[8000:8800] = 0.3 * np.sin(np.arange(800) * 0.3)
+    with pytest.raises(AttemptError, match="too short"):
+        compare(blip, reference, engine, grid)
+
+
+@needs_espeak
+def test_same_words_score_better_than_different_words_and_list_no_difference(tmp_path, engine, grid):
+    from rtmri.lessons.compare import compare
+
+    reference = load_audio(espeak(tmp_path / "sora.wav", "そら"))
+    again = load_audio(espeak(tmp_path / "sora_again.wav", "そら", speed=115, pitch=75))  # slower, higher
+    other = load_audio(espeak(tmp_path / "kitte.wav", "きって"))
+    itself = compare(reference, reference, engine, grid)
+    same = compare(again, reference, engine, grid)
+    different = compare(other, reference, engine, grid)
+    assert itself.score == 100 and itself.segments == []
+    assert same.segments == []
+    assert same.score > different.score + 20
+    assert different.segments  # different words differ somewhere
+
+
+def test_a_lesson_compared_with_itself_scores_100(engine, grid):
+    from rtmri.lessons.compare import compare
+
+    lesson = read_lesson(LESSON_DIR / "01_vowels.flac")
+    wav = load_audio(lesson.audio)
+    result = compare(wav, wav, engine, grid, lesson.phones)
+    assert result.score == 100 and result.segments == []
+    assert set(result.reference) == {"lips", "tongue_tip", "tongue_body", "tongue_back", "velum", "tongue_root"}
+
+
+def test_a_wrong_vowel_is_named_at_its_time(tmp_path, engine, grid):
+    """Another synthetic native speaker says 'sori' for the lesson's 'sora': /i/ for /a/."""
+    pytest.importorskip("vocaltractlab_cython")
+    from rtmri.lessons.catalogue import LessonText
+    from rtmri.lessons.compare import compare
+    from rtmri.lessons.make import make_lesson
+    from rtmri.training.synth.speakers import make_speakers
+
+    learner = make_speakers(10, 2, 0)[9]
+    attempt = make_lesson(LessonText("sori", "sori", "", "", "", "sori", ""), learner, tmp_path / "scratch", tmp_path, 96)
+    lesson = read_lesson(FLAP)
+    result = compare(load_audio(attempt.audio), load_audio(lesson.audio), engine, grid, lesson.phones)
+    vowel = lesson.phones[-1]
+    assert vowel["phone"] == "a"
+    assert result.segments
+    for segment in result.segments:  # every large difference is at the wrong vowel
+        assert segment.phone == "a" and vowel["start"] - 0.04 <= segment.peak_s <= vowel["end"] + 0.04, segment
+    assert "/a/" in result.segments[0].en
+    body = [s for s in result.segments if s.articulator == "tongue_body"]
+    assert body and "higher" in body[0].en  # /i/ raises the tongue body against the hard palate
+
+
+def _lesson_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "sora_lesson"
+    folder.mkdir()
+    shutil.copy(FLAP, folder / "audio.flac")
+    shutil.copy(FLAP.with_suffix(".mp4"), folder / "video.mp4")
+    shutil.copy(FLAP.with_suffix(".json"), folder / "lesson.json")
+    return folder
+
+
+@needs_espeak
+def test_rtmri_compare_end_to_end_at_44k(tmp_path, engine, grid, capsys):
+    import av
+
+    from rtmri.lessons.compare import compare
+
+    attempt = espeak(tmp_path / "attempt44.wav", "そら", rate=44100)
+    folder = _lesson_folder(tmp_path)
+    out = tmp_path / "out"
+    assert cli.main(["compare", str(attempt), str(folder), "-o", str(out)]) == 0
+    report = json.loads((out / "compare.json").read_text())
+    printed = capsys.readouterr().out
+    assert f"score {report['score']}/100" in printed
+    assert report["lesson"]["romaji"] == "sora"
+    # the sample rate does not matter: the same words made at 16 kHz score the same
+    direct = compare(load_audio(espeak(tmp_path / "attempt16.wav", "そら")), load_audio(FLAP), engine, grid, read_lesson(FLAP).phones)
+    assert abs(report["score"] - direct.score) <= 3
+    reference = load_audio(FLAP)
+    n_frames = len(report["times_s"])
+    assert n_frames == len(reference) * 25 // SAMPLE_RATE
+    with av.open(str(out / "compare.mp4")) as container:
+        video = sum(1 for _ in container.decode(video=0))
+    with av.open(str(out / "compare.mp4")) as container:
+        stereo = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
+    assert video == n_frames
+    assert stereo.shape[0] == 2
+    lag = int(np.argmax(np.correlate(stereo[0, : len(reference)], reference[:4000], mode="valid")))
+    left = stereo[0, lag : lag + len(reference)][: len(reference)]
+    assert np.corrcoef(left, reference[: len(left)])[0, 1] > 0.9  # the reference is on the left channel (AAC's delay aside)
+    from PIL import Image
+
+    assert Image.open(out / "curves.png").format == "PNG"
+
+
+def test_rtmri_compare_refuses_a_silent_attempt(tmp_path, capsys):
+    import soundfile
+
+    silent = tmp_path / "silent.wav"
+    soundfile.write(str(silent), np.zeros(44100, np.float32), 44100)
+    out = tmp_path / "out"
+    assert cli.main(["compare", str(silent), str(FLAP), "-o", str(out)]) == 2
+    assert "silent" in capsys.readouterr().err
+    assert not (out / "compare.json").exists()
