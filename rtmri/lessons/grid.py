@@ -1,8 +1,8 @@
 """The analysis grid (rtmri.articulation) of the frames a bundle draws: where the comparison
 reads the constrictions.
 
-A bundle may carry its reference speaker's grid in the manifest (``analysis_grid``, in the
-pixels of the model's frames). A bundle made before that key existed, from the synthetic
+A bundle carries its reference speaker's grid in the manifest (``analysis_grid``, in the
+pixels of the model's frames; the shipped default's was added with ``synthetic_speaker_grid``). A bundle made before that key existed, from the synthetic
 corpus, gets its reference speaker's grid rebuilt from the synthesizer's head pose: the
 corpus's speakers are drawn again for the seeds in ``SYNTH_SEEDS`` and the one whose crop is
 the manifest's crop for that speaker is taken (needs the ``[synth]`` extra).
@@ -10,20 +10,15 @@ the manifest's crop for that speaker is taken (needs the ``[synth]`` extra).
 
 from __future__ import annotations
 
-from rtmri.articulation.grid import AnalysisGrid, GridError
+from rtmri.articulation.grid import AnalysisGrid, GridError, grid_of_bundle
 
 GRID_KEY = "analysis_grid"
 SYNTH_SEEDS = range(4)
 
 
 def bundle_grid(bundle) -> AnalysisGrid:
-    manifest = bundle.manifest
-    data = manifest.to_dict().get(GRID_KEY)
-    if data:
-        grid = AnalysisGrid.from_json(data, where=f"{bundle.path}: {GRID_KEY}")
-        size = data.get("image_size") if isinstance(data, dict) else None
-        return grid.resized(int(size), bundle.image_size) if size and int(size) != bundle.image_size else grid
-    return synthetic_speaker_grid(bundle)
+    grid = grid_of_bundle(bundle.manifest)
+    return grid if grid is not None else synthetic_speaker_grid(bundle)
 
 
 def synthetic_speaker_grid(bundle) -> AnalysisGrid:
