@@ -180,3 +180,19 @@ def test_rtmri_compare_refuses_a_silent_attempt(tmp_path, capsys):
     assert cli.main(["compare", str(silent), str(FLAP), "-o", str(out)]) == 2
     assert "silent" in capsys.readouterr().err
     assert not (out / "compare.json").exists()
+
+
+def test_served_references_carry_their_lessons_words(tmp_path, engine):
+    from rtmri.streamer.server.references import load_references
+
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    _lesson_folder(folder)  # a lesson folder: audio.flac, video.mp4, lesson.json
+    shutil.copy(FLAP, folder / "mine.flac")  # a user's recording without its text
+    (folder / "broken").mkdir()
+    shutil.copy(FLAP, folder / "broken" / "audio.flac")
+    (folder / "broken" / "lesson.json").write_text("{not json")
+    listed = {r.describe()["name"]: r.describe() for r in load_references(folder, engine)}
+    assert set(listed) == {"The flap r", "mine"}  # the broken lesson is skipped, the others served
+    assert listed["The flap r"]["lesson"]["romaji"] == "sora" and listed["The flap r"]["original"]
+    assert "mine.json" in listed["mine"]["lesson"]["note"] and not listed["mine"]["original"]

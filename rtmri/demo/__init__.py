@@ -5,6 +5,7 @@ true rtMRI video, and native reference utterances for the learner page.
     rtmri/demo/assets/example/example.flac, example.mp4       speech and its true rtMRI (25 fps, cropped)
     rtmri/demo/assets/example/example.json                    where it comes from (clip, speaker, phones)
     rtmri/demo/assets/references/<name>.flac, <name>.mp4      native utterances for the learner page
+    rtmri/demo/assets/lessons/<id>.flac, .mp4, .json          lessons: native utterances with their words (rtmri make-lessons)
     rtmri/demo/assets/checkpoint/generator.pt                 the bundle's weights, to fine-tune from
 
 ``rtmri package-demo`` writes them from a prepared dataset and a bundle.
@@ -49,6 +50,11 @@ class DemoAssets:
     @property
     def references(self) -> Path:
         return self.root / "references"
+
+    @property
+    def lessons(self) -> Path:
+        """The lesson set (rtmri.lessons; `rtmri make-lessons`), where shipped: served instead of the references."""
+        return self.root / "lessons"
 
     def check(self) -> "DemoAssets":
         needed = [self.bundle / "model.onnx", self.bundle / "model.onnx.json", self.example_audio, self.example_video, self.references]

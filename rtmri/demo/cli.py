@@ -67,7 +67,7 @@ def interactive(assets: DemoAssets, host: str, port: int, provider: str | None) 
 
     engine = Engine(assets.bundle, provider=provider)
     engine.warm_up(batch_sizes=(1, 2, 8))
-    references = load_references(assets.references, engine)
+    references = load_references(assets.lessons if assets.lessons.is_dir() else assets.references, engine)
     token = None if is_loopback(host) else new_token()
     server = RtmriServer(engine, ServerOptions(mode="learner", host=host, port=port, token=token), references=references)
     try:

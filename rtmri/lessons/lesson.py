@@ -63,19 +63,30 @@ def read_lesson(path: str | Path) -> Lesson:
     raise LessonError(f"{path}: not a lesson folder nor a recording ({', '.join(AUDIO_SUFFIXES + VIDEO_SUFFIXES)})")
 
 
-def read_lessons(folder: str | Path) -> list[Lesson]:
-    """Every lesson of a set: its lesson folders, then its loose recordings, by name."""
+def read_lessons(folder: str | Path, skip=None) -> list[Lesson]:
+    """Every lesson of a set: its lesson folders, then its loose recordings, by name.
+
+    skip(path, error): called for a lesson that cannot be read, which is then left out;
+    without it the first such lesson raises its LessonError."""
     folder = Path(folder)
     if not folder.is_dir():
         raise LessonError(f"{folder}: no such folder of lessons")
-    lessons = [_lesson_folder(p) for p in sorted(folder.iterdir()) if p.is_dir() and _media_in(p, AUDIO_SUFFIXES + VIDEO_SUFFIXES)]
+    found: list[tuple[Path, object]] = [(p, _lesson_folder) for p in sorted(folder.iterdir())
+                                        if p.is_dir() and _media_in(p, AUDIO_SUFFIXES + VIDEO_SUFFIXES)]
     stems: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES:
             stems.setdefault(path.stem, []).append(path)
     for paths in stems.values():
-        audio = next((p for p in paths if p.suffix.lower() in AUDIO_SUFFIXES), paths[0])
-        lessons.append(_loose_recording(audio))
+        found.append((next((p for p in paths if p.suffix.lower() in AUDIO_SUFFIXES), paths[0]), _loose_recording))
+    lessons = []
+    for path, reader in found:
+        try:
+            lessons.append(reader(path))
+        except LessonError as exc:
+            if skip is None:
+                raise
+            skip(path, exc)
     return lessons
 
 

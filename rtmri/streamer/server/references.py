@@ -39,10 +39,11 @@ class Reference:
     audio_wav: bytes
     rendered: bytes
     original: bytes | None
+    lesson: dict | None = None  # its words (rtmri.lessons.Lesson.describe)
 
     def describe(self) -> dict:
         return {"id": self.id, "name": self.name, "duration_s": round(self.duration_s, 3), "frames": self.frames,
-                "original": self.original is not None}
+                "original": self.original is not None, "lesson": self.lesson}
 
 
 def track_bytes(images, codec: str, quality: int, track: int) -> bytes:
@@ -90,14 +91,12 @@ def load_references(folder: str | Path, engine, codec: str = "jpeg", quality: in
     folder = Path(folder)
     if not folder.is_dir():
         raise RtmriError(f"--references {folder}: no such folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES)
-    by_stem: dict[str, list[Path]] = {}
-    for path in files:
-        by_stem.setdefault(path.stem, []).append(path)
+    from rtmri.lessons.lesson import read_lessons
+
     references = []
-    for stem, paths in list(by_stem.items())[:MAX_REFERENCES]:
-        audio = next((p for p in paths if p.suffix.lower() in AUDIO_SUFFIXES), paths[0])
-        video = next((p for p in paths if p.suffix.lower() in VIDEO_SUFFIXES), None)
+    skip = lambda path, exc: print(f"rtmri serve: skipping reference {path}: {exc}", file=sys.stderr)  # noqa: E731
+    for lesson in read_lessons(folder, skip)[:MAX_REFERENCES]:  # lesson folders, or recordings with their text beside them
+        stem, audio, video = lesson.id, lesson.audio, lesson.video
         try:
             reader = FileAudio(audio)
             samples = reader.read(int(MAX_SECONDS * SAMPLE_RATE))
@@ -108,7 +107,7 @@ def load_references(folder: str | Path, engine, codec: str = "jpeg", quality: in
             print(f"rtmri serve: skipping reference {stem}: {exc}", file=sys.stderr)
             continue
         references.append(Reference(
-            id=str(len(references)), name=stem, duration_s=len(samples) / SAMPLE_RATE, frames=len(rendered),
+            id=str(len(references)), name=lesson.name, lesson=lesson.describe(), duration_s=len(samples) / SAMPLE_RATE, frames=len(rendered),
             audio_wav=wav_bytes(samples), rendered=track_bytes(rendered, codec, quality, TRACK_RENDERED),
             original=track_bytes(original, codec, quality, TRACK_ORIGINAL) if original else None,
         ))
