@@ -585,6 +585,45 @@ def test_learner_rules(serve):
     first.close()
 
 
+def test_a_learner_that_restarts_to_renew_its_budget_is_closed_and_the_others_keep_their_frames(serve):
+    """The attack of issue 14: start + 2 s of audio, over and over, under the message rate.
+    It is closed; a learner speaking at the same time gets its frames."""
+    server = serve(mode="learner")
+    url = ws_url(server)
+    greedy = connect(url)
+    hello(greedy)
+    outcome = {}
+
+    def flood():
+        burst = [protocol.audio_message(i, np.zeros(SAMPLE_RATE, np.float32)) for i in (0, SAMPLE_RATE)]
+        try:
+            for _ in range(200):
+                greedy.send('{"type": "start"}')
+                for message in burst:
+                    greedy.send(message)
+                time.sleep(0.03)
+        except (ConnectionClosed, OSError):
+            pass
+        outcome["close"] = close_of(greedy)
+
+    attacker = threading.Thread(target=flood, daemon=True)
+    with connect(url) as ws:
+        hello(ws)
+        ws.send('{"type": "start"}')
+        received = {}
+        reader = threading.Thread(target=lambda: received.update(zip(("frames", "controls"), collect(ws))), daemon=True)
+        reader.start()
+        attacker.start()
+        speak(ws, bursts(2.0, seed=5))
+        ws.send('{"type": "stop"}')
+        reader.join(20)
+    attacker.join(20)
+    code, reason = outcome["close"]
+    assert code == 1008 and ("faster than real time" in reason or "starts per second" in reason), (code, reason)
+    stopped = received["controls"][-1]
+    assert stopped["type"] == "stopped" and stopped["frames"] + stopped["dropped"] == 50 and stopped["frames"] >= 40
+
+
 # --- HTTP: the page and the references ------------------------------------------------
 
 def http_get(url, headers=None):

@@ -210,7 +210,7 @@ class RtmriServer:
         while len(self.waiting) >= self.limits.max_waiting:
             oldest = next(iter(self.waiting))
             del self.waiting[oldest]
-            self._close_soon(oldest, CLOSE_TRY_LATER, "too many connections waiting to say hello; say it sooner")
+            self._close_soon(oldest, CLOSE_TRY_LATER, "too many connections waiting to say hello; this one waited longest")
 
     def _close_soon(self, client: Client, code: int, reason: str) -> None:
         task = asyncio.create_task(close(client.ws, code, reason))

@@ -40,7 +40,7 @@ class Limits:
     start_burst: int = 5
     max_clients: int = 100  # connections past hello
     max_sessions: int = 8
-    max_waiting: int = 16  # connections before hello, apart from max_clients; the oldest is closed for a new one
+    max_waiting: int = 64  # connections before hello, apart from max_clients; the oldest is closed for a new one
     hello_timeout_s: float = 5.0
     max_write_buffer_bytes: int = 1024 * 1024  # what may wait in one connection's outgoing buffer
     stall_timeout_s: float = 10.0  # a viewer whose socket took nothing for this long is closed
