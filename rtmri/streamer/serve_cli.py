@@ -101,11 +101,13 @@ def main(args) -> int:
     if args.mode == "broadcast":
         if args.file:
             make_source = lambda: FileSource(args.file, realtime=True)  # noqa: E731
-            description = make_source().description
+            probe = make_source()  # a bad file fails now, not in the broadcast thread
+            description = probe.description
+            probe.close()
         else:
             MicrophoneSource(args.device).close()  # fails now, with the device listing, rather than in the thread
             make_source = lambda: MicrophoneSource(args.device)  # noqa: E731
-            description = f"microphone {args.device or '(default)'}"
+            description = f"microphone {'(default)' if args.device is None else args.device}"
     references = []
     if args.references:
         from rtmri.streamer.server.references import load_references
