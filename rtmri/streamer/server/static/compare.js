@@ -45,7 +45,7 @@ const STYLE = `
 .cmp-controls input[type=range] { flex: 1 1 12rem; min-width: 8rem; }
 .cmp-time { font-variant-numeric: tabular-nums; min-width: 4.5rem; }
 .cmp-segments { padding-left: 1.2rem; margin: .3rem 0; }
-.cmp-segments button { font: inherit; text-align: left; background: none; border: 0; color: inherit; padding: .15rem 0; cursor: pointer; text-decoration: underline dotted; }
+.cmp-segments button { font: inherit; width: 100%; text-align: left; background: none; border: 0; color: inherit; padding: .15rem 0; cursor: pointer; text-decoration: underline dotted; }
 .cmp svg { width: 100%; height: auto; display: block; }
 .cmp-keys, .cmp-rule { font-size: .75rem; opacity: .7; }
 .cmp-history { font-variant-numeric: tabular-nums; }
@@ -242,7 +242,7 @@ export function mountComparison(root, payload, options = {}) {
     const image = images[track][state.frame];
     if (image) context.drawImage(image, 0, 0, canvas.width, canvas.height);
     if (!state.labels) return;
-    context.font = "bold 13px system-ui, sans-serif";
+    context.font = `bold ${Math.round(canvas.width / 24)}px system-ui, sans-serif`;
     context.textAlign = "center";
     for (const art of comparison.articulators) {
       const at = payload.labels && payload.labels[art.key];
