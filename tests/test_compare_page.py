@@ -1,0 +1,90 @@
+"""The comparison panel in a real browser (Debian's Chromium, headless, Playwright): the
+compare.html that `rtmri compare` writes, at a phone's width."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rtmri import cli
+from rtmri.demo import ASSETS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+FLAP = ASSETS / "lessons" / "07_flap_r.flac"
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and shutil.which("espeak-ng") and shutil.which("sox")),
+                                reason="needs Debian's chromium, espeak-ng and sox")
+
+
+@pytest.fixture
+def comparison(tmp_path):
+    raw, attempt = tmp_path / "raw.wav", tmp_path / "sori.wav"
+    subprocess.run(["espeak-ng", "-v", "ja", "-w", str(raw), "そり"], check=True)  # /i/ for the lesson's /a/
+    subprocess.run(["sox", str(raw), "-r", "22050", str(attempt)], check=True)
+    out = tmp_path / "out"
+    assert cli.main(["compare", str(attempt), str(FLAP), "-o", str(out), "--no-video"]) == 0
+    return out, json.loads((out / "compare.json").read_text())
+
+
+def canvas_mean(page, selector):
+    return page.evaluate("""(sel) => { const c = document.querySelector(sel);
+        const d = c.getContext('2d').getImageData(0, c.height / 2, c.width, c.height / 2).data;
+        let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s / (d.length / 4); }""", selector)
+
+
+def test_compare_html_shows_the_panel_on_a_phone(comparison):
+    out, report = comparison
+    assert report["segments"]
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto((out / "compare.html").as_uri())
+        page.wait_for_function("() => window.rtmriComparison && document.querySelectorAll('.cmp-curve').length === 12")
+        page.evaluate("() => window.rtmriComparison.ready")
+        state = lambda: page.evaluate("() => ({...window.rtmriComparison.state})")  # noqa: E731
+        # the score, the differences in words and both curves of every articulator
+        assert page.inner_text(".cmp-score-value") == str(report["score"])
+        assert page.locator(".cmp-segment").all_inner_texts() == [s["en"] for s in report["segments"]]
+        drawn = page.evaluate("() => [...document.querySelectorAll('.cmp-curve')].map(p => p.getAttribute('d').split(/[ML]/).length - 1)")
+        assert drawn == [len(report["times_s"])] * 12
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390  # fits a phone
+        # a difference seeks to its time; both pictures show that frame (the attempt's aligned one)
+        first = report["segments"][0]
+        page.locator(".cmp-segment").first.click()
+        frame = round(first["start_s"] * 25)
+        assert state()["frame"] == frame
+        assert f"{report['attempt_times_s'][frame]:.2f} s" in page.inner_text(".cmp-attempt-picture + figcaption")
+        before = canvas_mean(page, ".cmp-reference-picture")
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("ArrowLeft")
+        assert state()["frame"] == frame - 3 and canvas_mean(page, ".cmp-reference-picture") != before
+        # the scrubber moves the time
+        page.locator(".cmp-scrubber").fill("5")
+        assert state()["frame"] == 5
+        # labels, language, speed by keyboard
+        page.keyboard.press("l")
+        assert state()["labels"] is False
+        page.keyboard.press("j")
+        assert page.evaluate("() => document.querySelector('.cmp').lang") == "ja"
+        assert page.locator(".cmp-segment").all_inner_texts() == [s["ja"] for s in report["segments"]]
+        page.keyboard.press("3")
+        assert state()["speed"] == 0.25
+        # playing at 0.25x moves a quarter as fast as the clock
+        page.evaluate("() => window.rtmriComparison.seek(0)")
+        page.keyboard.press(" ")
+        page.wait_for_timeout(800)
+        moved = state()["t"]
+        page.keyboard.press(" ")
+        assert 0.05 < moved < 0.5 and state()["playing"] is False
+        assert not errors
+        browser.close()
