@@ -129,3 +129,33 @@ def write_tiny_clip_dataset(root, image_size: int = 96, speakers=("spk01", "spk0
 @pytest.fixture(scope="session")
 def tiny_clip_dataset(tmp_path_factory):
     return write_tiny_clip_dataset(tmp_path_factory.mktemp("clips"))
+
+
+# One training speaker (27 fps) and one held-out speaker (14 fps), about 9 s of speech in
+# all; the seed gives a training sentence with long (geminate) /k/ closures. Written by
+# VocalTractLab once per session for the synth, prepare and eval tests.
+SYNTH_SEED = 9
+SYNTH_ARGS = ["--minutes", "0.05", "--speakers", "2", "--heldout-speakers", "1", "--eval-sentences", "1", "--workers", "2", "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory):
+    from rtmri.cli import main as rtmri
+
+    out = tmp_path_factory.mktemp("synth") / "corpus"
+    assert rtmri(["synth", str(out), "--seed", str(SYNTH_SEED), *SYNTH_ARGS]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def synth_clip_dataset(synth_corpus, tmp_path_factory):
+    """The session's synthetic corpus prepared into 2 s clips (with outlines and grids); the
+    training speaker's clips are also its test split, so every condition has clips."""
+    from rtmri.clips import ClipDataset, write_filelist
+    from rtmri.training.prepare.pipeline import Options, run
+
+    out = tmp_path_factory.mktemp("synth_clips") / "data"
+    run(Options(src=synth_corpus, out=out, clip_seconds=2.0, workers=1, progress=False))
+    dataset = ClipDataset(out)
+    write_filelist(out, "test", [c.clip_id for c in dataset.split("train") + dataset.split("val") + dataset.split("test")])
+    return out

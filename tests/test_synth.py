@@ -23,19 +23,18 @@ from rtmri.training.synth.segments import Segment, Utterance
 from rtmri.training.synth.speakers import make_speakers
 from rtmri.training.synth.voice import pause_gate
 
-# One training speaker (27 fps) and one held-out speaker (14 fps), about 9 s of speech in
-# all; the seed gives a training sentence with long (geminate) /k/ closures.
-SEED = 9
-FIXTURE_ARGS = ["--minutes", "0.05", "--speakers", "2", "--heldout-speakers", "1", "--eval-sentences", "1", "--workers", "2", "--quiet"]
+# The corpus (conftest.synth_corpus): one training speaker (27 fps) and one held-out speaker
+# (14 fps), about 9 s of speech, with long (geminate) /k/ closures.
+from conftest import SYNTH_ARGS as FIXTURE_ARGS, SYNTH_SEED as SEED  # noqa: E402
+
 TONGUE_CLASSES = {"a": {"a", "a:"}, "i": {"i", "i:"}, "u": {"u", "u:"}, "k": {"k"}}
 VOWEL_CORE = 0.6  # only frames in the middle 60 % of a vowel count as that vowel
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synth") / "corpus"
-    assert rtmri(["synth", str(out), "--seed", str(SEED), *FIXTURE_ARGS]) == 0
-    return out
+def corpus(synth_corpus) -> Path:
+    """conftest's session corpus: written with SEED and FIXTURE_ARGS."""
+    return synth_corpus
 
 
 def metas(corpus: Path) -> list[dict]:
@@ -236,7 +235,7 @@ def test_failed_utterance_is_skipped_and_output_is_deterministic(tmp_path, monke
     assert info["skipped"] == [{"utterance": "spk01/utt0001", "reason": "VocalTractLab failed on utt0001: injected"}]
     assert not list(out.glob("spk01/*/utt0001.*"))
     written = {p.relative_to(out): p.read_bytes() for p in out.glob("spk01/*/utt0002.*")}
-    assert len(written) == 4  # video, repeat, audio, meta
+    assert len(written) == 5  # video, repeat, audio, meta, geometry
 
     monkeypatch.setattr(vtl, "synthesize", real)
     assert rtmri(args + ["--overwrite"]) == 0
@@ -292,3 +291,57 @@ def test_frame_k_shows_the_state_at_its_timestamp():
     assert indices[0] == 0
     assert indices[14] == round(vtl.STATE_RATE)  # 1 s
     assert job_module.state_indices(5, 14, 3)[-1] == 2  # clipped to the last state
+
+
+# --- the true articulation (DESIGN §5b) -------------------------------------------------------
+
+# The image measure must agree with the synthesizer's outlines to about a pixel: RMSE at
+# most this many clip pixels over all gridlines and frames (the large errors are movements
+# blended between two source frames and structures thinner than the blur), median a third.
+GEOMETRY_RMSE_PX = 1.5
+GEOMETRY_MEDIAN_PX = 0.5
+
+
+def test_every_frame_has_its_outlines_in_the_videos_pixels(corpus):
+    from rtmri.articulation.outlines import load, n_frames
+
+    for meta in metas(corpus):
+        arrays = load(corpus / meta["speaker"] / "geometry" / f"{meta['utterance']}.npz")
+        assert n_frames(arrays) == meta["n_frames"]
+        assert {"outline_tongue", "outline_upper", "outline_lower", "outline_uvula", "outline_pharynx_wall",
+                "outline_epiglottis", "shape_airway", "shape_tongue", "shape_velum", "static_bone_0"} <= set(arrays)
+        tongue = arrays["outline_tongue"]
+        x, y, w, h = meta["crop"]
+        centre = tongue.reshape(-1, 2).mean(axis=0)
+        assert x < centre[0] < x + w and y < centre[1] < y + h  # the tongue lies in the crop
+        assert np.ptp(tongue[:, :, 1], axis=0).max() > 3.0  # and moves
+
+
+def test_canonical_measuring_windows_are_the_rest_tracts():
+    from rtmri.articulation import grid
+    from rtmri.training.synth.grid import canonical_windows
+
+    reach, wall = canonical_windows()
+    assert np.allclose(reach, grid.CANONICAL_REACH_MM, atol=0.05)
+    assert np.array_equal(np.isnan(wall), np.isnan(grid.CANONICAL_WALL_MM))
+    assert np.allclose(wall[~np.isnan(wall)], np.array(grid.CANONICAL_WALL_MM)[~np.isnan(wall)], atol=0.05)
+
+
+def test_image_measure_agrees_with_the_geometry_on_corpus_clips(synth_clip_dataset):
+    from rtmri.articulation.measure import measure
+    from rtmri.articulation.outlines import true_gaps
+    from rtmri.clips import ClipDataset
+
+    dataset = ClipDataset(synth_clip_dataset)
+    errors = []
+    for clip in dataset.split("test") + dataset.split("unseen_ja") + dataset.split("unseen_nonja"):
+        grid = dataset.grid(clip.speaker)
+        frames = clip.frames()
+        assert grid.mm_per_px == pytest.approx(clip.pixel_mm)
+        truth = true_gaps(clip.geometry(), grid, frames.shape[1:])
+        error = (measure(frames, grid).distance_mm / grid.mm_per_px - truth)[:, grid.tract_lines]
+        errors.append(error[np.isfinite(error)])
+    errors = np.concatenate(errors)
+    assert errors.size > 3000
+    assert np.sqrt(np.mean(errors**2)) <= GEOMETRY_RMSE_PX
+    assert np.median(np.abs(errors)) <= GEOMETRY_MEDIAN_PX

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import map_coordinates
+from scipy.ndimage import map_coordinates, minimum_filter1d
 
 from rtmri.articulation import regions as R
 from rtmri.articulation.grid import AnalysisGrid
@@ -28,6 +28,9 @@ AIR_PERCENTILE = 5.0
 TISSUE_PERCENTILE = 95.0
 SHALLOW_DIP = 0.75  # a run whose deepest air fraction stays below this is read by its integral
 DIP_MARGIN_PX = 2.0  # how far beyond a shallow run's crossings its integral reaches
+FAINT = 0.35  # of the way from air to tissue: a faint structure ends the air here ...
+RISE_PX = 1.5  # ... unless the profile rises on to the mid level within this distance (an edge)
+FAINT_WIDTH_PX = 1.0  # a structure stays above FAINT this long; noise does not
 ROI_FROM = 0.5  # a line's region of interest: from this fraction of its reach to its reach
 
 
@@ -101,7 +104,9 @@ def summarise(distance_mm: np.ndarray, grid: AnalysisGrid, roi: dict[str, np.nda
 def air_gaps(prof: np.ndarray, s: np.ndarray, air_level: np.ndarray, reach: np.ndarray, wall: np.ndarray) -> np.ndarray:
     """(frames, lines) gap in px along each line; NaN where the line leaves the image within its reach.
 
-    The first run of samples darker than the mid level; its ends at the sub-sample crossings
+    The first run of samples darker than the mid level after the line's first tissue (the
+    grid begins every line in tissue: a dark start is the partial volume of an edge there);
+    its ends at the sub-sample crossings
     of the mid level. A run that never gets near the air level (a gap narrower than the blur)
     is read as its air fraction integrated across the dip."""
     n_frames, n_lines, n_samples = prof.shape
@@ -113,23 +118,38 @@ def air_gaps(prof: np.ndarray, s: np.ndarray, air_level: np.ndarray, reach: np.n
     contrast = np.maximum(tissue - air, 1e-3)
     mid = (air + tissue) / 2
     filled = np.where(np.isnan(prof), np.inf, prof)  # past the line's end or the image: not air
-    dark = filled < mid[..., None]
+    index = np.arange(n_samples)[None, None, :]
+    bright = filled >= mid[..., None]
+    first_tissue = np.argmax(bright, axis=2)  # every line begins in tissue (tongue, lower lip, behind the wall)
+    dark = (filled < mid[..., None]) & (index > first_tissue[..., None])
     has_run = dark.any(axis=2)
     start = np.argmax(dark, axis=2)
-    index = np.arange(n_samples)[None, None, :]
     after = ~dark & (index > start[..., None])
     ends_inside = after.any(axis=2)
     end = np.where(ends_inside, np.argmax(after, axis=2), n_samples - 1)
 
-    def crossing(i0, i1):
-        """Sub-sample position where the profile crosses mid between samples i0 and i1."""
+    def crossing(i0, i1, level=mid):
+        """Sub-sample position where the profile crosses the level between samples i0 and i1."""
         v0 = np.take_along_axis(filled, i0[..., None], axis=2)[..., 0]
         v1 = np.take_along_axis(filled, i1[..., None], axis=2)[..., 0]
-        step = np.where(np.isfinite(v1 - v0) & (v0 != v1), v0 - v1, 1.0)
-        return s[i0] + np.clip((v0 - mid) / step, 0.0, 1.0) * STEP_PX
+        with np.errstate(invalid="ignore"):
+            step = np.where(np.isfinite(v1 - v0) & (v0 != v1), v0 - v1, 1.0)
+            return s[i0] + np.clip((v0 - level) / step, 0.0, 1.0) * STEP_PX
 
     start_px = np.where(start > 0, crossing(np.maximum(start - 1, 0), start), 0.0)
     end_px = np.where(ends_inside, crossing(np.maximum(end - 1, 0), end), s[end])
+    # A faint structure (a thin velum, a blurred contact) ends the air before the profile gets
+    # back to the mid level: where it rises past FAINT but not on to the mid level within
+    # RISE_PX, the run ends at the FAINT crossing (not where a fixed wall ends it anyway).
+    faint = air + FAINT * contrast
+    deep = (filled < faint[..., None]) & (index >= start[..., None]) & (index < end[..., None])
+    core = np.argmax(deep, axis=2)  # where the run first gets down to the air
+    width = int(round(FAINT_WIDTH_PX / STEP_PX))
+    lasting = minimum_filter1d(np.where(np.isfinite(filled), filled, 0.0), width, axis=2, origin=-(width // 2))
+    risen = (lasting > faint[..., None]) & (index > core[..., None])  # stays up for FAINT_WIDTH_PX: not noise
+    faint_end = np.where(risen.any(axis=2), np.argmax(risen, axis=2), n_samples - 1)
+    early = deep.any(axis=2) & risen.any(axis=2) & (faint_end < end - int(round(RISE_PX / STEP_PX))) & np.isnan(wall)[None, :]
+    end_px = np.where(early, crossing(np.maximum(faint_end - 1, 0), faint_end, faint), end_px)
     fraction = np.where(np.isfinite(filled), np.clip((tissue[..., None] - filled) / contrast[..., None], 0.0, 1.0), 0.0)
     in_run = (index >= start[..., None]) & (index < end[..., None])
     deepest = np.where(in_run, fraction, 0.0).max(axis=2)

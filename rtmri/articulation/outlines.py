@@ -134,7 +134,7 @@ def _shapes_in_order(arrays: dict[str, np.ndarray], frame: int) -> list[tuple[np
 
 
 def first_gap_along(shapes: list[tuple[np.ndarray, bool]], grid: AnalysisGrid) -> np.ndarray:
-    """(lines,) px: the first air run of each line by exact crossings with the shapes (outside
+    """(lines,) px: the first air run after each line's first tissue, by exact crossings with the shapes (outside
     the first shape, the head, is air), tissue thinner than MIN_TISSUE_MM between air counted as
     air, 0 if the run begins past the line's reach, ended at the latest at a fixed wall."""
     origins, directions, lengths = grid.inner, grid.direction, grid.length
@@ -157,9 +157,10 @@ def _first_run(cuts: np.ndarray, air: np.ndarray, reach: float, wall: float, min
     inner = np.zeros(len(air), bool)
     inner[1:-1] = thin[1:-1] & air[:-2] & air[2:]
     air = air | inner
-    if not air.any():
+    tissue = np.flatnonzero(~air)
+    if tissue.size == 0 or not air[tissue[0]:].any():
         return 0.0
-    first = int(np.argmax(air))
+    first = tissue[0] + int(np.argmax(air[tissue[0]:]))  # the lines begin in tissue: air before it is not the gap
     last = first
     while last + 1 < len(air) and air[last + 1]:
         last += 1
