@@ -196,3 +196,59 @@ def test_served_references_carry_their_lessons_words(tmp_path, engine):
     assert set(listed) == {"The flap r", "mine"}  # the broken lesson is skipped, the others served
     assert listed["The flap r"]["lesson"]["romaji"] == "sora" and listed["The flap r"]["original"]
     assert "mine.json" in listed["mine"]["lesson"]["note"] and not listed["mine"]["original"]
+
+
+def test_recent_audio_cuts_by_offset_and_forgets_a_restarted_microphone():
+    from rtmri.lessons.live import RecentAudio
+
+    recent = RecentAudio(seconds=1.0)
+    for k in range(30):  # 30 chunks of 0.1 s, each filled with its index
+        recent.push(k * 1600, np.full(1600, k, np.float32))
+    assert recent.cut(10 * 1600, 12 * 1600) is None  # older than the last second
+    cut = recent.cut(25 * 1600 + 800, 27 * 1600)
+    assert cut[0] == 25 and cut[-1] == 26 and len(cut) == 2400
+    assert recent.cut(29 * 1600, 31 * 1600) is None  # not arrived yet
+    recent.push(0, np.ones(1600, np.float32))  # the microphone started again
+    assert recent.cut(0, 1600).tolist() == [1.0] * 1600 and recent.cut(25 * 1600, 26 * 1600) is None
+
+
+def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine):
+    import asyncio
+
+    from rtmri.lessons.live import LessonComparer
+    from rtmri.streamer.server.references import load_references
+
+    shutil.copy(FLAP, tmp_path / "sora.flac")
+    shutil.copy(FLAP.with_suffix(".json"), tmp_path / "sora.json")
+    (reference,) = load_references(tmp_path, engine)
+    comparer = LessonComparer(engine, [reference])
+    wav = load_audio(FLAP)
+
+    class Client:
+        def __init__(self):
+            self.said = []
+
+        def say(self, text):
+            self.said.append(json.loads(text))
+
+    async def ask(client, request):
+        comparer.request(client, {"type": "compare", **request})
+        for _ in range(200):
+            if client.said:
+                return client.said.pop()
+            await asyncio.sleep(0.05)
+
+    async def session():
+        learner = Client()
+        for start in range(0, len(wav), 1600):  # the microphone, 0.1 s at a time, after 1 s of silence
+            comparer.audio(learner, 16000 + start, wav[start : start + 1600])
+        itself = await ask(learner, {"reference": reference.id, "start": 16000, "end": 16000 + len(wav), "id": 7})
+        unknown = await ask(learner, {"reference": "99", "start": 16000, "end": 17000})
+        lost = await ask(learner, {"reference": reference.id, "start": 0, "end": 16000})
+        return itself, unknown, lost
+
+    itself, unknown, lost = asyncio.run(session())
+    assert itself["type"] == "comparison" and itself["id"] == 7 and "error" not in itself
+    assert itself["comparison"]["score"] == 100 and itself["lesson"]["romaji"] == "sora"
+    assert len(itself["frames"]["attempt"]) == len(itself["comparison"]["times_s"])
+    assert "no reference" in unknown["error"] and "no longer on the server" in lost["error"]

@@ -83,7 +83,7 @@ class Comparison:
     def to_json(self) -> dict:
         curves = lambda d: {k: [None if not np.isfinite(v) else round(float(v), 2) for v in c] for k, c in d.items()}  # noqa: E731
         return {
-            "score": self.score, "rms_mm": round(self.rms_mm, 3),
+            "score": self.score, "rms_mm": round(self.rms_mm, 3) if np.isfinite(self.rms_mm) else None,
             "score_rule": f"100 x exp(-rms / {SCORE_SCALE_MM:g} mm), rms over the articulators and the reference's speech",
             "large_mm": LARGE_MM, "closed_mm": round(self.closed_mm, 3), "fps": FPS,
             "articulators": [{"key": a.key, "en": a.en, "ja": a.ja, "regions": list(a.regions)} for a in ARTICULATORS],

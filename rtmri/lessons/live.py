@@ -1,0 +1,135 @@
+"""The comparison for the learner page: the server keeps the last seconds of audio each
+learner's microphone sent; when the page asks ``{"type": "compare", "reference": id,
+"start": sample, "end": sample}`` (the attempt it recorded, in the microphone's sample
+offsets) the attempt is cut from them and compared with that served reference off the event
+loop, and the page gets ``{"type": "comparison", "id": ..., ...panel payload}``, or
+``{"type": "comparison", "id": ..., "error": "..."}`` (a silent or too-short attempt, an
+unknown reference, audio no longer kept) to show instead of a score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from rtmri import RtmriError
+from rtmri.audio import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+KEPT_S = 20.0  # more than the page's longest attempt (15 s)
+MAX_ATTEMPT_S = 15.0
+MESSAGE = "comparison"
+
+
+class RecentAudio:
+    """The last ``KEPT_S`` seconds a microphone sent, by sample offset. A microphone that
+    starts again counts from 0: what came before is forgotten."""
+
+    def __init__(self, seconds: float = KEPT_S) -> None:
+        self.limit = int(seconds * SAMPLE_RATE)
+        self.chunks: deque[tuple[int, np.ndarray]] = deque()
+        self.kept = 0
+
+    @property
+    def end(self) -> int:
+        return self.chunks[-1][0] + len(self.chunks[-1][1]) if self.chunks else 0
+
+    def push(self, offset: int, samples: np.ndarray) -> None:
+        if self.chunks and offset < self.end:
+            self.chunks.clear()
+            self.kept = 0
+        self.chunks.append((offset, np.asarray(samples, np.float32)))
+        self.kept += len(samples)
+        while self.kept - len(self.chunks[0][1]) >= self.limit:
+            self.kept -= len(self.chunks.popleft()[1])
+
+    def cut(self, start: int, end: int) -> np.ndarray | None:
+        """Samples [start, end) (silence where a chunk never came), or None if no longer kept."""
+        if not self.chunks or start < self.chunks[0][0] or end > self.end:
+            return None
+        out = np.zeros(end - start, np.float32)
+        for offset, samples in self.chunks:
+            lo, hi = max(offset, start), min(offset + len(samples), end)
+            if hi > lo:
+                out[lo - start : hi - start] = samples[lo - offset : hi - offset]
+        return out
+
+
+class LessonComparer:
+    """Holds the served references' audio and words and the learners' recent audio; one
+    comparison at a time per learner, on one worker thread (the model is shared with the
+    live frames)."""
+
+    def __init__(self, engine, references) -> None:
+        import soundfile
+
+        from rtmri.lessons.grid import bundle_grid
+
+        self.engine = engine
+        self.grid = bundle_grid(engine.bundle)
+        self.references = {}
+        for reference in references:
+            wav, rate = soundfile.read(io.BytesIO(reference.audio_wav), dtype="float32")
+            self.references[reference.id] = (wav if rate == SAMPLE_RATE else None, reference.lesson or {"name": reference.name})
+        self.recent: dict[object, RecentAudio] = {}
+        self.busy: set[object] = set()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtmri-compare")
+
+    def audio(self, client, offset: int, samples: np.ndarray) -> None:
+        self.recent.setdefault(client, RecentAudio()).push(offset, samples)
+
+    def leave(self, client) -> None:
+        self.recent.pop(client, None)
+
+    def request(self, client, request: dict) -> None:
+        """Answer a compare request later, with client.say (from the event loop)."""
+        from rtmri.streamer.server.protocol import control
+
+        ident = request.get("id") if isinstance(request.get("id"), (int, str)) else None
+        try:
+            attempt, (reference, lesson) = self._inputs(client, request)
+        except RtmriError as exc:
+            client.say(control(MESSAGE, id=ident, error=str(exc)))
+            return
+        self.busy.add(client)
+        future = asyncio.get_running_loop().run_in_executor(self.executor, self._payload, attempt, reference, lesson)
+
+        def deliver(done) -> None:
+            self.busy.discard(client)
+            try:
+                result = done.result()
+                client.say(control(MESSAGE, id=ident, **result))
+            except RtmriError as exc:
+                client.say(control(MESSAGE, id=ident, error=str(exc)))
+            except Exception as exc:  # a gone client, a queue it does not read: nothing to tell
+                log.info("comparison not delivered: %s", exc)
+
+        future.add_done_callback(deliver)
+
+    def _inputs(self, client, request: dict):
+        if client in self.busy:
+            raise RtmriError("a comparison is still running; wait for it")
+        entry = self.references.get(str(request.get("reference")))
+        if entry is None or entry[0] is None:
+            raise RtmriError(f"no reference {str(request.get('reference'))[:20]!r} on this server")
+        start, end = request.get("start"), request.get("end")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)) or not 0 <= start < end:
+            raise RtmriError("compare needs whole sample offsets 0 <= start < end")
+        if end - start > MAX_ATTEMPT_S * SAMPLE_RATE:
+            raise RtmriError(f"an attempt may last {MAX_ATTEMPT_S:g} s at most")
+        attempt = self.recent.get(client, RecentAudio()).cut(start, end)
+        if attempt is None:
+            raise RtmriError("the attempt's audio is no longer on the server; record it again")
+        return attempt, entry
+
+    def _payload(self, attempt: np.ndarray, reference: np.ndarray, lesson: dict) -> dict:
+        from rtmri.lessons.compare import compare
+        from rtmri.lessons.panel import panel_payload
+
+        comparison = compare(attempt, reference, self.engine, self.grid, tuple(lesson.get("phones") or ()))
+        return panel_payload(comparison, lesson, reference, attempt, self.grid, self.engine.image_size)
