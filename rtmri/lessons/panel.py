@@ -20,7 +20,8 @@ from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
 from rtmri.lessons.articulators import ARTICULATORS
 
-PANEL_SCRIPT = Path(__file__).resolve().parent.parent / "streamer" / "server" / "static" / "compare.js"
+PANEL_STATIC = Path(__file__).resolve().parent.parent / "streamer" / "server" / "static"
+PANEL_SCRIPT, PANEL_STYLE = PANEL_STATIC / "compare.js", PANEL_STATIC / "compare.css"
 JPEG_QUALITY = 85
 # How far along its gridlines' measuring window (inner end 0, reach 1) each label sits: in the
 # air gap near the articulator it names, apart from its neighbours (the port's lines end in the
@@ -79,7 +80,8 @@ HTML = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>rtmri compare: {title}</title>
 <link rel="icon" href="data:,">
-<style>body {{ font-family: system-ui, sans-serif; margin: 0.6rem; background: #111; color: #eee; }}</style>
+<style>body {{ font-family: system-ui, sans-serif; margin: 0.6rem; background: #111; color: #eee; }}
+{style}</style>
 </head>
 <body>
 <div id="comparison"></div>
@@ -100,4 +102,5 @@ def panel_html(payload: dict, title: str) -> str:
     from html import escape
 
     data = json.dumps(payload, ensure_ascii=False).replace("</", "<\\/")
-    return HTML.format(title=escape(title), payload=data, script=PANEL_SCRIPT.read_text(encoding="utf-8"))
+    return HTML.format(title=escape(title), payload=data, script=PANEL_SCRIPT.read_text(encoding="utf-8"),
+                       style=PANEL_STYLE.read_text(encoding="utf-8"))

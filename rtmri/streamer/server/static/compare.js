@@ -27,30 +27,6 @@ const TEXT = {
     score_rule: "100 = お手本と同じ調音、50 ≈ 平均 3.5 mm の違い", language: "English",
   },
 };
-const STYLE = `
-.cmp { max-width: 760px; margin: 0 auto; color: inherit; }
-.cmp-item { margin: 0 0 .4rem; }
-.cmp-item .jp { font-size: 1.5rem; margin-right: .6rem; }
-.cmp-item .romaji { font-style: italic; margin-right: .6rem; }
-.cmp-item .gloss { opacity: .75; font-size: .9rem; display: block; }
-.cmp-score { font-size: 1.1rem; margin: .3rem 0; }
-.cmp-score b { font-size: 1.8rem; }
-.cmp-pictures { display: flex; gap: 6px; flex-wrap: nowrap; }
-.cmp-pictures figure { margin: 0; position: relative; flex: 1 1 0; min-width: 0; }
-.cmp-pictures canvas { width: 100%; height: auto; display: block; background: #000; image-rendering: auto; }
-.cmp-pictures figcaption { font-size: .8rem; opacity: .8; }
-.cmp-controls { display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; margin: .4rem 0; }
-.cmp-controls button, .cmp-controls select { font: inherit; padding: .3rem .6rem; }
-.cmp-controls button[aria-pressed="true"] { outline: 2px solid #6cf; }
-.cmp-controls input[type=range] { flex: 1 1 12rem; min-width: 8rem; }
-.cmp-time { font-variant-numeric: tabular-nums; min-width: 4.5rem; }
-.cmp-segments { padding-left: 1.2rem; margin: .3rem 0; }
-.cmp-segments button { font: inherit; width: 100%; text-align: left; background: none; border: 0; color: inherit; padding: .15rem 0; cursor: pointer; text-decoration: underline dotted; }
-.cmp svg { width: 100%; height: auto; display: block; }
-.cmp-keys, .cmp-rule { font-size: .75rem; opacity: .7; }
-.cmp-history { font-variant-numeric: tabular-nums; }
-@media (max-width: 480px) { .cmp-item .jp { font-size: 1.2rem; } .cmp-score b { font-size: 1.4rem; } }
-`;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -65,6 +41,14 @@ function svgEl(tag, attrs = {}) {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   return node;
+}
+
+// A data URL's bytes, without fetch (the page's policy lets it connect to its own server only).
+function dataBytes(url) {
+  const text = atob(url.slice(url.indexOf(",") + 1));
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes.buffer;
 }
 
 function loadImage(url) {
@@ -127,7 +111,6 @@ export function mountComparison(root, payload, options = {}) {
   const duration = n / FPS;
   const state = { t: 0, playing: false, speed: 1, labels: true, sound: "both", lang: options.lang === "ja" ? "ja" : "en", frame: 0 };
   const history = options.history || [];
-  if (!document.getElementById("cmp-style")) document.head.append(el("style", { id: "cmp-style" }, STYLE));
   root.classList.add("cmp");
 
   const text = el("p", { class: "cmp-item" });
@@ -166,7 +149,7 @@ export function mountComparison(root, payload, options = {}) {
   async function audioReady() {
     if (audio) return audio;
     const context = new AudioContext();
-    const decode = (url) => fetch(url).then((r) => r.arrayBuffer()).then((b) => context.decodeAudioData(b));
+    const decode = (url) => context.decodeAudioData(dataBytes(url));
     const [reference, attempt] = await Promise.all([decode(payload.audio.reference), decode(payload.audio.attempt)]);
     audio = { context, reference, attempt };
     return audio;
