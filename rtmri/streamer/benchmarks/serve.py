@@ -29,6 +29,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -81,38 +82,50 @@ class Server:
 async def _viewer(url: str, record: dict, stop: asyncio.Event) -> None:
     from websockets.asyncio.client import connect
 
+    def on_control(now: float, m: dict) -> None:
+        if m["type"] == "status":
+            record["clients"].append((now, m["clients"]))
+
+    def on_frame(now: float, f: dict) -> None:
+        record["frames"].append((now, f["index"], f["dropped"], f["sent_at_ms"], f["spoken_at_ms"]))
+
     async with connect(url, max_size=2**22, compression=None) as ws:
         await ws.send(HELLO)
-        async def read():
-            async for message in ws:
-                now = time.monotonic() * 1000.0
-                if isinstance(message, str):
-                    m = json.loads(message)
-                    if m["type"] == "status":
-                        record["clients"].append((now, m["clients"]))
-                    continue
-                f = parse_frame(message)
-                record["frames"].append((now, f["index"], f["dropped"], f["sent_at_ms"], f["spoken_at_ms"]))
-        task = asyncio.create_task(read())
+        task = asyncio.create_task(_receive(ws, on_control, on_frame))
         await stop.wait()
         task.cancel()
 
 
-async def _never_reading(url: str):
-    """A viewer that says hello and then reads nothing: its socket's reading is paused."""
+async def _receive(ws, on_control, on_frame) -> None:
+    """Every message as it comes: on_control(received_ms, dict) or on_frame(received_ms, frame dict)."""
+    async for message in ws:
+        now = time.monotonic() * 1000.0
+        if isinstance(message, str):
+            on_control(now, json.loads(message))
+        else:
+            on_frame(now, parse_frame(message))
+
+
+async def _never_reading(url: str, port: int):
+    """A viewer that says hello and then reads nothing: its socket's reading is paused, and
+    its small receive buffer fills within a second or two."""
     from websockets.asyncio.client import connect
 
-    ws = await connect(url, compression=None)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    ws = await connect(url, sock=sock, compression=None)
     await ws.send(HELLO)
     ws.transport.pause_reading()
     return ws
 
 
-async def _broadcast(url: str, viewers: int, seconds: float) -> tuple[list[dict], float | None]:
+async def _broadcast(url: str, port: int, viewers: int, seconds: float) -> tuple[list[dict], float | None]:
     records = [{"frames": [], "clients": []} for _ in range(viewers)]
     stop = asyncio.Event()
     tasks = [asyncio.create_task(_viewer(url, r, stop)) for r in records]
-    slow = await _never_reading(url)
+    slow = await _never_reading(url, port)
     await asyncio.sleep(1.0)  # everyone connected and streaming
     start = time.monotonic() * 1000.0
     await asyncio.sleep(seconds)
@@ -134,7 +147,7 @@ def bench_broadcast(bundle: str, viewers: int, seconds: float, work: Path) -> di
     server = Server("--bundle", bundle, "--file", str(audio), "--max-clients", str(viewers + 10))
     try:
         cpu0 = server.cpu_s()
-        records, cut_off = asyncio.run(_broadcast(server.ws, viewers, seconds))
+        records, cut_off = asyncio.run(_broadcast(server.ws, server.port, viewers, seconds))
         cpu = (server.cpu_s() - cpu0) / (seconds + 1.0)
     finally:
         server.stop()
@@ -161,18 +174,15 @@ async def _learner(url: str, audio: np.ndarray, record: dict, delay: float) -> N
         await ws.send('{"type": "start"}')
         stopped = asyncio.Event()
 
-        async def read():
-            async for message in ws:
-                now = time.monotonic() * 1000.0
-                if isinstance(message, str):
-                    m = json.loads(message)
-                    if m["type"] == "stopped":
-                        record["stopped"] = m
-                        stopped.set()
-                    continue
-                f = parse_frame(message)
-                record["frames"].append((now, f["index"], f["audio_ready_at_ms"]))
-        reader = asyncio.create_task(read())
+        def on_control(now: float, m: dict) -> None:
+            if m["type"] == "stopped":
+                record["stopped"] = m
+                stopped.set()
+
+        def on_frame(now: float, f: dict) -> None:
+            record["frames"].append((now, f["index"], f["audio_ready_at_ms"]))
+
+        reader = asyncio.create_task(_receive(ws, on_control, on_frame))
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         for i, at in enumerate(range(0, len(audio), CHUNK)):
