@@ -252,3 +252,12 @@ def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine):
     assert itself["comparison"]["score"] == 100 and itself["lesson"]["romaji"] == "sora"
     assert len(itself["frames"]["attempt"]) == len(itself["comparison"]["times_s"])
     assert "no reference" in unknown["error"] and "no longer on the server" in lost["error"]
+
+
+def test_a_bundle_without_a_grid_is_named(make_tiny_bundle):
+    from rtmri.articulation.grid import GridError
+    from rtmri.lessons.grid import bundle_grid
+
+    bundle = make_tiny_bundle()
+    with pytest.raises(GridError, match="no analysis_grid"):
+        bundle_grid(bundle)

@@ -88,3 +88,53 @@ def test_compare_html_shows_the_panel_on_a_phone(comparison):
         assert 0.05 < moved < 0.5 and state()["playing"] is False
         assert not errors
         browser.close()
+
+
+def test_learner_page_records_an_attempt_and_shows_the_comparison(tmp_path):
+    """Chromium's fake microphone says そら; the page records an attempt, the server compares it
+    with the served lesson and the page shows the panel with its curves."""
+    from rtmri.bundle.engine import Engine
+    from rtmri.demo import shipped
+    from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
+    from rtmri.streamer.server.references import load_references
+
+    raw, speech = tmp_path / "raw.wav", tmp_path / "sora.wav"
+    subprocess.run(["espeak-ng", "-v", "ja", "-s", "120", "-w", str(raw), "そら"], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(speech), "pad", "0.3", "1.5"], check=True)
+    references = tmp_path / "refs"
+    references.mkdir()
+    for suffix in (".flac", ".mp4", ".json"):
+        shutil.copy(FLAP.with_suffix(suffix), references / f"sora{suffix}")
+    engine = Engine(shipped().bundle)
+    engine.warm_up()
+    thread = ServerThread(RtmriServer(engine, ServerOptions(mode="learner", port=0), None, load_references(references, engine))).start()
+    args = ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={speech}"]
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(thread.server.url)
+            page.wait_for_function("() => window.rtmriStats.state === 'open'", timeout=20000)
+            assert "sora" in page.inner_text("#ref-select")  # the lesson's words in the list
+            page.click("#mic")
+            page.wait_for_function("() => window.rtmriStats.painted >= 25", timeout=20000)
+            page.click("#record")
+            page.wait_for_timeout(3000)  # the file loops every 2.8 s: one whole そら at least
+            page.click("#record")
+            page.wait_for_function("() => document.querySelectorAll('#comparison .cmp-curve').length === 12", timeout=30000)
+            score = int(page.inner_text("#comparison .cmp-score-value"))
+            assert 0 <= score <= 100
+            assert page.inner_text("#comparison .cmp-item").startswith("空")
+            frames = page.evaluate("() => window.rtmriComparison.state.frame")
+            page.keyboard.press("ArrowRight")
+            assert page.evaluate("() => window.rtmriComparison.state.frame") == frames + 1
+            assert "1: " in page.inner_text("#comparison .cmp-history")  # the first attempt at this item
+            page.click("#lang-ja")
+            assert page.evaluate("() => window.rtmriComparison.state.lang") == "ja"
+            page.screenshot(path=str(tmp_path / "comparison.png"), full_page=True)
+            assert not errors, errors
+            browser.close()
+    finally:
+        thread.stop()

@@ -24,7 +24,8 @@ def bundle_grid(bundle) -> AnalysisGrid:
 def synthetic_speaker_grid(bundle) -> AnalysisGrid:
     manifest = bundle.manifest
     speaker_id = manifest.reference.get("speaker")
-    crops = (manifest.frames.get("crop") or {}).get("per_speaker") or {}
+    table = manifest.frames.get("crop")
+    crops = (table.get("per_speaker") or {}) if isinstance(table, dict) else {}
     speakers, held_out = manifest.training.get("speakers") or [], manifest.training.get("heldout_speakers") or []
     crop = crops.get(speaker_id)
     if not (speaker_id and crop and speakers):

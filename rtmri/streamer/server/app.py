@@ -69,6 +69,7 @@ class RtmriServer:
         self.waiting: dict[Client, None] = {}  # before hello, oldest first
         self.mode = make_mode(options, engine, make_source, source_description)
         self.references = {r.id: r for r in references}
+        self.comparer = comparer_for(engine, self.mode.name, references)
         self.source_description = source_description
         self.loopback_only = is_loopback(options.host)
         self.static = {"/" + p.name: p for p in STATIC.iterdir() if p.is_file()}
@@ -200,6 +201,8 @@ class RtmriServer:
             sender.cancel()
 
     def _forget(self, client: Client) -> None:
+        if self.comparer:
+            self.comparer.leave(client)
         self.waiting.pop(client, None)
         self.clients.discard(client)
         self.mode.leave(client)
@@ -245,6 +248,8 @@ class RtmriServer:
             self._count(client)
             offset, samples = parse_audio(message)
             self.mode.audio(client, offset, samples)
+            if self.comparer:
+                self.comparer.audio(client, offset, samples)
             return
         request = self._control(client, message)
         kind = request["type"]
@@ -255,6 +260,11 @@ class RtmriServer:
             client.say(control("pong", t0=t0, server_ms=now_ms()))
         elif kind == "hello":
             raise ProtocolError(CLOSE_POLICY, "hello sent twice")
+        elif kind == "compare":
+            if self.comparer:
+                self.comparer.request(client, request)
+            else:
+                client.say(control("comparison", error="this server compares no attempts (learner mode with --references)"))
         else:  # start, stop
             self.mode.control(client, request)
 
@@ -294,6 +304,20 @@ async def close(ws, code: int, reason: str, timeout: float = 2.0) -> None:
         await asyncio.wait_for(ws.close(code, reason), timeout)
     except TimeoutError:
         ws.transport.abort()
+
+
+def comparer_for(engine, mode: str, references):
+    """The learner comparison (rtmri.lessons.live) where learners have references, else None."""
+    if mode != "learner" or not references:
+        return None
+    from rtmri import RtmriError
+    from rtmri.lessons.live import LessonComparer
+
+    try:
+        return LessonComparer(engine, references)
+    except RtmriError as exc:  # e.g. a bundle without an analysis grid
+        log.warning("attempts will not be compared: %s", exc)
+        return None
 
 
 def _response(status: HTTPStatus, body, content_type: str = "text/plain; charset=utf-8"):

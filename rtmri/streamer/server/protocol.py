@@ -62,7 +62,7 @@ CLOSE_POLICY = 1008  # token, order of messages, rate
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013  # server full
 
-CLIENT_MESSAGES = ("hello", "ping", "start", "stop")
+CLIENT_MESSAGES = ("hello", "ping", "start", "stop", "compare")  # compare: rtmri.lessons.live
 
 
 class ProtocolError(Exception):

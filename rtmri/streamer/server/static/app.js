@@ -1,5 +1,6 @@
 // rtmri serve: the page. No build step. Protocol: rtmri/streamer/server/protocol.py.
 "use strict";
+import { mountComparison } from "/compare.js";
 
 const FPS = 25;
 const SAMPLE_RATE = 16000;
@@ -29,6 +30,8 @@ const I18N = {
     msg_mic_denied: "The microphone is not available: ", msg_mic_secure: "The microphone needs https or localhost.",
     msg_recording: "Recording… speak now.", msg_recorded: "Attempt recorded: ", msg_no_original: "This reference has no original rtMRI clip.",
     msg_speak: "Speak: your vocal tract appears on the left.", seconds: "s", source_mic: "this browser's microphone",
+    comparison: "Your attempt next to the reference", msg_comparing: "Comparing your attempt with the reference…",
+    msg_compare_error: "No score: ",
   },
   ja: {
     title: "リアルタイムMRI ライブ", fps: "fps", latency: "音声→映像", live: "ライブ", reference: "お手本",
@@ -46,6 +49,7 @@ const I18N = {
     msg_mic_denied: "マイクが使えません: ", msg_mic_secure: "マイクには https または localhost が必要です。",
     msg_recording: "録画中… 話してください。", msg_recorded: "録画しました: ", msg_no_original: "このお手本には元のrtMRI映像がありません。",
     msg_speak: "話してください。左にあなたの声道が表示されます。", seconds: "秒", source_mic: "このブラウザのマイク",
+    comparison: "お手本とあなたの発音", msg_comparing: "お手本と比べています…", msg_compare_error: "スコアなし: ",
   },
 };
 
@@ -219,6 +223,8 @@ function onControl(m) {
     mic.epoch = m.epoch;
   } else if (m.type === "status") {
     stats.server = m;
+  } else if (m.type === "comparison") {
+    showComparison(m);
   }
 }
 
@@ -386,6 +392,7 @@ const recorder = {
     this.frames = [];
     if (frames.length) {
       this.attempt = { frames, audio };
+      if (learner && length) requestComparison(this.startSample, this.startSample + length);
       const seconds = frames[frames.length - 1].t + 1 / FPS;
       say("msg_recorded", `${seconds.toFixed(1)} ${t("seconds")}`);
     }
@@ -438,7 +445,8 @@ function loadReferences(list) {
   select.replaceChildren(...list.map((r) => {
     const option = document.createElement("option");
     option.value = r.id;
-    option.textContent = `${r.name} (${r.duration_s.toFixed(1)} s)`;
+    const words = r.lesson && r.lesson.romaji ? `: ${r.lesson.text} ${r.lesson.romaji}` : "";
+    option.textContent = `${r.name}${words} (${r.duration_s.toFixed(1)} s)`;
     option.dataset.original = r.original ? "1" : "";
     return option;
   }));
@@ -477,6 +485,36 @@ async function reference() {
   return fetchReference(option.value, track);
 }
 
+// ---- comparison with the reference (compare.js; the server: rtmri/lessons/live.py) -----
+
+const comparison = { panel: null, asked: 0, histories: new Map() };
+
+function requestComparison(start, end) {
+  const reference = $("ref-select").value;
+  if (!reference || !ws || ws.readyState !== WebSocket.OPEN) return;
+  comparison.asked += 1;
+  ws.send(JSON.stringify({ type: "compare", id: comparison.asked, reference, start, end }));
+  $("comparison-section").hidden = false;
+  $("compare-message").textContent = t("msg_comparing");
+}
+
+function showComparison(m) {
+  if (m.id !== undefined && m.id !== comparison.asked) return; // an answer to an older attempt
+  $("comparison-section").hidden = false;
+  if (m.error) {
+    $("compare-message").textContent = t("msg_compare_error") + m.error;
+    return;
+  }
+  $("compare-message").textContent = "";
+  const key = m.lesson.id || m.lesson.name;
+  const history = comparison.histories.get(key) || [];
+  history.push({ score: m.comparison.score });
+  comparison.histories.set(key, history);
+  if (comparison.panel) comparison.panel.destroy();
+  comparison.panel = mountComparison($("comparison"), m, { lang, history, onLanguage: (l) => setLanguage(l) });
+  window.rtmriComparison = comparison.panel;
+}
+
 // ---- controls ----------------------------------------------------------------------
 
 function render() {
@@ -506,6 +544,7 @@ function setLanguage(next) {
   localStorage.setItem("rtmri-lang", lang);
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.title = t("title");
+  if (comparison.panel && comparison.panel.state.lang !== lang) comparison.panel.setLang(lang);
   setState(stats.state);
   say(message.key, message.extra);
 }
