@@ -50,7 +50,7 @@ def test_compare_html_shows_the_panel_on_a_phone(comparison):
         page.goto((out / "compare.html").as_uri())
         page.wait_for_function("() => window.rtmriComparison && document.querySelectorAll('.cmp-curve').length === 12")
         page.evaluate("() => window.rtmriComparison.ready")
-        state = lambda: page.evaluate("() => ({...window.rtmriComparison.state})")  # noqa: E731
+        state = lambda: page.evaluate("() => ({...window.rtmriComparison.state})")
         # the score, the differences in words and both curves of every articulator
         assert page.inner_text(".cmp-score-value") == str(report["score"])
         assert page.locator(".cmp-segment").all_inner_texts() == [s["en"] for s in report["segments"]]

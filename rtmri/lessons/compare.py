@@ -81,7 +81,7 @@ class Comparison:
     closed_mm: float = 0.0
 
     def to_json(self) -> dict:
-        curves = lambda d: {k: [None if not np.isfinite(v) else round(float(v), 2) for v in c] for k, c in d.items()}  # noqa: E731
+        curves = lambda d: {k: [None if not np.isfinite(v) else round(float(v), 2) for v in c] for k, c in d.items()}
         return {
             "score": self.score, "rms_mm": round(self.rms_mm, 3) if np.isfinite(self.rms_mm) else None,
             "score_rule": f"100 x exp(-rms / {SCORE_SCALE_MM:g} mm), rms over the articulators and the reference's speech",
@@ -125,7 +125,7 @@ def compare_articulations(ref: Articulation, att: Articulation, alignment: Align
     differences = np.stack([pairs[a.key][1] - pairs[a.key][0] for a in ARTICULATORS])[:, speech]
     with np.errstate(all="ignore"):
         rms = float(np.sqrt(np.nanmean(differences**2))) if np.isfinite(differences).any() else float("nan")
-    score = int(round(100 * np.exp(-rms / SCORE_SCALE_MM))) if np.isfinite(rms) else 0
+    score = round(100 * float(np.exp(-rms / SCORE_SCALE_MM))) if np.isfinite(rms) else 0
     closed = ref.mm_per_px + 1e-6
     segments = sorted((s for a in ARTICULATORS for s in runs(a.key, times, speech, *pairs[a.key], phones, closed)),
                       key=lambda s: -abs(s.difference_mm))[:MAX_SEGMENTS]

@@ -32,11 +32,11 @@ def main(args) -> int:
     from rtmri.audio import load_audio
     from rtmri.bundle.engine import Engine
     from rtmri.demo import shipped
+    from rtmri.files import atomic_write
     from rtmri.lessons import outputs
     from rtmri.lessons.activity import AttemptError
     from rtmri.lessons.compare import compare
     from rtmri.lessons.grid import bundle_grid
-    from rtmri.files import atomic_write
     from rtmri.lessons.lesson import read_lesson
     from rtmri.lessons.panel import panel_html, panel_payload
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmri.lessons.catalogue import LESSONS, LessonText
 from rtmri.files import atomic_write
+from rtmri.lessons.catalogue import LESSONS, LessonText
 from rtmri.lessons.lesson import Lesson
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "demo" / "assets" / "lessons"

@@ -94,7 +94,7 @@ def load_references(folder: str | Path, engine, codec: str = "jpeg", quality: in
     from rtmri.lessons.lesson import read_lessons
 
     references = []
-    skip = lambda path, exc: print(f"rtmri serve: skipping reference {path}: {exc}", file=sys.stderr)  # noqa: E731
+    skip = lambda path, exc: print(f"rtmri serve: skipping reference {path}: {exc}", file=sys.stderr)
     for lesson in read_lessons(folder, skip)[:MAX_REFERENCES]:  # lesson folders, or recordings with their text beside them
         stem, audio, video = lesson.id, lesson.audio, lesson.video
         try:
