@@ -26,8 +26,8 @@ from rtmri.articulation.grid import AnalysisGrid
 STEP_PX = 0.25
 AIR_PERCENTILE = 5.0
 TISSUE_PERCENTILE = 95.0
-SHALLOW_DIP = 0.75  # a run whose deepest air fraction stays below this is read by its integral
-DIP_MARGIN_PX = 2.0  # how far beyond a shallow run's crossings its integral reaches
+SHALLOW_DIP = 0.75  # a run whose deepest air fraction stays below this is read by depth x width
+DIP_MARGIN_PX = 2.0  # how far beyond a shallow run's crossings its width is looked for
 FAINT = 0.35  # of the way from air to tissue: a faint structure ends the air here ...
 RISE_PX = 1.5  # ... unless the profile rises on to the mid level within this distance (an edge)
 FAINT_WIDTH_PX = 1.0  # a structure stays above FAINT this long; noise does not
@@ -108,7 +108,7 @@ def air_gaps(prof: np.ndarray, s: np.ndarray, air_level: np.ndarray, reach: np.n
     grid begins every line in tissue: a dark start is the partial volume of an edge there);
     its ends at the sub-sample crossings
     of the mid level. A run that never gets near the air level (a gap narrower than the blur)
-    is read as its air fraction integrated across the dip."""
+    is read as its depth times its width at half depth (its air, without the noise around it)."""
     n_frames, n_lines, n_samples = prof.shape
     in_reach = s[None, None, :] <= reach[None, :, None]
     usable = ~(np.isnan(prof) & in_reach).any(axis=2)  # the whole window lies in the image
@@ -154,8 +154,10 @@ def air_gaps(prof: np.ndarray, s: np.ndarray, air_level: np.ndarray, reach: np.n
     in_run = (index >= start[..., None]) & (index < end[..., None])
     deepest = np.where(in_run, fraction, 0.0).max(axis=2)
     near = (s[None, None, :] >= (start_px - DIP_MARGIN_PX)[..., None]) & (s[None, None, :] <= (end_px + DIP_MARGIN_PX)[..., None])
-    integral = np.where(near, fraction, 0.0).sum(axis=2) * STEP_PX
-    gap = np.where(deepest < SHALLOW_DIP, np.minimum(integral, end_px - start_px + 2 * DIP_MARGIN_PX), end_px - start_px)
+    # a gap w much narrower than the blur is a dip of depth ~ w / (sigma sqrt(2 pi)) and full width
+    # at half depth 2.355 sigma: depth x width ~ 0.94 w, with no noise summed from the tissue around
+    half_width = (near & (fraction >= deepest[..., None] / 2)).sum(axis=2) * STEP_PX
+    gap = np.where(deepest < SHALLOW_DIP, deepest * half_width, end_px - start_px)
     gap = np.where(np.isnan(wall)[None, :], gap, np.minimum(gap, np.maximum(wall[None, :] - start_px, 0.0)))
     gap = np.where(has_run & (start_px <= reach[None, :]), gap, 0.0)
     return np.where(usable, np.maximum(gap, 0.0), np.nan)

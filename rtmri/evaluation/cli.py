@@ -46,19 +46,31 @@ def main(args) -> int:
     return 0
 
 
+TERMINAL_SYSTEMS = {"reference held still": "still ref.", "noise ceiling (second acquisition)": "2nd acq.",
+                    "FC-LSTM baseline (Csapó 2020)": "FC-LSTM"}
+
+
 def print_articulation(console, articulation: dict, Table) -> None:
-    from rtmri.evaluation.report import ARTICULATION_COLUMNS, cell, phone_markdown
+    """The articulatory table, narrow enough for an 80-column terminal (the full one is table.md)."""
+    from rtmri.evaluation.report import cell, phone_markdown
 
     if not articulation["table"]:
         console.print("articulation: not available (no analysis grids in the dataset; prepare it again with this version)")
         return
-    table = Table("condition", "system", *[h for _, h, _ in ARTICULATION_COLUMNS], title="articulation (mm; DESIGN §5b)")
+    table = Table("cond.", "system", "DF", "CD", "CD r", "lips P/R", "tip P/R", "ROI r", "motion", "vs geom.",
+                  title="articulation (DESIGN §5b)",
+                  caption="DF, CD: distance function, constriction degree RMSE (mm); P/R: closure precision/recall in "
+                          "stops and nasals; motion: generated/true amplitude; vs geom.: DF RMSE against the true outlines (mm)")
     for r in articulation["table"]:
-        table.add_row(r["condition"][:2].rstrip(":") + " " + r["split"], r["system"], *[cell(r[k], f) for k, _, f in ARTICULATION_COLUMNS])
+        pair = lambda region: f"{cell(r[f'closure_{region}_precision'])}/{cell(r[f'closure_{region}_recall'])}"  # noqa: E731
+        table.add_row(r["condition"].split(":")[0], TERMINAL_SYSTEMS.get(r["system"], r["system"][:12]), cell(r["df_rmse_mm"]),
+                      cell(r["cd_rmse_mm"]), cell(r["cd_r"]), pair("lips"), pair("alveolar"), cell(r["roi_r"]),
+                      cell(r["amplitude_ratio"]), cell(r["df_rmse_vs_geometry_mm"]))
     console.print(table)
     for g in articulation["geometry_check"]:
-        console.print(f"geometry check, {g['condition']}: image measure on the true frames vs the synthesizer's outlines: "
-                      f"RMSE {cell(g['rmse_mm'])} mm over {g['measurements']} gridline measurements ({g['mm_per_px']} mm per px)")
+        console.print(f"geometry check, condition {g['condition'].split(':')[0]}: image measure on the true frames vs the "
+                      f"synthesizer's outlines, RMSE {cell(g['rmse_mm'])} mm ({g['measurements']} measurements, {g['mm_per_px']} mm/px)",
+                      highlight=False)
     if not articulation["geometry_check"]:
         console.print("geometry check: not available (the clips carry no synthesizer outlines)")
     for line in phone_markdown(articulation["phones"]):
