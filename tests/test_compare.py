@@ -78,6 +78,9 @@ def test_silent_and_too_short_attempts_are_refused(engine, grid):
     blip[8000:8800] = 0.3 * np.sin(np.arange(800) * 0.3)
     with pytest.raises(AttemptError, match="too short"):
         compare(blip, reference, engine, grid)
+    noise = np.random.default_rng(0).normal(0, 0.05, 2 * SAMPLE_RATE).astype(np.float32)
+    with pytest.raises(AttemptError, match="no speech, only a steady sound"):
+        compare(noise, reference, engine, grid)
 
 
 @needs_espeak
