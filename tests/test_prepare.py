@@ -552,3 +552,74 @@ def test_audio_with_nan_samples_is_skipped_with_the_reason_not_written_as_clicks
     reasons = {s["recording"].split("/")[-1]: s["reason"] for s in manifest["skipped"]}
     assert set(reasons) == {"damaged.avi"} and "damaged.wav: 100 audio samples are NaN or infinite" in reasons["damaged.avi"]
     assert "## Skipped recordings (1)" in (tmp_path / "data" / "report.md").read_text()
+
+
+# ------------------------------------------------------------------ articulation: outlines and grids (DESIGN §5b)
+
+
+def test_synth_outlines_follow_the_frames_through_crop_resize_and_25fps(tmp_path):
+    """spkA's outline point moves 1 px per source frame at 14 fps: in each clip it lies where the
+    crop, resize and 25 fps kernel put it; spkA gets a grid from its landmarks, spkB (no
+    outlines, no grid file) neither."""
+    from rtmri.articulation import grid as analysis_grid
+    from rtmri.articulation.outlines import save
+
+    src = make_synth_corpus(tmp_path / "corpus")
+    speaker = json.loads((src / "spkA" / "speaker.json").read_text())
+    (src / "spkA" / "speaker.json").write_text(json.dumps({**speaker, "pixel_mm": 1.0}))
+    n = int(round(6.0 * 14))
+    x = 20.0 + np.arange(n, dtype=np.float32)
+    moving = np.stack([x, np.full(n, 30.0, np.float32)], axis=1)[:, None, :]
+    save(src / "spkA" / "geometry" / "u01.npz", {"outline_tongue": moving, "static_bone_0": np.zeros((1, 3, 2), np.float32)})
+    marks = {name: list(p) for name, p in zip(analysis_grid.LANDMARKS, analysis_grid.CANONICAL_LANDMARKS_MM / 4 + 30)}
+    (src / "spkA" / "grid.json").write_text(json.dumps({"pixel_mm": 1.0, "landmarks": marks}))
+    out = tmp_path / "data"
+    prepare(src, out, size=96)
+    dataset = ClipDataset(out)
+    clips = [c for split in ALL_SPLITS for c in dataset.split(split)]
+    cx, cy, cw, _ = SYNTH_CROP
+    scale = 96 / cw
+    checked = 0
+    for clip in clips:
+        geometry = clip.geometry()
+        if clip.info["recording"] != "spkA/video/u01.mp4":
+            assert geometry is None
+            continue
+        times = clip.info["start_s"] + np.arange(clip.n_frames) / FPS
+        source_x = 20.0 + np.minimum(times * 14, n - 1)
+        assert np.allclose(geometry["outline_tongue"][:, 0, 0], (source_x - cx + 0.5) * scale - 0.5, atol=1e-3)
+        assert np.allclose(geometry["outline_tongue"][:, 0, 1], (30.0 - cy + 0.5) * scale - 0.5, atol=1e-3)
+        assert clip.pixel_mm == pytest.approx(cw / 96)
+        checked += 1
+    assert checked >= 2
+    grid = dataset.grid("spkA")
+    expected = analysis_grid.grid_from_landmarks(marks, 1.0, fixed_walls=True).to_clip(SYNTH_CROP, 96)
+    assert np.allclose(grid.inner, expected.inner, atol=1e-3) and grid.mm_per_px == pytest.approx(cw / 96)
+    assert dataset.grid("spkB") is None
+    assert dataset.header["analysis_grids"]["pixel_mm"] == {"spkA": pytest.approx(cw / 96)}
+
+
+def test_landmark_file_gives_a_real_speaker_a_grid_and_a_bad_one_is_refused(usc_trees, tmp_path):
+    from rtmri.articulation import grid as analysis_grid
+    from rtmri.training.prepare.preview import REGION_COLOURS, run_preview
+
+    src, _ = usc_trees
+    marks = {name: list(p) for name, p in zip(analysis_grid.LANDMARKS, analysis_grid.CANONICAL_LANDMARKS_MM / 4 + 30)}
+    landmarks = tmp_path / "landmarks.json"
+    landmarks.write_text(json.dumps({"pixel_mm": 2.0, "speakers": {"f1": marks}}))
+    out = tmp_path / "data"
+    prepare(src, out, landmarks=landmarks)
+    grid = ClipDataset(out).grid("f1")
+    assert grid is not None and np.isnan(grid.wall).all() and grid.mm_per_px == pytest.approx(2.0 * SIDE / 96)
+    assert ClipDataset(out).grid("m1") is None
+    [preview_f1, preview_m1] = sorted(run_preview(src, tmp_path / "preview", landmarks=landmarks))
+    from PIL import Image
+
+    colours = {tuple(c) for c in np.asarray(Image.open(preview_f1).convert("RGB")).reshape(-1, 3)}
+    assert set(REGION_COLOURS.values()) & colours  # the grid is drawn on f1's mean image
+    colours = {tuple(c) for c in np.asarray(Image.open(preview_m1).convert("RGB")).reshape(-1, 3)}
+    assert not set(REGION_COLOURS.values()) & colours
+    del marks["palate"]
+    landmarks.write_text(json.dumps({"speakers": {"f1": marks}}))
+    with pytest.raises(analysis_grid.GridError, match="palate"):
+        prepare(src, tmp_path / "other", landmarks=landmarks)

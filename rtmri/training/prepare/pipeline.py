@@ -494,6 +494,7 @@ def _options_for_manifest(opts: Options) -> dict:
     data["crop"] = list(opts.crop) if opts.crop else None
     data["fractions"] = list(opts.fractions)
     data["heldout"] = list(opts.heldout)
+    data["landmarks"] = str(opts.landmarks) if opts.landmarks else None
     return data
 
 
