@@ -54,7 +54,10 @@ def main(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     outputs.write_json(args.out / JSON_FILE, comparison, lesson, args.attempt)
     title = f"{lesson.name}: {lesson.romaji or lesson.id}   score {comparison.score}/100"
-    outputs.write_curves_png(args.out / PNG_FILE, comparison, title)
+    try:
+        outputs.write_curves_png(args.out / PNG_FILE, comparison, title)
+    except ImportError as exc:  # matplotlib comes with the [live] and [eval] extras, not the core
+        print(f"rtmri compare: note: no {PNG_FILE} ({exc}; pip install 'rtmri-live[eval]')", file=sys.stderr)
     payload = panel_payload(comparison, lesson.describe(), reference_wav, attempt_wav, grid, engine.image_size)
     atomic_write(args.out / HTML_FILE, panel_html(payload, title))
     if not args.no_video:
