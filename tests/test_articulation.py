@@ -181,3 +181,16 @@ def test_closures_are_counted_during_stops_and_nasals_at_their_place():
     assert compare.closure_counts(truth, still_open, phones)[R.LIPS] == {"tp": 0, "fp": 0, "fn": 1, "frames": 2}
     errors = compare.phone_errors(truth, still_open, [{"phone": "m", "start": 0.0, "end": 0.16}])
     assert errors[0][:2] == ("m", R.LIPS) and errors[0][2] > 4.0
+
+
+def test_sampled_truth_of_every_frame_equals_the_exact_crossings():
+    from rtmri.articulation.outlines import TRUTH_STEP_PX, _shapes_in_order, true_gaps
+
+    grid = clip_grid()
+    head = px([(-60, -60), (90, -60), (90, 60), (-60, 60)])
+    lips = lip_opening(5.0, 13.75)
+    arrays = {"shape_head": np.stack([head, head]), "shape_airway": np.stack([lips, lips + [0, 1.5]])}
+    sampled = true_gaps(arrays, grid, (SIZE, SIZE))
+    exact = np.array([first_gap_along(_shapes_in_order(arrays, frame), grid) for frame in range(2)])
+    assert np.allclose(sampled, exact, atol=2 * TRUTH_STEP_PX)
+    assert np.allclose(sampled[:, grid.lines_of(R.LIPS)], 8.75 / MM_PER_PX, atol=2 * TRUTH_STEP_PX)

@@ -112,8 +112,7 @@ def air_gaps(prof: np.ndarray, s: np.ndarray, air_level: np.ndarray, reach: np.n
     n_frames, n_lines, n_samples = prof.shape
     in_reach = s[None, None, :] <= reach[None, :, None]
     usable = ~(np.isnan(prof) & in_reach).any(axis=2)  # the whole window lies in the image
-    with np.errstate(invalid="ignore"):
-        tissue = np.nanpercentile(np.where(in_reach, prof, np.nan), TISSUE_PERCENTILE, axis=2)
+    tissue = percentile_ignoring_nan(np.where(in_reach, prof, np.nan), TISSUE_PERCENTILE)
     air = np.broadcast_to(air_level[:, None], tissue.shape)
     contrast = np.maximum(tissue - air, 1e-3)
     mid = (air + tissue) / 2
@@ -161,6 +160,18 @@ def air_gaps(prof: np.ndarray, s: np.ndarray, air_level: np.ndarray, reach: np.n
     gap = np.where(np.isnan(wall)[None, :], gap, np.minimum(gap, np.maximum(wall[None, :] - start_px, 0.0)))
     gap = np.where(has_run & (start_px <= reach[None, :]), gap, 0.0)
     return np.where(usable, np.maximum(gap, 0.0), np.nan)
+
+
+def percentile_ignoring_nan(values: np.ndarray, q: float) -> np.ndarray:
+    """np.nanpercentile over the last axis (linear interpolation), by one sort: many times faster."""
+    ordered = np.sort(values, axis=-1)  # NaN last
+    count = np.sum(~np.isnan(values), axis=-1)
+    position = q / 100.0 * np.maximum(count - 1, 0)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, np.maximum(count - 1, 0))
+    below = np.take_along_axis(ordered, low[..., None], axis=-1)[..., 0]
+    above = np.take_along_axis(ordered, high[..., None], axis=-1)[..., 0]
+    return np.where(count > 0, below + (position - low) * (above - below), np.nan)
 
 
 def roi_intensities(prof: np.ndarray, s: np.ndarray, grid: AnalysisGrid) -> dict[str, np.ndarray]:

@@ -27,7 +27,7 @@ from rtmri.articulation.grid import AnalysisGrid
 from rtmri.files import atomic_writer
 
 GEOMETRY_FILE = "geometry.npz"
-TRUTH_STEP_PX = 0.05
+TRUTH_STEP_PX = 0.1  # the true gaps are read at this spacing along the lines (the exact rule: first_gap_along)
 # Tissue thinner than this between two air spaces (where two drawn shapes nearly meet) is
 # below what the blurred image can show: the air spaces count as one.
 MIN_TISSUE_MM = 1.5
@@ -112,9 +112,14 @@ def close_slivers(air: np.ndarray, step: float, min_tissue: float) -> np.ndarray
 
 def crossings(polygon: np.ndarray, origins: np.ndarray, directions: np.ndarray) -> list[np.ndarray]:
     """Per line (origin + t * direction), the sorted t where it crosses the polygon's edges."""
+    dense = crossings_dense(polygon, origins, directions)
+    return [row[np.isfinite(row)] for row in dense]
+
+
+def crossings_dense(polygon: np.ndarray, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """(lines, edges): each line's crossing parameters t, sorted, +inf past the last crossing."""
     a = np.asarray(polygon, float)
-    b = np.roll(a, -1, axis=0)
-    edge = b - a  # (E, 2)
+    edge = np.roll(a, -1, axis=0) - a  # (E, 2)
     rel = a[None, :, :] - origins[:, None, :]  # (L, E, 2)
     cross = lambda u, v: u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]  # noqa: E731
     denom = cross(directions[:, None, :], edge[None, :, :])
@@ -122,7 +127,7 @@ def crossings(polygon: np.ndarray, origins: np.ndarray, directions: np.ndarray) 
         t = cross(rel, edge[None, :, :]) / denom
         u = cross(rel, directions[:, None, :]) / denom
     valid = (np.abs(denom) > 1e-12) & (u >= 0) & (u < 1)
-    return [np.sort(t[i][valid[i]]) for i in range(len(origins))]
+    return np.sort(np.where(valid, t, np.inf), axis=1)
 
 
 def _shapes_in_order(arrays: dict[str, np.ndarray], frame: int) -> list[tuple[np.ndarray, bool]]:
@@ -174,11 +179,45 @@ def _first_run(cuts: np.ndarray, air: np.ndarray, reach: float, wall: float, min
 
 def true_gaps(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tuple[int, int]) -> np.ndarray:
     """(frames, lines) air gap in px along each gridline of frames of ``shape`` (H, W), from the
-    drawn shapes (``first_gap_along``); NaN where the line's window leaves the image, as for the
-    image measure."""
+    drawn shapes: the same rule as ``first_gap_along``, on the lines sampled every
+    TRUTH_STEP_PX (all lines at once); NaN where the line's window leaves the image, as for
+    the image measure."""
+    from scipy.ndimage import binary_closing
+
     ends = grid.inner + grid.direction * np.minimum(grid.reach, grid.length)[:, None]
     inside = lambda p: (p[:, 0] >= 0) & (p[:, 1] >= 0) & (p[:, 0] <= shape[1] - 1) & (p[:, 1] <= shape[0] - 1)  # noqa: E731
     usable = inside(grid.inner) & inside(ends)
-    out = np.array([first_gap_along(_shapes_in_order(arrays, frame), grid) for frame in range(n_frames(arrays))])
+    s = np.arange(0.0, float(grid.length.max()) + TRUTH_STEP_PX, TRUTH_STEP_PX)
+    n_lines, index = len(grid), np.arange(len(s))[None, :]
+    on_line = s[None, :] <= grid.length[:, None]
+    closing = np.ones((1, max(1, int(round(MIN_TISSUE_MM / grid.mm_per_px / TRUTH_STEP_PX))) + 1), bool)
+    out = np.zeros((n_frames(arrays), n_lines))
+    for frame in range(len(out)):
+        air = np.zeros((n_lines, len(s)), bool)
+        for number, (polygon, is_air) in enumerate(_shapes_in_order(arrays, frame)):
+            inside_shape = _inside_along(polygon, grid, s)
+            air = np.where(inside_shape, is_air, ~inside_shape if number == 0 and "shape_head" in arrays else air)
+        air = (binary_closing(air, closing) | air) & on_line
+        tissue = ~air & on_line
+        first_tissue = np.argmax(tissue, axis=1)
+        after_tissue = air & (index > first_tissue[:, None]) & tissue.any(axis=1)[:, None]
+        has = after_tissue.any(axis=1)
+        start = np.argmax(after_tissue, axis=1)
+        closed_again = ~air & (index > start[:, None])
+        end = np.where(closed_again.any(axis=1), np.argmax(closed_again, axis=1), len(s) - 1)
+        start_px, end_px = s[start], s[end]
+        end_px = np.where(np.isnan(grid.wall), end_px, np.minimum(end_px, np.maximum(grid.wall, start_px)))
+        out[frame] = np.where(has & (start_px <= grid.reach), end_px - start_px, 0.0)
     out[:, ~usable] = np.nan
     return out
+
+
+def _inside_along(polygon: np.ndarray, grid: AnalysisGrid, s: np.ndarray) -> np.ndarray:
+    """(lines, samples): inside the polygon, by the parity of its crossings before each sample."""
+    t = crossings_dense(polygon, grid.inner, grid.direction)
+    n_lines, n_edges = t.shape
+    span = float(np.max(np.abs(s))) + 1.0
+    rows = (np.arange(n_lines) * 4.0 * span)[:, None]  # the rows side by side on one axis: one search for all
+    keys = (np.clip(t, -span, span) + rows).ravel()
+    counts = np.searchsorted(keys, s[None, :] + rows) - (np.arange(n_lines) * n_edges)[:, None]
+    return counts % 2 == 1
