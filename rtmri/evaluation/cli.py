@@ -42,11 +42,12 @@ def main(args) -> int:
     console = Console()
     console.print(table)
     print_articulation(console, outputs["articulation"], Table)
-    print(f"wrote {args.out}/table.md, results.json, per_frame.csv, {len(outputs['videos'])} videos, {outputs['plot']}")
+    print(f"wrote {args.out}/table.md, results.json, per_frame.csv, articulation_*.csv, {len(outputs['videos'])} videos, "
+          f"{outputs['plot']}, constriction_over_time.png, phone_errors.png")
     return 0
 
 
-TERMINAL_SYSTEMS = {"reference held still": "still ref.", "noise ceiling (second acquisition)": "2nd acq.",
+TERMINAL_SYSTEMS = {"reference held still": "still", "noise ceiling (second acquisition)": "2nd scan",
                     "FC-LSTM baseline (Csapó 2020)": "FC-LSTM"}
 
 
@@ -57,10 +58,16 @@ def print_articulation(console, articulation: dict, Table) -> None:
     if not articulation["table"]:
         console.print("articulation: not available (no analysis grids in the dataset; prepare it again with this version)")
         return
-    table = Table("cond.", "system", "DF", "CD", "CD r", "lips P/R", "tip P/R", "ROI r", "motion", "vs geom.",
-                  title="articulation (DESIGN §5b)",
-                  caption="DF, CD: distance function, constriction degree RMSE (mm); P/R: closure precision/recall in "
-                          "stops and nasals; motion: generated/true amplitude; vs geom.: DF RMSE against the true outlines (mm)")
+    from rich import box
+
+    from rich.table import Column
+
+    headings = ["c", "system", "DF", "CD", "CD r", "lips P/R", "tip P/R", "ROI r", "amp", "geom"]
+    table = Table(*[Column(h, no_wrap=True, min_width=9 if "P/R" in h else None) for h in headings],
+                  title="articulation (DESIGN §5b)", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True,
+                  caption="c: condition; DF, CD: distance function, constriction degree RMSE (mm); P/R: closure "
+                          "precision/recall in stops and nasals; amp: generated/true motion amplitude; geom: DF RMSE "
+                          "against the true outlines (mm); all columns in table.md")
     for r in articulation["table"]:
         pair = lambda region: f"{cell(r[f'closure_{region}_precision'])}/{cell(r[f'closure_{region}_recall'])}"  # noqa: E731
         table.add_row(r["condition"].split(":")[0], TERMINAL_SYSTEMS.get(r["system"], r["system"][:12]), cell(r["df_rmse_mm"]),
