@@ -11,3 +11,15 @@ class SynthError(RtmriError, ValueError):
 
 class UtteranceFailed(SynthError):
     """VocalTractLab (or the checks on its output) failed for one utterance: it is skipped."""
+
+
+class SpeakerRejected(SynthError):
+    """A vocal tract VocalTractLab cannot build or synthesize; ``reason`` names why (a short
+    kebab-case word, e.g. ``vowel-closed``), the message adds the detail."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+    def __reduce__(self):  # picklable across worker processes
+        return (type(self), (self.reason, str(self).partition(": ")[2]))

@@ -1,0 +1,58 @@
+"""F1 and F2 of a speaker's vowels, measured with Praat (praat-parselmouth) on sustained
+vowels VocalTractLab synthesizes from the speaker's own tract.
+
+The vowels are voiced at a low probe f0 by default: at a child's f0 (250-300 Hz) Praat's
+F1 locks onto a harmonic (measured: child /i/ F1 484 Hz at its own f0 against 334 Hz at
+the peak of VocalTractLab's transfer function), so the probe measures the tract, not the
+voice. Praat's formant ceiling follows the tract length (5000 Hz for a 17 cm tract).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import vocaltractlab_cython as vtl
+
+from rtmri.training.synth import tracts
+
+SAMPLE_RATE = vtl.get_constants()["sr_audio"]
+STEP = vtl.get_constants()["n_samples_per_state"]
+PROBE_F0_HZ = 100.0
+VOWEL_S = 0.6
+ONSET_S = 0.03  # lung pressure rises over this
+MEASURED_FROM_S, MEASURED_TO_S = 0.15, 0.55  # the steady part
+CEILING_HZ_CM = 5000.0 * 17.0  # Praat's 5000 Hz ceiling for a 17 cm tract, scaled by length
+CEILING_RANGE_HZ = (5000.0, 7000.0)
+_GLOTTIS = [p["name"] for p in vtl.get_param_info("glottis")]
+
+
+def sustained_vowel(shape: str, f0_hz: float = PROBE_F0_HZ, seconds: float = VOWEL_S) -> np.ndarray:
+    """The active speaker's tract shape held for seconds, modal voice at f0_hz (44.1 kHz)."""
+    n = int(seconds * SAMPLE_RATE / STEP)
+    tract = np.tile(vtl.get_shape(shape, "tract"), (n, 1))
+    glottis = np.tile(vtl.get_shape("modal", "glottis"), (n, 1))
+    glottis[:, _GLOTTIS.index("F0")] = f0_hz
+    glottis[:, _GLOTTIS.index("PR")] *= np.clip(np.arange(n) / (ONSET_S * SAMPLE_RATE / STEP), 0.0, 1.0)
+    return vtl.synth_block(tract, glottis, STEP)
+
+
+def formant_ceiling_hz(tract_length_cm: float) -> float:
+    return float(np.clip(CEILING_HZ_CM / tract_length_cm, *CEILING_RANGE_HZ))
+
+
+def f1_f2(audio: np.ndarray, ceiling_hz: float, sample_rate: float = SAMPLE_RATE) -> tuple[float, float]:
+    """Median F1, F2 (Hz) over the steady part of a sustained vowel (Praat Burg, 5 formants)."""
+    import parselmouth
+
+    sound = parselmouth.Sound(np.asarray(audio, np.float64), sampling_frequency=sample_rate)
+    sound = sound.extract_part(MEASURED_FROM_S, min(MEASURED_TO_S, sound.duration))
+    formant = sound.to_formant_burg(time_step=0.01, max_number_of_formants=5, maximum_formant=ceiling_hz,
+                                    window_length=0.025, pre_emphasis_from=50.0)
+    times = np.arange(0.03, sound.duration - 0.03, 0.01)
+    return tuple(float(np.nanmedian([formant.get_value_at_time(k, t) for t in times])) for k in (1, 2))
+
+
+def speaker_formants(tract_file: str | None, vowels: str = "aiueo", f0_hz: float = PROBE_F0_HZ) -> dict[str, tuple[float, float]]:
+    """{vowel: (F1, F2)} of the speaker file (None: JD3)."""
+    tracts.use_tract(tract_file)
+    ceiling = formant_ceiling_hz(tracts.tube_length_cm(vtl.get_shape(tracts.NEUTRAL_SHAPE, "tract")))
+    return {v: f1_f2(sustained_vowel(v, f0_hz), ceiling) for v in vowels}

@@ -1,0 +1,155 @@
+"""A vocal tract per synthetic speaker: speaker types, the anatomy of each speaker, and its
+VocalTractLab speaker file (built once, kept in the corpus folder, checked).
+
+Tract sizes lie on one continuum through anatomies VocalTractLab itself provides: JD3
+(size 0, the adult male every file derives from), halfway to the adult female (1), and
+VocalTractLab's growth-curve anatomies (``set_anatomy_from_age``, clipped to its limits)
+of a 25-year-old woman (2), a 12-year-old girl (3) and an 8-year-old girl (4). A type is
+a range of sizes, f0 and speaking rate; within it each speaker also gets its own palate
+height and pharynx length (the oral/pharyngeal proportion). The ``reference-male`` type is
+JD3's own file: the speakers of corpora made before tract types existed.
+
+A tract VocalTractLab cannot build or voice is rejected with a named reason
+(``SpeakerRejected.reason``); the corpus then skips that speaker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import vocaltractlab_cython as vtl
+
+from rtmri.files import atomic_write
+from rtmri.training.synth import shape_repair, speaker_file
+from rtmri.training.synth.errors import SpeakerRejected, SynthError
+from rtmri.training.synth.speaker_file import H0, H2
+
+_JD3 = np.array([1.3, 1.5, 0.5, 0.5, 1.6, 3.6, 4.7, 2.372, 6.35, 3.2, 3.3, 1.2, -98.0])
+_FEMALE_25 = np.array([1.2259, 1.621, 0.5, 0.5, 1.6521, 3.2614, 4.2218, 2.8077, 5.1108, 2.736, 2.8077, 1.5747, -96.239])
+_GIRL_12 = np.array([0.8871, 1.3465, 0.5, 0.5, 1.4297, 3.1795, 4.0269, 2.6855, 4.6376, 2.16, 2.6855, 1.0677, -90.597])
+_GIRL_8 = np.array([0.741, 1.1745, 0.5, 0.5, 1.3028, 3.0875, 3.6265, 2.6479, 3.8109, 2.0, 2.6479, 0.9117, -90.0])
+SIZE_ANCHORS = np.stack([_JD3, (_JD3 + _FEMALE_25) / 2, _FEMALE_25, _GIRL_12, _GIRL_8])
+# Vocal-fold length relative to the adult male's (VocalTractLab's growth curves), per anchor:
+# it sets the geometric glottis' rest length and thickness.
+VOCAL_FOLD_RATIO = np.array([1.0, 0.922, 0.844, 0.572, 0.488])
+REFERENCE_REST_LENGTH_CM, REFERENCE_REST_THICKNESS_CM = 1.6, 0.45  # JD3's geometric glottis
+
+TRACT_FILE = "tract.speaker"  # OUT/<speaker>/tract.speaker
+TRACT_INFO = "tract.json"  # what it was built from (the cache key) and what it measures
+BUILD_VERSION = 1  # raise when the building changes: older cached files are rebuilt
+VOICE_QUALITIES = ("modal", "breathy", "pressed")  # glottis shapes of JD3
+NEUTRAL_SHAPE = "@"
+
+
+@dataclass(frozen=True)
+class TractType:
+    name: str
+    size: tuple[float, float]  # range on the SIZE_ANCHORS continuum
+    f0_hz: tuple[float, float]
+    morae_per_s: tuple[float, float]
+    voice_quality_p: tuple[float, float, float]  # modal, breathy, pressed
+    flutter_pct: tuple[float, float]  # VocalTractLab's FL: jitter (its default 25 %)
+    shimmer: tuple[float, float]  # relative lung-pressure modulation, per state
+    palate_scale: tuple[float, float] = (0.92, 1.08)
+    pharynx_scale: tuple[float, float] = (0.95, 1.05)
+
+    @property
+    def reference(self) -> bool:
+        return self.size == (0.0, 0.0)
+
+
+TYPES = {
+    t.name: t for t in (
+        # Exactly the speakers of earlier corpora: JD3, the old f0 and rate ranges, modal voice.
+        TractType("reference-male", (0.0, 0.0), (90.0, 200.0), (6.6, 8.6), (1.0, 0.0, 0.0), (25.0, 25.0), (0.0, 0.0),
+                  (1.0, 1.0), (1.0, 1.0)),
+        TractType("male", (0.15, 1.0), (85.0, 165.0), (6.6, 8.6), (0.6, 0.15, 0.25), (10.0, 60.0), (0.0, 0.05)),
+        TractType("female", (1.6, 2.4), (165.0, 265.0), (6.6, 8.6), (0.55, 0.35, 0.1), (10.0, 60.0), (0.0, 0.05)),
+        TractType("child", (3.0, 4.0), (220.0, 320.0), (5.6, 7.6), (0.6, 0.3, 0.1), (10.0, 60.0), (0.0, 0.05)),
+    )
+}
+DEFAULT_TYPES = ("male", "female", "child")
+
+
+def tract_type(name: str) -> TractType:
+    if name not in TYPES:
+        raise SynthError(f"unknown speaker type {name!r} (known: {', '.join(TYPES)})")
+    return TYPES[name]
+
+
+def anatomy_for(size: float, palate_scale: float = 1.0, pharynx_scale: float = 1.0) -> np.ndarray:
+    """The 13 VocalTractLab anatomy values at a point of the size continuum."""
+    position = np.arange(len(SIZE_ANCHORS))
+    anatomy = np.array([np.interp(size, position, SIZE_ANCHORS[:, k]) for k in range(SIZE_ANCHORS.shape[1])])
+    anatomy[H2] *= palate_scale
+    anatomy[H0] *= pharynx_scale
+    return anatomy
+
+
+def glottis_statics(size: float, f0_hz: float) -> dict[str, float]:
+    """Geometric glottis at rest: shorter, thinner folds for smaller speakers; rest f0 = the speaker's."""
+    ratio = float(np.interp(size, np.arange(len(VOCAL_FOLD_RATIO)), VOCAL_FOLD_RATIO))
+    return {"RL": REFERENCE_REST_LENGTH_CM * ratio, "RT": REFERENCE_REST_THICKNESS_CM * ratio**0.5, "RF0": f0_hz}
+
+
+@dataclass(frozen=True)
+class Tract:
+    """A built speaker file and what was measured on it."""
+
+    path: str
+    anatomy: tuple[float, ...]
+    neutral_length_cm: float  # glottis to lips, schwa
+    vowel_lengths_cm: dict
+
+    def to_json(self) -> dict:
+        return {"file": Path(self.path).name, "anatomy": dict(zip((p.key for p in speaker_file.ANATOMY), self.anatomy)),
+                "neutral_length_cm": self.neutral_length_cm, "vowel_lengths_cm": self.vowel_lengths_cm}
+
+
+def reference_tract() -> Tract:
+    return _measured(Path(speaker_file.REFERENCE_FILE), _JD3)
+
+
+def build_tract(anatomy, statics: dict[str, float], folder: Path) -> Tract:
+    """The speaker file for this anatomy in folder (reused when built before from the same
+    anatomy); SpeakerRejected with a named reason if VocalTractLab cannot make it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, info_path = folder / TRACT_FILE, folder / TRACT_INFO
+    key = {"version": BUILD_VERSION, "anatomy": [round(float(x), 6) for x in anatomy],
+           "glottis_statics": {k: round(float(v), 6) for k, v in statics.items()}}
+    if path.exists() and info_path.exists():
+        cached = json.loads(info_path.read_text())
+        if cached.get("key") == key:
+            speaker_file.load(path, force=True)
+            return _measured(path, np.array(key["anatomy"]))
+    info_path.unlink(missing_ok=True)
+    applied, reference = speaker_file.write_speaker_file(anatomy, path, statics)
+    repairs = shape_repair.repair_constrictions(path, applied, reference)
+    shape_repair.fit_vowels(path, applied, reference)
+    shape_repair.check_vowels_open(path)
+    tract = _measured(path, applied)
+    atomic_write(info_path, json.dumps({"key": key, "repairs": repairs, **tract.to_json()}, indent=1) + "\n")
+    return tract
+
+
+def _measured(path: Path, anatomy: np.ndarray) -> Tract:
+    speaker_file.load(path)
+    lengths = {v: round(tube_length_cm(vtl.get_shape(v, "tract")), 2) for v in shape_repair.MUST_STAY_OPEN}
+    return Tract(str(path), tuple(round(float(x), 4) for x in anatomy),
+                 round(tube_length_cm(vtl.get_shape(NEUTRAL_SHAPE, "tract")), 2), lengths)
+
+
+def tube_length_cm(state: np.ndarray) -> float:
+    return float(vtl.tract_state_to_tube_state(state)["tube_length"].sum())
+
+
+def use_tract(path: str | None) -> None:
+    """Make the speaker's tract VocalTractLab's active speaker (None: JD3)."""
+    speaker_file.load(path or speaker_file.REFERENCE_FILE)
+
+
+def rejection(exc: SpeakerRejected) -> dict:
+    return {"reason": exc.reason, "detail": str(exc)}
