@@ -88,8 +88,10 @@ def source_grid(speaker_folder: Path | None, speaker: str, landmarks: dict | Non
         return None
     try:
         data = json.loads(path.read_text())
+        # fixed walls where the synthesizer gave its grid some (its palate is the canonical one)
+        walls = any(line.get("wall_px") is not None for line in data["grid"]["lines"]) if "grid" in data else True
         return analysis_grid.grid_from_landmarks(data["landmarks"], float(data.get("pixel_mm", 1.0)),
-                                                 f"synthesizer geometry of {speaker}", fixed_walls=True)
+                                                 f"synthesizer geometry of {speaker}", fixed_walls=walls)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise analysis_grid.GridError(f"{path}: not a grid file ({exc})") from exc
 
