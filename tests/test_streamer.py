@@ -12,7 +12,7 @@ from rtmri.streamer.benchmarks.signals import bursts
 from rtmri.bundle.engine import Engine
 from rtmri.streamer.mp4 import Mp4Sink
 from rtmri.streamer.sinks import CollectSink
-from rtmri.streamer.sources import AudioSourceError, FileSource, MicrophoneSource
+from rtmri.streamer.sources import DEFAULT_BLOCK_MS, AudioSourceError, FileSource, MicrophoneSource
 from rtmri.streamer.stream import Streamer
 from rtmri.streamer.windows import FrameWindows
 
@@ -249,4 +249,61 @@ def test_a_file_is_read_in_blocks_with_flat_memory_and_frames_start_at_once(make
     sink = CollectSink()
     Streamer(engine, [sink], realtime=True).run(live, max_seconds=0.5)
     first_frame_s = sink.frames[0].made_at - opened
-    assert first_frame_s < (40 + 20) / 1000 + 0.3, first_frame_s  # lookahead, one 20 ms block, and slack for a loaded machine
+    assert first_frame_s < (40 + DEFAULT_BLOCK_MS) / 1000 + 0.3, first_frame_s  # lookahead, one block, and slack for a loaded machine
+
+
+class FakeClock:
+    """time.monotonic / perf_counter / sleep on a clock that only sleeping advances, so
+    a real-time stream's waits are exact whatever the machine's load."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+    perf_counter = monotonic
+
+    def sleep(self, seconds):
+        self.now += max(0.0, seconds)
+
+
+def test_each_frame_is_made_within_one_short_capture_block_of_its_last_sample(make_tiny_bundle, speech_file, monkeypatch):
+    """The wait between a frame's last sample being spoken and the engine making the frame
+    is the capture block (the engine runs as soon as the block arrives): at most 5 ms."""
+    from rtmri.streamer import frames, sources, stream
+
+    clock = FakeClock()
+    for module in (frames, sources, stream):
+        monkeypatch.setattr(module, "time", clock)
+    engine = Engine(make_tiny_bundle(lookahead_ms=40))
+    sink = CollectSink()
+    path = speech_file(2)
+    Streamer(engine, [sink], realtime=True).run(FileSource(path, realtime=True))
+    spoken = [f for f in sink.frames if f.index < len(sink.frames) - 3]  # not the end's flushed frames
+    waits_ms = np.array([(f.made_at - f.audio_ready_at) * 1000.0 for f in spoken])
+    assert len(spoken) > 40 and waits_ms.min() >= 0.0
+    assert waits_ms.max() <= 5.0 + 1e-6, waits_ms.max()
+    assert waits_ms.max() > 1.0  # the block boundaries do fall between frames' last samples
+
+
+def test_the_microphone_asks_for_short_blocks_at_low_latency_and_counts_both(monkeypatch):
+    asked = {}
+
+    class Stream:
+        latency = 0.008
+
+        def __init__(self, **options):
+            asked.update(options)
+
+    class FakeSounddevice:
+        InputStream = Stream
+
+        @staticmethod
+        def query_devices(device, kind):
+            return {"name": "USB Mic", "default_samplerate": 48000.0}
+
+    monkeypatch.setitem(sys.modules, "sounddevice", FakeSounddevice)
+    mic = MicrophoneSource()
+    assert asked["blocksize"] == 48000 * 5 // 1000 and asked["latency"] == "low"
+    assert mic.capture_latency_s == pytest.approx(0.008 + 0.005)

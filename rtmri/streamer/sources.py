@@ -21,7 +21,11 @@ from rtmri.audio import SAMPLE_RATE, load_audio
 from rtmri.streamer.file_audio import FileAudio
 from rtmri.streamer.frames import SampleClock
 
-DEFAULT_BLOCK_MS = 20
+# A frame can be made only once the block holding its last sample has arrived: the block
+# adds up to its own length to audio-to-photon (half of it on average). 5 ms keeps that
+# small; the loop's cost per block (a mel push, usually no frame) is tens of microseconds.
+DEFAULT_BLOCK_MS = 5
+MICROPHONE_LATENCY = "low"  # PortAudio's low-latency input buffering
 READ_TIMEOUT_S = 2.0
 
 
@@ -155,7 +159,7 @@ class MicrophoneSource:
 
         self._resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32")
         self._stream = sd.InputStream(device=device, channels=1, samplerate=self.rate, blocksize=self.block,
-                                      dtype="float32", callback=self._callback)
+                                      latency=MICROPHONE_LATENCY, dtype="float32", callback=self._callback)
         self.capture_latency_s = float(self._stream.latency) + self.block / self.rate
         self.clock = SampleClock()
 
