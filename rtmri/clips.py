@@ -142,7 +142,7 @@ class ClipDataset:
         path = self.root / "filelists" / f"{name}.txt"
         if not path.is_file():
             return []
-        ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return [Clip(self.root, clip_id) for clip_id in ids]
 
     def require_split(self, name: str) -> list[Clip]:
@@ -173,7 +173,7 @@ def _load_frames(path: Path, mmap: bool) -> np.ndarray:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise DatasetError(f"{path}: missing") from exc
     except json.JSONDecodeError as exc:

@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from rtmri.streamer.sinks import CollectSink
 from rtmri.streamer.sources import FileSource
 from rtmri.streamer.stream import Streamer
-
-
-class _Collect:
-    def __init__(self) -> None:
-        self.frames: dict[int, np.ndarray] = {}
-
-    def frame(self, frame) -> None:
-        self.frames[frame.index] = frame.image
-
-    def close(self) -> None:
-        pass
 
 
 def generate_clip(engine, clip) -> np.ndarray:
@@ -27,9 +17,10 @@ def generate_clip(engine, clip) -> np.ndarray:
 
 def generate_audio(engine, path, n_frames: int, name: str | None = None) -> np.ndarray:
     """uint8 (n_frames, S, S) for the audio file's first n_frames frames."""
-    sink = _Collect()
+    sink = CollectSink()
     Streamer(engine, [sink], realtime=False).run(FileSource(path, realtime=False))
-    missing = [k for k in range(n_frames) if k not in sink.frames]
+    frames = sink.by_index()
+    missing = [k for k in range(n_frames) if k not in frames]
     if missing:
         raise RuntimeError(f"{name or path}: the streamer made no frame {missing[:5]}")
-    return np.stack([sink.frames[k] for k in range(n_frames)])
+    return np.stack([frames[k] for k in range(n_frames)])

@@ -23,8 +23,6 @@ from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
 from rtmri.streamer.server.protocol import TRACK_ORIGINAL, TRACK_RENDERED, FrameHeader, encode_image, frame_message
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 MAX_REFERENCES = 50
 MAX_SECONDS = 30.0
 LENGTH = struct.Struct("<I")
