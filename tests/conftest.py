@@ -135,7 +135,8 @@ def tiny_clip_dataset(tmp_path_factory):
 # all; the seed gives a training sentence with long (geminate) /k/ closures. Written by
 # VocalTractLab once per session for the synth, prepare and eval tests.
 SYNTH_SEED = 9
-SYNTH_ARGS = ["--minutes", "0.05", "--speakers", "2", "--heldout-speakers", "1", "--eval-sentences", "1", "--workers", "2", "--quiet"]
+SYNTH_ARGS = ["--minutes", "0.05", "--speakers", "2", "--heldout-speakers", "1", "--eval-sentences", "1", "--workers", "2", "--quiet",
+              "--types", "reference-male"]
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,10 @@ mandible move rigidly with the jaw, fitted from the floor of the mouth).
 
 Intensities are proton-density/T1-like: fat brightest, muscle and tongue bright, brain
 grey, bone cortex, teeth and air dark.
+
+The polygons below are drawn around JD3's rest tract; a speaker with another tract gets
+them carried onto its own rest outlines (``Head.for_tract``, a ``TractWarp``), so its palate
+bone, incisors, nasal cavity, face and skull follow its own geometry.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from rtmri.training.synth.geometry import Rigid
 from rtmri.training.synth.outlines import FLOOR_OF_MOUTH, LOWER_INCISOR, MANDIBLE, VELUM_END, Outlines
+from rtmri.training.synth.tract_warp import TractWarp
 
 AIR = 0.0
 SOFT_TISSUE = 0.55
@@ -147,8 +152,8 @@ def _rounded(corners: np.ndarray, cut: float = 0.2) -> np.ndarray:
     return np.concatenate([corners + cut * (nxt - corners), nxt - cut * (nxt - corners)], axis=1).reshape(-1, 2)
 
 
-def static_shapes() -> list[Shape]:
-    """Everything that does not move with the tract, in drawing order."""
+def _reference_static_shapes() -> list[Shape]:
+    """Everything that does not move with the tract, in drawing order, around JD3."""
     vault = np.array(VAULT, float)
     return [
         Shape(offset_polyline(FACE_AND_SKULL, SCALP_FAT_MM), FAT, width=2.0),
@@ -174,14 +179,40 @@ def static_shapes() -> list[Shape]:
     ]
 
 
+@dataclass(frozen=True, eq=False)
+class Head:
+    """The drawn parts of one speaker's head, in its VocalTractLab mm."""
+
+    warp: TractWarp
+
+    @classmethod
+    def reference(cls) -> "Head":
+        return cls(TractWarp())
+
+    @classmethod
+    def for_tract(cls, reference_rest: Outlines, rest: Outlines) -> "Head":
+        return cls(TractWarp(reference_rest, rest))
+
+    def points(self, polygon) -> np.ndarray:
+        return self.warp(np.asarray(polygon, float))
+
+    def static_shapes(self) -> list[Shape]:
+        return [Shape(self.warp(s.points), s.value, s.width * self.warp.scale) for s in _reference_static_shapes()]
+
+
+def static_shapes(head: Head | None = None) -> list[Shape]:
+    """Everything that does not move with the tract, in drawing order."""
+    return (head or Head.reference()).static_shapes()
+
+
 def jaw_motion(outlines: Outlines, rest: Outlines) -> Rigid:
     return Rigid.fit(rest["lower"][MANDIBLE], outlines["lower"][MANDIBLE])
 
 
-def head_outline(outlines: Outlines, jaw: Rigid) -> np.ndarray:
+def head_outline(outlines: Outlines, jaw: Rigid, head: Head) -> np.ndarray:
     """The skin: neck front, the chin (moved with the jaw), the lips, the fixed face and skull."""
-    chin = jaw.apply(np.array(CHIN, float))
-    return np.concatenate([np.array(NECK_FRONT, float), chin, outlines["lower"][-1:], outlines["upper"][-1:], np.array(FACE_AND_SKULL, float)])
+    chin = jaw.apply(head.points(CHIN))
+    return np.concatenate([head.points(NECK_FRONT), chin, outlines["lower"][-1:], outlines["upper"][-1:], head.points(FACE_AND_SKULL)])
 
 
 def airway(outlines: Outlines) -> np.ndarray:
@@ -196,10 +227,10 @@ def tongue(outlines: Outlines) -> np.ndarray:
     return np.concatenate([outlines["tongue"], outlines["lower"][FLOOR_OF_MOUTH][::-1]])
 
 
-def velum(outlines: Outlines) -> np.ndarray:
+def velum(outlines: Outlines, head: Head) -> np.ndarray:
     """Uvula and soft palate: the oral surface VocalTractLab draws, a bowed nasal surface back."""
     uvula, oral = outlines["uvula"], outlines["upper"][:VELUM_END]
-    start, end = np.array(VELUM_ROOT), uvula[0]
+    start, end = head.points([VELUM_ROOT])[0], uvula[0]
     chord = end - start
     normal = np.array([chord[1], -chord[0]]) / (np.linalg.norm(chord) + 1e-9)
     control = (start + end) / 2 + VELUM_BULGE_MM * normal
@@ -208,19 +239,21 @@ def velum(outlines: Outlines) -> np.ndarray:
     return np.concatenate([uvula, oral, nasal])
 
 
-def tract_shapes(outlines: Outlines, rest: Outlines) -> tuple[np.ndarray, list[Shape]]:
-    """(skin outline, shapes drawn over the static head) for one tract state."""
+def tract_shapes(outlines: Outlines, rest: Outlines, head: Head | None = None) -> tuple[np.ndarray, list[Shape]]:
+    """(skin outline, shapes drawn over the static head) for one tract state; rest is the
+    speaker's rest tract, head its drawn parts (None: JD3's)."""
+    head = head or Head.reference()
     jaw = jaw_motion(outlines, rest)
     lower = outlines["lower"]
-    lower_incisor = np.concatenate([lower[LOWER_INCISOR], jaw.apply(np.array(LOWER_INCISOR_ROOT, float))])
+    lower_incisor = np.concatenate([lower[LOWER_INCISOR], jaw.apply(head.points(LOWER_INCISOR_ROOT))])
     hyoid_offset, hyoid_radii = HYOID
     shapes = [
-        *_with_cortex(jaw.apply(np.array(SYMPHYSIS, float))),
+        *_with_cortex(jaw.apply(head.points(SYMPHYSIS))),
         *_with_cortex(ellipse(lower[0] + np.array(hyoid_offset), hyoid_radii, 16)),
-        Shape(velum(outlines), VELUM),
+        Shape(velum(outlines, head), VELUM),
         Shape(airway(outlines), AIR),
         Shape(tongue(outlines), TONGUE),
         Shape(outlines["epiglottis"], EPIGLOTTIS),
         Shape(lower_incisor, TOOTH),
     ]
-    return head_outline(outlines, jaw), shapes
+    return head_outline(outlines, jaw, head), shapes

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from rtmri.training.synth.tracts import DEFAULT_TYPES, TYPES
+
 DEFAULT_SPEAKERS = 4
 DEFAULT_HELD_OUT = 1
 
@@ -25,7 +27,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--eval-sentences", type=int, default=None, metavar="N",
         help="held-out speakers read only the first N passage sentences and N non-Japanese sentences (default: all)",
     )
+    parser.add_argument(
+        "--types", type=_types, default=DEFAULT_TYPES, metavar="T1,T2,...",
+        help=f"speaker types the training speakers take in turn, of {', '.join(TYPES)} (default {','.join(DEFAULT_TYPES)})",
+    )
+    parser.add_argument(
+        "--heldout-types", type=_types, default=None, metavar="T1,T2,...",
+        help="speaker types the held-out speakers take in turn (default: --types)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _types(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in TYPES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"{text!r}: give speaker types separated by commas, of {', '.join(TYPES)}")
+    return names
 
 
 def main(args: argparse.Namespace) -> int:
@@ -41,8 +59,11 @@ def main(args: argparse.Namespace) -> int:
         workers=args.workers,
         eval_sentences=args.eval_sentences,
         progress=not args.quiet,
+        types=args.types,
+        heldout_types=args.heldout_types,
     )
     corpus = write_corpus(request)
     written = sum(1 for _ in args.out.glob("spk*/video/*.mp4"))
-    print(f"wrote {written} utterances of {len(corpus['speakers'])} speakers to {args.out} ({len(corpus['skipped'])} skipped)")
+    print(f"wrote {written} utterances of {len(corpus['speakers'])} speakers to {args.out} ({len(corpus['skipped'])} skipped"
+          + (f", {len(corpus['skipped_speakers'])} speakers skipped" if corpus["skipped_speakers"] else "") + ")")
     return 0

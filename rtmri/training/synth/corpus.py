@@ -2,8 +2,11 @@
 
 Layout (format "rtmri-synth-corpus", version 1)::
 
-    OUT/corpus.json                  format, version, seed, minutes, speakers, heldout_speakers, generator, skipped
-    OUT/<speaker>/speaker.json       picture and voice of the speaker, acquisition fps, crop [x, y, w, h]
+    OUT/corpus.json                  format, version, seed, minutes, speakers, heldout_speakers, speaker_types,
+                                     generator, skipped (utterances), skipped_speakers (with the named reason)
+    OUT/<speaker>/speaker.json       type, tract, picture and voice of the speaker, acquisition fps, crop [x, y, w, h]
+    OUT/<speaker>/tract.speaker      its VocalTractLab speaker file (not for reference-male speakers: JD3)
+    OUT/<speaker>/tract.json         the anatomy it was built from, repairs, tract lengths
     OUT/<speaker>/video/<utt>.mp4    256x256 grayscale H.264 at the speaker's fps (14 or 27)
     OUT/<speaker>/repeat/<utt>.mp4   the same articulation acquired again with independent noise
                                      (two acquisitions of one articulation: the noise ceiling)
@@ -34,7 +37,9 @@ from rtmri.training.synth.errors import SynthError
 from rtmri.training.synth.grid import write_speaker_grid
 from rtmri.training.synth.job import JobResult, synthesize_job, write_json
 from rtmri.training.synth.plan import Job, plan_jobs
-from rtmri.training.synth.speakers import make_speakers
+from rtmri.training.synth.errors import SpeakerRejected
+from rtmri.training.synth.speakers import Speaker, build_speaker_tract, make_speakers
+from rtmri.training.synth.tracts import rejection, tract_type
 
 CORPUS_FORMAT = "rtmri-synth-corpus"
 CORPUS_VERSION = 1
@@ -54,14 +59,24 @@ class CorpusRequest:
     workers: int = 2
     eval_sentences: int | None = None  # None: held-out speakers read everything
     progress: bool = True
+    # Taken in turn by the training speakers. The library default keeps the corpora made before
+    # speaker types (JD3 for everyone); `rtmri synth` defaults to tracts.DEFAULT_TYPES.
+    types: tuple[str, ...] = ("reference-male",)
+    heldout_types: tuple[str, ...] | None = None  # taken in turn by the held-out ones (None: types)
 
 
 def write_corpus(request: CorpusRequest) -> dict:
     """Write the corpus; returns the content of corpus.json."""
     check_request(request)
-    speakers = make_speakers(request.n_speakers, request.n_held_out, request.seed)
-    jobs = plan_jobs(speakers, request.minutes, request.seed, request.eval_sentences, str(request.out))
+    drawn = make_speakers(request.n_speakers, request.n_held_out, request.seed, request.types, request.heldout_types)
+    plan_jobs(drawn, request.minutes, request.seed, request.eval_sentences, str(request.out))  # bad phones: before any work
     prepare_output(request.out, request.overwrite)
+    speakers, skipped_speakers = build_tracts(drawn, request.out, request.workers)
+    for entry in skipped_speakers:
+        print(f"rtmri synth: skipped speaker {entry['speaker']} ({entry['type']}): {entry['detail']}", file=sys.stderr)
+    if not any(not s.held_out for s in speakers):
+        raise SynthError("no training speaker left: VocalTractLab could not make any of their tracts")
+    jobs = plan_jobs(speakers, request.minutes, request.seed, request.eval_sentences, str(request.out))
     for speaker in speakers:
         write_json(request.out / speaker.id / SPEAKER_FILE, speaker.to_json())
         write_speaker_grid(request.out / speaker.id, speaker)
@@ -76,8 +91,10 @@ def write_corpus(request: CorpusRequest) -> dict:
         "minutes": request.minutes,
         "speakers": [s.id for s in speakers],
         "heldout_speakers": [s.id for s in speakers if s.held_out],
+        "speaker_types": {s.id: s.tract_type for s in speakers},
         "generator": vtl.generator_name(),
         "skipped": skipped,
+        "skipped_speakers": skipped_speakers,
     }
     write_json(request.out / CORPUS_FILE, corpus)
     return corpus
@@ -101,6 +118,10 @@ def check_request(request: CorpusRequest) -> None:
         raise SynthError(f"--workers must be at least 1, not {request.workers}")
     if request.eval_sentences is not None and request.eval_sentences < 1:
         raise SynthError(f"--eval-sentences must be at least 1, not {request.eval_sentences}")
+    if not request.types or (request.heldout_types is not None and not request.heldout_types):
+        raise SynthError("--types and --heldout-types need at least one speaker type")
+    for name in (*request.types, *(request.heldout_types or ())):
+        tract_type(name)
 
 
 def prepare_output(out: Path, overwrite: bool) -> None:
@@ -114,6 +135,32 @@ def prepare_output(out: Path, overwrite: bool) -> None:
     for path in earlier:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     out.mkdir(parents=True, exist_ok=True)
+
+
+def build_tracts(speakers: list[Speaker], out: Path, workers: int) -> tuple[list[Speaker], list[dict]]:
+    """Each speaker with its own speaker file (in parallel); those VocalTractLab cannot make
+    are left out and listed with the named reason (their folders removed)."""
+    folders = [out / s.id for s in speakers]
+    if workers == 1 or sum(not s.reference_tract for s in speakers) < 2:
+        outcomes = [_tract_or_rejection(s, f) for s, f in zip(speakers, folders)]
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            outcomes = list(pool.map(_tract_or_rejection, speakers, folders))
+    built, skipped = [], []
+    for speaker, folder, outcome in zip(speakers, folders, outcomes):
+        if isinstance(outcome, Speaker):
+            built.append(outcome)
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        skipped.append({"speaker": speaker.id, "type": speaker.tract_type, **outcome})
+    return built, skipped
+
+
+def _tract_or_rejection(speaker: Speaker, folder: Path) -> Speaker | dict:
+    try:
+        return build_speaker_tract(speaker, folder)
+    except SpeakerRejected as exc:
+        return rejection(exc)
 
 
 def run_jobs(jobs: list[Job], workers: int, progress: bool) -> list[JobResult]:

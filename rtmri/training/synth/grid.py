@@ -14,6 +14,7 @@ from rtmri.articulation import outlines as geometry_file
 from rtmri.training.synth import anatomy
 from rtmri.training.synth.geometry import HeadPose
 from rtmri.training.synth.outlines import Outlines, rest_outlines
+from rtmri.training.synth.tracts import head_of
 
 GEOMETRY_DIR = "geometry"  # OUT/<speaker>/geometry/<utt>.npz
 GRID_FILE = "grid.json"  # OUT/<speaker>/grid.json, in the pixels of the speaker's videos
@@ -32,18 +33,19 @@ PIXEL_MM = 1.0  # the synthetic images: 1 px = 1 mm (the head is scaled, the fie
 PIXEL_CENTRE_SHIFT = 0.25  # frames are drawn at twice the size and averaged: a pixel's centre lies 1/4 px on
 
 
-def frame_shapes_mm(outlines: Outlines, rest: Outlines) -> dict[str, np.ndarray]:
-    """One frame's outlines and filled shapes, VocalTractLab mm."""
-    skin, shapes = anatomy.tract_shapes(outlines, rest)
+def frame_shapes_mm(outlines: Outlines, rest: Outlines, head: anatomy.Head | None = None) -> dict[str, np.ndarray]:
+    """One frame's outlines and filled shapes, VocalTractLab mm (rest, head: the speaker's)."""
+    skin, shapes = anatomy.tract_shapes(outlines, rest, head)
     arrays = {f"outline_{part}": outlines[part] for part in OUTLINE_PARTS}
     arrays.update({f"shape_{name}": shape.points for name, shape in zip(TRACT_SHAPES, shapes[-len(TRACT_SHAPES):])})
     arrays["shape_head"] = skin
     return arrays
 
 
-def static_shapes_mm() -> dict[str, np.ndarray]:
-    arrays = {f"static_nasal_air_{i}": np.array(p, float)[None] for i, p in enumerate(STATIC_AIR)}
-    arrays.update({f"static_bone_{i}": np.array(p, float)[None] for i, p in enumerate(STATIC_BONE)})
+def static_shapes_mm(head: anatomy.Head | None = None) -> dict[str, np.ndarray]:
+    head = head or anatomy.Head.reference()
+    arrays = {f"static_nasal_air_{i}": head.points(p)[None] for i, p in enumerate(STATIC_AIR)}
+    arrays.update({f"static_bone_{i}": head.points(p)[None] for i, p in enumerate(STATIC_BONE)})
     return arrays
 
 
@@ -53,10 +55,10 @@ def to_pixels(arrays: dict[str, np.ndarray], pose: HeadPose) -> dict[str, np.nda
 
 def utterance_geometry(frame_outlines: list[Outlines], speaker) -> dict[str, np.ndarray]:
     """Every frame's shapes (frames, points, 2) and the static ones (1, points, 2), in the video's pixels."""
-    rest = rest_outlines()
-    per_frame = [frame_shapes_mm(o, rest) for o in frame_outlines]
+    rest, head = rest_outlines(speaker.tract_file), head_of(speaker.tract_file)
+    per_frame = [frame_shapes_mm(o, rest, head) for o in frame_outlines]
     stacked = {k: np.stack([f[k] for f in per_frame]) for k in per_frame[0]}
-    return to_pixels({**stacked, **static_shapes_mm()}, HeadPose.of(speaker))
+    return to_pixels({**stacked, **static_shapes_mm(head)}, HeadPose.of(speaker))
 
 
 def write_geometry(folder: Path, utterance_id: str, arrays: dict[str, np.ndarray]) -> None:
@@ -66,13 +68,14 @@ def write_geometry(folder: Path, utterance_id: str, arrays: dict[str, np.ndarray
 
 def speaker_landmarks(speaker) -> dict[str, list[float]]:
     """The grid's landmarks in the pixels of the speaker's videos (exact: from the head pose)."""
-    marks = HeadPose.of(speaker).to_image(analysis_grid.CANONICAL_LANDMARKS_MM) - PIXEL_CENTRE_SHIFT
+    marks = HeadPose.of(speaker).to_image(speaker.landmarks) - PIXEL_CENTRE_SHIFT
     return {name: [round(float(v), 4) for v in point] for name, point in zip(analysis_grid.LANDMARKS, marks)}
 
 
 def speaker_grid(speaker) -> analysis_grid.AnalysisGrid:
+    # The canonical grid's fixed walls are JD3's palate and incisors: right for JD3 only.
     return analysis_grid.grid_from_landmarks(speaker_landmarks(speaker), PIXEL_MM, f"synthesizer geometry of {speaker.id}",
-                                             fixed_walls=True)
+                                             fixed_walls=speaker.tract_file is None)
 
 
 def write_speaker_grid(folder: Path, speaker) -> None:

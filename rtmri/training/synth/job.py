@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmri.training.synth import media, vtl
+from rtmri.training.synth import media, tracts, vtl
 from rtmri.training.synth.grid import utterance_geometry, write_geometry
 from rtmri.training.synth.errors import UtteranceFailed
 from rtmri.training.synth.outlines import rest_outlines
@@ -39,11 +39,12 @@ def synthesize_job(job: Job) -> JobResult:
     speaker, utterance = job.speaker, job.utterance
     try:
         with tempfile.TemporaryDirectory(prefix="rtmri-synth-") as scratch:
-            articulation = vtl.synthesize(utterance, speaker, Path(scratch))
+            renderer = renderer_for(speaker)
+            articulation = vtl.synthesize(utterance, speaker, Path(scratch))  # makes the speaker's tract active
             n_frames = max(1, int(round(articulation.duration * speaker.fps)))
             states = articulation.tract[state_indices(n_frames, speaker.fps, len(articulation.tract))]
             rngs = [np.random.default_rng(job.noise_seed), np.random.default_rng(job.repeat_noise_seed)]
-            (frames, repeat), drawn = render_frames(renderer_for(speaker), states, Path(scratch), rngs)
+            (frames, repeat), drawn = render_frames(renderer, states, Path(scratch), rngs)
     except UtteranceFailed as exc:
         return JobResult(speaker.id, utterance.id, utterance.duration, str(exc))
     duration = n_frames / speaker.fps
@@ -83,7 +84,7 @@ def utterance_meta(speaker: Speaker, utterance: Utterance, n_frames: int, durati
 
 @lru_cache(maxsize=8)
 def renderer_for(speaker: Speaker) -> FrameRenderer:
-    return FrameRenderer(speaker, rest_outlines())
+    return FrameRenderer(speaker, rest_outlines(speaker.tract_file), tracts.head_of(speaker.tract_file))
 
 
 def write_json(path: Path, content: dict) -> None:

@@ -64,6 +64,10 @@ def parse_svg(svg: str) -> Outlines:
 
 
 @lru_cache(maxsize=None)
-def rest_outlines() -> Outlines:
+def rest_outlines(tract_file: str | None = None) -> Outlines:
+    """The rest outlines of a speaker file (None: JD3); makes it the active speaker."""
+    from rtmri.training.synth.speaker_file import REFERENCE_FILE, load
+
+    load(tract_file or REFERENCE_FILE)
     with tempfile.TemporaryDirectory(prefix="rtmri-synth-") as scratch:
         return tract_outlines(vtl.get_shape(REST_SHAPE, "tract"), Path(scratch) / "rest.svg")

@@ -29,9 +29,10 @@ FULL_SCALE = 1.0  # intensity mapped to 255
 class FrameRenderer:
     """Draws one speaker's frames; the fixed parts of the head are rasterised once."""
 
-    def __init__(self, speaker, rest: Outlines):
+    def __init__(self, speaker, rest: Outlines, head: anatomy.Head | None = None):
         self.speaker = speaker
         self.rest = rest
+        self.head = head or anatomy.Head.reference()
         self.pose = HeadPose.of(speaker)
         self.static_value, self.static_mask = self._rasterise_static()
         self.shading = self._texture() * self._coil_shading()
@@ -41,7 +42,7 @@ class FrameRenderer:
 
     def draw(self, outlines: Outlines) -> np.ndarray:
         """The noiseless tissue map, float in [0, 1], IMAGE_SIZE square."""
-        skin, shapes = anatomy.tract_shapes(outlines, self.rest)
+        skin, shapes = anatomy.tract_shapes(outlines, self.rest, self.head)
         canvas = Image.new("F", (IMAGE_SIZE * SUPERSAMPLE,) * 2, anatomy.AIR)
         ImageDraw.Draw(canvas).polygon(self._pixels(skin), fill=anatomy.SOFT_TISSUE)
         pixels = np.array(canvas)
@@ -75,7 +76,7 @@ class FrameRenderer:
     def _rasterise_static(self) -> tuple[np.ndarray, np.ndarray]:
         size = (IMAGE_SIZE * SUPERSAMPLE,) * 2
         values, mask = Image.new("F", size, 0.0), Image.new("L", size, 0)
-        shapes = anatomy.static_shapes()
+        shapes = self.head.static_shapes()
         self._draw_shapes(ImageDraw.Draw(values), shapes)
         self._draw_shapes(ImageDraw.Draw(mask), shapes, fill=255)
         return np.array(values), np.array(mask) > 0

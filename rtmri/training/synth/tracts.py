@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ import vocaltractlab_cython as vtl
 from rtmri.files import atomic_write
 from rtmri.training.synth import shape_repair, speaker_file
 from rtmri.training.synth.errors import SpeakerRejected, SynthError
+from rtmri.training.synth.outlines import rest_outlines
 from rtmri.training.synth.speaker_file import H0, H2
 
 _JD3 = np.array([1.3, 1.5, 0.5, 0.5, 1.6, 3.6, 4.7, 2.372, 6.35, 3.2, 3.3, 1.2, -98.0])
@@ -42,6 +44,10 @@ TRACT_INFO = "tract.json"  # what it was built from (the cache key) and what it 
 BUILD_VERSION = 1  # raise when the building changes: older cached files are rebuilt
 VOICE_QUALITIES = ("modal", "breathy", "pressed")  # glottis shapes of JD3
 NEUTRAL_SHAPE = "@"
+# Points of VocalTractLab's upper outline (27 points: velum, hard palate, incisor, upper lip).
+ALVEOLAR_RIDGE_POINT = 10
+PALATE_POINTS = slice(6, 11)
+UPPER_LIP_POINTS = slice(18, 27)
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,8 @@ def build_tract(anatomy, statics: dict[str, float], folder: Path) -> Tract:
     repairs = shape_repair.repair_constrictions(path, applied, reference)
     shape_repair.fit_vowels(path, applied, reference)
     shape_repair.check_vowels_open(path)
+    rest_outlines.cache_clear()  # a file rebuilt at the same path
+    head_of.cache_clear()
     tract = _measured(path, applied)
     atomic_write(info_path, json.dumps({"key": key, "repairs": repairs, **tract.to_json()}, indent=1) + "\n")
     return tract
@@ -153,3 +161,25 @@ def use_tract(path: str | None) -> None:
 
 def rejection(exc: SpeakerRejected) -> dict:
     return {"reason": exc.reason, "detail": str(exc)}
+
+
+@lru_cache(maxsize=16)
+def head_of(tract_file: str | None):
+    """The drawn head around the speaker's own rest tract (anatomy.Head)."""
+    from rtmri.training.synth.anatomy import Head
+
+    if tract_file is None:
+        return Head.reference()
+    return Head.for_tract(rest_outlines(None), rest_outlines(tract_file))
+
+
+def landmarks_mm(tract_file: str | None) -> np.ndarray:
+    """The analysis grid's landmarks (rtmri.articulation.grid.LANDMARKS) on the speaker's rest
+    tract: the middle of the glottis, the alveolar ridge, the top of the hard palate, the
+    lowest point of the upper lip (for JD3: grid.CANONICAL_LANDMARKS_MM)."""
+    rest = rest_outlines(tract_file)
+    upper = rest["upper"]
+    glottis = (rest["pharynx_wall"][0] + rest["larynx"][0]) / 2
+    palate = upper[PALATE_POINTS][np.argmin(upper[PALATE_POINTS, 1])]
+    lip = upper[UPPER_LIP_POINTS][np.argmax(upper[UPPER_LIP_POINTS, 1])]
+    return np.stack([glottis, upper[ALVEOLAR_RIDGE_POINT], palate, lip])

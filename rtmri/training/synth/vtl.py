@@ -5,10 +5,18 @@ second one is kept (about 200 per second, 5 ms apart) and synthesised with a 220
 step: the audio then differs from the 110-sample synthesis less than a 1 % change of
 f0 does (log-mel distance), at about two thirds of the cost. The images are drawn from
 exactly the states the audio is made from.
+
+Each speaker speaks with its own tract (its speaker file is made VocalTractLab's active
+speaker first) and its own voice: the glottis shape of its voice quality in place of
+VocalTractLab's "modal", its f0 contour, its flutter (VocalTractLab's jitter) and a random
+lung-pressure modulation per state (shimmer). Source parameters outside VocalTractLab's
+ranges are refused by name: VocalTractLab would quietly change them (f0 700 Hz comes out
+at about 300 Hz).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import vocaltractlab_cython as vtl
 
-from rtmri.training.synth import voice
+from rtmri.training.synth import tracts, voice
 from rtmri.training.synth.errors import UtteranceFailed
 
 _CONSTANTS = vtl.get_constants()
@@ -31,6 +39,9 @@ STATE_RATE = VTL_SAMPLE_RATE / SYNTH_STEP_SAMPLES
 _GLOTTIS_NAMES = [info["name"] for info in vtl.get_param_info("glottis")]
 F0_PARAM = _GLOTTIS_NAMES.index("F0")
 PRESSURE_PARAM = _GLOTTIS_NAMES.index("PR")
+FLUTTER_PARAM = _GLOTTIS_NAMES.index("FL")
+GLOTTIS_LIMITS = [(info["min"], info["max"]) for info in vtl.get_param_info("glottis")]
+MODAL_GESTURE = '<gesture value="modal"'  # the glottal-shape gesture of voiced phones
 
 MIN_PEAK = 1e-3  # VocalTractLab output is about 0.1 at its loudest; less is a failed synthesis
 MAX_PEAK = 10.0
@@ -55,16 +66,19 @@ def generator_name() -> str:
 def synthesize(utterance, speaker, workdir: Path) -> Articulation:
     """The utterance spoken by the speaker; UtteranceFailed if VocalTractLab fails on it."""
     utterance.check_phones()
+    tracts.use_tract(speaker.tract_file)
     segment_file = workdir / "utterance.seg"
     gesture_file = workdir / "utterance.ges"
     tract_file = workdir / "utterance.tract"
     write_segment_file(utterance.segments, segment_file)
     try:
         vtl.phoneme_file_to_gesture_file(str(segment_file), str(gesture_file))
+        with_voice_quality(gesture_file, speaker.voice_quality)
         vtl.gesture_file_to_motor_file(str(gesture_file), str(tract_file))
         tract, glottis = read_tract_sequence(tract_file)
         tract, glottis = tract[::STATE_STRIDE].copy(), glottis[::STATE_STRIDE].copy()
-        glottis = with_voice(glottis, utterance.segments, speaker)
+        glottis = with_voice(glottis, utterance.segments, speaker, shimmer_rng(speaker, utterance.id))
+        check_glottis(glottis, utterance.id)
         audio = vtl.synth_block(tract, glottis, SYNTH_STEP_SAMPLES)
     except (vtl.VtlApiError, OSError, ValueError) as exc:
         raise UtteranceFailed(f"VocalTractLab failed on {utterance.id}: {' '.join(str(exc).split())}") from exc
@@ -92,13 +106,34 @@ def read_tract_sequence(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return tract, glottis
 
 
-def with_voice(glottis: np.ndarray, segments, speaker) -> np.ndarray:
-    """The speaker's f0 contour and loudness; silence in pauses between phrases."""
+def with_voice_quality(gesture_file: Path, quality: str) -> None:
+    """Voiced phones take the speaker's glottis shape (JD3's "breathy", "pressed") for "modal"."""
+    if quality != "modal":
+        gesture_file.write_text(gesture_file.read_text().replace(MODAL_GESTURE, f'<gesture value="{quality}"'))
+
+
+def shimmer_rng(speaker, utterance_id: str) -> np.random.Generator:
+    return np.random.default_rng([speaker.texture_seed, zlib.crc32(utterance_id.encode())])
+
+
+def with_voice(glottis: np.ndarray, segments, speaker, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The speaker's f0 contour, loudness, flutter and shimmer; silence in pauses between phrases."""
     times = np.arange(len(glottis)) / STATE_RATE
     voiced = glottis.copy()
     voiced[:, F0_PARAM] = speaker.f0_hz * 2.0 ** (voice.pitch_contour_st(segments, times, STATE_RATE) / 12.0)
     voiced[:, PRESSURE_PARAM] *= speaker.lung_pressure_scale * voice.pause_gate(segments, times)
+    voiced[:, FLUTTER_PARAM] = speaker.flutter_pct
+    if speaker.shimmer > 0 and rng is not None:
+        voiced[:, PRESSURE_PARAM] *= np.clip(1.0 + speaker.shimmer * rng.standard_normal(len(voiced)), 0.0, None)
     return voiced
+
+
+def check_glottis(glottis: np.ndarray, utterance_id: str) -> None:
+    """UtteranceFailed naming a source parameter outside VocalTractLab's range."""
+    for name, (low, high), column in zip(_GLOTTIS_NAMES, GLOTTIS_LIMITS, glottis.T):
+        if not np.all(np.isfinite(column)) or column.min() < low or column.max() > high:
+            raise UtteranceFailed(f"glottis-param-out-of-vtl-range: {name} of {utterance_id} spans "
+                                  f"[{np.nanmin(column):.4g}, {np.nanmax(column):.4g}], VocalTractLab's range is [{low:g}, {high:g}]")
 
 
 def check_audio(audio: np.ndarray, utterance_id: str) -> None:
