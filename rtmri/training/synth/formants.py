@@ -56,3 +56,61 @@ def speaker_formants(tract_file: str | None, vowels: str = "aiueo", f0_hz: float
     tracts.use_tract(tract_file)
     ceiling = formant_ceiling_hz(tracts.tube_length_cm(vtl.get_shape(tracts.NEUTRAL_SHAPE, "tract")))
     return {v: f1_f2(sustained_vowel(v, f0_hz), ceiling) for v in vowels}
+
+
+TABLE_VOWELS = "aiu"
+
+
+def speaker_table(speakers, vowels: str = TABLE_VOWELS) -> list[dict]:
+    """Per speaker (with its tract built): type, tract length, F1/F2 of the vowels."""
+    rows = []
+    for speaker in speakers:
+        tracts.use_tract(speaker.tract_file)
+        measured = speaker_formants(speaker.tract_file, vowels)
+        rows.append({"speaker": speaker.id, "type": speaker.tract_type, "held_out": speaker.held_out,
+                     "tract_length_cm": round(tracts.tube_length_cm(vtl.get_shape(tracts.NEUTRAL_SHAPE, "tract")), 1),
+                     "f0_hz": round(speaker.f0_hz), "voice_quality": speaker.voice_quality,
+                     **{f"{v}_F{k + 1}": round(measured[v][k]) for v in vowels for k in (0, 1)}})
+    return rows
+
+
+def table_markdown(rows: list[dict], vowels: str = TABLE_VOWELS) -> str:
+    head = "| speaker | type | tract length (cm) | f0 (Hz) | voice | " + " | ".join(f"/{v}/ F1, F2 (Hz)" for v in vowels) + " |"
+    lines = [head, "|---" * (5 + len(vowels)) + "|"]
+    for r in rows:
+        name = r["speaker"] + (" (held out)" if r["held_out"] else "")
+        cells = " | ".join(f"{r[f'{v}_F1']}, {r[f'{v}_F2']}" for v in vowels)
+        lines.append(f"| {name} | {r['type']} | {r['tract_length_cm']} | {r['f0_hz']} | {r['voice_quality']} | {cells} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """python -m rtmri.training.synth.formants OUT --speakers N --heldout-speakers H [--types ...] [--seed S]:
+    the speakers `rtmri synth` would make with these options, their speaker files built in OUT,
+    and a markdown table of their tract lengths and formants (probe f0 100 Hz)."""
+    import argparse
+    from pathlib import Path
+
+    from rtmri.training.synth.cli import _types
+    from rtmri.training.synth.corpus import build_tracts
+    from rtmri.training.synth.speakers import make_speakers
+
+    parser = argparse.ArgumentParser(prog="python -m rtmri.training.synth.formants", description=main.__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--speakers", type=int, required=True)
+    parser.add_argument("--heldout-speakers", type=int, default=0)
+    parser.add_argument("--types", type=_types, default=tracts.DEFAULT_TYPES)
+    parser.add_argument("--heldout-types", type=_types, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    drawn = make_speakers(args.speakers, args.heldout_speakers, args.seed, args.types, args.heldout_types)
+    speakers, skipped = build_tracts(drawn, args.out, args.workers)
+    print(table_markdown(speaker_table(speakers)))
+    for entry in skipped:
+        print(f"skipped {entry['speaker']} ({entry['type']}): {entry['detail']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
