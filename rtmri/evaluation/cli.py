@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", type=Path, action="append", default=[], metavar="BUNDLE",
                         help="another bundle to score on the same clips, e.g. `rtmri train baseline` exported (repeatable)")
     parser.add_argument("--provider", help="onnxruntime provider (default: the best available)")
+    parser.add_argument("--no-robustness", dest="robust", action="store_false",
+                        help="leave out the robustness conditions (test clips in held-out rooms; unseen speakers by type)")
 
 
 def main(args) -> int:
@@ -30,10 +32,11 @@ def main(args) -> int:
     baselines = [Engine(path, provider=args.provider) for path in args.baseline]
     dataset = ClipDataset(args.data)
     total = sum(len(dataset.split(s)[: args.max_clips]) for s in CONDITIONS)
+    total += len(dataset.split("test")[: args.max_clips]) if args.robust else 0
     with Progress(transient=True) as progress:
         task = progress.add_task("evaluating clips", total=total)
         evaluation = evaluate(engine, dataset, args.max_clips, args.examples, progress=lambda: progress.advance(task),
-                              baselines=baselines)
+                              baselines=baselines, robust=args.robust)
     outputs = write_outputs(evaluation, args.out, engine.bundle.path)
     table = Table("condition", "system", "videos", "SSIM", "NMSE", title=f"rtmri eval {args.bundle}")
     for r in outputs["table"]:
@@ -42,6 +45,8 @@ def main(args) -> int:
     console = Console()
     console.print(table)
     print_articulation(console, outputs["articulation"], Table)
+    for note in outputs["notes"]:
+        print(note)
     print(f"wrote {args.out}/table.md, results.json, per_frame.csv, articulation_*.csv, {len(outputs['videos'])} videos, "
           f"{outputs['plot']}, constriction_over_time.png, phone_errors.png")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 
 from rtmri import RtmriError
 from rtmri.clips import CONDITIONS, ClipDataset
+from rtmri.evaluation import robustness
 from rtmri.evaluation.articulatory import ArticulationLog
 from rtmri.evaluation.generate import generate_clip
 from rtmri.bundle import architectures
@@ -44,10 +46,12 @@ class Evaluation:
     results: list[ClipResult] = field(default_factory=list)
     examples: dict[str, tuple] = field(default_factory=dict)  # clip id -> (clip, original, generated)
     articulation: ArticulationLog = field(default_factory=ArticulationLog)
+    conditions: dict = field(default_factory=lambda: dict(CONDITION_NAMES))  # split -> name, robustness ones added
+    notes: list = field(default_factory=list)
 
     def table(self) -> list[dict]:
         rows = []
-        for split in CONDITIONS:
+        for split in self.conditions:
             for system in dict.fromkeys(r.system for r in self.results):
                 videos = [r for r in self.results if r.split == split and r.system == system]
                 if not videos:
@@ -55,7 +59,7 @@ class Evaluation:
                 ssim = np.array([v.ssim.mean() for v in videos])
                 nmse = np.array([v.nmse.mean() for v in videos])
                 rows.append({
-                    "condition": CONDITION_NAMES[split], "split": split, "system": system, "videos": len(videos),
+                    "condition": self.conditions[split], "split": split, "system": system, "videos": len(videos),
                     "ssim_mean": round(float(ssim.mean()), 4), "ssim_std": round(float(ssim.std()), 4),
                     "nmse_mean": round(float(nmse.mean()), 4), "nmse_std": round(float(nmse.std()), 4),
                 })
@@ -76,9 +80,11 @@ def system_name(engine, fallback: str) -> str:
 
 
 def evaluate(engine, dataset: ClipDataset, max_clips: int | None = None, examples_per_condition: int = 2, progress=None,
-             baselines=()) -> Evaluation:
+             baselines=(), robust: bool = True) -> Evaluation:
     """The bundle on every clip of each condition; on the same clips the baseline bundles,
-    the reference held still and, where the clip has a second acquisition, the noise ceiling."""
+    the reference held still and, where the clip has a second acquisition, the noise ceiling.
+    robust adds the robustness conditions (``robustness``): the test clips in a held-out room,
+    the unseen speakers by speaker type."""
     evaluation = Evaluation()
     size = engine.image_size
     planned = {split: dataset.split(split)[:max_clips] for split in CONDITIONS}
@@ -106,7 +112,49 @@ def evaluate(engine, dataset: ClipDataset, max_clips: int | None = None, example
                 evaluation.examples[clip.clip_id] = (clip, original, generated)
             if progress:
                 progress()
+    if robust:
+        add_robustness(evaluation, engine, dataset, planned, progress)
     return evaluation
+
+
+def add_robustness(evaluation: Evaluation, engine, dataset: ClipDataset, planned: dict, progress=None) -> None:
+    """The model on the test clips in a held-out room, and the unseen speakers' scores by type."""
+    unavailable = robustness.room_unavailable()
+    if unavailable:
+        evaluation.notes.append(unavailable)
+    elif planned.get("test"):
+        evaluation.conditions[robustness.ROOM] = robustness.ROOM_NAME
+        references = speaker_references(planned["test"], engine.image_size)
+        for clip in planned["test"]:
+            original = resize_frames(clip.frames(), engine.image_size)
+            if not engine.bundle.face_baked:
+                engine.set_reference(resize_frames(references[clip.speaker][None], engine.image_size)[0])
+            frames = robustness.generate_in_room(engine, clip)
+            scores = per_frame(original, frames)
+            evaluation.results.append(ClipResult(clip.clip_id, robustness.ROOM, MODEL, scores["ssim"], scores["nmse"]))
+            evaluation.articulation.add_clip(dataset, clip, robustness.ROOM, original, [(MODEL, frames)])
+            if progress:
+                progress()
+        # The geometry check measures the true frames: the test condition's already has them.
+        log = evaluation.articulation
+        log.geometry_checks = [g for g in log.geometry_checks if g[0] != robustness.ROOM]
+    types = robustness.speaker_types(robustness.corpus_of(dataset))
+    voices = robustness.voice_conditions(dataset, types)
+    if not voices:
+        evaluation.notes.append("voice condition skipped: the speaker types are unknown (no synthetic corpus beside the dataset)")
+        return
+    evaluation.conditions.update(voices)
+    speaker_of = {c.clip_id: c.speaker for c in planned.get(robustness.VOICE_SOURCE_SPLIT, [])}
+    source = robustness.VOICE_SOURCE_SPLIT
+    for r in [r for r in evaluation.results if r.split == source and r.clip_id in speaker_of]:
+        split = robustness.voice_split(types, speaker_of[r.clip_id])
+        if split:
+            evaluation.results.append(dataclasses.replace(r, split=split))
+    log = evaluation.articulation
+    for c in [c for c in log.clips if c.split == source and c.clip_id in speaker_of]:
+        split = robustness.voice_split(types, speaker_of[c.clip_id])
+        if split:
+            log.clips.append(dataclasses.replace(c, split=split))
 
 
 def generate_with_reference(engine, clip, reference: np.ndarray) -> np.ndarray:
@@ -117,12 +165,12 @@ def generate_with_reference(engine, clip, reference: np.ndarray) -> np.ndarray:
 
 
 def articulation_tables(evaluation: Evaluation) -> dict:
-    log = evaluation.articulation
+    log, names = evaluation.articulation, evaluation.conditions
     return {
-        "table": log.table(CONDITIONS, CONDITION_NAMES),
-        "regions": log.region_table(CONDITIONS, CONDITION_NAMES),
-        "phones": log.phone_table(CONDITIONS, CONDITION_NAMES),
-        "geometry_check": log.geometry_table(CONDITIONS, CONDITION_NAMES),
+        "table": log.table(names, names),
+        "regions": log.region_table(names, names),
+        "phones": log.phone_table(names, names),
+        "geometry_check": log.geometry_table(names, names),
         "speakers_without_grid": log.missing,
     }
 
@@ -134,7 +182,8 @@ def write_outputs(evaluation: Evaluation, out: Path, bundle_path: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rows = evaluation.table()
     articulation = articulation_tables(evaluation)
-    (out / "results.json").write_text(json.dumps({"bundle": str(bundle_path), "table": rows, "articulation": articulation}, indent=2))
+    (out / "results.json").write_text(json.dumps({"bundle": str(bundle_path), "table": rows, "articulation": articulation,
+                                                  "notes": evaluation.notes}, indent=2))
     (out / "table.md").write_text(table_markdown(rows) + "\n" + articulation_markdown(articulation))
     for name in ("table", "regions", "phones", "geometry_check"):
         write_csv(out / f"articulation_{name}.csv", articulation[name])
@@ -161,5 +210,7 @@ def write_outputs(evaluation: Evaluation, out: Path, bundle_path: Path) -> dict:
             plot_constriction_over_time(out / "constriction_over_time.png", clip, evaluation.articulation.truth_degrees[clip_id],
                                         generated_degrees)
     if articulation["phones"]:
-        plot_phone_errors(out / "phone_errors.png", [r for r in articulation["phones"] if r["system"] == MODEL])
-    return {"table": rows, "videos": videos, "plot": str(plot) if plot else None, "articulation": articulation}
+        # The study's three conditions; the robustness ones are in the tables.
+        plot_phone_errors(out / "phone_errors.png", [r for r in articulation["phones"] if r["system"] == MODEL and r["split"] in CONDITIONS])
+    return {"table": rows, "videos": videos, "plot": str(plot) if plot else None, "articulation": articulation,
+            "notes": evaluation.notes}
