@@ -16,10 +16,10 @@ import pytest
 pytest.importorskip("vocaltractlab_cython")
 pytest.importorskip("parselmouth")
 
-from rtmri.training.synth import formants, tracts  # noqa: E402
-from rtmri.training.synth.corpus import build_tracts  # noqa: E402
-from rtmri.training.synth.errors import SpeakerRejected, UtteranceFailed  # noqa: E402
-from rtmri.training.synth.speakers import build_speaker_tract, make_speakers  # noqa: E402
+from rtmri.training.synth import formants, tracts
+from rtmri.training.synth.corpus import build_tracts
+from rtmri.training.synth.errors import SpeakerRejected, UtteranceFailed
+from rtmri.training.synth.speakers import build_speaker_tract, make_speakers
 
 SEED = 3
 CLEAR_F2_MARGIN_HZ = 300.0  # F2 of /i/: child-like above adult male by at least this
@@ -52,7 +52,6 @@ def test_types_differ_in_tract_length_and_palate(two_speakers):
 
 
 def test_child_formants_above_adult_male(two_speakers):
-    male, child = two_speakers
     measured = {s.tract_type: formants.speaker_formants(s.tract_file, "ia") for s in two_speakers}
     assert measured["child"]["i"][1] > measured["male"]["i"][1] + CLEAR_F2_MARGIN_HZ
     assert measured["child"]["a"][0] > measured["male"]["a"][0]  # F1 of /a/ rises too
@@ -71,9 +70,9 @@ def test_speaker_file_is_cached(two_speakers, tmp_path):
 
 def _say_vowels(speaker, tmp_path):
     """Synthesize and render /a i/ for the speaker through the corpus job; its geometry file."""
+    from rtmri.training.synth.inventory import PAUSE
     from rtmri.training.synth.job import synthesize_job
     from rtmri.training.synth.plan import Job
-    from rtmri.training.synth.inventory import PAUSE
     from rtmri.training.synth.segments import Segment, Utterance
 
     utterance = Utterance("utt0001", "train", "a i", (Segment(PAUSE, 0.25), Segment("a", 0.2), Segment("i", 0.2), Segment(PAUSE, 0.2)))
@@ -111,7 +110,7 @@ def test_ground_truth_follows_the_speakers_tract(two_speakers, tmp_path):
     assert np.abs(upper[hard_palate] - jd3[hard_palate]).max() > 5.0
     # The palate bone drawn (and written as a wall) lies on the child's own palate as JD3's
     # lies on JD3's (a millimetre or two of soft tissue between), not where JD3's would be.
-    gap = lambda bone, outline: np.sort(_distance_to_line(bone, outline))[:4].max()  # noqa: E731
+    gap = lambda bone, outline: np.sort(_distance_to_line(bone, outline))[:4].max()
     jd3_bone = pose.to_image(np.array(anatomy.HARD_PALATE, float)) - PIXEL_CENTRE_SHIFT
     reference_gap = gap(jd3_bone, jd3[hard_palate])
     assert gap(arrays["static_bone_0"][0], upper[hard_palate]) < reference_gap + 0.5

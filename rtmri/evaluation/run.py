@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from rtmri import RtmriError
+from rtmri.bundle import architectures
+from rtmri.bundle.reference import evenly_spaced_frames, typical_frame
 from rtmri.clips import CONDITIONS, ClipDataset
 from rtmri.evaluation import robustness
 from rtmri.evaluation.articulatory import ArticulationLog
 from rtmri.evaluation.generate import generate_clip
-from rtmri.bundle import architectures
-from rtmri.bundle.reference import evenly_spaced_frames, typical_frame
 from rtmri.metrics import per_frame
 from rtmri.video import resize_frames
 

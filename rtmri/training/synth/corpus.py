@@ -33,11 +33,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rtmri.training.synth import vtl
-from rtmri.training.synth.errors import SynthError
+from rtmri.training.synth.errors import SpeakerRejected, SynthError
 from rtmri.training.synth.grid import write_speaker_grid
 from rtmri.training.synth.job import JobResult, synthesize_job, write_json
 from rtmri.training.synth.plan import Job, plan_jobs
-from rtmri.training.synth.errors import SpeakerRejected
 from rtmri.training.synth.speakers import Speaker, build_speaker_tract, make_speakers
 from rtmri.training.synth.tracts import rejection, tract_type
 

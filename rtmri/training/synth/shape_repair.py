@@ -88,13 +88,13 @@ def repair_constrictions(path: Path, anatomy: np.ndarray, reference: np.ndarray)
             if not (reference_min < CLOSED_CM2 <= current):
                 continue
             keys, sign = rule
-            wanted = lambda area: area < CLOSED_CM2  # noqa: E731
+            wanted = lambda area: area < CLOSED_CM2
         else:
             target = NARROWING_KEPT * reference_min * scale
             if current >= target or section < PALATAL_FROM:  # pharyngeal narrowings scale with the tract
                 continue
             keys, sign = VOWEL_LOWER, -1.0
-            wanted = lambda area, target=target: area >= target  # noqa: E731
+            wanted = lambda area, target=target: area >= target
 
         def moved(shift: float, state=state, keys=keys, sign=sign) -> np.ndarray:
             out = state.copy()

@@ -125,7 +125,7 @@ def _run_child(code: str, *args: str) -> str:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     try:
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                              timeout=CHILD_TIMEOUT_S, env=env)
+                              timeout=CHILD_TIMEOUT_S, env=env, check=False)
     except subprocess.TimeoutExpired as exc:
         raise SpeakerRejected("vtl-child-crashed", f"no answer within {CHILD_TIMEOUT_S} s") from exc
     if proc.returncode != 0:
@@ -153,7 +153,9 @@ def check_loadable(path: Path) -> None:
 def load(path, force: bool = False) -> None:
     """Make the speaker file VocalTractLab's active speaker in this process (force: re-read it)."""
     if force or Path(vtl.active_speaker()) != Path(path):
-        from vocaltractlab_cython.VocalTractLabApi import _initialize  # not exported by the package
+        from vocaltractlab_cython.VocalTractLabApi import (
+            _initialize,  # not exported by the package
+        )
 
         _initialize(str(path))
 
@@ -207,7 +209,7 @@ def _shape_block(name: str, values: np.ndarray) -> str:
 
 
 def insert_shapes(text: str, shapes: list[tuple[str, np.ndarray]]) -> str:
-    empty = re.compile(r"(<vocal_tract_model>.*?<shapes>)\s*(</shapes>)", re.S)
+    empty = re.compile(r"(<vocal_tract_model>.*?<shapes>)\s*(</shapes>)", re.DOTALL)
     if not empty.search(text):
         raise SpeakerRejected("unexpected-speaker-file", "no empty <shapes> in the saved vocal tract")
     blocks = "\n".join(_shape_block(name, values) for name, values in shapes)
@@ -216,8 +218,9 @@ def insert_shapes(text: str, shapes: list[tuple[str, np.ndarray]]) -> str:
 
 def replace_shapes(text: str, shapes: dict[str, np.ndarray]) -> str:
     for name, values in shapes.items():
-        pattern = re.compile(rf'      <shape name="{re.escape(name)}">\n.*?\n      </shape>', re.S)
-        text, n = pattern.subn(lambda _m: _shape_block(name, values), text, count=1)
+        pattern = re.compile(rf'      <shape name="{re.escape(name)}">\n.*?\n      </shape>', re.DOTALL)
+        block = _shape_block(name, values)
+        text, n = pattern.subn(lambda _m, block=block: block, text, count=1)
         if n != 1:
             raise SpeakerRejected("unexpected-speaker-file", f"no tract shape {name}")
     return text
@@ -228,7 +231,7 @@ def scale_cavities(text: str, scale: float) -> str:
     for element, attribute, factor in (("piriform_fossa", "length", scale), ("piriform_fossa", "volume", scale**3),
                                        ("subglottal_cavity", "length", scale), ("nasal_cavity", "length", scale)):
         pattern = re.compile(rf'(<{element}\b[^>]*?\b{attribute}=")([-\d.]+)(")')
-        text, n = pattern.subn(lambda m: f"{m.group(1)}{float(m.group(2)) * factor:.4f}{m.group(3)}", text, count=1)
+        text, n = pattern.subn(lambda m, factor=factor: f"{m.group(1)}{float(m.group(2)) * factor:.4f}{m.group(3)}", text, count=1)
         if n != 1:
             raise SpeakerRejected("unexpected-speaker-file", f"no {element} {attribute}")
     return text
@@ -241,7 +244,7 @@ def set_glottis_statics(text: str, values: dict[str, float], model: str = "Geome
     block = text[start:end]
     for name, value in values.items():
         pattern = re.compile(rf'(name="{re.escape(name)}"[^>]*?neutral=")([-\d.]+)(")')
-        block, n = pattern.subn(lambda m: f"{m.group(1)}{value:.6f}{m.group(3)}", block, count=1)
+        block, n = pattern.subn(lambda m, value=value: f"{m.group(1)}{value:.6f}{m.group(3)}", block, count=1)
         if n != 1:
             raise SpeakerRejected("unexpected-speaker-file", f"no static parameter {name} of the {model}")
     return text[:start] + block + text[end:]
