@@ -160,3 +160,23 @@ def test_types_keep_the_picture_and_spread_the_voice():
     assert all(s.tract_type == "reference-male" and s.tract_file is None and s.voice_quality == "modal" for s in reference)
     f0 = {s.tract_type: s.f0_hz for s in typed}
     assert f0["child"] > tracts.TYPES["female"].f0_hz[0] - 1 and f0["male"] < tracts.TYPES["female"].f0_hz[0]
+
+
+def test_voice_quality_flutter_and_shimmer_reach_the_source(tmp_path):
+    import vocaltractlab_cython as vtl_api
+
+    from rtmri.training.synth import vtl
+    from rtmri.training.synth.segments import Segment
+
+    speaker = replace(make_speakers(1, 0, SEED, types=("female",))[0], voice_quality="breathy", shimmer=0.04, flutter_pct=80.0)
+    glottis = np.tile(vtl_api.get_shape("modal", "glottis"), (60, 1))
+    voiced = vtl.with_voice(glottis, (Segment("a", 0.3),), speaker, vtl.shimmer_rng(speaker, "utt0001"))
+    assert np.all(voiced[:, vtl.FLUTTER_PARAM] == 80.0)
+    pressure = voiced[:, vtl.PRESSURE_PARAM] / speaker.lung_pressure_scale
+    assert 0.02 < pressure.std() / pressure.mean() < 0.06
+    again = vtl.with_voice(glottis, (Segment("a", 0.3),), speaker, vtl.shimmer_rng(speaker, "utt0001"))
+    np.testing.assert_array_equal(voiced, again)
+    gestures = tmp_path / "u.ges"
+    gestures.write_text('<gesture value="modal" slope="0" duration_s="0.1"/>\n<gesture value="voiceless-plosive" slope="0"/>\n')
+    vtl.with_voice_quality(gestures, speaker.voice_quality)
+    assert gestures.read_text().count('value="breathy"') == 1 and "voiceless-plosive" in gestures.read_text()
