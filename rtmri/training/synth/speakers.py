@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from rtmri.articulation.grid import CANONICAL_LANDMARKS_MM
+from rtmri.training.synth import tracts
 from rtmri.training.synth.geometry import HeadPose
-from rtmri.training.synth.tracts import TYPES, VOICE_QUALITIES, tract_type
 
 ACQUISITION_FPS = (27, 14)  # alternate over speakers, so both occur
 IMAGE_SIZE = 256  # px, 1 px = 1 mm
@@ -71,7 +71,7 @@ class Speaker:
 
     @property
     def reference_tract(self) -> bool:
-        return TYPES[self.tract_type].reference
+        return tracts.TYPES[self.tract_type].reference
 
     @property
     def landmarks(self) -> np.ndarray:
@@ -108,7 +108,7 @@ def make_speakers(n_speakers: int, n_held_out: int, seed: int, types=("reference
 
 
 def _draw_speaker(index: int, held_out: bool, seed: int, type_name: str) -> Speaker:
-    kind = tract_type(type_name)
+    kind = tracts.tract_type(type_name)
     rng = np.random.default_rng([seed, index, 0x5BEA4E8])
     uniform = lambda bounds: float(rng.uniform(*bounds))  # noqa: E731
     # The draws before texture_seed keep their order: a reference-male speaker is the one
@@ -135,7 +135,7 @@ def _draw_speaker(index: int, held_out: bool, seed: int, type_name: str) -> Spea
         tract_size=uniform(kind.size),
         palate_scale=uniform(kind.palate_scale),
         pharynx_scale=uniform(kind.pharynx_scale),
-        voice_quality=str(rng.choice(VOICE_QUALITIES, p=kind.voice_quality_p)),
+        voice_quality=str(rng.choice(tracts.VOICE_QUALITIES, p=kind.voice_quality_p)),
         flutter_pct=uniform(kind.flutter_pct),
         shimmer=uniform(kind.shimmer),
     )
@@ -151,8 +151,6 @@ def build_speaker_tract(speaker: Speaker, folder: Path) -> Speaker:
     """The speaker with its own speaker file (built in folder, or reused) and the geometry of
     its rest tract; a reference-male speaker keeps JD3. SpeakerRejected names a tract
     VocalTractLab cannot make."""
-    from rtmri.training.synth import tracts
-
     if speaker.reference_tract:
         return speaker
     anatomy = tracts.anatomy_for(speaker.tract_size, speaker.palate_scale, speaker.pharynx_scale)
