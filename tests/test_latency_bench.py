@@ -1,11 +1,14 @@
 import json
+import os
 
 import numpy as np
 
 from rtmri.cli import main
 
 
-def test_benchmark_latency_reports_every_stage_with_verdicts(make_tiny_bundle, tmp_path):
+def test_benchmark_latency_reports_every_stage_with_verdicts(make_tiny_bundle, tmp_path, monkeypatch):
+    loads = iter([(0.5, 0.25, 0.1), (2.5, 1.25, 0.75)])  # the machine's load when it starts, then when it ends
+    monkeypatch.setattr(os, "getloadavg", lambda: next(loads))
     out = tmp_path / "latency"
     assert main(["benchmark-latency", str(make_tiny_bundle().path), "--seconds", "2", "-o", str(out)]) == 0
     report = json.loads((out / "latency.json").read_text())
@@ -18,6 +21,8 @@ def test_benchmark_latency_reports_every_stage_with_verdicts(make_tiny_bundle, t
     assert set(file_path["verdicts"]["inference"]) == {"budget_p99_ms", "verdict"}
     assert "browser" in report["not_measured"]
     assert "| inference |" in (out / "latency.md").read_text()
+    assert report["load_average"] == {"before": [0.5, 0.25, 0.1], "after": [2.5, 1.25, 0.75]}
+    assert "[0.5, 0.25, 0.1] before, [2.5, 1.25, 0.75] after" in (out / "latency.md").read_text()
     # The chart: one row per (path, stage), p50 / p95 / p99 bars in matplotlib's first three
     # colours and the 40 ms frame budget as a red line.
     from PIL import Image

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -40,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def percentiles(values) -> dict:
     p50, p95, p99 = np.percentile(np.asarray(values, float), [50, 95, 99])
     return {"p50_ms": round(float(p50), 2), "p95_ms": round(float(p95), 2), "p99_ms": round(float(p99), 2), "n": len(values)}
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load: figures taken beside other work say so."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def constant(ms: float) -> dict:
@@ -102,7 +108,9 @@ def verdicts(stages: dict) -> dict:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Latency: {report['bundle']}", "", f"machine: {report['machine']}", ""]
+    load = report["load_average"]
+    lines = [f"# Latency: {report['bundle']}", "", f"machine: {report['machine']}", "",
+             f"load average (1, 5, 15 min): {load['before']} before, {load['after']} after", ""]
     for name, path in report["paths"].items():
         lines += [f"## {name}: {path['source']}", ""]
         extra = {k: v for k, v in path.items() if k not in ("source", "stages", "verdicts")}
@@ -153,8 +161,8 @@ def main(args) -> int:
     engine = Engine(args.bundle, provider=args.provider)
     engine.warm_up()
     report = {"bundle": str(engine.bundle.path), "providers": engine.providers,
-              "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.processor() or platform.platform()}",
-              "paths": {}, "not_measured": {}}
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}",
+              "load_average": {"before": load_average()}, "paths": {}, "not_measured": {}}
     with tempfile.TemporaryDirectory() as tmp:
         audio = Path(args.audio) if args.audio else speech_file(Path(tmp), args.seconds)
         print(f"rtmri benchmark-latency: file source, {args.seconds:.0f} s in real time", file=sys.stderr)
@@ -174,6 +182,7 @@ def main(args) -> int:
                 report["not_measured"]["browser"] = f"no Chromium at {CHROMIUM}"
         else:
             report["not_measured"]["browser"] = "not asked for (--browser)"
+    report["load_average"]["after"] = load_average()
     for path in report["paths"].values():
         path["verdicts"] = verdicts(path["stages"])
     args.out.mkdir(parents=True, exist_ok=True)
