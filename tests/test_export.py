@@ -69,3 +69,13 @@ def test_existing_bundle_is_kept_without_overwrite(tiny_checkpoint, tiny_clip_da
     with pytest.raises(RtmriError, match="--overwrite"):
         export_bundle(ExportOptions(tiny_checkpoint, out, tiny_clip_dataset))
     assert json.loads((out / "model.onnx.json").read_text()) == {"precious": True}
+
+
+def test_a_fine_tuned_model_keeps_the_training_record_of_the_model_it_came_from(tiny_checkpoint, tiny_clip_dataset, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    export_bundle(ExportOptions(tiny_checkpoint, first, tiny_clip_dataset))
+    export_bundle(ExportOptions(tiny_checkpoint, second, tiny_clip_dataset, fine_tuned_from=first))
+    earlier = read_manifest(first).manifest
+    lineage = read_manifest(second).manifest.training_lineage()
+    assert len(lineage) == 2 and lineage[1] == earlier.training
+    assert earlier.training_lineage() == [earlier.training]

@@ -108,6 +108,13 @@ class Manifest:
         """uint8 (n, S, S) grayscale reference frames."""
         return np.stack([decode_png(item) for item in self.reference["frames"]])
 
+    def training_lineage(self) -> list[dict]:
+        """The training record, then those of the models it was fine-tuned from (export --fine-tuned-from)."""
+        chain = [self.training]
+        while isinstance(chain[-1].get("fine_tuned_from"), dict):
+            chain.append(chain[-1]["fine_tuned_from"])
+        return chain
+
 
 # field -> the JSON type(s) it must have; the checks of the values follow in _problems.
 _FIELD_TYPES = {

@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "A baseline bundle has no face input")
     parser.add_argument("--speaker", help="take the reference frame from this speaker (default: the most frequent)")
     parser.add_argument("--reference-image", type=Path, help="a PNG to use as the reference frame instead")
+    parser.add_argument("--fine-tuned-from", type=Path, metavar="BUNDLE",
+                        help="the bundle of the model this checkpoint was fine-tuned from: its training record is kept "
+                             "in the manifest (training.fine_tuned_from), so the data a model has seen is not lost")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
 
 
@@ -28,6 +31,7 @@ def main(args) -> int:
     summary = export_bundle(ExportOptions(
         checkpoint=args.checkpoint, out=args.out, data=args.data, variant=args.variant, face_encoder=args.face_encoder,
         speaker=args.speaker, reference_image=args.reference_image, overwrite=args.overwrite,
+        fine_tuned_from=args.fine_tuned_from,
     ))
     print(json.dumps(summary, indent=2))
     return 0

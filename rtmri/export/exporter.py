@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmri import RtmriError
-from rtmri.bundle import encode_png, new_manifest, write_bundle
+from rtmri.bundle import encode_png, new_manifest, read_manifest, write_bundle
 from rtmri.clips import ClipDataset
 from rtmri.bundle import architectures
 
@@ -39,6 +39,14 @@ class ExportOptions:
     speaker: str | None = None
     reference_image: Path | None = None
     overwrite: bool = False
+    fine_tuned_from: Path | None = None  # the bundle of the model the checkpoint was fine-tuned from
+
+
+def _earlier_training(bundle_path: Path | None) -> dict:
+    """{"fine_tuned_from": the earlier bundle's training record} (which holds its own earlier ones)."""
+    if bundle_path is None:
+        return {}
+    return {"fine_tuned_from": read_manifest(bundle_path).manifest.training}
 
 
 @dataclass
@@ -121,7 +129,8 @@ def export_bundle(options: ExportOptions) -> dict:
                   **{k: v for k, v in meta.items() if k not in _MANIFEST_META},
                   "dataset": dataset.header.get("source", str(dataset.root)),
                   "speakers": dataset.header.get("speakers"), "heldout_speakers": dataset.header.get("heldout_speakers"),
-                  "hours": dataset.header.get("hours")},
+                  "hours": dataset.header.get("hours"),
+                  **_earlier_training(options.fine_tuned_from)},
         evaluation={},
         variant=options.variant,
         architecture=network.architecture,
