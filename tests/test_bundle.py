@@ -135,7 +135,7 @@ def test_shipped_manifest_loads_and_round_trips_unchanged():
     path = ASSETS / "model" / "model.onnx.json"
     manifest = read_manifest(path).manifest
     assert manifest.to_dict() == json.loads(path.read_text())
-    assert manifest.lookahead_ms == 132.5 and manifest.image_size == 96 and not manifest.face_baked
+    assert manifest.lookahead_ms == 40.0 and manifest.image_size == 96 and not manifest.face_baked
     assert manifest.onnx_sha256 is not None  # and read_manifest checked it against model.onnx
 
 
