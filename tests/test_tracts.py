@@ -180,3 +180,17 @@ def test_voice_quality_flutter_and_shimmer_reach_the_source(tmp_path):
     gestures.write_text('<gesture value="modal" slope="0" duration_s="0.1"/>\n<gesture value="voiceless-plosive" slope="0"/>\n')
     vtl.with_voice_quality(gestures, speaker.voice_quality)
     assert gestures.read_text().count('value="breathy"') == 1 and "voiceless-plosive" in gestures.read_text()
+
+
+def test_a_numerically_negative_lung_pressure_is_zero_not_a_skipped_utterance():
+    import vocaltractlab_cython as vtl_api
+
+    from rtmri.training.synth import vtl
+    from rtmri.training.synth.segments import Segment
+
+    speaker = make_speakers(1, 0, SEED, types=("female",))[0]
+    glottis = np.tile(vtl_api.get_shape("modal", "glottis"), (60, 1))
+    glottis[30:, vtl.PRESSURE_PARAM] = -7.8e-13  # what VocalTractLab's gestural model left in the 45-minute corpus
+    voiced = vtl.with_voice(glottis, (Segment("a", 0.3),), speaker, vtl.shimmer_rng(speaker, "utt0018"))
+    assert voiced[:, vtl.PRESSURE_PARAM].min() == 0.0
+    vtl.check_glottis(voiced, "utt0018")

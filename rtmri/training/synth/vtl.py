@@ -125,6 +125,9 @@ def with_voice(glottis: np.ndarray, segments, speaker, rng: np.random.Generator 
     voiced[:, FLUTTER_PARAM] = speaker.flutter_pct
     if speaker.shimmer > 0 and rng is not None:
         voiced[:, PRESSURE_PARAM] *= np.clip(1.0 + speaker.shimmer * rng.standard_normal(len(voiced)), 0.0, None)
+    # VocalTractLab's gestural model leaves pressures like -8e-13 where it ramps to silence:
+    # numerically zero, but outside its own range check.
+    np.clip(voiced[:, PRESSURE_PARAM], 0.0, None, out=voiced[:, PRESSURE_PARAM])
     return voiced
 
 
