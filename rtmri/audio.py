@@ -176,17 +176,27 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: fl
     return resample(wav, rate, sample_rate)
 
 
+def non_finite_samples(wav: np.ndarray) -> np.ndarray:
+    """Indices of the NaN or infinite samples of ``wav`` (usually none)."""
+    # A float64 sum is NaN or infinite exactly when a sample is (float32 samples cannot overflow
+    # it), and needs no array of flags as long as the signal.
+    if np.isfinite(np.sum(wav, dtype=np.float64)):
+        return np.empty(0, np.int64)
+    return np.flatnonzero(~np.isfinite(wav))
+
+
+def non_finite_error(path: str | Path, count: int, first_s: float) -> AudioError:
+    return AudioError(f"{path}: {count} audio samples are NaN or infinite (the first at {first_s:.3f} s): the file is damaged")
+
+
 def require_finite(wav: np.ndarray, path: str | Path, rate: int, start_sample: int = 0) -> np.ndarray:
     """Refuse NaN or infinite samples (a damaged float file): every feature column they touch
     would be NaN, encoders fail on them and clips would get clicks. ``start_sample``: where
     ``wav`` (a block read from the file, or all of it) starts in the file."""
-    # A float64 sum is NaN or infinite exactly when a sample is (float32 samples cannot overflow
-    # it), and needs no array of flags as long as the signal.
-    if np.isfinite(np.sum(wav, dtype=np.float64)):
-        return wav
-    bad = np.flatnonzero(~np.isfinite(wav))
-    raise AudioError(f"{path}: {len(bad)} audio samples are NaN or infinite (the first at "
-                     f"{(start_sample + bad[0]) / rate:.3f} s): the file is damaged")
+    bad = non_finite_samples(wav)
+    if len(bad):
+        raise non_finite_error(path, len(bad), (start_sample + bad[0]) / rate)
+    return wav
 
 
 def audio_duration(path: str | Path) -> float | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmri.audio import SAMPLE_RATE, AudioError, load_audio, require_finite
+from rtmri.audio import SAMPLE_RATE, AudioError, load_audio, non_finite_error, non_finite_samples, require_finite
 
 READ_BLOCK_S = 0.5  # what one read from the file decodes at least
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
@@ -56,16 +56,15 @@ class FileAudio:
         bad, first, at = 0, None, 0
         for block in self._file.blocks(blocksize=int(READ_BLOCK_S * self.rate), dtype="float32", always_2d=True):
             mono = block.mean(axis=1, dtype=np.float32)
-            if not np.isfinite(np.sum(mono, dtype=np.float64)):
-                flags = np.flatnonzero(~np.isfinite(mono))
-                bad += len(flags)
-                first = at + flags[0] if first is None else first
+            flags = non_finite_samples(mono)
+            if len(flags) and first is None:
+                first = at + flags[0]
+            bad += len(flags)
             at += len(mono)
         self._file.seek(0)
         if bad:
             self.close()
-            raise AudioError(f"{self.path}: {bad} audio samples are NaN or infinite (the first at {first / self.rate:.3f} s): "
-                             "the file is damaged")
+            raise non_finite_error(self.path, bad, first / self.rate)
 
     def read(self, n: int) -> np.ndarray | None:
         """The next n samples (fewer only at the end of the file); None after the end."""
