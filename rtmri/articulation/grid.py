@@ -201,9 +201,12 @@ def grid_from_landmarks(landmarks: dict, mm_per_px: float, source: str = "landma
     return grid if fixed_walls else dataclasses.replace(grid, wall=np.full(len(grid), np.nan))
 
 
+MANIFEST_KEY = "analysis_grid"  # where a bundle's manifest carries its reference speaker's grid
+
+
 def grid_of_bundle(manifest) -> AnalysisGrid | None:
     """The analysis grid a bundle carries for its reference speaker (optional manifest key
     ``analysis_grid``, in the bundle's pixels), or None."""
     extra = getattr(manifest, "extra", manifest)
-    data = extra.get("analysis_grid") if isinstance(extra, dict) else None
+    data = extra.get(MANIFEST_KEY) if isinstance(extra, dict) else None
     return AnalysisGrid.from_json(data, "bundle manifest analysis_grid") if data else None

@@ -20,6 +20,7 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.bundle import encode_png, new_manifest, read_manifest, write_bundle
 from rtmri.clips import ClipDataset
+from rtmri.articulation.grid import MANIFEST_KEY
 from rtmri.bundle import architectures
 
 VARIANTS = ("fp32", "fp16", "int8")
@@ -137,7 +138,7 @@ def export_bundle(options: ExportOptions) -> dict:
     )
     grid = dataset.grid(speaker) if speaker else None
     if grid is not None:  # optional: the reference speaker's analysis grid (DESIGN §5b), in the bundle's pixels
-        manifest = dataclasses.replace(manifest, extra={**manifest.extra, "analysis_grid": grid.to_json()})
+        manifest = dataclasses.replace(manifest, extra={**manifest.extra, MANIFEST_KEY: grid.to_json()})
     with tempfile.TemporaryDirectory() as tmp:
         staged = write_bundle(Path(tmp) / "fp32", fp32_bytes, manifest)
         fp32_engine = Engine(staged)

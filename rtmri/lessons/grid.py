@@ -10,9 +10,8 @@ the manifest's crop for that speaker is taken (needs the ``[synth]`` extra).
 
 from __future__ import annotations
 
-from rtmri.articulation.grid import AnalysisGrid, GridError, grid_of_bundle
+from rtmri.articulation.grid import MANIFEST_KEY, AnalysisGrid, GridError, grid_of_bundle
 
-GRID_KEY = "analysis_grid"
 SYNTH_SEEDS = range(4)
 
 
@@ -29,17 +28,17 @@ def synthetic_speaker_grid(bundle) -> AnalysisGrid:
     speakers, held_out = manifest.training.get("speakers") or [], manifest.training.get("heldout_speakers") or []
     crop = crops.get(speaker_id)
     if not (speaker_id and crop and speakers):
-        raise GridError(f"{bundle.path}: no {GRID_KEY} in the manifest, and its reference speaker is not a synthetic "
+        raise GridError(f"{bundle.path}: no {MANIFEST_KEY} in the manifest, and its reference speaker is not a synthetic "
                         "one whose grid can be rebuilt: export the bundle again with its grid")
     try:
         from rtmri.training.synth.grid import speaker_grid
         from rtmri.training.synth.speakers import make_speakers
     except ImportError as exc:
-        raise GridError(f"{bundle.path}: no {GRID_KEY} in the manifest; rebuilding the synthetic speaker's grid "
+        raise GridError(f"{bundle.path}: no {MANIFEST_KEY} in the manifest; rebuilding the synthetic speaker's grid "
                         f"needs the [synth] extra ({exc})") from exc
     for seed in SYNTH_SEEDS:
         for speaker in make_speakers(len(speakers), len(held_out), seed):
             if speaker.id == speaker_id and list(speaker.crop) == list(crop):
                 return speaker_grid(speaker).to_clip(crop, bundle.image_size)
-    raise GridError(f"{bundle.path}: no {GRID_KEY} in the manifest, and no synthetic corpus of seed "
+    raise GridError(f"{bundle.path}: no {MANIFEST_KEY} in the manifest, and no synthetic corpus of seed "
                     f"{SYNTH_SEEDS.start}-{SYNTH_SEEDS.stop - 1} has speaker {speaker_id} with crop {crop}")
