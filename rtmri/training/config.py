@@ -106,6 +106,8 @@ class GeneratorConfig(CommonConfig):
     sample_every: int = _opt(1000, "validation sample images every N steps")
     sample_count: int = _opt(8, "validation samples in each image")
     masked_input: str = _opt("reference", "upper half of the masked face input: 'reference' (what streaming has) or 'target' (wav2lip's recipe)")
+    init_any_width: bool = _opt(False, "allow --init from a generator checkpoint of ours at half this width: widened so that it computes the "
+                                "same function (Net2WiderNet, each layer kept or doubled)")
     kind = "generator"
 
     def validate(self) -> None:

@@ -28,6 +28,7 @@ from rtmri.training.models.checkpoints import (
     read_checkpoint,
 )
 from rtmri.training.models.discriminator import bce
+from rtmri.training.models.widen import widened_checkpoint
 
 
 class GeneratorRun(TrainingRun):
@@ -73,6 +74,10 @@ class GeneratorRun(TrainingRun):
         cfg = self.cfg
         if cfg.init != "scratch":
             ckpt = read_checkpoint(cfg.init)
+            if cfg.init_any_width:
+                narrow, ckpt = ckpt, widened_checkpoint(ckpt, cfg.width, f"--init {cfg.init}", seed=cfg.seed)
+                if ckpt is not narrow:
+                    self.log(f"{cfg.init}: widened from width {narrow['model']['width']:g} to {cfg.width:g}")
             self.init_check(cfg.init, ckpt)
             load_weights(self.gen, "generator", cfg.init, ckpt)
             self.log(f"generator initialised from {cfg.init}")
