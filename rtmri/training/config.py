@@ -108,6 +108,9 @@ class GeneratorConfig(CommonConfig):
     masked_input: str = _opt("reference", "upper half of the masked face input: 'reference' (what streaming has) or 'target' (wav2lip's recipe)")
     init_any_width: bool = _opt(False, "allow --init from a generator checkpoint of ours at half this width: widened so that it computes the "
                                 "same function (Net2WiderNet, each layer kept or doubled)")
+    teacher: str = _opt("", "a generator checkpoint (any width; same channels, image size and lookahead) to distil: the L1 target becomes "
+                        "(1 - W) L1(truth) + W L1(teacher's frames)")
+    distill_weight: float = _opt(0.0, "weight W of the teacher's frames in the L1 target (with --teacher)")
     kind = "generator"
 
     def validate(self) -> None:
@@ -118,6 +121,11 @@ class GeneratorConfig(CommonConfig):
             raise ConfigError("the generator needs a SyncNet expert: --syncnet CHECKPOINT (or --sync-weight 0)")
         if self.sample_every < 1 or self.sample_count < 0:
             raise ConfigError("sample_every must be >= 1 and sample_count >= 0")
+        if not 0 <= self.distill_weight <= 1:
+            raise ConfigError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if bool(self.teacher) != (self.distill_weight > 0):
+            raise ConfigError("distillation needs both --teacher CHECKPOINT and --distill-weight W > 0 "
+                              f"(got teacher {self.teacher!r}, distill_weight {self.distill_weight})")
 
 
 @dataclass

@@ -53,7 +53,7 @@ def main(args) -> int:
     overrides = overrides_from_args(args, kind)
     if args.data is not None:
         overrides["data"] = str(Path(args.data).resolve())
-    for name in ("init", "syncnet", "init_disc"):
+    for name in ("init", "syncnet", "init_disc", "teacher"):
         value = overrides.get(name)
         if value and value != "scratch":
             overrides[name] = str(Path(value).resolve())

@@ -5,7 +5,8 @@ sync loss (of the frozen SyncNet expert on generated frames) drops below sync_th
 (0.75) and 0 before, d = disc_weight (0.07); Adam 1e-4 for the generator, Adam 1e-4
 betas (0.5, 0.999) for the quality discriminator, batch 16. Early stopping on the
 validation L1; sample images every sample_every steps. The loop, checkpoints, resume,
-AMP and DDP are TrainingRun's (rtmri.training.loop).
+AMP and DDP are TrainingRun's (rtmri.training.loop). With a teacher (--teacher,
+--distill-weight W) the L1 term is (1 - W) L1(truth) + W L1(teacher) (rtmri.training.distill).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 
 from rtmri.training.config import GeneratorConfig
 from rtmri.training.data import GeneratorSamples
+from rtmri.training.distill import Teacher, distill_loss, l1_target
 from rtmri.training.loop import Hooks, TrainingRun, load_optimizer
 from rtmri.training.models import Generator, QualityDiscriminator
 from rtmri.training.models.checkpoints import (
@@ -61,6 +63,7 @@ class GeneratorRun(TrainingRun):
             self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.rt.amp)
         self.state["sync_active"] = False
+        self.teacher = Teacher(cfg.teacher, self.meta, device) if cfg.teacher else None
 
     @property
     def main_model(self) -> torch.nn.Module:
@@ -97,6 +100,8 @@ class GeneratorRun(TrainingRun):
             extra["disc_optimizer"] = self.disc_optimizer.state_dict()
         if self.syncnet_meta is not None:
             extra["syncnet"] = {"path": str(self.cfg.syncnet), **self.syncnet_meta}
+        if self.teacher is not None:
+            extra["teacher"] = self.teacher.record()
         return extra
 
     def load_extra(self, ckpt: dict) -> None:
@@ -125,7 +130,10 @@ class GeneratorRun(TrainingRun):
         with self.autocast():
             g = self.model(mels, x)  # (B, C, T, S, S)
             l1 = F.l1_loss(g.float(), y)
-            loss = (1 - s - d) * l1
+            distill = distill_loss(g, self.teacher(mels, x)) if self.teacher is not None else None
+            loss = (1 - s - d) * l1_target(l1, distill, cfg.distill_weight)
+            if distill is not None:
+                out["distill"] = distill
             if self.syncnet is not None:
                 if s > 0:
                     sync = self._sync_loss(mel, g)
@@ -166,22 +174,26 @@ class GeneratorRun(TrainingRun):
     def evaluate(self) -> dict:
         self.gen.eval()
         dev = self.rt.device
-        totals = torch.zeros(4, dtype=torch.float64, device=dev)  # l1, sync, perceptual, n
+        totals = torch.zeros(5, dtype=torch.float64, device=dev)  # l1, sync, perceptual, distill, n
         for batch in self.val_loader:
             x, mels, mel, y = self.to_device(batch)
             with self.autocast():
                 g = self.gen(mels, x)
                 sync = self._sync_loss(mel, g) if self.syncnet is not None else torch.zeros((), device=dev)
                 perceptual = self.disc.perceptual_loss(g) if self.disc is not None else torch.zeros((), device=dev)
+                distill = distill_loss(g, self.teacher(mels, x)) if self.teacher is not None else torch.zeros((), device=dev)
             n = float(len(y))
             l1 = F.l1_loss(g.float(), y)
-            totals += torch.stack([l1.double() * n, sync.double() * n, perceptual.double() * n, torch.tensor(n, device=dev, dtype=torch.float64)])
-        l1, sync, perceptual, n = self.rt.all_sum(totals).tolist()
+            terms = [l1, sync, perceptual, distill]
+            totals += torch.stack([t.double() * n for t in terms] + [torch.tensor(n, device=dev, dtype=torch.float64)])
+        l1, sync, perceptual, distill, n = self.rt.all_sum(totals).tolist()
         metrics = {"l1": l1 / n}
         if self.syncnet is not None:
             metrics["sync"] = sync / n
         if self.disc is not None:
             metrics["perceptual"] = perceptual / n
+        if self.teacher is not None:
+            metrics["distill"] = distill / n
         return metrics
 
     def after_eval(self, metrics: dict) -> None:
