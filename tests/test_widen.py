@@ -28,6 +28,7 @@ from rtmri.training.models.widen import (  # noqa: E402
     channel_map,
     generator_layers,
     widen_state_dict,
+    widened_checkpoint,
 )
 
 NARROW, WIDE = 0.125, 0.25
@@ -181,3 +182,20 @@ def test_cli_trains_a_wider_generator_from_a_narrow_one(tiny_clip_dataset, tmp_p
     wide.load_state_dict(ckpt["state_dict"])
     narrow_weight = narrow.state_dict()["output_block.1.weight"]
     assert torch.allclose(wide.state_dict()["output_block.1.weight"], narrow_weight.repeat_interleave(2, dim=1) / 2, atol=1e-4)
+
+
+def test_a_checkpoint_is_widened_with_its_discriminator(tmp_path):
+    narrow, disc = randomised(Generator(NARROW, 1)), randomised(QualityDiscriminator(NARROW, 1))
+    ckpt = new_checkpoint("generator", narrow, model_meta(narrow, 96, 40.0), 5, 0,
+                          disc_state_dict={k: v.clone() for k, v in disc.state_dict().items()})
+    widened = widened_checkpoint(ckpt, WIDE, "--init narrow.pt")
+    assert widened["model"] == {**ckpt["model"], "width": WIDE} and ckpt["model"]["width"] == NARROW
+    wide_disc = QualityDiscriminator(WIDE, 1)
+    wide_disc.load_state_dict(widened["disc_state_dict"])
+    Generator(WIDE, 1).load_state_dict(widened["state_dict"])
+    frames = torch.rand(2, 1, 96, 96)
+    with torch.no_grad():  # the noise keeps it close, not equal
+        assert 0 < (wide_disc.eval()(frames) - disc(frames)).abs().max() < 1e-2
+    assert widened_checkpoint(ckpt, NARROW, "--init narrow.pt") is ckpt
+    public = {"state_dict": narrow.state_dict()}  # not ours: left to the usual width check
+    assert widened_checkpoint(public, WIDE, "--init public.pth") is public
