@@ -31,7 +31,9 @@ def colormap_lut(name: str) -> np.ndarray:
 
 
 class WindowSink:
-    def __init__(self, title: str = "rtmri-live", fullscreen: bool = False, colormap: str = "gray") -> None:
+    def __init__(self, title: str = "rtmri-live", fullscreen: bool = False, colormap: str = "gray", on_paint=None) -> None:
+        """on_paint(frame, draw_started, flipped), both monotonic, is called once per frame
+        painted, after pygame.display.flip() has returned (benchmark-latency --window)."""
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         import pygame
 
@@ -48,6 +50,7 @@ class WindowSink:
         self.dropped = 0
         self._fps = FpsMeter(HUD_FRAMES)
         self._latency_ms = deque(maxlen=HUD_FRAMES)
+        self._on_paint = on_paint
 
     @property
     def driver(self) -> str:
@@ -88,6 +91,7 @@ class WindowSink:
         if self.paused:
             return
         pg = self.pg
+        draw_started = time.monotonic()
         rgb = self._lut()[frame.image]
         surface = pg.surfarray.make_surface(np.ascontiguousarray(rgb.transpose(1, 0, 2)))
         width, height = self.screen.get_size()
@@ -100,6 +104,8 @@ class WindowSink:
         if self.hud:
             self._draw_hud()
         pg.display.flip()
+        if self._on_paint is not None:
+            self._on_paint(frame, draw_started, time.monotonic())
 
     def _draw_hud(self) -> None:
         text = f"{self._fps.fps:4.1f} fps   dropped {self.dropped}   audio-to-photon {np.median(self._latency_ms):4.0f} ms"
