@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark-variants": ("rtmri.export.bench_variants", "ms per frame and validation SSIM of every export variant"),
     "live": ("rtmri.streamer.live_cli", "microphone or file -> rtMRI frames at 25 fps in a window (and MP4)"),
     "render": ("rtmri.streamer.render_cli", "audio file -> rtMRI video (MP4 with the audio), as fast as possible"),
-    "benchmark-latency": ("rtmri.streamer.benchmarks.latency", "latency per stage (p50/p95/p99) against the budget: file, microphone, browser"),
+    "benchmark-latency": ("rtmri.streamer.benchmarks.latency", "latency per stage (p50/p95/p99) against the budget: file, microphone, browser, window"),
     "benchmark-soak": ("rtmri.streamer.benchmarks.soak", "stream for minutes in real time: memory and latency per minute (no drift)"),
     "serve": ("rtmri.streamer.serve_cli", "frames in browsers over WebSocket: classroom broadcast or learner microphone sessions"),
     "benchmark-serve": ("rtmri.streamer.benchmarks.serve", "`rtmri serve` under load on loopback: viewers at 25 fps, learner sessions that keep up"),

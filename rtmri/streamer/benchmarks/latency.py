@@ -3,7 +3,9 @@
 Runs the real paths: a speech file played in real time through the streamer; the
 microphone where there is one; and, with --browser, the broadcast server with headless
 Chromium painting the frames (the page reports when it painted each one, on a clock
-offset estimated against the server's). Prints a table, writes JSON, Markdown and a bar
+offset estimated against the server's); and, with --window, `rtmri live`'s pygame window
+on a real display (DISPLAY, else an Xvfb started for the run), timed to the return of
+pygame.display.flip() for each frame. Prints a table, writes JSON, Markdown and a bar
 chart.
 """
 
@@ -12,9 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +30,11 @@ BUDGETS_MS = {"features": 5.0, "inference": 25.0, "sink": 10.0, "queue": 40.0, "
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-STAGE_ORDER = ("capture", "lookahead", "features", "inference", "sink", "queue", "transport_display", "audio_to_frame", "audio_to_photon")
+STAGE_ORDER = ("capture", "lookahead", "features", "inference", "sink", "queue", "transport_display", "window_paint",
+               "audio_to_frame", "audio_to_photon")
+# SDL video drivers that open no window: a flip on them paints nothing, so no figure.
+PAINTLESS_DRIVERS = ("dummy", "offscreen")
+XVFB_SCREEN = "1280x1024x24"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of audio per path (default 20)")
     parser.add_argument("--browser", action="store_true", help="also measure the browser path with headless Chromium")
     parser.add_argument("--microphone", action="store_true", help="also measure the microphone path (needs one)")
+    parser.add_argument("--window", action="store_true",
+                        help="also measure the local window path (pygame, as `rtmri live`): on DISPLAY, else on an Xvfb started for the run")
     parser.add_argument("-o", "--out", type=Path, default=Path("latency"), help="folder for JSON, Markdown and the chart")
     parser.add_argument("--provider", help="onnxruntime provider (default: the best available)")
 
@@ -52,11 +63,11 @@ def constant(ms: float) -> dict:
     return {"p50_ms": round(ms, 2), "p95_ms": round(ms, 2), "p99_ms": round(ms, 2), "n": 1}
 
 
-def measure_stream(engine, source, seconds: float) -> dict:
+def measure_stream(engine, source, seconds: float, sinks=None) -> dict:
     from rtmri.streamer.sinks import CollectSink
     from rtmri.streamer.stream import Streamer
 
-    stats = Streamer(engine, [CollectSink()], realtime=True).run(source, max_seconds=seconds)
+    stats = Streamer(engine, sinks or [CollectSink()], realtime=True).run(source, max_seconds=seconds)
     summary = stats.summary()
     stages = {k: summary[k] for k in ("features", "inference", "sink", "queue", "audio_to_frame") if k in summary}
     stages["capture"] = constant(source.capture_latency_s * 1000.0)
@@ -90,6 +101,82 @@ def measure_browser(engine, audio: Path, seconds: float) -> dict:
     return {"source": f"broadcast server -> headless Chromium ({audio.name})",
             "painted_fps": round((stats["painted"] - painted_before) / elapsed, 2),
             "stages": {"transport_display": percentiles(stats["transport"]), "audio_to_photon": percentiles(stats["a2p"])}}
+
+
+class NoDisplay(Exception):
+    """The window path has nowhere to paint; the message says why."""
+
+
+@contextmanager
+def window_display():
+    """Names the display the window path paints on: DISPLAY's (or Wayland's), else an Xvfb
+    started for the run and stopped after it. Raises NoDisplay where there is none."""
+    driver = os.environ.get("SDL_VIDEODRIVER", "")
+    if driver in PAINTLESS_DRIVERS:
+        raise NoDisplay(f"SDL_VIDEODRIVER={driver} paints nothing")
+    shown = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if shown:
+        yield f"display {shown}"
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        raise NoDisplay("no display: DISPLAY is not set and Xvfb is not installed (apt-get install xvfb)")
+    with xvfb_display(xvfb) as shown:
+        yield f"Xvfb {shown}, started for this run"
+
+
+@contextmanager
+def xvfb_display(xvfb: str):
+    """A virtual X server on a free display number (Xvfb -displayfd picks it), as DISPLAY."""
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", XVFB_SCREEN, "-nolisten", "tcp"],
+                              pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    with os.fdopen(read_end) as announced:
+        number = announced.readline().strip()  # empty when Xvfb exits without starting
+    previous = os.environ.get("DISPLAY")
+    try:
+        if not number:
+            raise NoDisplay(f"no display: {xvfb} did not start (exit code {server.wait(5)})")
+        os.environ["DISPLAY"] = f":{number}"
+        yield f":{number}"
+    finally:
+        if previous is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = previous
+        server.terminate()
+        server.wait(5)
+
+
+def measure_window(engine, audio: Path, seconds: float, display: str) -> dict:
+    """The file streamed in real time into `rtmri live`'s window: sound to the return of
+    the flip that showed each frame, and the draw + flip alone."""
+    import pygame
+
+    from rtmri.streamer.display import WindowSink
+    from rtmri.streamer.sources import FileSource
+
+    painted = []  # (spoken_at, draw_started, flipped) per frame, monotonic seconds
+    try:
+        window = WindowSink(title="rtmri benchmark-latency",
+                            on_paint=lambda frame, started, flipped: painted.append((frame.spoken_at, started, flipped)))
+    except pygame.error as exc:
+        raise NoDisplay(f"cannot open a window on {display}: {exc}") from exc
+    driver = window.driver
+    if driver in PAINTLESS_DRIVERS:  # SDL falls back to offscreen when DISPLAY names no server
+        window.close()
+        raise NoDisplay(f"the window on {display} opened on SDL's {driver} driver, which paints nothing")
+    path = measure_stream(engine, FileSource(audio, realtime=True), seconds, [window])
+    if not painted:
+        raise NoDisplay(f"the window on {display} painted no frame")
+    spoken, started, flipped = np.array(painted).T * 1000.0
+    path["source"] = f"{path['source']} -> pygame window ({driver} on {display})"
+    path["painted"] = len(painted)
+    del path["stages"]["audio_to_frame"]  # taken after the sinks: here, the same paint a little later
+    path["stages"]["window_paint"] = percentiles(flipped - started)
+    path["stages"]["audio_to_photon"] = percentiles(flipped - spoken)
+    return path
 
 
 def verdicts(stages: dict) -> dict:
@@ -182,6 +269,16 @@ def main(args) -> int:
                 report["not_measured"]["browser"] = f"no Chromium at {CHROMIUM}"
         else:
             report["not_measured"]["browser"] = "not asked for (--browser)"
+        if args.window:
+            try:
+                with window_display() as display:
+                    print(f"rtmri benchmark-latency: window path (pygame on {display})", file=sys.stderr)
+                    report["paths"]["window"] = measure_window(engine, audio, args.seconds, display)
+            except NoDisplay as exc:
+                print(f"rtmri benchmark-latency: window path not measured: {exc}", file=sys.stderr)
+                report["not_measured"]["window"] = str(exc)
+        else:
+            report["not_measured"]["window"] = "not asked for (--window)"
     report["load_average"]["after"] = load_average()
     for path in report["paths"].values():
         path["verdicts"] = verdicts(path["stages"])
