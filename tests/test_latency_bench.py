@@ -2,6 +2,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from rtmri.cli import main
 
@@ -32,3 +33,57 @@ def test_benchmark_latency_reports_every_stage_with_verdicts(make_tiny_bundle, t
     assert chart.shape == (round((0.35 * rows + 1.2) * 120), 9 * 120, 3)
     for colour in ((31, 119, 180), (255, 127, 14), (44, 160, 44), (255, 0, 0)):
         assert (np.abs(chart - colour).sum(axis=2) < 30).sum() > 50, colour
+
+
+def test_window_path_times_the_paint_of_every_frame(make_tiny_bundle, tmp_path, monkeypatch):
+    """The wiring only, on SDL's dummy driver (it paints nothing, so the benchmark itself
+    refuses it; the test lets it through): every frame streamed into the window reports
+    its flip, and the window path gets the paint and sound-to-paint rows."""
+    from rtmri.streamer.benchmarks import latency
+
+    monkeypatch.setattr(latency, "PAINTLESS_DRIVERS", ())
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("DISPLAY", ":wiring-test")
+    out = tmp_path / "latency"
+    assert main(["benchmark-latency", str(make_tiny_bundle().path), "--seconds", "1", "--window", "-o", str(out)]) == 0
+    report = json.loads((out / "latency.json").read_text())
+    window = report["paths"]["window"]
+    assert "pygame window (dummy on display :wiring-test)" in window["source"]
+    assert window["frames"] >= 20 and window["painted"] == window["frames"]
+    for stage in ("window_paint", "audio_to_photon"):
+        assert window["stages"][stage]["n"] == window["frames"]
+    assert "audio_to_frame" not in window["stages"]  # taken after the sinks: the paint again
+    assert {"capture", "lookahead", "features", "inference", "queue"} <= set(window["stages"])
+    text = (out / "latency.md").read_text()
+    window_table = text.split("## window:")[1]
+    assert "| window_paint |" in window_table and "| audio_to_photon |" in window_table
+    assert "window" not in report["not_measured"]
+
+
+def test_window_path_without_a_display_is_said_and_skipped(make_tiny_bundle, tmp_path, monkeypatch):
+    from rtmri.streamer.benchmarks import latency
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(latency.shutil, "which", lambda name: None)  # no Xvfb to start
+    out = tmp_path / "latency"
+    assert main(["benchmark-latency", str(make_tiny_bundle().path), "--seconds", "1", "--window", "-o", str(out)]) == 0
+    report = json.loads((out / "latency.json").read_text())
+    assert set(report["paths"]) == {"file"}
+    assert report["not_measured"]["window"].startswith("no display: DISPLAY is not set and Xvfb is not installed")
+    assert "- window: not measured (no display:" in (out / "latency.md").read_text()
+
+
+@pytest.mark.parametrize("driver", ["dummy", "offscreen"])
+def test_window_path_refuses_drivers_that_paint_nothing(make_tiny_bundle, tmp_path, monkeypatch, driver):
+    """Asked for by name, or fallen back to by SDL when DISPLAY names no X server."""
+    from rtmri.bundle.engine import Engine
+    from rtmri.streamer.benchmarks import latency
+
+    monkeypatch.setenv("SDL_VIDEODRIVER", driver)
+    with pytest.raises(latency.NoDisplay, match=f"SDL_VIDEODRIVER={driver} paints nothing"):
+        with latency.window_display():
+            pass
+    engine = Engine(make_tiny_bundle().path)
+    with pytest.raises(latency.NoDisplay, match=f"opened on SDL's {driver} driver, which paints nothing"):
+        latency.measure_window(engine, tmp_path / "never-read.wav", 1.0, "display :test")
