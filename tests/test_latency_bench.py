@@ -39,9 +39,11 @@ def test_window_path_times_the_paint_of_every_frame(make_tiny_bundle, tmp_path, 
     """The wiring only, on SDL's dummy driver (it paints nothing, so the benchmark itself
     refuses it; the test lets it through): every frame streamed into the window reports
     its flip, and the window path gets the paint and sound-to-paint rows."""
+    from rtmri.streamer import display
     from rtmri.streamer.benchmarks import latency
 
     monkeypatch.setattr(latency, "PAINTLESS_DRIVERS", ())
+    monkeypatch.setattr(display, "PAINTLESS_DRIVERS", ())
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     monkeypatch.setenv("DISPLAY", ":wiring-test")
     out = tmp_path / "latency"
@@ -87,3 +89,23 @@ def test_window_path_refuses_drivers_that_paint_nothing(make_tiny_bundle, tmp_pa
     engine = Engine(make_tiny_bundle().path)
     with pytest.raises(latency.NoDisplay, match=f"opened on SDL's {driver} driver, which paints nothing"):
         latency.measure_window(engine, tmp_path / "never-read.wav", 1.0, "display :test")
+
+
+def test_a_window_on_a_display_that_is_not_running_is_said_to_show_nothing(monkeypatch, capsys):
+    """SDL falls back to its offscreen driver when DISPLAY names no running server: the
+    window "opens" and shows nothing; `rtmri live` says so instead of going on silently."""
+    from rtmri.streamer.live_cli import open_window
+
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":77")
+    window = open_window(False, "gray", prog="rtmri live")
+    try:
+        err = capsys.readouterr().err
+        if window is None:  # an SDL without the offscreen fallback refuses outright, and says so
+            assert "cannot open a window" in err
+        else:
+            assert not window.paints and "shows nothing" in err and ":77" in err
+    finally:
+        if window is not None:
+            window.close()

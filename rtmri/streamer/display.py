@@ -16,6 +16,7 @@ from rtmri.streamer.fps import FpsMeter
 from rtmri.streamer.stream import StopStreaming
 
 COLORMAPS = ("gray", "bone", "magma", "viridis")
+PAINTLESS_DRIVERS = ("dummy", "offscreen")  # SDL video drivers that open a "window" and show nothing
 WINDOW_SIZE = 720
 HUD_FRAMES = 25
 
@@ -55,6 +56,12 @@ class WindowSink:
     @property
     def driver(self) -> str:
         return self.pg.display.get_driver()
+
+    @property
+    def paints(self) -> bool:
+        """False on SDL's dummy/offscreen drivers (SDL falls back to offscreen when DISPLAY
+        names no running server), where nothing reaches a screen."""
+        return self.driver not in PAINTLESS_DRIVERS
 
     def _set_mode(self):
         flags = self.pg.FULLSCREEN if self.fullscreen else self.pg.RESIZABLE

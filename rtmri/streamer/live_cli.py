@@ -35,10 +35,14 @@ def open_window(fullscreen: bool, colormap: str, prog: str = "rtmri live"):
     from rtmri.streamer.display import WindowSink
 
     try:
-        return WindowSink(fullscreen=fullscreen, colormap=colormap)
+        window = WindowSink(fullscreen=fullscreen, colormap=colormap)
     except Exception as exc:  # pygame.error: no video device
         print(f"{prog}: cannot open a window ({exc}); running without one", file=sys.stderr)
         return None
+    if not window.paints and os.environ.get("SDL_VIDEODRIVER") != window.driver:
+        print(f"{prog}: the window opened on SDL's {window.driver} driver and shows nothing "
+              f"(is the display {os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')} running?)", file=sys.stderr)
+    return window
 
 
 def main(args) -> int:

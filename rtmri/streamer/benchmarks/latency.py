@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtmri.streamer.display import PAINTLESS_DRIVERS
+
 FRAME_BUDGET_MS = 40.0
 # p99 budgets per stage (ms). Compute stages share the 40 ms frame budget.
 BUDGETS_MS = {"features": 5.0, "inference": 25.0, "sink": 10.0, "queue": 40.0, "transport_display": 50.0}
@@ -33,7 +35,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 STAGE_ORDER = ("capture", "lookahead", "features", "inference", "sink", "queue", "transport_display", "window_paint",
                "audio_to_frame", "audio_to_photon")
 # SDL video drivers that open no window: a flip on them paints nothing, so no figure.
-PAINTLESS_DRIVERS = ("dummy", "offscreen")
 XVFB_SCREEN = "1280x1024x24"
 
 
@@ -164,7 +165,7 @@ def measure_window(engine, audio: Path, seconds: float, display: str) -> dict:
     except pygame.error as exc:
         raise NoDisplay(f"cannot open a window on {display}: {exc}") from exc
     driver = window.driver
-    if driver in PAINTLESS_DRIVERS:  # SDL falls back to offscreen when DISPLAY names no server
+    if not window.paints:
         window.close()
         raise NoDisplay(f"the window on {display} opened on SDL's {driver} driver, which paints nothing")
     path = measure_stream(engine, FileSource(audio, realtime=True), seconds, [window])
