@@ -49,3 +49,24 @@ def test_room_audio_is_perturbed_reproducibly(synth_clip_dataset):
     assert sr == clean_sr and first.shape == clean.shape
     np.testing.assert_array_equal(first, again)
     assert np.corrcoef(first, clean)[0, 1] < 0.9
+
+
+def test_the_corpus_is_found_from_another_folder_when_prepare_was_given_a_relative_path(tmp_path, monkeypatch):
+    """`rtmri prepare c45 c45d` records src "c45"; `rtmri eval` run elsewhere still finds the
+    corpus beside the dataset (else the voice conditions are skipped)."""
+    from rtmri.evaluation.robustness import corpus_of, speaker_types
+
+    corpus, data = tmp_path / "c45", tmp_path / "c45d"
+    (corpus / "spk01").mkdir(parents=True)
+    (corpus / "corpus.json").write_text("{}")
+    (corpus / "spk01" / "speaker.json").write_text(json.dumps({"tract_type": "child"}))
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"options": {"src": "c45"}}))
+    dataset = type("Dataset", (), {"root": data})()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert corpus_of(dataset) == data.parent / "c45"
+    assert speaker_types(corpus_of(dataset)) == {"spk01": "child"}
+    (data / "manifest.json").write_text(json.dumps({"options": {"src": "gone"}}))
+    assert corpus_of(dataset) is None

@@ -56,13 +56,20 @@ def generate_in_room(engine, clip) -> np.ndarray:
 
 
 def corpus_of(dataset) -> Path | None:
-    """The synthetic corpus the dataset was prepared from, if it is still there."""
-    manifest = Path(dataset.root) / "manifest.json"
+    """The synthetic corpus the dataset was prepared from, if it is still there: the path
+    prepare resolved, else its ``src`` as given, from here or from beside the dataset
+    (``rtmri prepare c45 c45d`` run in the folder that holds both)."""
+    root = Path(dataset.root)
     try:
-        src = json.loads(manifest.read_text(encoding="utf-8"))["options"]["src"]
+        options = json.loads((root / "manifest.json").read_text(encoding="utf-8"))["options"]
+        src = options["src"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return Path(src) if (Path(src) / "corpus.json").is_file() else None
+    candidates = [options.get("src_resolved"), src, root.parent / src]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "corpus.json").is_file():
+            return Path(candidate)
+    return None
 
 
 def speaker_types(corpus: Path | None) -> dict[str, str]:

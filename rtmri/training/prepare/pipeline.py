@@ -491,6 +491,7 @@ def run(opts: Options) -> dict:
 def _options_for_manifest(opts: Options) -> dict:
     data = asdict(opts)
     data["src"], data["out"] = str(opts.src), str(opts.out)
+    data["src_resolved"] = str(Path(opts.src).resolve())  # for readers in another folder
     data["crop"] = list(opts.crop) if opts.crop else None
     data["fractions"] = list(opts.fractions)
     data["heldout"] = list(opts.heldout)
