@@ -63,6 +63,9 @@ CANONICAL_REACH_MM = (
 )
 _NO = float("nan")
 CANONICAL_WALL_MM = (_NO,) * 14 + (35.15, 34.7, 36.3, 37.55, 40.0, 43.1, 44.55, 44.5, 44.35, 44.2, 45.0) + (_NO,) * 9
+# A synthetic speaker's grid.json with this key has windows (reach, wall) measured on its own
+# rest tract: they hold for its lines only, not for the canonical grid carried by its landmarks.
+OWN_WINDOWS_KEY = "windows"
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,8 @@ def grid_from_landmarks(landmarks: dict, mm_per_px: float, source: str = "landma
     """The speaker's grid from its landmarks {name: (x, y) px} (names: ``LANDMARKS``).
 
     fixed_walls keeps the canonical hard palate and incisors as the lines' fixed walls: right
-    where the speaker's anatomy is VocalTractLab's (synthetic speakers); for a real speaker
-    the palate differs, and the gap is read from the image alone."""
+    where the speaker's anatomy is JD3's; for a real speaker the palate differs, and the gap is
+    read from the image alone (a synthetic speaker of another tract brings its own: ``with_windows``)."""
     missing = [name for name in LANDMARKS if name not in landmarks]
     if missing:
         raise GridError(f"{source}: landmarks {', '.join(missing)} missing (give {', '.join(LANDMARKS)} as x, y pixels)")
@@ -199,6 +202,16 @@ def grid_from_landmarks(landmarks: dict, mm_per_px: float, source: str = "landma
     matrix, offset = similarity(CANONICAL_LANDMARKS_MM, points)
     grid = canonical_grid().transformed(matrix, offset, mm_per_px=mm_per_px, source=source)
     return grid if fixed_walls else dataclasses.replace(grid, wall=np.full(len(grid), np.nan))
+
+
+def with_windows(grid: AnalysisGrid, own: AnalysisGrid, where: str, tolerance_px: float = 0.01) -> AnalysisGrid:
+    """The grid with the reach and walls of ``own``, a grid of the same lines (a synthetic
+    speaker's grid.json, measured on its rest tract); GridError if its lines are not these."""
+    if own.regions != grid.regions or not (np.allclose(own.inner, grid.inner, atol=tolerance_px)
+                                           and np.allclose(own.outer, grid.outer, atol=tolerance_px)):
+        raise GridError(f"{where}: its lines are not those of the current grid definition; rewrite it "
+                        "(rtmri synth CORPUS --grids-only)")
+    return dataclasses.replace(grid, reach=own.reach.copy(), wall=own.wall.copy())
 
 
 MANIFEST_KEY = "analysis_grid"  # where a bundle's manifest carries its reference speaker's grid

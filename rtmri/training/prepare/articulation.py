@@ -79,7 +79,8 @@ def read_landmark_file(path: Path | None) -> dict | None:
 
 def source_grid(speaker_folder: Path | None, speaker: str, landmarks: dict | None, where: str) -> analysis_grid.AnalysisGrid | None:
     """The speaker's grid in the source video's pixels: from the landmark file, else from a
-    synthetic corpus's grid.json (its landmarks, so the current grid definition applies)."""
+    synthetic corpus's grid.json (its landmarks, so the current grid definition applies; the
+    windows its speaker's own rest tract gave, where it has them)."""
     if landmarks is not None and speaker in landmarks["speakers"]:
         return analysis_grid.grid_from_landmarks(landmarks["speakers"][speaker], float(landmarks.get("pixel_mm", 1.0)),
                                                  f"{where}: speaker {speaker}", fixed_walls=False)
@@ -88,10 +89,15 @@ def source_grid(speaker_folder: Path | None, speaker: str, landmarks: dict | Non
         return None
     try:
         data = json.loads(path.read_text())
-        # fixed walls where the synthesizer gave its grid some (its palate is the canonical one)
+        source = f"synthesizer geometry of {speaker}"
+        if analysis_grid.OWN_WINDOWS_KEY in data:  # a speaker of its own tract: its windows, measured on it
+            grid = analysis_grid.grid_from_landmarks(data["landmarks"], float(data.get("pixel_mm", 1.0)), source)
+            return analysis_grid.with_windows(grid, analysis_grid.AnalysisGrid.from_json(data["grid"], str(path)), str(path))
+        # JD3's (walls in its grid): the canonical windows; a warped tract's written before its own: none
         walls = any(line.get("wall_px") is not None for line in data["grid"]["lines"]) if "grid" in data else True
-        return analysis_grid.grid_from_landmarks(data["landmarks"], float(data.get("pixel_mm", 1.0)),
-                                                 f"synthesizer geometry of {speaker}", fixed_walls=walls)
+        return analysis_grid.grid_from_landmarks(data["landmarks"], float(data.get("pixel_mm", 1.0)), source, fixed_walls=walls)
+    except analysis_grid.GridError:
+        raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise analysis_grid.GridError(f"{path}: not a grid file ({exc})") from exc
 

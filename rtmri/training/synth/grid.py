@@ -4,6 +4,7 @@ analysis grid (``rtmri.articulation.grid``), exact from the head pose."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,13 +12,17 @@ import numpy as np
 
 from rtmri.articulation import grid as analysis_grid
 from rtmri.articulation import outlines as geometry_file
+from rtmri.files import atomic_write
 from rtmri.training.synth import anatomy
+from rtmri.training.synth.errors import SynthError
 from rtmri.training.synth.geometry import HeadPose
 from rtmri.training.synth.outlines import Outlines, rest_outlines
 from rtmri.training.synth.tracts import head_of
 
 GEOMETRY_DIR = "geometry"  # OUT/<speaker>/geometry/<utt>.npz
 GRID_FILE = "grid.json"  # OUT/<speaker>/grid.json, in the pixels of the speaker's videos
+SPEAKER_JSON = "speaker.json"  # OUT/<speaker>/speaker.json (corpus.SPEAKER_FILE)
+OWN_WINDOWS = "measured on the speaker's own rest tract and head"
 OUTLINE_PARTS = ("tongue", "upper", "lower", "uvula", "pharynx_wall", "epiglottis", "larynx")
 # The filled shapes of anatomy.tract_shapes that border the air, by position from the end.
 TRACT_SHAPES = ("velum", "airway", "tongue", "epiglottis", "lower_incisor")
@@ -73,26 +78,70 @@ def speaker_landmarks(speaker) -> dict[str, list[float]]:
 
 
 def speaker_grid(speaker) -> analysis_grid.AnalysisGrid:
-    # The canonical grid's fixed walls are JD3's palate and incisors: right for JD3 only.
-    return analysis_grid.grid_from_landmarks(speaker_landmarks(speaker), PIXEL_MM, f"synthesizer geometry of {speaker.id}",
-                                             fixed_walls=speaker.tract_file is None)
+    """The speaker's grid in its videos' pixels. JD3 keeps the canonical measuring windows;
+    any other tract gets its own, measured on its own rest tract and head (``rest_windows``)."""
+    source = f"synthesizer geometry of {speaker.id}"
+    if speaker.tract_file is None:
+        return analysis_grid.grid_from_landmarks(speaker_landmarks(speaker), PIXEL_MM, source, fixed_walls=True)
+    grid = analysis_grid.grid_from_landmarks(speaker_landmarks(speaker), PIXEL_MM, source)
+    in_mm = analysis_grid.grid_from_landmarks(dict(zip(analysis_grid.LANDMARKS, speaker.landmarks)), 1.0)
+    reach, wall = rest_windows(in_mm.inner, in_mm.outer, rest_outlines(speaker.tract_file), head_of(speaker.tract_file))
+    # the same lines (the landmarks' similarity fit commutes with the head pose): mm -> px by its scale
+    return dataclasses.replace(grid, reach=reach * HeadPose.of(speaker).scale, wall=wall * HeadPose.of(speaker).scale)
+
+
+def grid_content(speaker) -> dict:
+    """grid.json: the landmarks (what prepare builds the grid from) and, for reading, the grid
+    itself; a speaker with its own tract also says its windows are its own (prepare takes them)."""
+    content = {"pixel_mm": PIXEL_MM, "landmarks": speaker_landmarks(speaker)}
+    if speaker.tract_file is not None:
+        content[analysis_grid.OWN_WINDOWS_KEY] = OWN_WINDOWS
+    return {**content, "grid": speaker_grid(speaker).to_json()}
 
 
 def write_speaker_grid(folder: Path, speaker) -> None:
-    """The landmarks (what prepare builds the grid from) and, for reading, the grid itself."""
     folder.mkdir(parents=True, exist_ok=True)
-    content = {"pixel_mm": PIXEL_MM, "landmarks": speaker_landmarks(speaker), "grid": speaker_grid(speaker).to_json()}
-    (folder / GRID_FILE).write_text(json.dumps(content, indent=1) + "\n")
+    atomic_write(folder / GRID_FILE, json.dumps(grid_content(speaker), indent=1) + "\n")
 
 
-def canonical_windows(margin_mm: float = analysis_grid.REACH_MARGIN_MM) -> tuple[np.ndarray, np.ndarray]:
-    """(reach, wall) per canonical gridline, measured on the rest tract: the rest gap's far end
-    plus the margin; the far end again as the wall where it lies on the rigid palate or incisor."""
-    rest = rest_outlines()
-    inner, outer, names = analysis_grid.canonical_lines()
-    unlimited = analysis_grid.AnalysisGrid(inner, outer, np.full(len(names), 1e9), np.full(len(names), np.nan), names, 1.0)
-    arrays = {k: v[None] if not k.startswith("static_") else v for k, v in frame_shapes_mm(rest, rest).items()}
-    arrays.update(static_shapes_mm())
+def corpus_speaker(folder: Path):
+    """The Speaker a corpus folder's speaker.json describes (its tract file in that folder)."""
+    from rtmri.training.synth.speakers import Speaker
+
+    path = Path(folder) / SPEAKER_JSON
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        names = {f.name for f in dataclasses.fields(Speaker)} - {"id"}
+        fields = {k: tuple(map(tuple, v)) if k == "landmarks_mm" and v else v for k, v in info.items() if k in names}
+        if fields.get("tract_file"):
+            fields["tract_file"] = str(Path(folder) / fields["tract_file"])
+        return Speaker(id=info["speaker"], **fields)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SynthError(f"{path}: not a speaker of an rtmri synth corpus ({type(exc).__name__}: {exc})") from exc
+
+
+def rewrite_grids(corpus: Path) -> list[str]:
+    """Rewrite every speaker's grid.json of a corpus from its speaker.json and tract file (no
+    synthesis); returns the speakers. JD3's are rewritten as they were."""
+    folders = sorted(p.parent for p in Path(corpus).glob(f"spk*/{SPEAKER_JSON}"))
+    if not folders:
+        raise SynthError(f"{corpus}: no <speaker>/{SPEAKER_JSON}: not an rtmri synth corpus")
+    for folder in folders:
+        write_speaker_grid(folder, corpus_speaker(folder))
+    return [folder.name for folder in folders]
+
+
+def rest_windows(inner: np.ndarray, outer: np.ndarray, rest: Outlines, head: anatomy.Head,
+                 margin_mm: float = analysis_grid.REACH_MARGIN_MM) -> tuple[np.ndarray, np.ndarray]:
+    """(reach, wall) per gridline (inner, outer in the speaker's mm), measured on its rest
+    tract and head: the rest gap's far end plus the margin; the far end again as the wall
+    where it lies on the rigid palate or incisor (a little past it on the front of the soft
+    palate), or where the line first enters their bone, if sooner (a line grazing an incisor's
+    edge: the tooth is as dark as the air beyond it)."""
+    names = ("",) * len(inner)
+    unlimited = analysis_grid.AnalysisGrid(inner, outer, np.full(len(inner), 1e9), np.full(len(inner), np.nan), names, 1.0)
+    arrays = {k: v[None] if not k.startswith("static_") else v for k, v in frame_shapes_mm(rest, rest, head).items()}
+    arrays.update(static_shapes_mm(head))
     s = np.arange(0.0, float(unlimited.length.max()), geometry_file.TRUTH_STEP_PX)
     points = inner[:, None, :] + s[None, :, None] * unlimited.direction[:, None, :]
     air = geometry_file.close_slivers(geometry_file.air_along(arrays, points, 0), geometry_file.TRUTH_STEP_PX,
@@ -105,7 +154,16 @@ def canonical_windows(margin_mm: float = analysis_grid.REACH_MARGIN_MM) -> tuple
     on_rigid = np.array([_distance_to_polyline(p, rest["upper"][RIGID_UPPER]) < 0.3 for p in ends])
     on_palate = np.array([_distance_to_polyline(p, rest["upper"][PALATE_UPPER]) < 0.3 for p in ends])
     wall = np.where(on_rigid, far, np.where(on_palate, far + PALATE_TOLERANCE_MM, np.nan))
-    return np.minimum(far + margin_mm, unlimited.length), wall
+    bone = np.concatenate([geometry_file.crossings_dense(polygon[0], inner, unlimited.direction)
+                           for name, polygon in arrays.items() if name.startswith("static_bone")], axis=1)
+    into_bone = np.where(bone > s[start][:, None], bone, np.inf).min(axis=1)
+    return np.minimum(far + margin_mm, unlimited.length), np.minimum(wall, into_bone)
+
+
+def canonical_windows(margin_mm: float = analysis_grid.REACH_MARGIN_MM) -> tuple[np.ndarray, np.ndarray]:
+    """(reach, wall) per canonical gridline, measured on JD3's rest tract (grid.CANONICAL_*)."""
+    inner, outer, _ = analysis_grid.canonical_lines()
+    return rest_windows(inner, outer, rest_outlines(), anatomy.Head.reference(), margin_mm)
 
 
 def _distance_to_polyline(point: np.ndarray, line: np.ndarray) -> float:
