@@ -14,7 +14,7 @@ DEFAULT_HELD_OUT = 1
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, metavar="OUT", help="folder to write the corpus into")
-    parser.add_argument("--minutes", type=float, required=True, help="minutes of training speech, over all training speakers")
+    parser.add_argument("--minutes", type=float, help="minutes of training speech, over all training speakers (required)")
     parser.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS, help=f"number of speakers (default {DEFAULT_SPEAKERS})")
     parser.add_argument(
         "--heldout-speakers", type=int, default=DEFAULT_HELD_OUT,
@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="speaker types the held-out speakers take in turn (default: --types)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--grids-only", action="store_true",
+        help="synthesize nothing: rewrite the analysis grid (<speaker>/grid.json) of the corpus already in OUT from its "
+             "speakers' tract files, then re-run `rtmri prepare OUT DATA` (it resumes) to carry them into DATA/grids",
+    )
 
 
 def _types(text: str) -> tuple[str, ...]:
@@ -48,7 +53,15 @@ def _types(text: str) -> tuple[str, ...]:
 
 def main(args: argparse.Namespace) -> int:
     from rtmri.training.synth.corpus import CorpusRequest, write_corpus
+    from rtmri.training.synth.errors import SynthError
 
+    if args.grids_only:
+        from rtmri.training.synth.grid import rewrite_grids
+
+        print(f"rewrote the grids of {', '.join(rewrite_grids(args.out))} in {args.out}")
+        return 0
+    if args.minutes is None:
+        raise SynthError("--minutes is required (or --grids-only)")
     request = CorpusRequest(
         out=args.out,
         minutes=args.minutes,
