@@ -13,11 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("vocaltractlab_cython")
-
-from rtmri.articulation import grid as analysis_grid  # noqa: E402
-from rtmri.articulation import regions as R  # noqa: E402
-from rtmri.training.synth import grid as synth_grid  # noqa: E402
+from rtmri.articulation import grid as analysis_grid
+from rtmri.articulation import regions as R
+from rtmri.training.synth import grid as synth_grid
 
 SEED = 3  # a child whose every shape is drawn cleanly (no tongue grazing a gridline's start)
 SHAPES = ("a", "i", "u", "e", "o", "@", "tt-alveolar-fricative(a)", "tt-alveolar-closure(i)", "ll-labial-closure(a)",

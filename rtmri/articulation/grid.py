@@ -23,9 +23,7 @@ centres at whole numbers; distances along lines are in pixels, ``mm_per_px`` con
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
