@@ -87,7 +87,8 @@ def speaker_grid(speaker) -> analysis_grid.AnalysisGrid:
     in_mm = analysis_grid.grid_from_landmarks(dict(zip(analysis_grid.LANDMARKS, speaker.landmarks)), 1.0)
     reach, wall = rest_windows(in_mm.inner, in_mm.outer, rest_outlines(speaker.tract_file), head_of(speaker.tract_file))
     # the same lines (the landmarks' similarity fit commutes with the head pose): mm -> px by its scale
-    return dataclasses.replace(grid, reach=reach * HeadPose.of(speaker).scale, wall=wall * HeadPose.of(speaker).scale)
+    scale = HeadPose.of(speaker).scale
+    return dataclasses.replace(grid, reach=reach * scale, wall=wall * scale)
 
 
 def grid_content(speaker) -> dict:
@@ -112,12 +113,17 @@ def corpus_speaker(folder: Path):
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
         names = {f.name for f in dataclasses.fields(Speaker)} - {"id"}
-        fields = {k: tuple(map(tuple, v)) if k == "landmarks_mm" and v else v for k, v in info.items() if k in names}
+        fields = {k: _tuples(v) for k, v in info.items() if k in names}
         if fields.get("tract_file"):
             fields["tract_file"] = str(Path(folder) / fields["tract_file"])
         return Speaker(id=info["speaker"], **fields)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SynthError(f"{path}: not a speaker of an rtmri synth corpus ({type(exc).__name__}: {exc})") from exc
+
+
+def _tuples(value):
+    """JSON lists back to the tuples a Speaker holds."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def rewrite_grids(corpus: Path) -> list[str]:
