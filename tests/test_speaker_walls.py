@@ -16,6 +16,7 @@ import pytest
 from rtmri.articulation import grid as analysis_grid
 from rtmri.articulation import regions as R
 from rtmri.training.synth import grid as synth_grid
+from rtmri.training.synth.speakers import SPEAKER_FILE
 
 SEED = 3  # a child whose every shape is drawn cleanly (no tongue grazing a gridline's start)
 SHAPES = ("a", "i", "u", "e", "o", "@", "tt-alveolar-fricative(a)", "tt-alveolar-closure(i)", "ll-labial-closure(a)",
@@ -119,7 +120,7 @@ def _corpus_of(tmp_path: Path, speakers) -> Path:
     for speaker in speakers:
         folder = tmp_path / "corpus" / speaker.id
         folder.mkdir(parents=True)
-        (folder / synth_grid.SPEAKER_JSON).write_text(json.dumps(speaker.to_json(), indent=1))
+        (folder / SPEAKER_FILE).write_text(json.dumps(speaker.to_json(), indent=1))
         if speaker.tract_file:
             shutil.copy(speaker.tract_file, folder / Path(speaker.tract_file).name)
     return tmp_path / "corpus"

@@ -34,7 +34,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 STAGE_ORDER = ("capture", "lookahead", "features", "inference", "sink", "queue", "transport_display", "window_paint",
                "audio_to_frame", "audio_to_photon")
-# SDL video drivers that open no window: a flip on them paints nothing, so no figure.
 XVFB_SCREEN = "1280x1024x24"
 
 

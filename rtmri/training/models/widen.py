@@ -170,9 +170,9 @@ def widen_state_dict(state_dict: dict, kind: str, in_channels: int, old_width: f
     """The state dict of a ``kind`` network at ``old_width`` widened to ``new_width``
     (every layer kept or doubled), computing the same function up to ``noise``."""
     state_dict = strip_module_prefix(state_dict)
-    old_layers = network_layers(kind, old_width, in_channels)
     with torch.device("meta"):
         narrow = build_model(kind, old_width, in_channels)
+    old_layers = LAYERS[kind](narrow)
     missing, unexpected, misshaped = compare_state_dict(narrow, state_dict)
     if missing or unexpected or misshaped:
         first = (missing + unexpected + misshaped)[0]

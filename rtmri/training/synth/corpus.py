@@ -37,13 +37,12 @@ from rtmri.training.synth.errors import SpeakerRejected, SynthError
 from rtmri.training.synth.grid import write_speaker_grid
 from rtmri.training.synth.job import JobResult, synthesize_job, write_json
 from rtmri.training.synth.plan import Job, plan_jobs
-from rtmri.training.synth.speakers import Speaker, build_speaker_tract, make_speakers
+from rtmri.training.synth.speakers import SPEAKER_FILE, Speaker, build_speaker_tract, make_speakers
 from rtmri.training.synth.tracts import rejection, tract_type
 
 CORPUS_FORMAT = "rtmri-synth-corpus"
 CORPUS_VERSION = 1
 CORPUS_FILE = "corpus.json"
-SPEAKER_FILE = "speaker.json"
 SPEAKER_DIR = re.compile(r"^spk\d+$")
 
 

@@ -17,11 +17,11 @@ from rtmri.training.synth import anatomy
 from rtmri.training.synth.errors import SynthError
 from rtmri.training.synth.geometry import HeadPose
 from rtmri.training.synth.outlines import Outlines, rest_outlines
+from rtmri.training.synth.speakers import SPEAKER_FILE, Speaker
 from rtmri.training.synth.tracts import head_of
 
 GEOMETRY_DIR = "geometry"  # OUT/<speaker>/geometry/<utt>.npz
 GRID_FILE = "grid.json"  # OUT/<speaker>/grid.json, in the pixels of the speaker's videos
-SPEAKER_JSON = "speaker.json"  # OUT/<speaker>/speaker.json (corpus.SPEAKER_FILE)
 OWN_WINDOWS = "measured on the speaker's own rest tract and head"
 OUTLINE_PARTS = ("tongue", "upper", "lower", "uvula", "pharynx_wall", "epiglottis", "larynx")
 # The filled shapes of anatomy.tract_shapes that border the air, by position from the end.
@@ -105,33 +105,21 @@ def write_speaker_grid(folder: Path, speaker) -> None:
     atomic_write(folder / GRID_FILE, json.dumps(grid_content(speaker), indent=1) + "\n")
 
 
-def corpus_speaker(folder: Path):
-    """The Speaker a corpus folder's speaker.json describes (its tract file in that folder)."""
-    from rtmri.training.synth.speakers import Speaker
-
-    path = Path(folder) / SPEAKER_JSON
+def corpus_speaker(folder: Path) -> Speaker:
+    """The Speaker a corpus folder's speaker.json describes."""
+    path = Path(folder) / SPEAKER_FILE
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        names = {f.name for f in dataclasses.fields(Speaker)} - {"id"}
-        fields = {k: _tuples(v) for k, v in info.items() if k in names}
-        if fields.get("tract_file"):
-            fields["tract_file"] = str(Path(folder) / fields["tract_file"])
-        return Speaker(id=info["speaker"], **fields)
+        return Speaker.from_json(json.loads(path.read_text(encoding="utf-8")), folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SynthError(f"{path}: not a speaker of an rtmri synth corpus ({type(exc).__name__}: {exc})") from exc
-
-
-def _tuples(value):
-    """JSON lists back to the tuples a Speaker holds."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def rewrite_grids(corpus: Path) -> list[str]:
     """Rewrite every speaker's grid.json of a corpus from its speaker.json and tract file (no
     synthesis); returns the speakers. JD3's are rewritten as they were."""
-    folders = sorted(p.parent for p in Path(corpus).glob(f"spk*/{SPEAKER_JSON}"))
+    folders = sorted(p.parent for p in Path(corpus).glob(f"spk*/{SPEAKER_FILE}"))
     if not folders:
-        raise SynthError(f"{corpus}: no <speaker>/{SPEAKER_JSON}: not an rtmri synth corpus")
+        raise SynthError(f"{corpus}: no <speaker>/{SPEAKER_FILE}: not an rtmri synth corpus")
     for folder in folders:
         write_speaker_grid(folder, corpus_speaker(folder))
     return [folder.name for folder in folders]
@@ -142,8 +130,8 @@ def rest_windows(inner: np.ndarray, outer: np.ndarray, rest: Outlines, head: ana
     """(reach, wall) per gridline (inner, outer in the speaker's mm), measured on its rest
     tract and head: the rest gap's far end plus the margin; the far end again as the wall
     where it lies on the rigid palate or incisor (a little past it on the front of the soft
-    palate), or where the line first enters their bone, if sooner (a line grazing an incisor's
-    edge: the tooth is as dark as the air beyond it)."""
+    palate), brought forward on those lines to where the line first enters their bone, if
+    sooner (a line grazing an incisor's edge: the tooth is as dark as the air beyond it)."""
     names = ("",) * len(inner)
     unlimited = analysis_grid.AnalysisGrid(inner, outer, np.full(len(inner), 1e9), np.full(len(inner), np.nan), names, 1.0)
     arrays = {k: v[None] if not k.startswith("static_") else v for k, v in frame_shapes_mm(rest, rest, head).items()}

@@ -11,7 +11,7 @@ landmarks of its rest tract are attached once built (``with_tract``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from rtmri.training.synth.geometry import HeadPose
 
 ACQUISITION_FPS = (27, 14)  # alternate over speakers, so both occur
 IMAGE_SIZE = 256  # px, 1 px = 1 mm
+SPEAKER_FILE = "speaker.json"  # OUT/<speaker>/speaker.json: Speaker.to_json, read back by Speaker.from_json
 
 HEAD_SCALE = (0.92, 1.08)
 HEAD_OFFSET_MM = 7.0
@@ -87,6 +88,7 @@ class Speaker:
         return [x, y, size, size]
 
     def to_json(self) -> dict:
+        """OUT/<speaker>/speaker.json (``SPEAKER_FILE``); ``from_json`` reads it back."""
         info = {"speaker": self.id, **asdict(self)}
         del info["id"]
         info["crop"] = self.crop
@@ -94,6 +96,20 @@ class Speaker:
         info["orientation"] = "midsagittal, face to the right, top up"
         info["pixel_mm"] = 1.0
         return info
+
+    @classmethod
+    def from_json(cls, info: dict, folder: Path) -> "Speaker":
+        """The Speaker of a corpus folder's speaker.json (its tract file in that folder)."""
+        names = {f.name for f in fields(cls)} - {"id"}
+        values = {k: _tuples(v) for k, v in info.items() if k in names}
+        if values.get("tract_file"):
+            values["tract_file"] = str(Path(folder) / values["tract_file"])
+        return cls(id=info["speaker"], **values)
+
+
+def _tuples(value):
+    """JSON lists back to the tuples a Speaker holds."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def make_speakers(n_speakers: int, n_held_out: int, seed: int, types=("reference-male",),
