@@ -12,9 +12,9 @@ from rtmri import RtmriError, __version__
 # name -> (module exposing add_arguments(parser) and main(args) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("rtmri.demo.cli", "the shipped default model: example streamed, learner page served, window or --headless MP4"),
-    "synth": ("rtmri.training.synth.cli", "write a synthetic rtMRI corpus with VocalTractLab"),
-    "contact-sheet": ("rtmri.training.contact_sheet", "PNG contact sheet of frames from a video"),
-    "prepare": ("rtmri.training.prepare.cli", "turn rtMRI recordings into a 25 fps clip dataset"),
+    "synth": ("rtmri.synth.cli", "write a synthetic rtMRI corpus with VocalTractLab"),
+    "contact-sheet": ("rtmri.video.contact_sheet", "PNG contact sheet of frames from a video"),
+    "prepare": ("rtmri.prepare.cli", "turn rtMRI recordings into a 25 fps clip dataset"),
     "train": ("rtmri.training.train_cli", "train the SyncNet expert, the generator or the FC-LSTM baseline; `train sizes` for the widths"),
     "export": ("rtmri.export.cli", "checkpoint (generator or baseline) -> model bundle (ONNX + manifest), with parity checks"),
     "eval": ("rtmri.evaluation.cli", "SSIM / NMSE of a bundle per condition of the study, next to baselines"),

@@ -153,7 +153,7 @@ def synth_clip_dataset(synth_corpus, tmp_path_factory):
     """The session's synthetic corpus prepared into 2 s clips (with outlines and grids); the
     training speaker's clips are also its test split, so every condition has clips."""
     from rtmri.clips import ClipDataset, write_filelist
-    from rtmri.training.prepare.pipeline import Options, run
+    from rtmri.prepare.pipeline import Options, run
 
     out = tmp_path_factory.mktemp("synth_clips") / "data"
     run(Options(src=synth_corpus, out=out, clip_seconds=2.0, workers=1, progress=False))

@@ -115,7 +115,7 @@ def test_a_wrong_vowel_is_named_at_its_time(tmp_path, engine, grid):
     from rtmri.lessons.catalogue import LessonText
     from rtmri.lessons.compare import compare
     from rtmri.lessons.make import make_lesson
-    from rtmri.training.synth.speakers import make_speakers
+    from rtmri.synth.speakers import make_speakers
 
     learner = make_speakers(10, 2, 0)[9]
     attempt = make_lesson(LessonText("sori", "sori", "", "", "", "sori", ""), learner, tmp_path / "scratch", tmp_path, 96)

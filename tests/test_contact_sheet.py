@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from rtmri.cli import main as rtmri
-from rtmri.training import contact_sheet as sheet
-from rtmri.training.synth.media import write_video
+from rtmri.video import contact_sheet as sheet
+from rtmri.synth.media import write_video
 
 FPS = 10
 N_FRAMES = 10

@@ -17,9 +17,9 @@ from rtmri.alignment import FPS, SAMPLES_PER_FRAME
 from rtmri.audio import SAMPLE_RATE
 from rtmri.cli import main as rtmri_main
 from rtmri.clips import ALL_SPLITS, TRAINING_SPLITS, ClipDataset
-from rtmri.training.prepare import PrepareError, clipping, splits
-from rtmri.training.prepare.layouts import discover
-from rtmri.training.prepare.pipeline import Options, run
+from rtmri.prepare import PrepareError, clipping, splits
+from rtmri.prepare.layouts import discover
+from rtmri.prepare.pipeline import Options, run
 from rtmri.video.frame_rate import convert
 
 SRC_RATE = 48000
@@ -601,7 +601,7 @@ def test_synth_outlines_follow_the_frames_through_crop_resize_and_25fps(tmp_path
 
 def test_landmark_file_gives_a_real_speaker_a_grid_and_a_bad_one_is_refused(usc_trees, tmp_path):
     from rtmri.articulation import grid as analysis_grid
-    from rtmri.training.prepare.preview import REGION_COLOURS, run_preview
+    from rtmri.prepare.preview import REGION_COLOURS, run_preview
 
     src, _ = usc_trees
     marks = {name: list(p) for name, p in zip(analysis_grid.LANDMARKS, analysis_grid.CANONICAL_LANDMARKS_MM / 4 + 30)}

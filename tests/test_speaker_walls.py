@@ -15,8 +15,8 @@ import pytest
 
 from rtmri.articulation import grid as analysis_grid
 from rtmri.articulation import regions as R
-from rtmri.training.synth import grid as synth_grid
-from rtmri.training.synth.speakers import SPEAKER_FILE
+from rtmri.synth import grid as synth_grid
+from rtmri.synth.speakers import SPEAKER_FILE
 
 SEED = 3  # a child whose every shape is drawn cleanly (no tongue grazing a gridline's start)
 SHAPES = ("a", "i", "u", "e", "o", "@", "tt-alveolar-fricative(a)", "tt-alveolar-closure(i)", "ll-labial-closure(a)",
@@ -28,8 +28,8 @@ FRONT = (R.PALATAL, R.ALVEOLAR, R.LIPS)
 def child(tmp_path_factory):
     """A child speaker with its own VocalTractLab speaker file (its anatomy only: the shapes are
     not repaired, which is all the grid needs and takes a fraction of a second)."""
-    from rtmri.training.synth import speaker_file, tracts
-    from rtmri.training.synth.speakers import CROP_CENTRE_MM, make_speakers, with_tract
+    from rtmri.synth import speaker_file, tracts
+    from rtmri.synth.speakers import CROP_CENTRE_MM, make_speakers, with_tract
 
     speaker = make_speakers(1, 0, SEED, ("child",))[0]
     path = tmp_path_factory.mktemp("child") / "spk01" / tracts.TRACT_FILE
@@ -41,9 +41,9 @@ def child(tmp_path_factory):
 
 def _bony_outlines_px(speaker) -> list[np.ndarray]:
     """The speaker's own rigid palate and incisor (rest outline) and its bone shapes, in its video's pixels."""
-    from rtmri.training.synth.geometry import HeadPose
-    from rtmri.training.synth.outlines import rest_outlines
-    from rtmri.training.synth.tracts import head_of
+    from rtmri.synth.geometry import HeadPose
+    from rtmri.synth.outlines import rest_outlines
+    from rtmri.synth.tracts import head_of
 
     pose = HeadPose.of(speaker)
     upper = rest_outlines(speaker.tract_file)["upper"][synth_grid.PALATE_UPPER.start:synth_grid.RIGID_UPPER.stop]
@@ -85,9 +85,9 @@ def test_the_image_measure_of_a_warped_speaker_follows_its_true_gaps_at_the_fron
 
     from rtmri.articulation.measure import measure
     from rtmri.articulation.outlines import true_gaps
-    from rtmri.training.synth import speaker_file, tracts
-    from rtmri.training.synth.outlines import rest_outlines, tract_outlines
-    from rtmri.training.synth.render import FrameRenderer
+    from rtmri.synth import speaker_file, tracts
+    from rtmri.synth.outlines import rest_outlines, tract_outlines
+    from rtmri.synth.render import FrameRenderer
 
     speaker_file.load(child.tract_file, force=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -128,8 +128,8 @@ def _corpus_of(tmp_path: Path, speakers) -> Path:
 
 def test_jd3_grid_file_is_unchanged_and_grids_only_rewrites_a_corpus(child, tmp_path):
     from rtmri.cli import main as rtmri
-    from rtmri.training.prepare.articulation import source_grid
-    from rtmri.training.synth.speakers import make_speakers
+    from rtmri.prepare.articulation import source_grid
+    from rtmri.synth.speakers import make_speakers
 
     jd3 = make_speakers(2, 1, 9)  # reference-male: the speakers of the corpora made before types
     corpus = _corpus_of(tmp_path, [*jd3, dataclasses.replace(child, id="spk03")])
@@ -152,7 +152,7 @@ def test_jd3_grid_file_is_unchanged_and_grids_only_rewrites_a_corpus(child, tmp_
 
 
 def test_own_windows_of_other_lines_are_refused(child, tmp_path):
-    from rtmri.training.prepare.articulation import source_grid
+    from rtmri.prepare.articulation import source_grid
 
     content = synth_grid.grid_content(child)
     content["grid"]["lines"] = content["grid"]["lines"][1:]  # a grid of another definition

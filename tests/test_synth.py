@@ -12,16 +12,16 @@ import pytest
 import soundfile as sf
 
 from rtmri.cli import main as rtmri
-from rtmri.training.synth import job as job_module
-from rtmri.training.synth import plan as plan_module
-from rtmri.training.synth import vtl
-from rtmri.training.synth.errors import SynthError, UtteranceFailed
-from rtmri.training.synth.inventory import PAUSE, VTL_PHONES
-from rtmri.training.synth.japanese import parse_word
-from rtmri.training.synth.japanese_timing import japanese_segments
-from rtmri.training.synth.segments import Segment, Utterance
-from rtmri.training.synth.speakers import make_speakers
-from rtmri.training.synth.voice import pause_gate
+from rtmri.synth import job as job_module
+from rtmri.synth import plan as plan_module
+from rtmri.synth import vtl
+from rtmri.synth.errors import SynthError, UtteranceFailed
+from rtmri.synth.inventory import PAUSE, VTL_PHONES
+from rtmri.synth.japanese import parse_word
+from rtmri.synth.japanese_timing import japanese_segments
+from rtmri.synth.segments import Segment, Utterance
+from rtmri.synth.speakers import make_speakers
+from rtmri.synth.voice import pause_gate
 
 # The corpus (conftest.synth_corpus): one training speaker (27 fps) and one held-out speaker
 # (14 fps), about 9 s of speech, with long (geminate) /k/ closures.
@@ -319,7 +319,7 @@ def test_every_frame_has_its_outlines_in_the_videos_pixels(corpus):
 
 def test_canonical_measuring_windows_are_the_rest_tracts():
     from rtmri.articulation import grid
-    from rtmri.training.synth.grid import canonical_windows
+    from rtmri.synth.grid import canonical_windows
 
     reach, wall = canonical_windows()
     assert np.allclose(reach, grid.CANONICAL_REACH_MM, atol=0.05)

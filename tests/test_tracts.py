@@ -16,10 +16,10 @@ import pytest
 pytest.importorskip("vocaltractlab_cython")
 pytest.importorskip("parselmouth")
 
-from rtmri.training.synth import formants, tracts
-from rtmri.training.synth.corpus import build_tracts
-from rtmri.training.synth.errors import SpeakerRejected, UtteranceFailed
-from rtmri.training.synth.speakers import build_speaker_tract, make_speakers
+from rtmri.synth import formants, tracts
+from rtmri.synth.corpus import build_tracts
+from rtmri.synth.errors import SpeakerRejected, UtteranceFailed
+from rtmri.synth.speakers import build_speaker_tract, make_speakers
 
 SEED = 3
 CLEAR_F2_MARGIN_HZ = 300.0  # F2 of /i/: child-like above adult male by at least this
@@ -34,7 +34,7 @@ def two_speakers(tmp_path_factory):
 
 
 def _rest_upper(tract_file):
-    from rtmri.training.synth.outlines import rest_outlines
+    from rtmri.synth.outlines import rest_outlines
 
     return rest_outlines(tract_file)["upper"]
 
@@ -70,10 +70,10 @@ def test_speaker_file_is_cached(two_speakers, tmp_path):
 
 def _say_vowels(speaker, tmp_path):
     """Synthesize and render /a i/ for the speaker through the corpus job; its geometry file."""
-    from rtmri.training.synth.inventory import PAUSE
-    from rtmri.training.synth.job import synthesize_job
-    from rtmri.training.synth.plan import Job
-    from rtmri.training.synth.segments import Segment, Utterance
+    from rtmri.synth.inventory import PAUSE
+    from rtmri.synth.job import synthesize_job
+    from rtmri.synth.plan import Job
+    from rtmri.synth.segments import Segment, Utterance
 
     utterance = Utterance("utt0001", "train", "a i", (Segment(PAUSE, 0.25), Segment("a", 0.2), Segment("i", 0.2), Segment(PAUSE, 0.2)))
     result = synthesize_job(Job(speaker, utterance, str(tmp_path), SEED))
@@ -94,9 +94,9 @@ def _distance_to_line(points: np.ndarray, line: np.ndarray) -> np.ndarray:
 
 
 def test_ground_truth_follows_the_speakers_tract(two_speakers, tmp_path):
-    from rtmri.training.synth import anatomy
-    from rtmri.training.synth.geometry import HeadPose
-    from rtmri.training.synth.grid import PIXEL_CENTRE_SHIFT, speaker_landmarks
+    from rtmri.synth import anatomy
+    from rtmri.synth.geometry import HeadPose
+    from rtmri.synth.grid import PIXEL_CENTRE_SHIFT, speaker_landmarks
 
     child = two_speakers[1]
     arrays = _say_vowels(child, tmp_path)
@@ -145,7 +145,7 @@ def test_corpus_skips_a_speaker_with_a_bad_tract(two_speakers, tmp_path):
 
 
 def test_source_outside_vtl_range_is_refused_by_name():
-    from rtmri.training.synth import vtl
+    from rtmri.synth import vtl
 
     glottis = np.tile(np.array([700.0, 8000, 0.01, 0.02, 0.05, 1.22, 1, 0.05, 0, 25, -10]), (5, 1))
     with pytest.raises(UtteranceFailed, match="glottis-param-out-of-vtl-range: F0"):
@@ -165,8 +165,8 @@ def test_types_keep_the_picture_and_spread_the_voice():
 def test_voice_quality_flutter_and_shimmer_reach_the_source(tmp_path):
     import vocaltractlab_cython as vtl_api
 
-    from rtmri.training.synth import vtl
-    from rtmri.training.synth.segments import Segment
+    from rtmri.synth import vtl
+    from rtmri.synth.segments import Segment
 
     speaker = replace(make_speakers(1, 0, SEED, types=("female",))[0], voice_quality="breathy", shimmer=0.04, flutter_pct=80.0)
     glottis = np.tile(vtl_api.get_shape("modal", "glottis"), (60, 1))
@@ -185,8 +185,8 @@ def test_voice_quality_flutter_and_shimmer_reach_the_source(tmp_path):
 def test_a_numerically_negative_lung_pressure_is_zero_not_a_skipped_utterance():
     import vocaltractlab_cython as vtl_api
 
-    from rtmri.training.synth import vtl
-    from rtmri.training.synth.segments import Segment
+    from rtmri.synth import vtl
+    from rtmri.synth.segments import Segment
 
     speaker = make_speakers(1, 0, SEED, types=("female",))[0]
     glottis = np.tile(vtl_api.get_shape("modal", "glottis"), (60, 1))

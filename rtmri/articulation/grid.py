@@ -48,7 +48,7 @@ LIP_Y_MM = (28.0, -8.0)  # inner (lower lip, chin), outer (upper lip)
 PORT_Y_MM = np.linspace(-3.0, 3.0, 5)
 PORT_X_MM = (-34.0, 2.0)  # inner (behind the posterior wall), outer (in the velum)
 
-# Measured on the rest tract (rtmri.training.synth.grid.canonical_windows, checked by a
+# Measured on the rest tract (rtmri.synth.grid.canonical_windows, checked by a
 # test): per line, the rest gap's far end plus REACH_MARGIN_MM; the fixed wall (hard palate,
 # incisor) where the rest gap ends on it.
 REACH_MARGIN_MM = 4.0

@@ -12,7 +12,7 @@ class LessonText:
     name_ja: str
     text: str
     kana: str
-    romaji: str  # also what the synthesizer speaks (rtmri.training.synth.japanese)
+    romaji: str  # also what the synthesizer speaks (rtmri.synth.japanese)
     gloss: str
 
 

@@ -31,8 +31,8 @@ def synthetic_speaker_grid(bundle) -> AnalysisGrid:
         raise GridError(f"{bundle.path}: no {MANIFEST_KEY} in the manifest, and its reference speaker is not a synthetic "
                         "one whose grid can be rebuilt: export the bundle again with its grid")
     try:
-        from rtmri.training.synth.grid import speaker_grid
-        from rtmri.training.synth.speakers import make_speakers
+        from rtmri.synth.grid import speaker_grid
+        from rtmri.synth.speakers import make_speakers
     except ImportError as exc:
         raise GridError(f"{bundle.path}: no {MANIFEST_KEY} in the manifest; rebuilding the synthetic speaker's grid "
                         f"needs the [synth] extra ({exc})") from exc

@@ -1,7 +1,7 @@
 """rtmri make-lessons OUT: the shipped lesson set, spoken by a synthetic native speaker.
 
 Each lesson of ``catalogue.LESSONS`` is synthesized with the corpus synthesizer
-(``rtmri.training.synth``: VocalTractLab, the corpus's MRI renderer) by one held-out speaker
+(``rtmri.synth``: VocalTractLab, the corpus's MRI renderer) by one held-out speaker
 of the default model's corpus (seed 0: an unseen voice), at a learner's pace, then written
 as loose lesson files (<id>.flac, .mp4, .json) the way the demo's references are: 16 kHz FLAC, the rtMRI cropped
 with the speaker's crop, at 25 fps by timestamp, at the model's image size, as H.264.
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rtmri.training.synth.speakers import make_speakers
+    from rtmri.synth.speakers import make_speakers
 
     speaker = next(s for s in make_speakers(CORPUS_SPEAKERS, CORPUS_HELD_OUT, CORPUS_SEED) if s.id == SPEAKER)
     chosen = [t for t in LESSONS if not args.only or t.id in args.only]
@@ -61,9 +61,9 @@ def make_lesson(text: LessonText, speaker, scratch: Path, out: Path, size: int) 
 
     from rtmri.audio import SAMPLE_RATE, load_audio
     from rtmri.streamer.side_by_side import original_frames_25fps
-    from rtmri.training.synth.errors import SynthError
-    from rtmri.training.synth.job import synthesize_job
-    from rtmri.training.synth.plan import Job
+    from rtmri.synth.errors import SynthError
+    from rtmri.synth.job import synthesize_job
+    from rtmri.synth.plan import Job
     from rtmri.video import resize_frames, write_video
 
     utterance = lesson_utterance(text, speaker)
@@ -85,8 +85,8 @@ def make_lesson(text: LessonText, speaker, scratch: Path, out: Path, size: int) 
 
 
 def lesson_utterance(text: LessonText, speaker):
-    from rtmri.training.synth.japanese_timing import japanese_segments
-    from rtmri.training.synth.segments import Utterance
+    from rtmri.synth.japanese_timing import japanese_segments
+    from rtmri.synth.segments import Utterance
 
     rng = np.random.default_rng([CORPUS_SEED, speaker.index, zlib.crc32(text.id.encode())])
     utterance = Utterance(text.id, CONDITION, text.romaji, tuple(japanese_segments(text.romaji, 1.0 / MORAE_PER_S, rng)))
@@ -100,7 +100,7 @@ def phone_labels(romaji: str, phones: list[dict]) -> list[dict]:
     The morae of the text give one phone per onset consonant and vowel, one per moraic nasal
     and none for a geminate or the second half of a long vowel; where that count is not the
     phones', the labels stay the synthesizer's."""
-    from rtmri.training.synth.japanese import CV, FLAP, MORAIC_NASAL, parse_text
+    from rtmri.synth.japanese import CV, FLAP, MORAIC_NASAL, parse_text
 
     kinds: list[str | None] = []
     for sentence in parse_text(romaji):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from rtmri.training.synth.inventory import PAUSE
+from rtmri.synth.inventory import PAUSE
 
 PITCH_SMOOTHING_S = 0.035  # the larynx does not jump between pitch targets
 DECLINATION_ST = (1.0, -1.5)  # pitch drift from the start to the end of each breath group

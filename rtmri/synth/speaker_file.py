@@ -35,7 +35,7 @@ import numpy as np
 import vocaltractlab_cython as vtl
 
 from rtmri.files import atomic_write
-from rtmri.training.synth.errors import SpeakerRejected
+from rtmri.synth.errors import SpeakerRejected
 
 REFERENCE_FILE = vtl.speaker_path()  # JD3, the adult male every synthetic tract derives from
 

@@ -28,11 +28,11 @@ from rtmri.alignment import FPS, SAMPLES_PER_FRAME
 from rtmri.audio import SAMPLE_RATE, AudioTooLongError, audio_duration, load_audio
 from rtmri.clips import ALL_SPLITS, FRAMES_FILE, REPEAT_FILE, write_header
 from rtmri.files import atomic_write, atomic_writer
-from rtmri.training.prepare import PrepareError, RecordingError
-from rtmri.training.prepare import clipping, report, splits
-from rtmri.training.prepare import articulation as articulatory
+from rtmri.prepare import PrepareError, RecordingError
+from rtmri.prepare import clipping, report, splits
+from rtmri.prepare import articulation as articulatory
 from rtmri.video import read as video
-from rtmri.training.prepare.layouts import Recording, discover, safe_name
+from rtmri.prepare.layouts import Recording, discover, safe_name
 from rtmri.video.frame_rate import INTERPOLATIONS, FrameRateConverter
 
 PIPELINE_VERSION = 2  # bump when the clips written for a recording change

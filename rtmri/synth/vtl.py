@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import vocaltractlab_cython as vtl
 
-from rtmri.training.synth import tracts, voice
-from rtmri.training.synth.errors import UtteranceFailed
+from rtmri.synth import tracts, voice
+from rtmri.synth.errors import UtteranceFailed
 
 _CONSTANTS = vtl.get_constants()
 VTL_SAMPLE_RATE = _CONSTANTS["sr_audio"]

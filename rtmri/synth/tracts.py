@@ -24,10 +24,10 @@ import numpy as np
 import vocaltractlab_cython as vtl
 
 from rtmri.files import atomic_write
-from rtmri.training.synth import shape_repair, speaker_file
-from rtmri.training.synth.errors import SpeakerRejected, SynthError
-from rtmri.training.synth.outlines import rest_outlines
-from rtmri.training.synth.speaker_file import H0, H2
+from rtmri.synth import shape_repair, speaker_file
+from rtmri.synth.errors import SpeakerRejected, SynthError
+from rtmri.synth.outlines import rest_outlines
+from rtmri.synth.speaker_file import H0, H2
 
 _JD3 = np.array([1.3, 1.5, 0.5, 0.5, 1.6, 3.6, 4.7, 2.372, 6.35, 3.2, 3.3, 1.2, -98.0])
 _FEMALE_25 = np.array([1.2259, 1.621, 0.5, 0.5, 1.6521, 3.2614, 4.2218, 2.8077, 5.1108, 2.736, 2.8077, 1.5747, -96.239])
@@ -170,7 +170,7 @@ def rejection(exc: SpeakerRejected) -> dict:
 @lru_cache(maxsize=16)
 def head_of(tract_file: str | None):
     """The drawn head around the speaker's own rest tract (anatomy.Head)."""
-    from rtmri.training.synth.anatomy import Head
+    from rtmri.synth.anatomy import Head
 
     if tract_file is None:
         return Head.reference()

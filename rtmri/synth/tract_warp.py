@@ -14,7 +14,7 @@ import numpy as np
 from scipy.interpolate import RBFInterpolator
 
 from rtmri.articulation.grid import similarity
-from rtmri.training.synth.outlines import Outlines
+from rtmri.synth.outlines import Outlines
 
 CONTROL_PARTS = ("pharynx_wall", "upper", "larynx", "lower", "upper_teeth")
 FAR_RING_RADIUS_MM = 220.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rtmri.training.synth.errors import SynthError
+from rtmri.synth.errors import SynthError
 
 # Duration classes of onset phones (see utterances.ONSET_SHARE).
 STOP, FRICATIVE, AFFRICATE, NASAL, FLAP, GLIDE, PALATAL = "stop", "fric", "affr", "nasal", "flap", "glide", "pal"

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtmri.training.synth import inventory
-from rtmri.training.synth.inventory import PAUSE
+from rtmri.synth import inventory
+from rtmri.synth.inventory import PAUSE
 
 LEADING_PAUSE_S = (0.25, 0.35)  # VocalTractLab builds up lung pressure in it
 TRAILING_PAUSE_S = (0.30, 0.40)

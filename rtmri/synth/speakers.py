@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from rtmri.articulation.grid import CANONICAL_LANDMARKS_MM
-from rtmri.training.synth import tracts
-from rtmri.training.synth.geometry import HeadPose
+from rtmri.synth import tracts
+from rtmri.synth.geometry import HeadPose
 
 ACQUISITION_FPS = (27, 14)  # alternate over speakers, so both occur
 IMAGE_SIZE = 256  # px, 1 px = 1 mm

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtmri.training.synth import inventory
-from rtmri.training.synth.segments import (
+from rtmri.synth import inventory
+from rtmri.synth.segments import (
     HIGH_PITCH_ST, LEADING_PAUSE_S, PHRASE_FINAL_LENGTHENING, TRAILING_PAUSE_S, Segment, jitter, pause,
 )
 

@@ -13,14 +13,14 @@ import zlib
 
 import numpy as np
 
-from rtmri.training.synth import inventory
-from rtmri.training.synth.japanese import (
+from rtmri.synth import inventory
+from rtmri.synth.japanese import (
     AFFRICATE, FLAP, FRICATIVE, GEMINATE, GLIDE, LONG_VOWEL, MORAIC_NASAL, NASAL, PALATAL, STOP, Mora, Word, parse_text,
 )
-from rtmri.training.synth.segments import (
+from rtmri.synth.segments import (
     HIGH_PITCH_ST, LEADING_PAUSE_S, PHRASE_FINAL_LENGTHENING, TRAILING_PAUSE_S, Segment, jitter, pause,
 )
-from rtmri.training.synth.sentences import PARTICLES
+from rtmri.synth.sentences import PARTICLES
 
 # Share of a mora's duration taken by each onset phone, by class.
 ONSET_SHARE = {STOP: 0.42, FRICATIVE: 0.5, AFFRICATE: 0.52, NASAL: 0.38, FLAP: 0.17, GLIDE: 0.3, PALATAL: 0.18}

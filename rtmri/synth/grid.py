@@ -13,12 +13,12 @@ import numpy as np
 from rtmri.articulation import grid as analysis_grid
 from rtmri.articulation import outlines as geometry_file
 from rtmri.files import atomic_write
-from rtmri.training.synth import anatomy
-from rtmri.training.synth.errors import SynthError
-from rtmri.training.synth.geometry import HeadPose
-from rtmri.training.synth.outlines import Outlines, rest_outlines
-from rtmri.training.synth.speakers import SPEAKER_FILE, Speaker
-from rtmri.training.synth.tracts import head_of
+from rtmri.synth import anatomy
+from rtmri.synth.errors import SynthError
+from rtmri.synth.geometry import HeadPose
+from rtmri.synth.outlines import Outlines, rest_outlines
+from rtmri.synth.speakers import SPEAKER_FILE, Speaker
+from rtmri.synth.tracts import head_of
 
 GEOMETRY_DIR = "geometry"  # OUT/<speaker>/geometry/<utt>.npz
 GRID_FILE = "grid.json"  # OUT/<speaker>/grid.json, in the pixels of the speaker's videos

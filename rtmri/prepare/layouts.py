@@ -31,7 +31,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtmri.training.prepare import PrepareError
+from rtmri.prepare import PrepareError
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v")
 AUDIO_EXTENSIONS = (".wav", ".flac")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rtmri.training.prepare import PrepareError
+from rtmri.prepare import PrepareError
 
 DEFAULT_PREVIEW_DIR = "prepare_preview"
 
@@ -62,7 +62,7 @@ def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
 def main(args: argparse.Namespace) -> int:
     crop = parse_crop(args.crop)
     if args.preview:
-        from rtmri.training.prepare.preview import run_preview
+        from rtmri.prepare.preview import run_preview
 
         out_dir = args.out or Path(DEFAULT_PREVIEW_DIR)
         for path in run_preview(args.src, out_dir, crop, args.size, args.speaker_pattern, args.landmarks):
@@ -70,8 +70,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise PrepareError("OUT is required (the dataset folder to write), unless --preview")
-    from rtmri.training.prepare.pipeline import Options, run
-    from rtmri.training.prepare.splits import parse_fractions
+    from rtmri.prepare.pipeline import Options, run
+    from rtmri.prepare.splits import parse_fractions
 
     opts = Options(
         src=args.src, out=args.out, size=args.size, crop=crop, clip_seconds=args.clip_seconds,

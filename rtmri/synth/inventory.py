@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rtmri.training.synth.errors import SynthError
+from rtmri.synth.errors import SynthError
 
 PAUSE = ""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtmri.training.synth.japanese import GEMINABLE, MORAE, Mora
+from rtmri.synth.japanese import GEMINABLE, MORAE, Mora
 
 ONSET_WEIGHTS = {
     "": 12, "k": 14, "s": 6, "sh": 4, "t": 7, "ch": 3, "ts": 2, "n": 8, "h": 4, "f": 1,

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmri.training.synth import media, tracts, vtl
-from rtmri.training.synth.grid import utterance_geometry, write_geometry
-from rtmri.training.synth.errors import UtteranceFailed
-from rtmri.training.synth.outlines import rest_outlines
-from rtmri.training.synth.plan import Job
-from rtmri.training.synth.render import FrameRenderer, render_frames
-from rtmri.training.synth.segments import Utterance
-from rtmri.training.synth.speakers import Speaker
+from rtmri.synth import media, tracts, vtl
+from rtmri.synth.grid import utterance_geometry, write_geometry
+from rtmri.synth.errors import UtteranceFailed
+from rtmri.synth.outlines import rest_outlines
+from rtmri.synth.plan import Job
+from rtmri.synth.render import FrameRenderer, render_frames
+from rtmri.synth.segments import Utterance
+from rtmri.synth.speakers import Speaker
 
 
 REPEAT_DIR = "repeat"  # the same articulation acquired again, with independent noise

@@ -14,10 +14,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter
 
-from rtmri.training.synth import anatomy
-from rtmri.training.synth.geometry import HeadPose
-from rtmri.training.synth.outlines import Outlines, tract_outlines
-from rtmri.training.synth.speakers import IMAGE_SIZE
+from rtmri.synth import anatomy
+from rtmri.synth.geometry import HeadPose
+from rtmri.synth.outlines import Outlines, tract_outlines
+from rtmri.synth.speakers import IMAGE_SIZE
 
 SUPERSAMPLE = 2
 TEXTURE_AMPLITUDE = 0.06

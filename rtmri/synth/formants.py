@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import vocaltractlab_cython as vtl
 
-from rtmri.training.synth import tracts
+from rtmri.synth import tracts
 
 SAMPLE_RATE = vtl.get_constants()["sr_audio"]
 STEP = vtl.get_constants()["n_samples_per_state"]
@@ -85,17 +85,17 @@ def table_markdown(rows: list[dict], vowels: str = TABLE_VOWELS) -> str:
 
 
 def main(argv=None) -> int:
-    """python -m rtmri.training.synth.formants OUT --speakers N --heldout-speakers H [--types ...] [--seed S]:
+    """python -m rtmri.synth.formants OUT --speakers N --heldout-speakers H [--types ...] [--seed S]:
     the speakers `rtmri synth` would make with these options, their speaker files built in OUT,
     and a markdown table of their tract lengths and formants (probe f0 100 Hz)."""
     import argparse
     from pathlib import Path
 
-    from rtmri.training.synth.cli import _types
-    from rtmri.training.synth.corpus import build_tracts
-    from rtmri.training.synth.speakers import make_speakers
+    from rtmri.synth.cli import _types
+    from rtmri.synth.corpus import build_tracts
+    from rtmri.synth.speakers import make_speakers
 
-    parser = argparse.ArgumentParser(prog="python -m rtmri.training.synth.formants", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m rtmri.synth.formants", description=main.__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--speakers", type=int, required=True)
     parser.add_argument("--heldout-speakers", type=int, default=0)

@@ -32,13 +32,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rtmri.training.synth import vtl
-from rtmri.training.synth.errors import SpeakerRejected, SynthError
-from rtmri.training.synth.grid import write_speaker_grid
-from rtmri.training.synth.job import JobResult, synthesize_job, write_json
-from rtmri.training.synth.plan import Job, plan_jobs
-from rtmri.training.synth.speakers import SPEAKER_FILE, Speaker, build_speaker_tract, make_speakers
-from rtmri.training.synth.tracts import rejection, tract_type
+from rtmri.synth import vtl
+from rtmri.synth.errors import SpeakerRejected, SynthError
+from rtmri.synth.grid import write_speaker_grid
+from rtmri.synth.job import JobResult, synthesize_job, write_json
+from rtmri.synth.plan import Job, plan_jobs
+from rtmri.synth.speakers import SPEAKER_FILE, Speaker, build_speaker_tract, make_speakers
+from rtmri.synth.tracts import rejection, tract_type
 
 CORPUS_FORMAT = "rtmri-synth-corpus"
 CORPUS_VERSION = 1

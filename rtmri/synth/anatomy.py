@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtmri.training.synth.geometry import Rigid
-from rtmri.training.synth.outlines import FLOOR_OF_MOUTH, LOWER_INCISOR, MANDIBLE, VELUM_END, Outlines
-from rtmri.training.synth.tract_warp import TractWarp
+from rtmri.synth.geometry import Rigid
+from rtmri.synth.outlines import FLOOR_OF_MOUTH, LOWER_INCISOR, MANDIBLE, VELUM_END, Outlines
+from rtmri.synth.tract_warp import TractWarp
 
 AIR = 0.0
 SOFT_TISSUE = 0.55

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from rtmri import RtmriError
-from rtmri.training.prepare import PrepareError
+from rtmri.prepare import PrepareError
 from rtmri.video import read as video
-from rtmri.training.prepare.layouts import discover
+from rtmri.prepare.layouts import discover
 
 PANEL = 384  # minimum displayed height of the frame, px
 MEAN_FRAMES = 200  # at most this many frames make the mean image
@@ -27,7 +27,7 @@ def run_preview(src: Path, out_dir: Path, crop=None, size: int = 96, speaker_pat
                 landmarks: Path | None = None) -> list[Path]:
     from PIL import Image, ImageDraw
 
-    from rtmri.training.prepare.articulation import read_landmark_file, source_grid
+    from rtmri.prepare.articulation import read_landmark_file, source_grid
 
     marks = read_landmark_file(landmarks)
 
@@ -37,7 +37,7 @@ def run_preview(src: Path, out_dir: Path, crop=None, size: int = 96, speaker_pat
         if not rec.problem:
             by_speaker.setdefault(rec.speaker, []).append(rec)
     if crop is not None:
-        from rtmri.training.prepare.pipeline import check_crop_everywhere
+        from rtmri.prepare.pipeline import check_crop_everywhere
 
         check_crop_everywhere([recs[0] for recs in by_speaker.values()], crop)
     out_dir = Path(out_dir)

@@ -22,9 +22,9 @@ import numpy as np
 import vocaltractlab_cython as vtl
 from scipy.optimize import least_squares
 
-from rtmri.training.synth import speaker_file
-from rtmri.training.synth.errors import SpeakerRejected
-from rtmri.training.synth.speaker_file import T
+from rtmri.synth import speaker_file
+from rtmri.synth.errors import SpeakerRejected
+from rtmri.synth.speaker_file import T
 
 CLOSED_CM2 = 0.01  # VocalTractLab reports a small positive area for a closure
 MUST_STAY_OPEN = ("a", "i", "u", "e", "o")  # the Japanese vowels: one closed rejects the tract

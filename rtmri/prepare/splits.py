@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmri.clips import ALL_SPLITS, TRAINING_SPLITS, write_filelist
-from rtmri.training.prepare import PrepareError
+from rtmri.prepare import PrepareError
 
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 NON_JAPANESE_CONDITIONS = frozenset({"non_ja", "nonja", "non-ja"})

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtmri.training.synth.german_timing import german_segments
-from rtmri.training.synth.japanese_timing import japanese_segments
-from rtmri.training.synth.segments import Segment, Utterance
-from rtmri.training.synth.sentences import random_sentence
-from rtmri.training.synth.texts import NON_JA, PASSAGE_JA
+from rtmri.synth.german_timing import german_segments
+from rtmri.synth.japanese_timing import japanese_segments
+from rtmri.synth.segments import Segment, Utterance
+from rtmri.synth.sentences import random_sentence
+from rtmri.synth.texts import NON_JA, PASSAGE_JA
 
 TRAIN, PASSAGE, NON_JAPANESE = "train", "passage_ja", "non_ja"
 TRAIN_UTTERANCE_S = (2.5, 7.0)  # sentences are added until the lower bound, never past the upper

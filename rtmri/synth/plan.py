@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtmri.training.synth import utterances
-from rtmri.training.synth.segments import Utterance
-from rtmri.training.synth.speakers import Speaker
+from rtmri.synth import utterances
+from rtmri.synth.segments import Utterance
+from rtmri.synth.speakers import Speaker
 
 TRAINING_STREAM, EVALUATION_STREAM = 1, 2  # separate random streams per speaker
 REPEAT_STREAM = 1  # the noise of the repeated acquisition

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from rtmri.training.synth.tracts import DEFAULT_TYPES, TYPES
+from rtmri.synth.tracts import DEFAULT_TYPES, TYPES
 
 DEFAULT_SPEAKERS = 4
 DEFAULT_HELD_OUT = 1
@@ -52,11 +52,11 @@ def _types(text: str) -> tuple[str, ...]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from rtmri.training.synth.corpus import CorpusRequest, write_corpus
-    from rtmri.training.synth.errors import SynthError
+    from rtmri.synth.corpus import CorpusRequest, write_corpus
+    from rtmri.synth.errors import SynthError
 
     if args.grids_only:
-        from rtmri.training.synth.grid import rewrite_grids
+        from rtmri.synth.grid import rewrite_grids
 
         print(f"rewrote the grids of {', '.join(rewrite_grids(args.out))} in {args.out}")
         return 0
