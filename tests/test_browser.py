@@ -20,9 +20,9 @@ import soundfile
 from rtmri.audio import SAMPLE_RATE
 from rtmri.streamer.benchmarks.signals import bursts
 from rtmri.bundle.engine import Engine
+from rtmri.lessons.live import lesson_references
 from rtmri.streamer.server import protocol
 from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
-from rtmri.streamer.server.references import load_references
 from rtmri.streamer.sources import FileSource
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,7 +53,7 @@ def server(make_tiny_bundle, tmp_path):
     def start(mode, audio=None, references=None):
         engine = Engine(make_tiny_bundle(size=64))
         engine.warm_up()
-        refs = load_references(references, engine) if references else ()
+        refs = lesson_references(references, engine) if references else ()
         make_source = (lambda: FileSource(audio, realtime=True)) if audio else None
         thread = ServerThread(RtmriServer(engine, ServerOptions(mode=mode, port=0), make_source, refs)).start()
         running.append(thread)

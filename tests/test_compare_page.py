@@ -95,8 +95,8 @@ def test_learner_page_records_an_attempt_and_shows_the_comparison(tmp_path):
     with the served lesson and the page shows the panel with its curves."""
     from rtmri.bundle.engine import Engine
     from rtmri.demo import shipped
+    from rtmri.lessons.live import LessonComparer, lesson_references
     from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
-    from rtmri.streamer.server.references import load_references
 
     raw, speech = tmp_path / "raw.wav", tmp_path / "sora.wav"
     subprocess.run(["espeak-ng", "-v", "ja", "-s", "120", "-w", str(raw), "そら"], check=True)
@@ -107,7 +107,9 @@ def test_learner_page_records_an_attempt_and_shows_the_comparison(tmp_path):
         shutil.copy(FLAP.with_suffix(suffix), references / f"sora{suffix}")
     engine = Engine(shipped().bundle)
     engine.warm_up()
-    thread = ServerThread(RtmriServer(engine, ServerOptions(mode="learner", port=0), None, load_references(references, engine))).start()
+    served = lesson_references(references, engine)
+    server = RtmriServer(engine, ServerOptions(mode="learner", port=0), references=served, comparer=LessonComparer(engine, served))
+    thread = ServerThread(server).start()
     args = ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={speech}"]
     try:
         with sync_api.sync_playwright() as playwright:

@@ -55,14 +55,14 @@ def wav(tmp_path):
 
 @pytest.fixture
 def serve(make_tiny_bundle, wav):
-    """serve(mode=..., token=..., limits=Limits(...), bundle=..., references=...) -> a running ServerThread."""
+    """serve(mode=..., token=..., limits=Limits(...), bundle=..., references=..., comparer=...) -> a running ServerThread."""
     running = []
 
-    def start(mode="broadcast", bundle=None, references=(), **options):
+    def start(mode="broadcast", bundle=None, references=(), comparer=None, **options):
         engine = Engine(bundle or make_tiny_bundle())
         engine.warm_up()  # as `rtmri serve` does: the mel basis and the first runs are slow
         make_source = (lambda: FileSource(wav, realtime=True)) if mode == "broadcast" else None
-        server = RtmriServer(engine, ServerOptions(mode=mode, port=0, **options), make_source, references)
+        server = RtmriServer(engine, ServerOptions(mode=mode, port=0, **options), make_source, references, comparer=comparer)
         thread = ServerThread(server).start()
         running.append(thread)
         return thread
@@ -294,15 +294,15 @@ def test_a_client_that_never_reads_does_not_slow_the_others(serve, make_tiny_bun
     viewers = [Viewer(ws_url(server)) for _ in range(2)]
     time.sleep(0.5)
     slow_port = slow.getsockname()[1]
-    slow_client = next(c for c in list(server.server.clients) if c.ws.remote_address[1] == slow_port)
+    slow_client = next(c for c in list(server.server.admission.clients) if c.ws.remote_address[1] == slow_port)
     counts = count_during(viewers, 5.0)
     assert all(c >= 75 for c in counts), counts  # 125 at 25 fps
     assert slow_client.dropped >= 20  # its own queue dropped its frames
     assert len(slow_client.frames) <= 2
     deadline = time.monotonic() + 15
-    while slow_client in server.server.clients and time.monotonic() < deadline:
+    while slow_client in server.server.admission.clients and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert slow_client not in server.server.clients  # closed as stalled
+    assert slow_client not in server.server.admission.clients  # closed as stalled
     assert all(v.error is None for v in viewers)
     for v in viewers:
         v.close()
@@ -585,6 +585,49 @@ def test_learner_rules(serve):
     first.close()
 
 
+class RecordingComparer:
+    """A dispatch.Comparer that answers with how much audio it was handed."""
+
+    def __init__(self):
+        self.samples, self.left = 0, 0
+
+    def audio(self, client, offset, samples):
+        self.samples += len(samples)
+
+    def request(self, client, request):
+        client.say(protocol.control(protocol.COMPARISON, id=request.get("id"), heard=self.samples))
+
+    def leave(self, client):
+        self.left += 1
+
+
+def next_control(ws, kind, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        message = ws.recv(timeout=deadline - time.monotonic())
+        if isinstance(message, str) and json.loads(message)["type"] == kind:
+            return json.loads(message)
+
+
+def test_compare_goes_to_the_comparer_the_server_was_handed_and_without_one_is_answered(serve):
+    compare = json.dumps({"type": "compare", "reference": "0", "start": 0, "end": CHUNK, "id": 3})
+    comparer = RecordingComparer()
+    with connect(ws_url(serve(mode="learner", comparer=comparer))) as ws:
+        hello(ws)
+        ws.send('{"type": "start"}')
+        ws.send(protocol.audio_message(0, np.zeros(CHUNK)))
+        ws.send(compare)
+        assert next_control(ws, protocol.COMPARISON) == {"type": protocol.COMPARISON, "id": 3, "heard": CHUNK}
+    deadline = time.monotonic() + 5
+    while not comparer.left and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert comparer.left == 1  # told when the learner left
+    with connect(ws_url(serve(mode="learner"))) as ws:
+        hello(ws)
+        ws.send(compare)
+        assert "compares no attempts" in next_control(ws, protocol.COMPARISON)["error"]
+
+
 def test_a_learner_that_restarts_to_renew_its_budget_is_closed_and_the_others_keep_their_frames(serve):
     """The attack of issue 14: start + 2 s of audio, over and over, under the message rate.
     It is closed; a learner speaking at the same time gets its frames."""
@@ -656,7 +699,8 @@ def test_the_page_is_served_with_its_assets(serve):
 
 def test_references_are_rendered_and_served_with_their_original(serve, make_tiny_bundle, tmp_path):
     from rtmri.streamer.mp4 import Mp4Sink
-    from rtmri.streamer.server.references import LENGTH, load_references
+    from rtmri.lessons.live import lesson_references
+    from rtmri.streamer.server.references import LENGTH
 
     folder = tmp_path / "refs"
     folder.mkdir()
@@ -670,7 +714,7 @@ def test_references_are_rendered_and_served_with_their_original(serve, make_tiny
     soundfile.write(folder / "silence.flac", np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
     (folder / "notes.txt").write_text("not a recording")
     bundle = make_tiny_bundle()
-    references = load_references(folder, Engine(bundle))
+    references = lesson_references(folder, Engine(bundle))
     server = serve(bundle=bundle, references=references, token="tok")
     base = f"http://127.0.0.1:{server.server.port}/references"
     assert http_get(base)[0] == 403
@@ -741,13 +785,13 @@ def test_silent_sockets_never_lock_out_a_token_holder(serve):
     server = serve(token="tok", limits=Limits(max_clients=3, max_waiting=4, hello_timeout_s=1.5))
     silent = [raw_websocket(server.server.port) for _ in range(10)]
     time.sleep(0.3)
-    assert len(server.server.waiting) <= 4 and not server.server.clients
+    assert len(server.server.admission.waiting) <= 4 and not server.server.admission.clients
     viewer = Viewer(ws_url(server), token="tok")
     assert viewer.count_during(1.0) >= 10
     codes = [close_frame(sock, timeout=5.0) for sock in silent]
     assert all(c is not None and c[0] in (1008, 1013) for c in codes), codes  # the oldest made room; the rest timed out
     assert sum("no hello" in c[1] for c in codes) >= 1 and sum("waiting" in c[1] for c in codes) >= 6
-    assert not server.server.waiting and viewer.error is None
+    assert not server.server.admission.waiting and viewer.error is None
     viewer.close()
     for sock in silent:
         sock.close()
@@ -776,7 +820,7 @@ def test_a_connection_whose_outgoing_buffer_passes_the_cap_is_cut_off(serve):
     server = serve(limits=limits)
     sock = raw_websocket(server.server.port, receive_buffer=4096)
     time.sleep(0.2)
-    (client,) = server.server.waiting
+    (client,) = server.server.admission.waiting
     ping = ws_frame(OP_PING, b"x" * 120)
     try:
         for _ in range(3000):  # 380 kB of pongs to answer
@@ -784,9 +828,9 @@ def test_a_connection_whose_outgoing_buffer_passes_the_cap_is_cut_off(serve):
     except OSError:
         pass  # cut off
     deadline = time.monotonic() + 10
-    while client in server.server.waiting and time.monotonic() < deadline:
+    while client in server.server.admission.waiting and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert client not in server.server.waiting and client.ws.transport.is_closing()
+    assert client not in server.server.admission.waiting and client.ws.transport.is_closing()
     sock.close()
 
 

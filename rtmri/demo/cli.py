@@ -58,18 +58,20 @@ def headless(assets: DemoAssets, output: Path, provider: str | None) -> int:
 
 
 def interactive(assets: DemoAssets, host: str, port: int, provider: str | None) -> int:
+    # function-local: the server and the window need the live extra (websockets, pygame); --headless does not
+    from rtmri.bundle.engine import Engine
+    from rtmri.lessons.live import lesson_comparer, lesson_references
     from rtmri.streamer.live_cli import open_window
     from rtmri.streamer.serve_cli import join_url
     from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
-    from rtmri.streamer.server.references import load_references
     from rtmri.streamer.server.security import is_loopback, new_token
-    from rtmri.bundle.engine import Engine
 
     engine = Engine(assets.bundle, provider=provider)
     engine.warm_up(batch_sizes=(1, 2, 8))
-    references = load_references(assets.lessons if assets.lessons.is_dir() else assets.references, engine)
+    references = lesson_references(assets.lessons if assets.lessons.is_dir() else assets.references, engine)
     token = None if is_loopback(host) else new_token()
-    server = RtmriServer(engine, ServerOptions(mode="learner", host=host, port=port, token=token), references=references)
+    server = RtmriServer(engine, ServerOptions(mode="learner", host=host, port=port, token=token), references=references,
+                         comparer=lesson_comparer(engine, references))
     try:
         thread = ServerThread(server).start()
     except RuntimeError as exc:

@@ -5,6 +5,10 @@ offsets) the attempt is cut from them and compared with that served reference of
 loop, and the page gets ``{"type": "comparison", "id": ..., ...panel payload}``, or
 ``{"type": "comparison", "id": ..., "error": "..."}`` (a silent or too-short attempt, an
 unknown reference, audio no longer kept) to show instead of a score.
+
+The server knows none of this: the command that starts it (`rtmri serve --references`,
+`rtmri demo`) reads the lesson set, hands it over as references (``lesson_references``)
+and hands over the comparer (``lesson_comparer``, an rtmri.streamer.server.dispatch.Comparer).
 """
 
 from __future__ import annotations
@@ -12,18 +16,26 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
+import soundfile
 
 from rtmri import RtmriError
 from rtmri.audio import SAMPLE_RATE
+from rtmri.lessons.compare import compare
+from rtmri.lessons.grid import bundle_grid
+from rtmri.lessons.lesson import read_lessons
+from rtmri.lessons.panel import panel_payload
+from rtmri.streamer.server.protocol import COMPARISON, DEFAULT_CODEC, DEFAULT_QUALITY, control
+from rtmri.streamer.server.references import Reference, load_references
 
 log = logging.getLogger(__name__)
 KEPT_S = 20.0  # more than the page's longest attempt (15 s)
 MAX_ATTEMPT_S = 15.0
-MESSAGE = "comparison"
 
 
 class RecentAudio:
@@ -65,11 +77,7 @@ class LessonComparer:
     comparison at a time per learner, on one worker thread (the model is shared with the
     live frames)."""
 
-    def __init__(self, engine, references) -> None:
-        import soundfile
-
-        from rtmri.lessons.grid import bundle_grid
-
+    def __init__(self, engine, references: list[Reference]) -> None:
         self.engine = engine
         self.grid = bundle_grid(engine.bundle)
         self.references = {}
@@ -88,13 +96,11 @@ class LessonComparer:
 
     def request(self, client, request: dict) -> None:
         """Answer a compare request later, with client.say (from the event loop)."""
-        from rtmri.streamer.server.protocol import control
-
         ident = request.get("id") if isinstance(request.get("id"), (int, str)) else None
         try:
             attempt, (reference, lesson) = self._inputs(client, request)
         except RtmriError as exc:
-            client.say(control(MESSAGE, id=ident, error=str(exc)))
+            client.say(control(COMPARISON, id=ident, error=str(exc)))
             return
         self.busy.add(client)
         future = asyncio.get_running_loop().run_in_executor(self.executor, self._payload, attempt, reference, lesson)
@@ -103,9 +109,9 @@ class LessonComparer:
             self.busy.discard(client)
             try:
                 result = done.result()
-                client.say(control(MESSAGE, id=ident, **result))
+                client.say(control(COMPARISON, id=ident, **result))
             except RtmriError as exc:
-                client.say(control(MESSAGE, id=ident, error=str(exc)))
+                client.say(control(COMPARISON, id=ident, error=str(exc)))
             except Exception as exc:  # a gone client, a queue it does not read: nothing to tell
                 log.info("comparison not delivered: %s", exc)
 
@@ -128,8 +134,26 @@ class LessonComparer:
         return attempt, entry
 
     def _payload(self, attempt: np.ndarray, reference: np.ndarray, lesson: dict) -> dict:
-        from rtmri.lessons.compare import compare
-        from rtmri.lessons.panel import panel_payload
-
         comparison = compare(attempt, reference, self.engine, self.grid, tuple(lesson.get("phones") or ()))
         return panel_payload(comparison, lesson, reference, attempt, self.grid, self.engine.image_size)
+
+
+def lesson_references(folder: str | Path, engine, codec: str = DEFAULT_CODEC, quality: int = DEFAULT_QUALITY) -> list[Reference]:
+    """The lesson set in folder (lesson folders, or recordings with their text beside them)
+    as the server's references; a lesson that cannot be read is named on stderr and left out."""
+    def skip(path: Path, exc: Exception) -> None:
+        print(f"rtmri serve: skipping reference {path}: {exc}", file=sys.stderr)
+
+    return load_references(read_lessons(folder, skip), engine, codec, quality)
+
+
+def lesson_comparer(engine, references: list[Reference]) -> LessonComparer | None:
+    """The comparer for a learner server with these references, or None: no references, or a
+    bundle that cannot compare (no analysis grid: said in the log, the page is served all the same)."""
+    if not references:
+        return None
+    try:
+        return LessonComparer(engine, references)
+    except RtmriError as exc:
+        log.warning("attempts will not be compared: %s", exc)
+        return None

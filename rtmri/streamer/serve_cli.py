@@ -6,6 +6,10 @@ own microphone and sees its own vocal tract, next to the --references recordings
 
 Listens on 127.0.0.1 unless --host says otherwise; any other address needs an access token
 (one is made when --token is not given), printed as a join URL and a QR code.
+
+This command hands the server its lessons: the --references folder read as a lesson set,
+and in learner mode the comparer of attempts (rtmri.lessons.live); the server package
+itself knows nothing of lessons.
 """
 
 from __future__ import annotations
@@ -14,9 +18,16 @@ import argparse
 import asyncio
 import signal
 import socket
+import ssl
 import sys
 
-from rtmri.streamer.sources import device_argument
+from rtmri import RtmriError
+from rtmri.bundle.engine import Engine
+from rtmri.lessons.live import lesson_comparer, lesson_references
+from rtmri.streamer.server.app import ANY_ADDRESS, RtmriServer, ServerOptions
+from rtmri.streamer.server.protocol import CODECS, DEFAULT_CODEC, DEFAULT_QUALITY
+from rtmri.streamer.server.security import Limits, is_loopback, new_token
+from rtmri.streamer.sources import FileSource, MicrophoneSource, device_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="port for the page and the WebSocket (default 8765; 0: any free one)")
     parser.add_argument("--token", help="access token (required off loopback; made up when not given)")
     parser.add_argument("--references", metavar="DIR", help="folder of native recordings (wav, flac, mp3, mp4) to compare with")
-    parser.add_argument("--codec", choices=("jpeg", "png"), default="jpeg", help="frame image format (default jpeg)")
-    parser.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
+    parser.add_argument("--codec", choices=tuple(CODECS), default=DEFAULT_CODEC, help=f"frame image format (default {DEFAULT_CODEC})")
+    parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY, help=f"JPEG quality (default {DEFAULT_QUALITY})")
     parser.add_argument("--max-sessions", type=int, default=8, help="learner sessions at once (default 8)")
     parser.add_argument("--max-clients", type=int, default=100, help="connections at once (default 100)")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
@@ -55,7 +66,7 @@ def lan_address() -> str:
 
 def join_url(server, token: str | None) -> str:
     url = server.url
-    if server.options.host in ("0.0.0.0", "::", ""):
+    if server.options.host in ANY_ADDRESS:
         url = url.replace("127.0.0.1", lan_address(), 1)
     return url + (f"#token={token}" if token else "")
 
@@ -72,12 +83,6 @@ def print_qr(text: str) -> None:
 
 
 def main(args) -> int:
-    from rtmri import RtmriError
-    from rtmri.bundle.engine import Engine
-    from rtmri.streamer.server.app import RtmriServer, ServerOptions
-    from rtmri.streamer.server.security import Limits, is_loopback, new_token
-    from rtmri.streamer.sources import FileSource, MicrophoneSource
-
     token = args.token
     if token is None and not is_loopback(args.host):
         token = new_token()
@@ -85,8 +90,6 @@ def main(args) -> int:
         raise RtmriError("--tls-cert and --tls-key go together")
     ssl_context = None
     if args.tls_cert:
-        import ssl
-
         ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         try:
             ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
@@ -108,17 +111,17 @@ def main(args) -> int:
             MicrophoneSource(args.device).close()  # fails now, with the device listing, rather than in the thread
             make_source = lambda: MicrophoneSource(args.device)  # noqa: E731
             description = f"microphone {'(default)' if args.device is None else args.device}"
-    references = []
+    references, comparer = [], None
     if args.references:
-        from rtmri.streamer.server.references import load_references
-
-        references = load_references(args.references, engine, args.codec, args.quality)
+        references = lesson_references(args.references, engine, args.codec, args.quality)
         print(f"rtmri serve: {len(references)} reference recording(s) rendered from {args.references}", file=sys.stderr)
+        if args.mode == "learner":
+            comparer = lesson_comparer(engine, references)
     limits = Limits(max_sessions=args.max_sessions, max_clients=args.max_clients)
     options = ServerOptions(mode=args.mode, host=args.host, port=args.port, token=token, codec=args.codec,
                             quality=args.quality, limits=limits, allowed_origins=tuple(args.allow_origin),
                             ssl=ssl_context, repeat=not args.once, smoothing=args.smooth)
-    server = RtmriServer(engine, options, make_source, references, description)
+    server = RtmriServer(engine, options, make_source, references, description, comparer)
     try:
         asyncio.run(_serve(server, token))
     except OSError as exc:  # the port is taken, the address is not ours

@@ -8,7 +8,8 @@ import sys
 import threading
 
 from rtmri.streamer.fps import FpsMeter
-from rtmri.streamer.server.protocol import CLOSE_UNSUPPORTED, TRACK_LIVE, FrameHeader, ProtocolError, encode_image
+from rtmri.streamer.server.protocol import (CLOSE_UNSUPPORTED, DEFAULT_CODEC, DEFAULT_QUALITY, TRACK_LIVE, FrameHeader,
+                                            ProtocolError, encode_image)
 from rtmri.streamer.stream import StopStreaming, Streamer
 
 STOP_TIMEOUT_S = 5.0
@@ -42,7 +43,7 @@ class Broadcast:
 
     name = "broadcast"
 
-    def __init__(self, engine, make_source, codec: str = "jpeg", quality: int = 90, repeat: bool = True,
+    def __init__(self, engine, make_source, codec: str = DEFAULT_CODEC, quality: int = DEFAULT_QUALITY, repeat: bool = True,
                  smoothing: float = 0.0, description: str = "") -> None:
         self.engine = engine
         self.make_source = make_source

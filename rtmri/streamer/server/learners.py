@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rtmri.streamer.frames import SampleClock, WindowQueue, make_frames, round_robin
-from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, CLOSE_TRY_LATER, TRACK_LIVE, FrameHeader,
-                                            ProtocolError, control, encode_image)
+from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, CLOSE_TRY_LATER, DEFAULT_CODEC, DEFAULT_QUALITY,
+                                            TRACK_LIVE, FrameHeader, ProtocolError, control, encode_image)
 from rtmri.streamer.server.security import AudioBudget, Limits, RateLimit
 from rtmri.streamer.stream import DEFAULT_MAX_BATCH
 from rtmri.streamer.windows import FrameWindows
@@ -95,7 +95,7 @@ class Learners:
     name = "learner"
     description = "learner sessions"
 
-    def __init__(self, engine, limits: Limits, codec: str = "jpeg", quality: int = 90,
+    def __init__(self, engine, limits: Limits, codec: str = DEFAULT_CODEC, quality: int = DEFAULT_QUALITY,
                  max_per_session: int = DEFAULT_MAX_BATCH) -> None:
         self.engine = engine
         self.limits = limits

@@ -1,5 +1,6 @@
-"""The server's two modes behind one small interface. RtmriServer keeps HTTP, hello,
-pings and limits, and hands everything else to its mode:
+"""The server's two modes behind one small interface. The server keeps HTTP
+(http_routes), hello and limits (admission) and pings (dispatch), and hands everything
+else to its mode:
 
     broadcast  rtmri.streamer.server.broadcast.Broadcast: one audio source to every viewer
     learner    rtmri.streamer.server.learners.Learners: each browser's own microphone
@@ -13,6 +14,9 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+
+from rtmri.streamer.server.broadcast import Broadcast
+from rtmri.streamer.server.learners import Learners
 
 MODES = ("broadcast", "learner")
 
@@ -46,12 +50,8 @@ class Mode(Protocol):
 def make_mode(options, engine, make_source=None, source_description: str = "") -> Mode:
     """options: rtmri.streamer.server.app.ServerOptions."""
     if options.mode == "broadcast":
-        from rtmri.streamer.server.broadcast import Broadcast
-
         return Broadcast(engine, make_source, options.codec, options.quality, options.repeat, options.smoothing,
                          source_description)
     if options.mode == "learner":
-        from rtmri.streamer.server.learners import Learners
-
         return Learners(engine, options.limits, options.codec, options.quality)
     raise ValueError(f"mode {options.mode!r}: expected one of {', '.join(MODES)}")

@@ -22,9 +22,11 @@ PCM at 16 kHz)::
     u32 offset of the first sample in the current stream (contiguous from 0)
 
 Text, both ways: JSON objects with a "type". Client -> server: ``hello`` {token} first;
-``ping`` {t0}; learners ``start`` / ``stop``. Server -> client: ``welcome``, ``pong``
+``ping`` {t0}; learners ``start`` / ``stop``, and ``compare`` {reference, start, end, id}
+(an attempt, in its stream's sample offsets). Server -> client: ``welcome``, ``pong``
 {t0, server_ms} (the clock-offset exchange: offset = server_ms - (t0 + t_received) / 2,
-from the pong with the smallest round trip), ``started`` {epoch}, ``stopped``, ``status``.
+from the pong with the smallest round trip), ``started`` {epoch}, ``stopped``, ``status``,
+``comparison`` {id, ...} (what the comparer makes of an attempt, or an error).
 
 A client that breaks these rules is closed with a close code and a reason (ProtocolError).
 """
@@ -39,11 +41,16 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
+
+from rtmri.audio import SAMPLE_RATE
 
 VERSION = 1
 KIND_FRAME = 1
 KIND_AUDIO = 2
 CODECS = {"jpeg": 1, "png": 2}
+DEFAULT_CODEC = "jpeg"
+DEFAULT_QUALITY = 90  # JPEG
 CODEC_NAMES = {v: k for k, v in CODECS.items()}
 TRACK_LIVE, TRACK_RENDERED, TRACK_ORIGINAL = 0, 1, 2
 
@@ -52,7 +59,7 @@ FRAME_LAYOUT = (("kind", "B"), ("version", "B"), ("codec", "B"), ("track", "B"),
                 ("epoch", "I"), ("spoken_at_ms", "d"), ("audio_ready_at_ms", "d"), ("made_at_ms", "d"), ("sent_at_ms", "d"))
 FRAME_HEADER = struct.Struct("<" + "".join(code for _, code in FRAME_LAYOUT))  # 48 bytes
 AUDIO_HEADER = struct.Struct("<BBHI")  # 8 bytes
-MAX_AUDIO_SAMPLES = 16000  # one message carries at most 1 s of audio
+MAX_AUDIO_SAMPLES = SAMPLE_RATE  # one message carries at most 1 s of audio
 PCM_SCALE = 32767.0
 
 # WebSocket close codes (RFC 6455 section 7.4.1); 1001 when the server goes down.
@@ -62,7 +69,8 @@ CLOSE_POLICY = 1008  # token, order of messages, rate
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013  # server full
 
-CLIENT_MESSAGES = ("hello", "ping", "start", "stop", "compare")  # compare: rtmri.lessons.live
+CLIENT_MESSAGES = ("hello", "ping", "start", "stop", "compare")  # compare: dispatch.Comparer
+COMPARISON = "comparison"  # the server's answer to compare
 
 
 class ProtocolError(Exception):
@@ -80,9 +88,7 @@ def now_ms() -> float:
     return time.monotonic() * 1000.0
 
 
-def encode_image(image: np.ndarray, codec: str = "jpeg", quality: int = 90) -> bytes:
-    from PIL import Image
-
+def encode_image(image: np.ndarray, codec: str = DEFAULT_CODEC, quality: int = DEFAULT_QUALITY) -> bytes:
     buffer = io.BytesIO()
     picture = Image.fromarray(np.asarray(image, np.uint8))
     if codec == "jpeg":
