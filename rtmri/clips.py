@@ -28,12 +28,12 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
 from rtmri import RtmriError
-
 from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE, load_audio, melspectrogram
-from rtmri.files import atomic_write
+from rtmri.files import atomic_write, atomic_writer
 
 FORMAT = "rtmri-clips"
 VERSION = 1
@@ -42,9 +42,14 @@ UNSEEN_SPLITS = ("unseen_ja", "unseen_nonja")
 ALL_SPLITS = TRAINING_SPLITS + UNSEEN_SPLITS
 # Evaluation conditions of the study (DESIGN §1), by split.
 CONDITIONS = {"test": 1, "unseen_ja": 2, "unseen_nonja": 3}
+HEADER_FILE = "dataset.json"
+FILELISTS_DIR = "filelists"
+CLIPS_DIR = "clips"
 FRAMES_FILE = "frames.npy"
 REPEAT_FILE = "frames_repeat.npy"
-GEOMETRY_FILE = "geometry.npz"
+AUDIO_FILE = "audio.wav"
+INFO_FILE = "clip.json"
+REQUIRED_FILES = (FRAMES_FILE, AUDIO_FILE, INFO_FILE)  # the geometry and the repeat are optional
 GRIDS_DIR = "grids"
 
 
@@ -59,11 +64,16 @@ class Clip:
 
     @property
     def folder(self) -> Path:
-        return self.root / "clips" / self.clip_id
+        return clip_folder(self.root, self.clip_id)
+
+    @property
+    def audio_path(self) -> Path:
+        """The clip's 16 kHz audio file."""
+        return self.folder / AUDIO_FILE
 
     @cached_property
     def info(self) -> dict:
-        return _read_json(self.folder / "clip.json")
+        return _read_json(self.folder / INFO_FILE)
 
     @property
     def speaker(self) -> str:
@@ -84,12 +94,10 @@ class Clip:
 
     def geometry(self) -> dict[str, np.ndarray] | None:
         """The true outlines of every frame in the clip's pixels (``rtmri.articulation.outlines``), or None."""
-        path = self.folder / GEOMETRY_FILE
-        if not path.is_file():
-            return None
-        from rtmri.articulation.outlines import load
+        from rtmri.articulation import outlines  # scikit-image (the eval extra): not needed to stream
 
-        return load(path)
+        path = self.folder / outlines.GEOMETRY_FILE
+        return outlines.load(path) if path.is_file() else None
 
     @property
     def pixel_mm(self) -> float | None:
@@ -98,7 +106,7 @@ class Clip:
         return float(value) if isinstance(value, (int, float)) else None
 
     def audio(self) -> np.ndarray:
-        return load_audio(self.folder / "audio.wav", SAMPLE_RATE)
+        return load_audio(self.audio_path, SAMPLE_RATE)
 
     def mel(self) -> np.ndarray:
         return melspectrogram(self.audio())
@@ -111,7 +119,7 @@ class ClipDataset:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"{self.root}: no such dataset folder")
-        header = self.root / "dataset.json"
+        header = self.root / HEADER_FILE
         if not header.is_file():
             raise DatasetError(f"{self.root}: not a prepared dataset (no dataset.json); run `rtmri prepare` first")
         self.header = _read_json(header)
@@ -139,7 +147,7 @@ class ClipDataset:
     def split(self, name: str) -> list[Clip]:
         if name not in ALL_SPLITS:
             raise DatasetError(f"unknown split {name!r}; splits are {', '.join(ALL_SPLITS)}")
-        path = self.root / "filelists" / f"{name}.txt"
+        path = filelist_path(self.root, name)
         if not path.is_file():
             return []
         ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -152,12 +160,46 @@ class ClipDataset:
         return clips
 
 
+def clip_folder(root: Path, clip_id: str) -> Path:
+    return Path(root) / CLIPS_DIR / clip_id
+
+
+def filelist_path(root: Path, split: str) -> Path:
+    return Path(root) / FILELISTS_DIR / f"{split}.txt"
+
+
+def is_complete(folder: Path) -> bool:
+    """Whether a clip folder holds every file a clip must have."""
+    return all((folder / name).is_file() for name in REQUIRED_FILES)
+
+
+def write_clip(folder: Path, frames: np.ndarray, audio: np.ndarray, info: dict, repeat: np.ndarray | None = None) -> None:
+    """A clip's uint8 frames (and the repeat acquisition's), its 16 kHz audio as PCM-16 and
+    clip.json, each file written atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in ((FRAMES_FILE, frames), (REPEAT_FILE, repeat)):
+        if content is None:
+            continue
+        with atomic_writer(folder / name) as handle:
+            np.save(handle, np.ascontiguousarray(content, np.uint8))
+    with atomic_writer(folder / AUDIO_FILE) as handle:
+        soundfile.write(handle, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    atomic_write(folder / INFO_FILE, json.dumps(info, indent=1))
+
+
+def write_geometry(folder: Path, arrays: dict[str, np.ndarray]) -> None:
+    """The clip's true outlines (``rtmri.articulation.outlines``, already in its pixels and frames)."""
+    from rtmri.articulation import outlines  # scikit-image (the eval extra): not needed to stream
+
+    outlines.save(folder / outlines.GEOMETRY_FILE, arrays)
+
+
 def write_header(root: Path, header: dict) -> None:
-    atomic_write(root / "dataset.json", json.dumps({"format": FORMAT, "version": VERSION, "fps": FPS, "sample_rate": SAMPLE_RATE, **header}, indent=2))
+    atomic_write(root / HEADER_FILE, json.dumps({"format": FORMAT, "version": VERSION, "fps": FPS, "sample_rate": SAMPLE_RATE, **header}, indent=2))
 
 
 def write_filelist(root: Path, split: str, clip_ids: list[str]) -> None:
-    atomic_write(root / "filelists" / f"{split}.txt", "".join(f"{c}\n" for c in clip_ids))
+    atomic_write(filelist_path(root, split), "".join(f"{c}\n" for c in clip_ids))
 
 
 def write_grid(root: Path, speaker: str, grid) -> None:

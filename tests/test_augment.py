@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from rtmri.audio import SAMPLE_RATE, melspectrogram
+from rtmri import perturbations
+from rtmri.perturbations import heldout_perturbation
 from rtmri.training import augment
-from rtmri.training.augment import KINDS, NOISE_SNR_DB, Augmentation, heldout_perturbation
+from rtmri.training.augment import KINDS, NOISE_SNR_DB, Augmentation
 from rtmri.training.config import ConfigError, read_toml, resolve, to_toml
 
 FIRST, END = 60, 100  # the columns a sample reads (0.5 s), well inside the clip
@@ -124,8 +126,8 @@ def test_heldout_perturbation_is_reproducible_and_none_of_the_training_kinds(spe
     assert held.shape == audio.shape and np.array_equal(held, heldout_perturbation(audio, SAMPLE_RATE, seed=1))
     assert _distance(melspectrogram(held), mel) > CHANGED
     assert not np.array_equal(held, heldout_perturbation(audio, SAMPLE_RATE, seed=2))
-    assert augment.HELDOUT_HALLS.rt60_s[0] > augment.TRAINING_ROOMS.rt60_s[1]  # other rooms than training's
-    assert augment.HELDOUT_HALLS.size_m[0][0] > augment.TRAINING_ROOMS.size_m[0][1]
+    assert perturbations.HELDOUT_HALLS.rt60_s[0] > perturbations.TRAINING_ROOMS.rt60_s[1]  # other rooms than training's
+    assert perturbations.HELDOUT_HALLS.size_m[0][0] > perturbations.TRAINING_ROOMS.size_m[0][1]
 
 
 # ---- in the datasets and runs ---------------------------------------------------------------------

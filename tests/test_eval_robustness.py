@@ -4,6 +4,8 @@ noise and microphone, and the unseen speakers by speaker type, scored like every
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,3 +72,10 @@ def test_the_corpus_is_found_from_another_folder_when_prepare_was_given_a_relati
     assert speaker_types(corpus_of(dataset)) == {"spk01": "child"}
     (data / "manifest.json").write_text(json.dumps({"options": {"src": "gone"}}))
     assert corpus_of(dataset) is None
+
+
+def test_robustness_imports_neither_torch_nor_the_training_package():
+    code = ("import sys, rtmri.evaluation.robustness; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('rtmri.training')))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"

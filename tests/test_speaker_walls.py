@@ -16,7 +16,7 @@ import pytest
 from rtmri.articulation import grid as analysis_grid
 from rtmri.articulation import regions as R
 from rtmri.synth import grid as synth_grid
-from rtmri.synth.speakers import SPEAKER_FILE
+from rtmri.synth.layout import GRID_FILE, SPEAKER_FILE, TRACT_FILE
 
 SEED = 3  # a child whose every shape is drawn cleanly (no tongue grazing a gridline's start)
 SHAPES = ("a", "i", "u", "e", "o", "@", "tt-alveolar-fricative(a)", "tt-alveolar-closure(i)", "ll-labial-closure(a)",
@@ -32,7 +32,7 @@ def child(tmp_path_factory):
     from rtmri.synth.speakers import CROP_CENTRE_MM, make_speakers, with_tract
 
     speaker = make_speakers(1, 0, SEED, ("child",))[0]
-    path = tmp_path_factory.mktemp("child") / "spk01" / tracts.TRACT_FILE
+    path = tmp_path_factory.mktemp("child") / "spk01" / TRACT_FILE
     path.parent.mkdir()
     anatomy = tracts.anatomy_for(speaker.tract_size, speaker.palate_scale, speaker.pharynx_scale)
     speaker_file.write_speaker_file(anatomy, path, tracts.glottis_statics(speaker.tract_size, speaker.f0_hz))
@@ -135,14 +135,14 @@ def test_jd3_grid_file_is_unchanged_and_grids_only_rewrites_a_corpus(child, tmp_
     corpus = _corpus_of(tmp_path, [*jd3, dataclasses.replace(child, id="spk03")])
     old_warped = {"pixel_mm": 1.0, "landmarks": synth_grid.speaker_landmarks(child),
                   "grid": analysis_grid.grid_from_landmarks(synth_grid.speaker_landmarks(child), 1.0).to_json()}
-    (corpus / "spk03" / synth_grid.GRID_FILE).write_text(json.dumps(old_warped))  # written before its own windows
+    (corpus / "spk03" / GRID_FILE).write_text(json.dumps(old_warped))  # written before its own windows
     assert rtmri(["synth", str(corpus), "--grids-only"]) == 0
 
     for speaker in jd3:
-        assert (corpus / speaker.id / synth_grid.GRID_FILE).read_text() == _old_jd3_grid_file(speaker)
+        assert (corpus / speaker.id / GRID_FILE).read_text() == _old_jd3_grid_file(speaker)
         grid = source_grid(corpus / speaker.id, speaker.id, None, "test")
         assert np.allclose(grid.wall, analysis_grid.canonical_grid().wall * speaker.head_scale, equal_nan=True)
-    rewritten = json.loads((corpus / "spk03" / synth_grid.GRID_FILE).read_text())
+    rewritten = json.loads((corpus / "spk03" / GRID_FILE).read_text())
     assert analysis_grid.OWN_WINDOWS_KEY in rewritten
     own = synth_grid.speaker_grid(child)
     prepared = source_grid(corpus / "spk03", "spk03", None, "test")  # what prepare carries into DATA/grids
@@ -158,7 +158,7 @@ def test_own_windows_of_other_lines_are_refused(child, tmp_path):
     content["grid"]["lines"] = content["grid"]["lines"][1:]  # a grid of another definition
     folder = tmp_path / "spk01"
     folder.mkdir()
-    (folder / synth_grid.GRID_FILE).write_text(json.dumps(content))
+    (folder / GRID_FILE).write_text(json.dumps(content))
     with pytest.raises(analysis_grid.GridError, match="--grids-only"):
         source_grid(folder, "spk01", None, "test")
 

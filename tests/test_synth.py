@@ -4,6 +4,8 @@ against the corpus contract; plus bad input, failure handling and determinism.""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -13,6 +15,7 @@ import soundfile as sf
 
 from rtmri.cli import main as rtmri
 from rtmri.synth import job as job_module
+from rtmri.synth import layout
 from rtmri.synth import plan as plan_module
 from rtmri.synth import vtl
 from rtmri.synth.errors import SynthError, UtteranceFailed
@@ -60,6 +63,30 @@ def test_corpus_json_describes_the_corpus(corpus):
     assert info["skipped"] == []
     for speaker in info["speakers"]:
         assert json.loads((corpus / speaker / "speaker.json").read_text())["speaker"] == speaker
+
+
+def test_the_layout_reader_finds_what_the_writer_wrote(corpus):
+    assert layout.is_corpus(corpus)
+    folders = layout.speaker_folders(corpus)
+    assert [f.id for f in folders] == layout.read_manifest(corpus)["speakers"]
+    videos = layout.utterance_videos(corpus)
+    assert videos
+    for folder in folders:
+        assert folder.read_speaker()["speaker"] == folder.id and folder.grid_file.is_file()
+        utterances = [v.stem for v in videos if layout.SpeakerFolder.of_video(v) == folder]
+        assert utterances
+        for utterance in utterances:
+            assert folder.read_meta(utterance)["utterance"] == utterance
+            assert all(p.is_file() for p in (folder.video(utterance), folder.repeat(utterance), folder.audio(utterance),
+                                             folder.geometry(utterance)))
+
+
+def test_the_layout_loads_neither_vocaltractlab_nor_torch():
+    """Prepare, the evaluator and the video tools read a corpus with the core install."""
+    code = ("import sys, rtmri.synth.layout; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'vocaltractlab_cython'}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_every_video_opens_at_its_declared_fps_and_size(corpus):

@@ -19,6 +19,7 @@ pytest.importorskip("parselmouth")
 from rtmri.synth import formants, tracts
 from rtmri.synth.corpus import build_tracts
 from rtmri.synth.errors import SpeakerRejected, UtteranceFailed
+from rtmri.synth.layout import TRACT_FILE, TRACT_INFO
 from rtmri.synth.speakers import build_speaker_tract, make_speakers
 
 SEED = 3
@@ -42,7 +43,7 @@ def _rest_upper(tract_file):
 def test_types_differ_in_tract_length_and_palate(two_speakers):
     male, child = two_speakers
     assert male.tract_type == "male" and child.tract_type == "child"
-    length = {s.tract_type: json.loads((Path(s.tract_file).parent / tracts.TRACT_INFO).read_text())["neutral_length_cm"]
+    length = {s.tract_type: json.loads((Path(s.tract_file).parent / TRACT_INFO).read_text())["neutral_length_cm"]
               for s in two_speakers}
     assert length["child"] < length["male"] - 2.0  # cm, glottis to lips
     # Hard palate: from the velum junction to the alveolar ridge along VocalTractLab's upper outline.
@@ -62,9 +63,9 @@ def test_child_formants_above_adult_male(two_speakers):
 def test_speaker_file_is_cached(two_speakers, tmp_path):
     male = two_speakers[0]
     folder = Path(male.tract_file).parent
-    before = (folder / tracts.TRACT_FILE).stat().st_mtime_ns
+    before = (folder / TRACT_FILE).stat().st_mtime_ns
     rebuilt = build_speaker_tract(replace(male, tract_file=None, landmarks_mm=None), folder)
-    assert (folder / tracts.TRACT_FILE).stat().st_mtime_ns == before
+    assert (folder / TRACT_FILE).stat().st_mtime_ns == before
     assert rebuilt.landmarks_mm == male.landmarks_mm
 
 

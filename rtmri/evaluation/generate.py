@@ -12,7 +12,7 @@ from rtmri.streamer.stream import Streamer
 
 def generate_clip(engine, clip) -> np.ndarray:
     """uint8 (n_frames, S, S) for the clip's audio, frame k made from frame k's window."""
-    return generate_audio(engine, clip.folder / "audio.wav", clip.n_frames, clip.clip_id)
+    return generate_audio(engine, clip.audio_path, clip.n_frames, clip.clip_id)
 
 
 def generate_audio(engine, path, n_frames: int, name: str | None = None) -> np.ndarray:

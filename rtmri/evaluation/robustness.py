@@ -1,7 +1,7 @@
 """The robustness conditions of `rtmri eval` (issue 16): what a real room and a new voice cost.
 
 * ``room``: the test clips' audio through a hall, noise and microphone training never used
-  (``rtmri.training.augment.heldout_perturbation``, seeded by the clip), the generated video
+  (``rtmri.perturbations.heldout_perturbation``, seeded by the clip), the generated video
   scored against the clip's original video with the same measures as every condition.
 * ``voice:<type>``: the unseen speakers' Japanese-passage clips grouped by speaker type
   (adult male, adult female, child-like; read from the synthetic corpus the dataset was
@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import zlib
 from pathlib import Path
@@ -19,19 +18,19 @@ import numpy as np
 import soundfile as sf
 
 from rtmri.evaluation.generate import generate_audio
+from rtmri.perturbations import heldout_perturbation
+from rtmri.prepare.report import read_options
+from rtmri.synth.layout import CorpusFileError, manifest_file, speaker_folders
 
 ROOM = "room"
 ROOM_NAME = "R1: test clips through held-out rooms, noises and microphones"
 VOICE_PREFIX = "voice:"
 VOICE_SOURCE_SPLIT = "unseen_ja"
-CLIP_AUDIO = "audio.wav"
 
 
 def room_audio(clip) -> tuple[np.ndarray, int]:
     """The clip's audio as a held-out room, noise and microphone make it (same length)."""
-    from rtmri.training.augment import heldout_perturbation
-
-    audio, sr = sf.read(clip.folder / CLIP_AUDIO, dtype="float32", always_2d=False)
+    audio, sr = sf.read(clip.audio_path, dtype="float32", always_2d=False)
     perturbed = heldout_perturbation(audio, sr, zlib.crc32(clip.clip_id.encode()))
     return np.clip(perturbed, -1.0, 1.0), sr
 
@@ -50,7 +49,7 @@ def generate_in_room(engine, clip) -> np.ndarray:
     """uint8 frames the bundle makes from the clip's audio in a held-out room."""
     audio, sr = room_audio(clip)
     with tempfile.TemporaryDirectory(prefix="rtmri-eval-room-") as scratch:
-        path = Path(scratch) / CLIP_AUDIO
+        path = Path(scratch) / f"{ROOM}.wav"
         sf.write(path, audio, sr, subtype="FLOAT")
         return generate_audio(engine, path, clip.n_frames, f"{clip.clip_id} (room)")
 
@@ -61,13 +60,13 @@ def corpus_of(dataset) -> Path | None:
     (``rtmri prepare c45 c45d`` run in the folder that holds both)."""
     root = Path(dataset.root)
     try:
-        options = json.loads((root / "manifest.json").read_text(encoding="utf-8"))["options"]
+        options = read_options(root)
         src = options["src"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     candidates = [options.get("src_resolved"), src, root.parent / src]
     for candidate in candidates:
-        if candidate and (Path(candidate) / "corpus.json").is_file():
+        if candidate and manifest_file(candidate).is_file():
             return Path(candidate)
     return None
 
@@ -77,10 +76,10 @@ def speaker_types(corpus: Path | None) -> dict[str, str]:
     if corpus is None:
         return {}
     types = {}
-    for info in sorted(Path(corpus).glob("spk*/speaker.json")):
+    for folder in speaker_folders(corpus):
         try:
-            types[info.parent.name] = json.loads(info.read_text(encoding="utf-8")).get("tract_type", "reference-male")
-        except (OSError, ValueError):
+            types[folder.id] = folder.read_speaker().get("tract_type", "reference-male")
+        except (OSError, CorpusFileError):
             continue
     return types
 

@@ -22,6 +22,7 @@ import numpy as np
 from rtmri.files import atomic_write
 from rtmri.lessons.catalogue import LESSONS, LessonText
 from rtmri.lessons.lesson import Lesson
+from rtmri.synth.layout import SpeakerFolder
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "demo" / "assets" / "lessons"
 CORPUS_SEED, CORPUS_SPEAKERS, CORPUS_HELD_OUT = 0, 10, 2  # the default model's corpus (README: c30)
@@ -71,7 +72,7 @@ def make_lesson(text: LessonText, speaker, scratch: Path, out: Path, size: int) 
     if result.error:
         raise SynthError(f"lesson {text.id}: {result.error}")
     made = scratch / speaker.id
-    meta = json.loads((made / "meta" / f"{text.id}.json").read_text(encoding="utf-8"))
+    meta = SpeakerFolder(made).read_meta(text.id)
     frames = resize_frames(original_frames_25fps(made / "video" / f"{text.id}.mp4", speaker.crop), size)
     audio = load_audio(made / "audio" / f"{text.id}.wav")
     stem = out / text.id

@@ -19,15 +19,14 @@ from rtmri import RtmriError
 from rtmri.alignment import FPS
 from rtmri.articulation import grid as analysis_grid
 from rtmri.articulation import outlines
+from rtmri.clips import write_geometry, write_grid
+from rtmri.synth.layout import CorpusFileError, SpeakerFolder
 from rtmri.video.frame_rate import weight_matrix
-
-SYNTH_GEOMETRY_DIR = "geometry"
-SYNTH_GRID_FILE = "grid.json"
 
 
 def source_geometry(video: Path) -> Path | None:
-    """A synthetic recording's outlines file (``<speaker>/geometry/<utt>.npz``), if it has one."""
-    path = video.parent.parent / SYNTH_GEOMETRY_DIR / f"{video.stem}.npz"
+    """A synthetic recording's outlines file (``rtmri.synth.layout``), if it has one."""
+    path = SpeakerFolder.of_video(video).geometry(video.stem)
     return path if path.is_file() else None
 
 
@@ -51,7 +50,8 @@ def clip_geometry(video: Path, crop, size: int, source_fps: float | None, n_fram
 
 
 def write_clip_geometry(folder: Path, arrays: dict[str, np.ndarray], start: int, end: int) -> None:
-    outlines.save(folder / outlines.GEOMETRY_FILE, outlines.frames_slice(arrays, start, end))
+    """The clip's frames [start, end) of the recording's outlines (already in the clips' pixels)."""
+    write_geometry(folder, outlines.frames_slice(arrays, start, end))
 
 
 def source_pixel_mm(video: Path, landmarks: dict | None, speaker: str) -> float | None:
@@ -59,8 +59,8 @@ def source_pixel_mm(video: Path, landmarks: dict | None, speaker: str) -> float 
     if landmarks is not None and "pixel_mm" in landmarks:
         return float(landmarks["pixel_mm"])
     try:
-        value = json.loads((video.parent.parent / "speaker.json").read_text()).get("pixel_mm")
-    except (OSError, ValueError, AttributeError):
+        value = SpeakerFolder.of_video(video).read_speaker().get("pixel_mm")
+    except (OSError, CorpusFileError):
         return None
     return float(value) if isinstance(value, (int, float)) else None
 
@@ -84,7 +84,7 @@ def source_grid(speaker_folder: Path | None, speaker: str, landmarks: dict | Non
     if landmarks is not None and speaker in landmarks["speakers"]:
         return analysis_grid.grid_from_landmarks(landmarks["speakers"][speaker], float(landmarks.get("pixel_mm", 1.0)),
                                                  f"{where}: speaker {speaker}", fixed_walls=False)
-    path = speaker_folder / SYNTH_GRID_FILE if speaker_folder is not None else None
+    path = SpeakerFolder(speaker_folder).grid_file if speaker_folder is not None else None
     if path is None or not path.is_file():
         return None
     try:
@@ -104,8 +104,6 @@ def source_grid(speaker_folder: Path | None, speaker: str, landmarks: dict | Non
 
 def write_grids(out: Path, grids: dict[str, analysis_grid.AnalysisGrid]) -> dict[str, float]:
     """DATA/grids/<speaker>.json; returns each speaker's mm per clip pixel."""
-    from rtmri.clips import write_grid
-
     for speaker, grid in grids.items():
         write_grid(out, speaker, grid)
     return {speaker: round(grid.mm_per_px, 6) for speaker, grid in grids.items()}
@@ -124,7 +122,7 @@ def write_speaker_grids(out: Path, recordings, results: list[dict], landmarks_pa
     for rec, result in zip(recordings, results):
         if result["status"] == "skipped" or rec.speaker in grids:
             continue
-        grid = source_grid(rec.video.parent.parent, rec.speaker, landmarks, str(landmarks_path))
+        grid = source_grid(SpeakerFolder.of_video(rec.video).path, rec.speaker, landmarks, str(landmarks_path))
         if grid is not None:
             grids[rec.speaker] = grid.to_clip(result["crop"], size)
     if not grids:

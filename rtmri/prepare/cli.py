@@ -71,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
     if args.out is None:
         raise PrepareError("OUT is required (the dataset folder to write), unless --preview")
     from rtmri.prepare.pipeline import Options, run
+    from rtmri.prepare.report import REPORT_FILE
     from rtmri.prepare.splits import parse_fractions
 
     opts = Options(
@@ -87,5 +88,5 @@ def main(args: argparse.Namespace) -> int:
         f"({r['elapsed_s']} s)"
     )
     print("clips: " + ", ".join(f"{name} {v['clips']} ({v['hours']:.3f} h)" for name, v in s.items()))
-    print(f"report: {opts.out / 'report.md'}")
+    print(f"report: {opts.out / REPORT_FILE}")
     return 0

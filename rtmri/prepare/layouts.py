@@ -2,12 +2,11 @@
 
 Layouts recognised without configuration (tried in this order):
 
-- ``rtmri synth`` corpus: ``corpus.json`` (format "rtmri-synth-corpus") next to
-  ``<speaker>/video/<utt>.mp4``, ``<speaker>/audio/<utt>.wav`` and
-  ``<speaker>/meta/<utt>.json`` (crop, condition, phones), and ``<speaker>/repeat/<utt>.mp4``
-  (the same articulation acquired again: the noise ceiling); ``<speaker>/speaker.json``
-  holds the speaker's crop when an utterance has no meta. Held-out speakers are listed in
-  ``corpus.json`` under "heldout_speakers".
+- ``rtmri synth`` corpus (read through ``rtmri.synth.layout``): per speaker its videos,
+  audio, meta (crop, condition, phones) and repeat acquisitions (the same articulation
+  acquired again: the noise ceiling); its speaker.json holds the speaker's crop when an
+  utterance has no meta. Held-out speakers are listed in the corpus manifest under
+  "heldout_speakers".
 - USC 75-speaker database: ``subNNN/2drt/video/*.mp4`` with ``subNNN/2drt/audio/*.wav``.
 - USC-TIMIT: ``<speaker>/avi/*.avi`` with ``<speaker>/wav/*.wav``.
 - either of the last two with SRC being one speaker's folder (``SRC/2drt/video``,
@@ -25,17 +24,16 @@ stream inside the video file.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtmri.prepare import PrepareError
+from rtmri.synth.layout import CORPUS_FILE, CorpusFileError, SpeakerFolder, is_corpus, read_manifest
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v")
 AUDIO_EXTENSIONS = (".wav", ".flac")
-SYNTH_FORMAT = "rtmri-synth-corpus"
 
 LAYOUT_NAMES = {
     "synth": "rtmri synth corpus",
@@ -104,7 +102,7 @@ def discover(src: str | Path, speaker_pattern: str | None = None) -> Discovery:
         raise PrepareError(f"{root}: no such folder")
     if speaker_pattern:
         found = _pattern_layout(root, speaker_pattern)
-    elif (root / "corpus.json").is_file() and _is_synth(root / "corpus.json"):
+    elif is_corpus(root):
         found = _synth_layout(root)
     elif (root / "2drt" / "video").is_dir():
         found = Discovery("usc75", root, _paired(root.name, root, root / "2drt" / "video", root / "2drt" / "audio"))
@@ -121,7 +119,7 @@ def discover(src: str | Path, speaker_pattern: str | None = None) -> Discovery:
         ])
     else:
         raise PrepareError(
-            f"{root}: layout not recognised; expected the corpus of `rtmri synth` (corpus.json), "
+            f"{root}: layout not recognised; expected the corpus of `rtmri synth` ({CORPUS_FILE}), "
             "USC-TIMIT (<speaker>/avi/*.avi with <speaker>/wav/*.wav), the USC 75-speaker database "
             "(subNNN/2drt/video/*.mp4 with subNNN/2drt/audio/*.wav), or any folder of videos with "
             "--speaker-pattern REGEX (e.g. '^(sub\\d+)_' or '(?P<speaker>[^/]+)/')"
@@ -131,13 +129,6 @@ def discover(src: str | Path, speaker_pattern: str | None = None) -> Discovery:
     _make_names_unique(found.recordings)
     found.recordings.sort(key=lambda r: (r.speaker, r.rel))
     return found
-
-
-def _is_synth(path: Path) -> bool:
-    try:
-        return json.loads(path.read_text()).get("format") == SYNTH_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def _videos_in(folder: Path, recursive: bool = False) -> list[Path]:
@@ -220,16 +211,14 @@ def _speaker_ids(entries) -> list[str]:
     return ids
 
 
-def _read_json(path: Path) -> tuple[dict | None, str | None]:
+def _read(read, *args) -> tuple[dict | None, str | None]:
+    """What a corpus reader gives, and None for a missing file, or None and why it cannot be read."""
     try:
-        data = json.loads(path.read_text())
+        return read(*args), None
     except FileNotFoundError:
         return None, None
-    except (OSError, ValueError) as exc:
-        return None, f"{path.name}: cannot read its JSON ({exc})"
-    if not isinstance(data, dict):
-        return None, f"{path.name}: not a JSON object"
-    return data, None
+    except CorpusFileError as exc:
+        return None, str(exc)
 
 
 def parse_crop(value, where: str) -> tuple[int, int, int, int]:
@@ -244,54 +233,55 @@ def parse_crop(value, where: str) -> tuple[int, int, int, int]:
 
 
 def _synth_layout(root: Path) -> Discovery:
-    corpus, _ = _read_json(root / "corpus.json")
+    corpus = read_manifest(root)
     listed = _speaker_ids(corpus.get("speakers"))
     heldout = _speaker_ids(corpus.get("heldout_speakers"))
-    on_disk = sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "video").is_dir())
+    on_disk = sorted(p.name for p in root.iterdir() if p.is_dir() and SpeakerFolder(p).video_dir.is_dir())
     # the corpus's own list (held-out speakers included, listed there or not), else the folders
     speakers = list(dict.fromkeys(listed + heldout)) if listed else on_disk
     recordings: list[Recording] = []
     for speaker in speakers:
-        folder = root / speaker
-        speaker_info, speaker_problem = _read_json(folder / "speaker.json")
+        folder = SpeakerFolder.of(root, speaker)
+        speaker_info, speaker_problem = _read(folder.read_speaker)
         speaker_crop = None
         if speaker_info and speaker_info.get("crop") is not None:
             try:
-                speaker_crop = parse_crop(speaker_info["crop"], f"{speaker}/speaker.json")
+                speaker_crop = parse_crop(speaker_info["crop"], _relative(folder.speaker_file, root))
             except ValueError as exc:
                 speaker_problem = str(exc)
-        videos = _videos_in(folder / "video")
+        videos = _videos_in(folder.video_dir)
         if not videos:
             # A listed speaker without recordings is reported, not silently dropped.
             recordings.append(Recording(
-                speaker=safe_name(speaker), name="(none)", video=folder / "video", audio=None,
-                rel=_relative(folder / "video", root), problem=f"speaker {speaker}: no videos in {speaker}/video",
+                speaker=safe_name(speaker), name="(none)", video=folder.video_dir, audio=None,
+                rel=_relative(folder.video_dir, root), problem=f"speaker {speaker}: no videos in {_relative(folder.video_dir, root)}",
             ))
             continue
         for video in videos:
-            meta_path = folder / "meta" / f"{video.stem}.json"
-            meta, problem = _read_json(meta_path)
+            meta_path = folder.meta(video.stem)
+            meta, problem = _read(folder.read_meta, video.stem)
             problem = problem or speaker_problem
             meta = meta or {}
+            where = _relative(meta_path, folder.path)
             crop = speaker_crop
             if meta.get("crop") is not None:
                 try:
-                    crop = parse_crop(meta["crop"], f"meta/{meta_path.name}")
+                    crop = parse_crop(meta["crop"], where)
                 except ValueError as exc:
                     problem = problem or str(exc)
             phones = meta.get("phones")
             if phones is not None and not _valid_phones(phones):
-                problem = problem or f"meta/{meta_path.name}: phones are not a list of {{phone, start, end}}"
+                problem = problem or f"{where}: phones are not a list of {{phone, start, end}}"
                 phones = None
             fps = meta.get("fps", (speaker_info or {}).get("fps"))
-            audio = find_audio(video, [folder / "audio", video.parent])
-            repeat = folder / "repeat" / video.name
+            audio = find_audio(video, [folder.audio_dir, video.parent])
+            repeat = folder.repeat_dir / video.name
             repeat = repeat if repeat.is_file() else None
             recordings.append(Recording(
                 speaker=safe_name(speaker), name=safe_name(video.stem), video=video, audio=audio,
                 rel=_relative(video, root), condition=meta.get("condition"), crop=crop, phones=phones,
                 meta_fps=float(fps) if isinstance(fps, (int, float)) else None,
-                sources=tuple(p for p in (video, audio, meta_path, folder / "speaker.json", repeat) if p and p.is_file()),
+                sources=tuple(p for p in (video, audio, meta_path, folder.speaker_file, repeat) if p and p.is_file()),
                 problem=problem, repeat=repeat,
             ))
     return Discovery("synth", root, recordings, heldout=[safe_name(s) for s in heldout])

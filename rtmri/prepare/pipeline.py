@@ -26,8 +26,8 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.alignment import FPS, SAMPLES_PER_FRAME
 from rtmri.audio import SAMPLE_RATE, AudioTooLongError, audio_duration, load_audio
-from rtmri.clips import ALL_SPLITS, FRAMES_FILE, REPEAT_FILE, write_header
-from rtmri.files import atomic_write, atomic_writer
+from rtmri.clips import ALL_SPLITS, CLIPS_DIR, clip_folder, is_complete, write_clip, write_header
+from rtmri.files import atomic_write
 from rtmri.prepare import PrepareError, RecordingError
 from rtmri.prepare import clipping, report, splits
 from rtmri.prepare import articulation as articulatory
@@ -170,7 +170,7 @@ def _clip_folder_pattern(rec: Recording) -> re.Pattern:
 
 
 def _remove_clips(out: Path, rec: Recording) -> None:
-    folder = out / "clips" / rec.speaker
+    folder = out / CLIPS_DIR / rec.speaker
     if not folder.is_dir():
         return
     pattern = _clip_folder_pattern(rec)
@@ -310,10 +310,11 @@ def _prepare(rec: Recording, opts: Options, result: dict) -> None:
             info_json["phones"] = phones
         if pixel_mm:
             info_json["pixel_mm"] = pixel_mm
-        _write_clip(opts.out / "clips" / clip_id, frames[start:end], wav[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME], info_json,
-                    None if repeat is None else repeat[start:end])
+        folder = clip_folder(opts.out, clip_id)
+        write_clip(folder, frames[start:end], wav[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME], info_json,
+                   None if repeat is None else repeat[start:end])
         if geometry is not None:
-            articulatory.write_clip_geometry(opts.out / "clips" / clip_id, geometry, start, end)
+            articulatory.write_clip_geometry(folder, geometry, start, end)
         result["clips"].append({"id": clip_id, "speaker": rec.speaker, "condition": rec.condition, "n_frames": end - start, "start_s": round(start_s, 6)})
     result["seconds"] = round(n_frames / FPS, 4)
 
@@ -341,20 +342,6 @@ def _repeat_frames(rec: Recording, info, transform, n_frames: int, opts: Options
         return None
 
 
-def _write_clip(folder: Path, frames: np.ndarray, audio: np.ndarray, info: dict, repeat: np.ndarray | None = None) -> None:
-    import soundfile
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, content in ((FRAMES_FILE, frames), (REPEAT_FILE, repeat)):
-        if content is None:
-            continue
-        with atomic_writer(folder / name) as handle:
-            np.save(handle, np.ascontiguousarray(content, np.uint8))
-    with atomic_writer(folder / "audio.wav") as handle:
-        soundfile.write(handle, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    atomic_write(folder / "clip.json", json.dumps(info, indent=1))
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -368,8 +355,7 @@ def _reusable(rec: Recording, opts: Options) -> dict | None:
         return None
     result = state.get("result") or {}
     for clip in result.get("clips", []):
-        folder = opts.out / "clips" / clip["id"]
-        if not all((folder / name).is_file() for name in ("frames.npy", "audio.wav", "clip.json")):
+        if not is_complete(clip_folder(opts.out, clip["id"])):
             return None
     return {**result, "status": "reused"}
 
@@ -480,7 +466,7 @@ def run(opts: Options) -> dict:
     if not clips:
         raise PrepareError(
             f"nothing usable in {opts.src}: all {len(ordered)} recordings were skipped; "
-            f"the reasons are in {opts.out / 'report.md'}"
+            f"the reasons are in {opts.out / report.REPORT_FILE}"
         )
     splits.write_filelists(opts.out, assigned)
     grids = articulatory.write_speaker_grids(opts.out, found.recordings, ordered, opts.landmarks, opts.size)

@@ -14,8 +14,9 @@ import numpy as np
 
 from rtmri import RtmriError
 from rtmri.prepare import PrepareError
-from rtmri.video import read as video
 from rtmri.prepare.layouts import discover
+from rtmri.synth.layout import SpeakerFolder
+from rtmri.video import read as video
 
 PANEL = 384  # minimum displayed height of the frame, px
 MEAN_FRAMES = 200  # at most this many frames make the mean image
@@ -55,7 +56,7 @@ def run_preview(src: Path, out_dir: Path, crop=None, size: int = 96, speaker_pat
             if problem:
                 failures.append(f"{rec.rel}: {problem}")
                 rect = None
-            grid = source_grid(rec.video.parent.parent, speaker, marks, str(landmarks))
+            grid = source_grid(SpeakerFolder.of_video(rec.video).path, speaker, marks, str(landmarks))
             image = _compose(gray, rect or (0, 0, info.width, info.height), size, f"{speaker}  {rec.rel}  {info.width}x{info.height}"
                              f"  {info.fps or 0:.2f} fps  crop {','.join(map(str, rect)) if rect else 'full frame'}"
                              f"  grid {'yes' if grid is not None else 'none'}", Image, ImageDraw, grid)

@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 from rtmri.alignment import FPS
-from rtmri.clips import ALL_SPLITS
+from rtmri.clips import ALL_SPLITS, CLIPS_DIR, FILELISTS_DIR, HEADER_FILE, REQUIRED_FILES
 from rtmri.files import atomic_write
 
 MANIFEST_FORMAT = "rtmri-prepare-manifest"
+MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "report.md"
 STUDY_TABLE_1 = {"train": 11206, "val": 1401, "test": 1316}
 
 
@@ -129,8 +131,8 @@ def render(manifest: dict) -> str:
         lines.append("None.")
     lines += [
         "",
-        "Files: `dataset.json` (header), `filelists/<split>.txt` (one clip id a line), "
-        "`clips/<speaker>/<recording>_cNN/` (frames.npy, audio.wav, clip.json), `manifest.json` (this report as data).",
+        f"Files: `{HEADER_FILE}` (header), `{FILELISTS_DIR}/<split>.txt` (one clip id a line), "
+        f"`{CLIPS_DIR}/<speaker>/<recording>_cNN/` ({', '.join(REQUIRED_FILES)}), `{MANIFEST_FILE}` (this report as data).",
         "",
     ]
     return "\n".join(lines)
@@ -138,5 +140,11 @@ def render(manifest: dict) -> str:
 
 def write(out: Path, manifest: dict) -> None:
     out = Path(out)
-    atomic_write(out / "manifest.json", json.dumps(manifest, indent=1))
-    atomic_write(out / "report.md", render(manifest))
+    atomic_write(out / MANIFEST_FILE, json.dumps(manifest, indent=1))
+    atomic_write(out / REPORT_FILE, render(manifest))
+
+
+def read_options(out: Path) -> dict:
+    """The options a prepared dataset was made with (its manifest's); OSError, ValueError,
+    KeyError or TypeError when it has no readable manifest."""
+    return json.loads((Path(out) / MANIFEST_FILE).read_text(encoding="utf-8"))["options"]

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from rtmri.synth.layout import utterance_videos
 from rtmri.synth.tracts import DEFAULT_TYPES, TYPES
 
 DEFAULT_SPEAKERS = 4
@@ -76,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
         heldout_types=args.heldout_types,
     )
     corpus = write_corpus(request)
-    written = sum(1 for _ in args.out.glob("spk*/video/*.mp4"))
+    written = len(utterance_videos(args.out))
     print(f"wrote {written} utterances of {len(corpus['speakers'])} speakers to {args.out} ({len(corpus['skipped'])} skipped"
           + (f", {len(corpus['skipped_speakers'])} speakers skipped" if corpus["skipped_speakers"] else "") + ")")
     return 0

@@ -1,20 +1,5 @@
-"""Writing a synthetic rtMRI corpus, in parallel, deterministically for a seed.
-
-Layout (format "rtmri-synth-corpus", version 1)::
-
-    OUT/corpus.json                  format, version, seed, minutes, speakers, heldout_speakers, speaker_types,
-                                     generator, skipped (utterances), skipped_speakers (with the named reason)
-    OUT/<speaker>/speaker.json       type, tract, picture and voice of the speaker, acquisition fps, crop [x, y, w, h]
-    OUT/<speaker>/tract.speaker      its VocalTractLab speaker file (not for reference-male speakers: JD3)
-    OUT/<speaker>/tract.json         the anatomy it was built from, repairs, tract lengths
-    OUT/<speaker>/video/<utt>.mp4    256x256 grayscale H.264 at the speaker's fps (14 or 27)
-    OUT/<speaker>/repeat/<utt>.mp4   the same articulation acquired again with independent noise
-                                     (two acquisitions of one articulation: the noise ceiling)
-    OUT/<speaker>/audio/<utt>.wav    48 kHz mono 16-bit, as long as the video
-    OUT/<speaker>/meta/<utt>.json    speaker, utterance, text, phones, crop, fps, condition, n_frames, duration
-    OUT/<speaker>/geometry/<utt>.npz every frame's outlines and filled shapes in the video's pixels
-                                     (the true articulation; rtmri.articulation.outlines)
-    OUT/<speaker>/grid.json          the speaker's analysis grid in the video's pixels (rtmri.articulation.grid)
+"""Writing a synthetic rtMRI corpus (its layout: ``rtmri.synth.layout``), in parallel,
+deterministically for a seed.
 
 Conditions: "train" (training speakers), "passage_ja" and "non_ja" (held-out speakers).
 corpus.json is written last: its presence means the corpus is complete.
@@ -23,7 +8,6 @@ corpus.json is written last: its presence means the corpus is complete.
 from __future__ import annotations
 
 import multiprocessing
-import re
 import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,14 +20,10 @@ from rtmri.synth import vtl
 from rtmri.synth.errors import SpeakerRejected, SynthError
 from rtmri.synth.grid import write_speaker_grid
 from rtmri.synth.job import JobResult, synthesize_job, write_json
+from rtmri.synth.layout import CORPUS_FILE, CORPUS_FORMAT, CORPUS_VERSION, SPEAKER_DIR, SpeakerFolder, manifest_file
 from rtmri.synth.plan import Job, plan_jobs
-from rtmri.synth.speakers import SPEAKER_FILE, Speaker, build_speaker_tract, make_speakers
+from rtmri.synth.speakers import Speaker, build_speaker_tract, make_speakers
 from rtmri.synth.tracts import rejection, tract_type
-
-CORPUS_FORMAT = "rtmri-synth-corpus"
-CORPUS_VERSION = 1
-CORPUS_FILE = "corpus.json"
-SPEAKER_DIR = re.compile(r"^spk\d+$")
 
 
 @dataclass(frozen=True)
@@ -76,8 +56,9 @@ def write_corpus(request: CorpusRequest) -> dict:
         raise SynthError("no training speaker left: VocalTractLab could not make any of their tracts")
     jobs = plan_jobs(speakers, request.minutes, request.seed, request.eval_sentences, str(request.out))
     for speaker in speakers:
-        write_json(request.out / speaker.id / SPEAKER_FILE, speaker.to_json())
-        write_speaker_grid(request.out / speaker.id, speaker)
+        folder = SpeakerFolder.of(request.out, speaker.id)
+        write_json(folder.speaker_file, speaker.to_json())
+        write_speaker_grid(folder, speaker)
     results = run_jobs(jobs, request.workers, request.progress)
     skipped = [{"utterance": f"{r.speaker}/{r.utterance}", "reason": r.error} for r in results if r.error]
     for entry in skipped:
@@ -94,7 +75,7 @@ def write_corpus(request: CorpusRequest) -> dict:
         "skipped": skipped,
         "skipped_speakers": skipped_speakers,
     }
-    write_json(request.out / CORPUS_FILE, corpus)
+    write_json(manifest_file(request.out), corpus)
     return corpus
 
 
@@ -138,7 +119,7 @@ def prepare_output(out: Path, overwrite: bool) -> None:
 def build_tracts(speakers: list[Speaker], out: Path, workers: int) -> tuple[list[Speaker], list[dict]]:
     """Each speaker with its own speaker file (in parallel); those VocalTractLab cannot make
     are left out and listed with the named reason (their folders removed)."""
-    folders = [out / s.id for s in speakers]
+    folders = [SpeakerFolder.of(out, s.id).path for s in speakers]
     if workers == 1 or sum(not s.reference_tract for s in speakers) < 2:
         outcomes = [_tract_or_rejection(s, f) for s, f in zip(speakers, folders)]
     else:

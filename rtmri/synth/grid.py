@@ -16,12 +16,11 @@ from rtmri.files import atomic_write
 from rtmri.synth import anatomy
 from rtmri.synth.errors import SynthError
 from rtmri.synth.geometry import HeadPose
+from rtmri.synth.layout import SPEAKER_FILE, SpeakerFolder, speaker_folders
 from rtmri.synth.outlines import Outlines, rest_outlines
-from rtmri.synth.speakers import SPEAKER_FILE, Speaker
+from rtmri.synth.speakers import Speaker
 from rtmri.synth.tracts import head_of
 
-GEOMETRY_DIR = "geometry"  # OUT/<speaker>/geometry/<utt>.npz
-GRID_FILE = "grid.json"  # OUT/<speaker>/grid.json, in the pixels of the speaker's videos
 OWN_WINDOWS = "measured on the speaker's own rest tract and head"
 OUTLINE_PARTS = ("tongue", "upper", "lower", "uvula", "pharynx_wall", "epiglottis", "larynx")
 # The filled shapes of anatomy.tract_shapes that border the air, by position from the end.
@@ -66,9 +65,9 @@ def utterance_geometry(frame_outlines: list[Outlines], speaker) -> dict[str, np.
     return to_pixels({**stacked, **static_shapes_mm(head)}, HeadPose.of(speaker))
 
 
-def write_geometry(folder: Path, utterance_id: str, arrays: dict[str, np.ndarray]) -> None:
-    (folder / GEOMETRY_DIR).mkdir(parents=True, exist_ok=True)
-    geometry_file.save(folder / GEOMETRY_DIR / f"{utterance_id}.npz", arrays)
+def write_geometry(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    geometry_file.save(path, arrays)
 
 
 def speaker_landmarks(speaker) -> dict[str, list[float]]:
@@ -100,29 +99,28 @@ def grid_content(speaker) -> dict:
     return {**content, "grid": speaker_grid(speaker).to_json()}
 
 
-def write_speaker_grid(folder: Path, speaker) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / GRID_FILE, json.dumps(grid_content(speaker), indent=1) + "\n")
+def write_speaker_grid(folder: SpeakerFolder, speaker) -> None:
+    folder.path.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder.grid_file, json.dumps(grid_content(speaker), indent=1) + "\n")
 
 
-def corpus_speaker(folder: Path) -> Speaker:
+def corpus_speaker(folder: SpeakerFolder) -> Speaker:
     """The Speaker a corpus folder's speaker.json describes."""
-    path = Path(folder) / SPEAKER_FILE
     try:
-        return Speaker.from_json(json.loads(path.read_text(encoding="utf-8")), folder)
+        return Speaker.from_json(folder.read_speaker(), folder.path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SynthError(f"{path}: not a speaker of an rtmri synth corpus ({type(exc).__name__}: {exc})") from exc
+        raise SynthError(f"{folder.speaker_file}: not a speaker of an rtmri synth corpus ({type(exc).__name__}: {exc})") from exc
 
 
 def rewrite_grids(corpus: Path) -> list[str]:
     """Rewrite every speaker's grid.json of a corpus from its speaker.json and tract file (no
     synthesis); returns the speakers. JD3's are rewritten as they were."""
-    folders = sorted(p.parent for p in Path(corpus).glob(f"spk*/{SPEAKER_FILE}"))
+    folders = speaker_folders(corpus)
     if not folders:
         raise SynthError(f"{corpus}: no <speaker>/{SPEAKER_FILE}: not an rtmri synth corpus")
     for folder in folders:
         write_speaker_grid(folder, corpus_speaker(folder))
-    return [folder.name for folder in folders]
+    return [folder.id for folder in folders]
 
 
 def rest_windows(inner: np.ndarray, outer: np.ndarray, rest: Outlines, head: anatomy.Head,

@@ -17,14 +17,12 @@ import numpy as np
 from rtmri.synth import media, tracts, vtl
 from rtmri.synth.grid import utterance_geometry, write_geometry
 from rtmri.synth.errors import UtteranceFailed
+from rtmri.synth.layout import SpeakerFolder
 from rtmri.synth.outlines import rest_outlines
 from rtmri.synth.plan import Job
 from rtmri.synth.render import FrameRenderer, render_frames
 from rtmri.synth.segments import Utterance
 from rtmri.synth.speakers import Speaker
-
-
-REPEAT_DIR = "repeat"  # the same articulation acquired again, with independent noise
 
 
 @dataclass(frozen=True)
@@ -48,15 +46,17 @@ def synthesize_job(job: Job) -> JobResult:
     except UtteranceFailed as exc:
         return JobResult(speaker.id, utterance.id, utterance.duration, str(exc))
     duration = n_frames / speaker.fps
-    folder = Path(job.out) / speaker.id
-    for sub in ("video", REPEAT_DIR, "audio", "meta"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    media.write_video(folder / "video" / f"{utterance.id}.mp4", frames, speaker.fps)
-    media.write_video(folder / REPEAT_DIR / f"{utterance.id}.mp4", repeat, speaker.fps)
+    folder = SpeakerFolder.of(job.out, speaker.id)
+    video, repeat_video, audio, meta = (folder.video(utterance.id), folder.repeat(utterance.id), folder.audio(utterance.id),
+                                        folder.meta(utterance.id))
+    for path in (video, repeat_video, audio, meta):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    media.write_video(video, frames, speaker.fps)
+    media.write_video(repeat_video, repeat, speaker.fps)
     pcm = media.corpus_audio(articulation.audio, vtl.VTL_SAMPLE_RATE, int(round(duration * media.AUDIO_SAMPLE_RATE)))
-    media.write_wav(folder / "audio" / f"{utterance.id}.wav", pcm)
-    write_geometry(folder, utterance.id, utterance_geometry(drawn, speaker))
-    write_json(folder / "meta" / f"{utterance.id}.json", utterance_meta(speaker, utterance, n_frames, duration))
+    media.write_wav(audio, pcm)
+    write_geometry(folder.geometry(utterance.id), utterance_geometry(drawn, speaker))
+    write_json(meta, utterance_meta(speaker, utterance, n_frames, duration))
     return JobResult(speaker.id, utterance.id, utterance.duration)
 
 

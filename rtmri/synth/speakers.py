@@ -19,10 +19,10 @@ import numpy as np
 from rtmri.articulation.grid import CANONICAL_LANDMARKS_MM
 from rtmri.synth import tracts
 from rtmri.synth.geometry import HeadPose
+from rtmri.synth.layout import SPEAKER_PREFIX
 
 ACQUISITION_FPS = (27, 14)  # alternate over speakers, so both occur
 IMAGE_SIZE = 256  # px, 1 px = 1 mm
-SPEAKER_FILE = "speaker.json"  # OUT/<speaker>/speaker.json: Speaker.to_json, read back by Speaker.from_json
 
 HEAD_SCALE = (0.92, 1.08)
 HEAD_OFFSET_MM = 7.0
@@ -88,7 +88,7 @@ class Speaker:
         return [x, y, size, size]
 
     def to_json(self) -> dict:
-        """OUT/<speaker>/speaker.json (``SPEAKER_FILE``); ``from_json`` reads it back."""
+        """OUT/<speaker>/speaker.json (``layout.SPEAKER_FILE``); ``from_json`` reads it back."""
         info = {"speaker": self.id, **asdict(self)}
         del info["id"]
         info["crop"] = self.crop
@@ -130,7 +130,7 @@ def _draw_speaker(index: int, held_out: bool, seed: int, type_name: str) -> Spea
     # The draws before texture_seed keep their order: a reference-male speaker is the one
     # the same seed and index drew before speaker types existed.
     return Speaker(
-        id=f"spk{index + 1:02d}",
+        id=f"{SPEAKER_PREFIX}{index + 1:02d}",
         index=index,
         held_out=held_out,
         fps=ACQUISITION_FPS[index % len(ACQUISITION_FPS)],

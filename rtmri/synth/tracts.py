@@ -26,6 +26,7 @@ import vocaltractlab_cython as vtl
 from rtmri.files import atomic_write
 from rtmri.synth import shape_repair, speaker_file
 from rtmri.synth.errors import SpeakerRejected, SynthError
+from rtmri.synth.layout import SpeakerFolder
 from rtmri.synth.outlines import rest_outlines
 from rtmri.synth.speaker_file import H0, H2
 
@@ -39,8 +40,6 @@ SIZE_ANCHORS = np.stack([_JD3, (_JD3 + _FEMALE_25) / 2, _FEMALE_25, _GIRL_12, _G
 VOCAL_FOLD_RATIO = np.array([1.0, 0.922, 0.844, 0.572, 0.488])
 REFERENCE_REST_LENGTH_CM, REFERENCE_REST_THICKNESS_CM = 1.6, 0.45  # JD3's geometric glottis
 
-TRACT_FILE = "tract.speaker"  # OUT/<speaker>/tract.speaker
-TRACT_INFO = "tract.json"  # what it was built from (the cache key) and what it measures
 BUILD_VERSION = 1  # raise when the building changes: older cached files are rebuilt
 VOICE_QUALITIES = ("modal", "breathy", "pressed")  # glottis shapes of JD3
 NEUTRAL_SHAPE = "@"
@@ -127,7 +126,8 @@ def build_tract(anatomy, statics: dict[str, float], folder: Path) -> Tract:
     """The speaker file for this anatomy in folder (reused when built before from the same
     anatomy); SpeakerRejected with a named reason if VocalTractLab cannot make it."""
     folder.mkdir(parents=True, exist_ok=True)
-    path, info_path = folder / TRACT_FILE, folder / TRACT_INFO
+    files = SpeakerFolder(folder)
+    path, info_path = files.tract_file, files.tract_info
     key = {"version": BUILD_VERSION, "anatomy": [round(float(x), 6) for x in anatomy],
            "glottis_statics": {k: round(float(v), 6) for k, v in statics.items()}}
     if path.exists() and info_path.exists():

@@ -1,11 +1,12 @@
-"""Audio augmentation of the training samples, and the held-out perturbations the evaluator
-uses for its robustness condition (never used in training).
+"""Audio augmentation of the training samples (the held-out perturbations the evaluator uses
+for its robustness condition, never used in training, are ``rtmri.perturbations``).
 
 Training kinds, in the order they apply (each with its own probability, ``--augment``):
 
   room        reverberation: the impulse response of a shoebox room (pyroomacoustics'
               image-source model, its order from Sabine's formula), 3-8 m, RT60 0.2-0.7 s,
               microphone 0.3-2 m from the talker; a bank of ROOMS rooms drawn from the run seed
+              (``rtmri.perturbations``)
   noise       coloured noise, spectral slope -6..+6 dB/octave (brown, pink, white, blue,
               violet; audiomentations.AddColorNoise) at 5-30 dB SNR
   babble      babble-like noise at 5-30 dB SNR: 4-8 talkers of speech-shaped noise whose
@@ -22,25 +23,22 @@ PREROLL_S lead so a room has its tail) and the features come from rtmri.audio as
 vtlp then warps those features. Everything a sample draws is a function of (seed, sample
 index, kind): the same run seed gives the same augmentation, switching one kind off leaves
 the others' draws as they were.
-
-Held out (``heldout_perturbation``): large halls (10-16 m, RT60 0.8-1.1 s, 2-4 m away),
-mains hum and fan noise at 5-20 dB SNR, telephone / headset responses (band-pass and
-shelves, mild saturation): other rooms, noises and microphones than training's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import librosa
 import numpy as np
+from scipy.signal import butter, sosfilt
 
 from rtmri import RtmriError
 from rtmri.audio import FMAX, FMIN, HALF_WINDOW, HOP_LENGTH, N_MELS, SAMPLE_RATE, melspectrogram
+from rtmri.perturbations import ROOMS, library_rngs, mix_at_snr, reverberate, room_impulse_response
 
 KINDS = ("room", "noise", "babble", "microphone", "gain", "vtlp")  # the order they apply in
 DEFAULT_PROBABILITIES = {"room": 0.4, "noise": 0.3, "babble": 0.2, "microphone": 0.5, "gain": 0.5, "vtlp": 0.5}
@@ -53,16 +51,9 @@ BABBLE_TALKERS = (4, 8)
 GAIN_DB = (-12.0, 6.0)
 VTLP_FACTOR = (0.9, 1.1)
 VTLP_BOUNDARY_HZ = 4800.0  # Jaitly & Hinton's: below it the warp is linear
-ROOMS = 32
 PREROLL_S = 0.3  # audio before a sample's first column that a room's tail may reach from
 
-HELDOUT_ROOMS = 8
-HELDOUT_BANK_SEED = 16_000  # the held-out halls are one fixed set, whatever the run seed
-HELDOUT_SNR_DB = (5.0, 20.0)
-
 _AUGMENT_STREAM = 0xA06  # keeps the augmentation draws apart from the sample's picks
-_ROOM_STREAM = 0x5005
-_HELDOUT_STREAM = 0x4E1D
 
 
 class AugmentError(RtmriError, ValueError):
@@ -175,11 +166,11 @@ def _add_room(audio, sr, rng, bank_seed):
 
 
 def _add_noise(audio, sr, rng, bank_seed):
-    from audiomentations import AddColorNoise
+    from audiomentations import AddColorNoise  # the train extra
 
     noise = AddColorNoise(min_snr_db=NOISE_SNR_DB[0], max_snr_db=NOISE_SNR_DB[1], min_f_decay=NOISE_SLOPE_DB_PER_OCTAVE[0],
                           max_f_decay=NOISE_SLOPE_DB_PER_OCTAVE[1], p=1.0)
-    with _library_rngs(rng):
+    with library_rngs(rng):
         return noise(audio, sr)
 
 
@@ -188,7 +179,7 @@ def _add_babble(audio, sr, rng, bank_seed):
 
 
 def _colour_microphone(audio, sr, rng, bank_seed):
-    from audiomentations import Compose, HighPassFilter, LowPassFilter, PeakingFilter, SevenBandParametricEQ
+    from audiomentations import Compose, HighPassFilter, LowPassFilter, PeakingFilter, SevenBandParametricEQ  # the train extra
 
     channel = Compose([
         HighPassFilter(min_cutoff_freq=80.0, max_cutoff_freq=400.0, p=1.0),
@@ -196,7 +187,7 @@ def _colour_microphone(audio, sr, rng, bank_seed):
         PeakingFilter(min_center_freq=2000.0, max_center_freq=6000.0, min_gain_db=3.0, max_gain_db=10.0, min_q=1.0, max_q=4.0, p=0.5),
         SevenBandParametricEQ(min_gain_db=-6.0, max_gain_db=6.0, p=1.0),
     ])
-    with _library_rngs(rng):
+    with library_rngs(rng):
         return channel(audio, sr)
 
 
@@ -208,92 +199,7 @@ def _change_gain(audio, sr, rng, bank_seed):
 _AUDIO_KINDS = {"room": _add_room, "noise": _add_noise, "babble": _add_babble, "microphone": _colour_microphone, "gain": _change_gain}
 
 
-@contextlib.contextmanager
-def _library_rngs(rng: np.random.Generator):
-    """audiomentations draws from Python's and numpy's global generators: seed them from
-    the sample's generator for the call, then put the run's states back."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    seed = int(rng.integers(2**32))
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-
-
-# ---- the pieces: rooms, noises, mixing, vtlp ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RoomRanges:
-    size_m: tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
-    rt60_s: tuple[float, float]
-    distance_m: tuple[float, float]
-
-
-TRAINING_ROOMS = RoomRanges(size_m=((3.0, 8.0), (3.0, 7.0), (2.5, 3.5)), rt60_s=(0.2, 0.7), distance_m=(0.3, 2.0))
-HELDOUT_HALLS = RoomRanges(size_m=((10.0, 16.0), (8.0, 12.0), (3.5, 5.0)), rt60_s=(0.8, 1.1), distance_m=(2.0, 4.0))
-
-
-@lru_cache(maxsize=ROOMS + HELDOUT_ROOMS)
-def room_impulse_response(bank_seed: int, room: int, sr: int, heldout: bool = False) -> np.ndarray:
-    """Room ``room`` of the bank ``bank_seed`` (training rooms, or the held-out halls),
-    starting at its direct path, unit peak."""
-    import pyroomacoustics as pra
-
-    ranges = HELDOUT_HALLS if heldout else TRAINING_ROOMS
-    rng = np.random.default_rng([bank_seed, _ROOM_STREAM, room, int(heldout)])
-    size = np.array([rng.uniform(*r) for r in ranges.size_m])
-    absorption, max_order = pra.inverse_sabine(rng.uniform(*ranges.rt60_s), size)
-    source, microphone = _placements(size, ranges.distance_m, rng)
-    shoebox = pra.ShoeBox(size, fs=sr, materials=pra.Material(absorption), max_order=max_order)
-    shoebox.add_source(source)
-    shoebox.add_microphone(microphone)
-    shoebox.compute_rir()
-    rir = np.asarray(shoebox.rir[0][0], np.float64)
-    # from the direct path on (less half the fractional-delay filter): reverberation, not a
-    # shift of the audio against the video
-    onset = max(0, int(np.argmax(np.abs(rir))) - pra.constants.get("frac_delay_length") // 2)
-    rir = rir[onset:]
-    return (rir / np.abs(rir).max()).astype(np.float32)
-
-
-def _placements(size: np.ndarray, distance_m: tuple[float, float], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A standing talker and a microphone at desk height ``distance_m`` away, both 0.3 m
-    inside the walls."""
-    margin = 0.3
-    source = np.array([rng.uniform(margin, size[0] - margin), rng.uniform(margin, size[1] - margin), rng.uniform(1.4, 1.8)])
-    for _ in range(100):
-        angle, distance = rng.uniform(0, 2 * np.pi), rng.uniform(*distance_m)
-        microphone = source + np.array([distance * np.cos(angle), distance * np.sin(angle), 0.0])
-        microphone[2] = rng.uniform(0.7, 1.2)
-        if np.all(microphone[:2] > margin) and np.all(microphone[:2] < size[:2] - margin):
-            return source, microphone
-    return source, np.array([size[0] / 2, size[1] / 2, 1.0])  # a room too small for the distance
-
-
-def reverberate(audio: np.ndarray, rir: np.ndarray) -> np.ndarray:
-    """``audio`` through the room, same length and RMS."""
-    from scipy.signal import fftconvolve
-
-    wet = fftconvolve(audio, rir)[: len(audio)]
-    dry_rms, wet_rms = _rms(audio), _rms(wet)
-    return (wet * (dry_rms / wet_rms) if wet_rms > 0 else wet).astype(np.float32)
-
-
-def mix_at_snr(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """``audio`` plus ``noise`` scaled so that their power ratio is ``snr_db``."""
-    signal_rms, noise_rms = _rms(audio), _rms(noise)
-    if signal_rms == 0 or noise_rms == 0:
-        return audio
-    scale = signal_rms / (noise_rms * 10.0 ** (snr_db / 20.0))
-    return (audio + scale * noise).astype(np.float32)
-
-
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+# ---- the pieces: babble, vtlp ------------------------------------------------------------------
 
 
 BABBLE_BANDS_HZ = ((100.0, 800.0), (800.0, 2400.0), (2400.0, 6000.0))  # ICRA's three bands
@@ -305,8 +211,6 @@ def babble_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Babble-like noise: in each band, 4-8 talkers' noise, each under its own log-normal
     syllable-rate envelope; speech-shaped (-6 dB/octave above 500 Hz). The talkers' sum is
     drawn as one Gaussian noise whose variance is the sum of theirs (the same distribution)."""
-    from scipy.signal import sosfilt
-
     talkers = int(rng.integers(BABBLE_TALKERS[0], BABBLE_TALKERS[1] + 1))
     points = n * _ENVELOPE_RATE_HZ // sr + 2
     position = np.arange(n) * _ENVELOPE_RATE_HZ / sr
@@ -321,8 +225,6 @@ def babble_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
 def _syllable_levels(talkers: int, points: int, rng: np.random.Generator) -> np.ndarray:
     """(talkers, points) levels at _ENVELOPE_RATE_HZ: slow (syllable-rate) log-normal
     fluctuations with near-pauses."""
-    from scipy.signal import sosfilt
-
     settle = 50  # the filter's start-up, dropped
     slow = sosfilt(_butter(2, SYLLABLE_RATE_HZ, "lowpass", _ENVELOPE_RATE_HZ), rng.standard_normal((talkers, points + settle)))[:, settle:]
     return np.exp(2.0 * slow / (slow.std(axis=1, keepdims=True) + 1e-12))
@@ -330,15 +232,11 @@ def _syllable_levels(talkers: int, points: int, rng: np.random.Generator) -> np.
 
 @lru_cache(maxsize=32)
 def _butter(order: int, cutoff, btype: str, fs: float) -> np.ndarray:
-    from scipy.signal import butter
-
     return butter(order, cutoff, btype=btype, fs=fs, output="sos")
 
 
 @lru_cache(maxsize=1)
 def _mel_centres_hz() -> np.ndarray:
-    import librosa
-
     return librosa.mel_frequencies(N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]
 
 
@@ -360,44 +258,3 @@ def vtlp(mel: np.ndarray, factor: float) -> np.ndarray:
     below = np.minimum(position.astype(int), N_MELS - 2)
     weight = (position - below)[:, None].astype(np.float32)
     return ((1 - weight) * mel[below] + weight * mel[below + 1]).astype(np.float32)
-
-
-# ---- held out: for the evaluator's robustness condition ------------------------------------------
-
-
-def heldout_perturbation(audio: np.ndarray, sr: int, seed: int) -> np.ndarray:
-    """``audio`` as a held-out hall, noise and microphone make it (same length): one of
-    HELDOUT_ROOMS halls, hum-and-fan noise at 5-20 dB SNR, a telephone / headset response.
-    None of them is a training kind; ``seed`` picks the draws."""
-    audio = np.asarray(audio, np.float32)
-    rng = np.random.default_rng([int(seed), _HELDOUT_STREAM])
-    hall = room_impulse_response(HELDOUT_BANK_SEED, int(rng.integers(HELDOUT_ROOMS)), sr, heldout=True)
-    audio = reverberate(audio, hall)
-    audio = mix_at_snr(audio, hum_and_fan_noise(len(audio), sr, rng), float(rng.uniform(*HELDOUT_SNR_DB)))
-    return _heldout_microphone(audio, sr, rng)
-
-
-def hum_and_fan_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Mains hum (50 or 60 Hz and its harmonics) over a fan's low rumble and blade tone."""
-    from scipy.signal import butter, sosfilt
-
-    t = np.arange(n) / sr
-    mains = float(rng.choice([50.0, 60.0]))
-    hum = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 9))
-    rumble = sosfilt(butter(2, rng.uniform(300.0, 800.0), fs=sr, output="sos"), rng.standard_normal(n))
-    blade = rng.uniform(80.0, 200.0)
-    tone = sum(np.sin(2 * np.pi * blade * k * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
-    return (hum + 3.0 * rumble / (rumble.std() + 1e-12) + 0.5 * tone).astype(np.float32)
-
-
-def _heldout_microphone(audio: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
-    from audiomentations import BandPassFilter, Compose, HighShelfFilter, LowShelfFilter, TanhDistortion
-
-    channel = Compose([
-        BandPassFilter(min_center_freq=900.0, max_center_freq=1400.0, min_bandwidth_fraction=1.3, max_bandwidth_fraction=1.9, p=1.0),
-        LowShelfFilter(min_center_freq=150.0, max_center_freq=400.0, min_gain_db=-12.0, max_gain_db=-3.0, p=1.0),
-        HighShelfFilter(min_center_freq=2500.0, max_center_freq=4000.0, min_gain_db=-9.0, max_gain_db=6.0, p=1.0),
-        TanhDistortion(min_distortion=0.01, max_distortion=0.1, p=0.5),
-    ])
-    with _library_rngs(rng):
-        return channel(audio, sr).astype(np.float32)

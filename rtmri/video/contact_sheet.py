@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmri import RtmriError
+from rtmri.synth.layout import SpeakerFolder
 
 DEFAULT_MAX_TILES = 64
 DEFAULT_COLUMNS = 8
@@ -86,7 +87,7 @@ def read_gray_frames(path: Path) -> tuple[np.ndarray, float]:
 
 def find_meta(video: Path) -> Path | None:
     """The corpus meta json of a video: beside it, or in the speaker's meta/ folder."""
-    for candidate in (video.with_suffix(".json"), video.parent.parent / "meta" / f"{video.stem}.json"):
+    for candidate in (video.with_suffix(".json"), SpeakerFolder.of_video(video).meta(video.stem)):
         if candidate.is_file():
             return candidate
     return None
