@@ -71,11 +71,18 @@ def true_lookahead_ms(frame_index: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_
     return (newest - frame_index * SAMPLES_PER_FRAME) * 1000.0 / SAMPLE_RATE
 
 
-def mel_window(mel: np.ndarray, frame_index: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> np.ndarray:
-    """(N_MELS, WINDOW_COLUMNS) window of frame_index from a whole-signal mel; columns
-    outside the signal are silence."""
-    start = window_start(frame_index, lookahead_ms)
-    return slice_columns(mel, start, WINDOW_COLUMNS)
+def first_column(frame_index: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS, columns: int = WINDOW_COLUMNS) -> int:
+    """First mel column of a window of ``columns`` columns that ends where frame_index's
+    window ends: a model with a longer window (an articulatory model's past context) sees
+    more of the past, never more of the future."""
+    return window_start(frame_index, lookahead_ms) + WINDOW_COLUMNS - columns
+
+
+def mel_window(mel: np.ndarray, frame_index: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+               columns: int = WINDOW_COLUMNS) -> np.ndarray:
+    """(N_MELS, columns) window of frame_index from a whole-signal mel; columns outside the
+    signal are silence."""
+    return slice_columns(mel, first_column(frame_index, lookahead_ms, columns), columns)
 
 
 def slice_columns(mel: np.ndarray, start: int, count: int) -> np.ndarray:
@@ -92,9 +99,10 @@ def n_frames_for_samples(n_samples: int) -> int:
     return n_samples // SAMPLES_PER_FRAME
 
 
-def frame_windows(mel: np.ndarray, n_frames: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> np.ndarray:
-    """(n_frames, N_MELS, WINDOW_COLUMNS) windows of frames 0..n_frames-1."""
-    out = np.empty((n_frames, N_MELS, WINDOW_COLUMNS), np.float32)
+def frame_windows(mel: np.ndarray, n_frames: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+                  columns: int = WINDOW_COLUMNS) -> np.ndarray:
+    """(n_frames, N_MELS, columns) windows of frames 0..n_frames-1."""
+    out = np.empty((n_frames, N_MELS, columns), np.float32)
     for k in range(n_frames):
-        out[k] = mel_window(mel, k, lookahead_ms)
+        out[k] = mel_window(mel, k, lookahead_ms, columns)
     return out

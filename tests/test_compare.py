@@ -186,7 +186,7 @@ def test_rtmri_compare_refuses_a_silent_attempt(tmp_path, capsys):
 
 
 def test_served_references_carry_their_lessons_words(tmp_path, engine):
-    from rtmri.streamer.server.references import load_references
+    from rtmri.lessons.live import lesson_references
 
     folder = tmp_path / "refs"
     folder.mkdir()
@@ -195,7 +195,7 @@ def test_served_references_carry_their_lessons_words(tmp_path, engine):
     (folder / "broken").mkdir()
     shutil.copy(FLAP, folder / "broken" / "audio.flac")
     (folder / "broken" / "lesson.json").write_text("{not json")
-    listed = {r.describe()["name"]: r.describe() for r in load_references(folder, engine)}
+    listed = {r.describe()["name"]: r.describe() for r in lesson_references(folder, engine)}
     assert set(listed) == {"The flap r", "mine"}  # the broken lesson is skipped, the others served
     assert listed["The flap r"]["lesson"]["romaji"] == "sora" and listed["The flap r"]["original"]
     assert "mine.json" in listed["mine"]["lesson"]["note"] and not listed["mine"]["original"]
@@ -218,12 +218,11 @@ def test_recent_audio_cuts_by_offset_and_forgets_a_restarted_microphone():
 def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine):
     import asyncio
 
-    from rtmri.lessons.live import LessonComparer
-    from rtmri.streamer.server.references import load_references
+    from rtmri.lessons.live import LessonComparer, lesson_references
 
     shutil.copy(FLAP, tmp_path / "sora.flac")
     shutil.copy(FLAP.with_suffix(".json"), tmp_path / "sora.json")
-    (reference,) = load_references(tmp_path, engine)
+    (reference,) = lesson_references(tmp_path, engine)
     comparer = LessonComparer(engine, [reference])
     wav = load_audio(FLAP)
 
@@ -262,5 +261,5 @@ def test_a_bundle_without_a_grid_is_named(make_tiny_bundle):
     from rtmri.lessons.grid import bundle_grid
 
     bundle = make_tiny_bundle()
-    with pytest.raises(GridError, match="no analysis_grid"):
+    with pytest.raises(GridError, match="no analysis_grid.*rtmri export .* --data DATASET"):
         bundle_grid(bundle)

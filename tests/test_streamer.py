@@ -80,9 +80,9 @@ class SlowEngine:
     def __init__(self, engine, seconds):
         self.engine, self.seconds, self.bundle = engine, seconds, engine.bundle
 
-    def run(self, windows):
+    def run_with_state(self, windows):
         time.sleep(self.seconds * len(windows))
-        return self.engine.run(windows)
+        return self.engine.run_with_state(windows)
 
 
 def test_falling_behind_drops_frames_instead_of_piling_up_delay(make_tiny_bundle, speech_file):

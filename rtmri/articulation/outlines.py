@@ -182,6 +182,13 @@ def true_gaps(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tuple[in
     drawn shapes: the same rule as ``first_gap_along``, on the lines sampled every
     TRUTH_STEP_PX (all lines at once); NaN where the line's window leaves the image, as for
     the image measure."""
+    return true_spans(arrays, grid, shape)[0]
+
+
+def true_spans(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(gaps, starts): ``true_gaps`` and, per frame and line, where along the line (px from its
+    inner end) the gap begins; a closed line's start is where its first air run would begin
+    (the articulator's surface), or its reach when the line has no air at all."""
     from scipy.ndimage import binary_closing
 
     ends = grid.inner + grid.direction * np.minimum(grid.reach, grid.length)[:, None]
@@ -192,6 +199,7 @@ def true_gaps(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tuple[in
     on_line = s[None, :] <= grid.length[:, None]
     closing = np.ones((1, max(1, int(round(MIN_TISSUE_MM / grid.mm_per_px / TRUTH_STEP_PX))) + 1), bool)
     out = np.zeros((n_frames(arrays), n_lines))
+    starts = np.zeros_like(out)
     for frame in range(len(out)):
         air = np.zeros((n_lines, len(s)), bool)
         for number, (polygon, is_air) in enumerate(_shapes_in_order(arrays, frame)):
@@ -208,8 +216,10 @@ def true_gaps(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tuple[in
         start_px, end_px = s[start], s[end]
         end_px = np.where(np.isnan(grid.wall), end_px, np.minimum(end_px, np.maximum(grid.wall, start_px)))
         out[frame] = np.where(has & (start_px <= grid.reach), end_px - start_px, 0.0)
+        starts[frame] = np.where(has, np.minimum(start_px, grid.reach), grid.reach)
     out[:, ~usable] = np.nan
-    return out
+    starts[:, ~usable] = np.nan
+    return out, starts
 
 
 def _inside_along(polygon: np.ndarray, grid: AnalysisGrid, s: np.ndarray) -> np.ndarray:

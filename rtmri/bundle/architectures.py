@@ -7,3 +7,4 @@ from __future__ import annotations
 FIELD = "architecture"
 WAV2LIP = "wav2lip"
 CSAPO2020_FC_LSTM = "csapo2020-fc-lstm"  # rtmri.training.models.baseline
+ARTICULATORY = "articulatory"  # sound -> articulatory state -> picture: rtmri.training.models.articulatory

@@ -1,4 +1,6 @@
-"""Runs a model bundle with onnxruntime: mel windows in, grayscale frames out."""
+"""Runs a model bundle with onnxruntime: mel windows in, grayscale frames out (and, for an
+articulatory bundle, the articulatory state of each frame: its first graph gives the state,
+the state is drawn on the reference speaker's grid, its renderer graph draws the frame)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,21 @@ import os
 
 import numpy as np
 
-from rtmri.bundle.manifest import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, Bundle, BundleError, graph_problems, read_manifest
+from rtmri.audio import N_MELS, SILENCE_VALUE, melspectrogram
+
+from rtmri.articulation.grid import AnalysisGrid, grid_of_bundle
+from rtmri.articulation.state import StateRaster
+from rtmri.bundle.manifest import (
+    FACE_INPUT,
+    FRAMES_OUTPUT,
+    MEL_INPUT,
+    STATE_OUTPUT,
+    Bundle,
+    BundleError,
+    expected_renderer_io,
+    graph_problems,
+    read_manifest,
+)
 
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 PROVIDER_ALIASES = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
@@ -51,24 +67,37 @@ class Engine:
         options.log_severity_level = 3
         # Spinning idle threads would take a core from the audio, the encoder and other sessions.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(self.bundle.onnx_path), options, providers=choose_providers(provider))
-        except BundleError:
-            raise
-        except Exception as exc:  # onnxruntime raises its own exception types for damaged graphs
-            raise BundleError(f"{self.bundle.onnx_path}: onnxruntime cannot load the graph ({exc})") from exc
+        providers = choose_providers(provider)
+        self.session = _open(ort, self.bundle.onnx_path, options, providers)
         problems = graph_problems(self.bundle, self.session)
+        self.renderer = None
+        if self.bundle.gives_state:
+            self.renderer = _open(ort, self.bundle.renderer_path, options, providers)
+            problems += [f"renderer: {p}" for p in graph_problems(self.bundle, self.renderer, expected_renderer_io)]
         if problems:
             raise BundleError(f"{self.bundle.path}: manifest does not match the graph: " + "; ".join(problems))
         self.providers = self.session.get_providers()
         self._face = None if self.bundle.face_baked else face_input(self.bundle.reference_frames()[0], self.bundle.channels)
+        self._raster = None
+        if self.bundle.gives_state:
+            grid = grid_of_bundle(self.bundle.manifest)
+            if grid is None:
+                raise BundleError(f"{self.bundle.path}: an articulatory bundle needs its reference speaker's analysis grid "
+                                  "(manifest key 'analysis_grid'); export it again with --data")
+            self._raster = StateRaster(grid, self.image_size)
 
-    def set_reference(self, reference: np.ndarray) -> None:
-        """Draw another anatomy: a uint8 (S, S) reference frame (bundles with a face input only)."""
+    def set_reference(self, reference: np.ndarray, grid: AnalysisGrid | None = None) -> None:
+        """Draw another anatomy: a uint8 (S, S) reference frame (bundles with a face input
+        only); an articulatory bundle draws its states on that speaker's ``grid`` (at S)."""
         if self.bundle.face_baked:
             raise BundleError(f"{self.bundle.path}: the reference is baked into this graph and cannot be changed")
         if reference.shape != (self.image_size, self.image_size):
             raise BundleError(f"reference is {reference.shape}, this bundle draws {self.image_size}x{self.image_size} frames")
+        if self.bundle.gives_state:
+            if grid is None:
+                raise BundleError(f"{self.bundle.path}: an articulatory bundle draws the state on the reference speaker's "
+                                  "analysis grid: give the grid with the reference")
+            self._raster = StateRaster(grid, self.image_size)
         self._face = face_input(reference, self.bundle.channels)
 
     @property
@@ -76,22 +105,47 @@ class Engine:
         return self.bundle.image_size
 
     def run(self, mel_windows: np.ndarray) -> np.ndarray:
-        """(B, 80, 16) windows -> uint8 (B, S, S) grayscale frames."""
+        """(B, 80, W) windows -> uint8 (B, S, S) grayscale frames."""
+        return self.run_with_state(mel_windows)[0]
+
+    def run_with_state(self, mel_windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B, 80, W) windows -> (uint8 (B, S, S) frames, float32 (B, state size) states or None)."""
         mel = np.ascontiguousarray(mel_windows, np.float32)[:, None]
-        feeds = {MEL_INPUT: mel}
-        if self._face is not None:
-            feeds[FACE_INPUT] = np.repeat(self._face, len(mel), axis=0)
-        (frames,) = self.session.run([FRAMES_OUTPUT], feeds)
+        if self.renderer is None:
+            feeds = {MEL_INPUT: mel}
+            if self._face is not None:
+                feeds[FACE_INPUT] = np.repeat(self._face, len(mel), axis=0)
+            (frames,) = self.session.run([FRAMES_OUTPUT], feeds)
+            return to_gray_uint8(frames), None
+        (states,) = self.session.run([STATE_OUTPUT], {MEL_INPUT: mel})
+        return self.render(states), states
+
+    def states(self, mel_windows: np.ndarray) -> np.ndarray:
+        """(B, 80, W) windows -> float32 (B, state size) states, without drawing (articulatory bundles)."""
+        if self.renderer is None:
+            raise BundleError(f"{self.bundle.path}: a {self.bundle.manifest.architecture} bundle gives no articulatory state")
+        return self.session.run([STATE_OUTPUT], {MEL_INPUT: np.ascontiguousarray(mel_windows, np.float32)[:, None]})[0]
+
+    def render(self, states: np.ndarray) -> np.ndarray:
+        """(B, state size) states -> uint8 (B, S, S) frames of the reference anatomy (articulatory bundles)."""
+        states = np.ascontiguousarray(states, np.float32)
+        face = np.repeat(self._face, len(states), axis=0)
+        face[:, : self.bundle.channels] = self._raster.draw(states)[:, None]
+        (frames,) = self.renderer.run([FRAMES_OUTPUT], {STATE_OUTPUT: states, FACE_INPUT: face})
         return to_gray_uint8(frames)
 
     def warm_up(self, batch_sizes=(1, 2)) -> None:
         """First runs are slow (allocation, kernel choice); do them before the first frame."""
-        from rtmri.alignment import WINDOW_COLUMNS
-        from rtmri.audio import N_MELS, SILENCE_VALUE, melspectrogram
-
         melspectrogram(np.zeros(N_MELS * 10, np.float32))  # builds the mel basis once
         for batch in batch_sizes:
-            self.run(np.full((batch, N_MELS, WINDOW_COLUMNS), SILENCE_VALUE, np.float32))
+            self.run(np.full((batch, N_MELS, self.bundle.window_columns), SILENCE_VALUE, np.float32))
+
+
+def _open(ort, path, options, providers):
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception types for damaged graphs
+        raise BundleError(f"{path}: onnxruntime cannot load the graph ({exc})") from exc
 
 
 def face_input(reference: np.ndarray, channels: int) -> np.ndarray:

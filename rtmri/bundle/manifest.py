@@ -12,6 +12,18 @@ Graph interface (checked against the manifest on load)::
              "face" float32 (batch, 2*C, S, S)        only when the face encoder is not baked:
                                                       masked reference + reference, in [0, 1]
     output:  "frames" float32 (batch, C, S, S)        generated frames in [0, 1]
+
+An articulatory bundle (architecture "articulatory", the shared DESIGN.md §4b) holds two
+graphs: ``model.onnx`` gives the state and the renderer (the manifest's ``renderer``:
+{"onnx", "onnx_sha256"}) draws it::
+
+    model.onnx     inputs:  "mel"   float32 (batch, 1, 80, W)     W = window_columns: the frame's
+                                                                  window with its past
+                   output:  "state" float32 (batch, state_size)
+    renderer.onnx  inputs:  "state" float32 (batch, state_size)
+                            "face"  float32 (batch, 2*C, S, S)    the state drawn on the reference
+                                                                  speaker's grid, then the reference
+                   output:  "frames" float32 (batch, C, S, S)
 """
 
 from __future__ import annotations
@@ -35,9 +47,9 @@ from rtmri.bundle import architectures
 from rtmri.files import atomic_write
 
 __all__ = [
-    "FORMAT", "VERSION", "MANIFEST_SUFFIX", "MEL_INPUT", "FACE_INPUT", "FRAMES_OUTPUT",
+    "FORMAT", "VERSION", "MANIFEST_SUFFIX", "MEL_INPUT", "FACE_INPUT", "FRAMES_OUTPUT", "STATE_OUTPUT",
     "BundleError", "Manifest", "Bundle", "manifest_path_for", "read_manifest", "expected_io",
-    "graph_problems", "encode_png", "decode_png", "new_manifest", "write_bundle",
+    "graph_problems", "expected_renderer_io", "encode_png", "decode_png", "new_manifest", "write_bundle",
 ]
 
 FORMAT = "rtmri-bundle"
@@ -46,6 +58,8 @@ MANIFEST_SUFFIX = ".json"
 MEL_INPUT = "mel"
 FACE_INPUT = "face"
 FRAMES_OUTPUT = "frames"
+STATE_OUTPUT = "state"
+MAX_WINDOW_COLUMNS = 128  # 1.6 s: an articulatory model's past context
 FACE_ENCODERS = ("baked", "input")  # "baked": reference folded into the graph; "input": face is an input
 CHANNEL_COUNTS = (1, 3)
 # The window's reach: its oldest sample (half an STFT window before its first column) lies at
@@ -82,6 +96,7 @@ class Manifest:
     features: dict = field(default_factory=feature_params)
     fps: int = FPS
     window_columns: int = WINDOW_COLUMNS
+    renderer: dict | None = None  # articulatory bundles: {"onnx": file, "onnx_sha256": ..., "state_size": n}
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -96,13 +111,19 @@ class Manifest:
 
     def to_dict(self) -> dict:
         typed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        if self.onnx_sha256 is None:
-            del typed["onnx_sha256"]
+        for optional in ("onnx_sha256", "renderer"):
+            if typed[optional] is None:
+                del typed[optional]
         return {**typed, **self.extra}
 
     @property
     def face_baked(self) -> bool:
         return self.face_encoder == "baked"
+
+    @property
+    def gives_state(self) -> bool:
+        """The model predicts the articulatory state (and renders it)."""
+        return self.architecture == architectures.ARTICULATORY
 
     def reference_frames(self) -> np.ndarray:
         """uint8 (n, S, S) grayscale reference frames."""
@@ -133,7 +154,7 @@ _FIELD_TYPES = {
     "training": dict,
     "evaluation": dict,
 }
-_OPTIONAL_TYPES = {"architecture": str, "onnx_sha256": str}
+_OPTIONAL_TYPES = {"architecture": str, "onnx_sha256": str, "renderer": dict}
 
 
 def _problems(data) -> list[str]:
@@ -159,8 +180,12 @@ def _problems(data) -> list[str]:
         problems.append(f"field 'features': feature parameters differ from this version's features: {', '.join(differing)}")
     if data["fps"] != FPS:
         problems.append(f"field 'fps' is {data['fps']}, this streamer runs at {FPS}")
-    if data["window_columns"] != WINDOW_COLUMNS:
+    articulatory = data.get("architecture") == architectures.ARTICULATORY
+    if not articulatory and data["window_columns"] != WINDOW_COLUMNS:
         problems.append(f"field 'window_columns' is {data['window_columns']}, expected {WINDOW_COLUMNS}")
+    if articulatory and not WINDOW_COLUMNS <= data["window_columns"] <= MAX_WINDOW_COLUMNS:
+        problems.append(f"field 'window_columns' is {data['window_columns']}, expected {WINDOW_COLUMNS} to {MAX_WINDOW_COLUMNS}")
+    problems += _renderer_problems(data.get("renderer"), articulatory)
     problems += _lookahead_problems(data["lookahead_ms"])
     problems += _onnx_problems(data["onnx"], data.get("onnx_sha256"))
     if data["image_size"] <= 0:
@@ -184,6 +209,19 @@ def _lookahead_problems(lookahead_ms) -> list[str]:
     except RtmriError as exc:
         return [f"field 'lookahead_ms': {exc}"]
     return []
+
+
+def _renderer_problems(renderer: dict | None, articulatory: bool) -> list[str]:
+    if not articulatory:
+        return [] if renderer is None else ["field 'renderer' belongs to an articulatory bundle (architecture 'articulatory')"]
+    if renderer is None:
+        return ["missing field 'renderer': an articulatory bundle names its renderer graph"]
+    problems = [f"field 'renderer' lacks {key!r}" for key in ("onnx", "state_size") if key not in renderer]
+    if problems:
+        return problems
+    if not isinstance(renderer["state_size"], int) or renderer["state_size"] < 1:
+        problems.append(f"field 'renderer': state_size is {renderer['state_size']!r}, expected a positive whole number")
+    return problems + [f"renderer: {p}" for p in _onnx_problems(str(renderer["onnx"]), renderer.get("onnx_sha256"))]
 
 
 def _onnx_problems(name: str, sha256: str | None) -> list[str]:
@@ -244,6 +282,18 @@ class Bundle:
         return self.manifest.image_size
 
     @property
+    def window_columns(self) -> int:
+        return self.manifest.window_columns
+
+    @property
+    def gives_state(self) -> bool:
+        return self.manifest.gives_state
+
+    @property
+    def renderer_path(self) -> Path | None:
+        return None if self.manifest.renderer is None else self.path.parent / self.manifest.renderer["onnx"]
+
+    @property
     def channels(self) -> int:
         return self.manifest.channels
 
@@ -282,13 +332,15 @@ def read_manifest(path: str | Path) -> Bundle:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{manifest_file}: manifest is not valid JSON ({exc})") from exc
     bundle = Bundle(manifest_file, Manifest.from_dict(data, manifest_file))
-    if not bundle.onnx_path.is_file():
-        raise BundleError(f"{manifest_file}: its ONNX graph {bundle.onnx_path} is missing")
-    if bundle.manifest.onnx_sha256 is not None:
-        actual = file_sha256(bundle.onnx_path)
-        if actual != bundle.manifest.onnx_sha256:
-            raise BundleError(f"{manifest_file}: field 'onnx_sha256': {bundle.manifest.onnx} has SHA-256 {actual}, the "
-                              f"manifest records {bundle.manifest.onnx_sha256} (the graph changed after export)")
+    graphs = [("onnx_sha256", bundle.onnx_path, bundle.manifest.onnx_sha256)]
+    if bundle.renderer_path is not None:
+        graphs.append(("renderer.onnx_sha256", bundle.renderer_path, bundle.manifest.renderer.get("onnx_sha256")))
+    for field_name, graph, sha256 in graphs:
+        if not graph.is_file():
+            raise BundleError(f"{manifest_file}: its ONNX graph {graph} is missing")
+        if sha256 is not None and file_sha256(graph) != sha256:
+            raise BundleError(f"{manifest_file}: field '{field_name}': {graph.name} has SHA-256 {file_sha256(graph)}, the "
+                              f"manifest records {sha256} (the graph changed after export)")
     return bundle
 
 
@@ -300,15 +352,24 @@ def file_sha256(path: Path) -> str:
 def expected_io(bundle: Bundle) -> tuple[dict[str, tuple], dict[str, tuple]]:
     """Input and output names with shapes (None for the dynamic batch)."""
     size, channels = bundle.image_size, bundle.channels
-    inputs = {MEL_INPUT: (None, 1, N_MELS, WINDOW_COLUMNS)}
+    inputs = {MEL_INPUT: (None, 1, N_MELS, bundle.window_columns)}
+    if bundle.gives_state:
+        return inputs, {STATE_OUTPUT: (None, bundle.manifest.renderer["state_size"])}
     if not bundle.face_baked:
         inputs[FACE_INPUT] = (None, 2 * channels, size, size)
     return inputs, {FRAMES_OUTPUT: (None, channels, size, size)}
 
 
-def graph_problems(bundle: Bundle, session) -> list[str]:
-    """Differences between the manifest's promise and an onnxruntime session's graph."""
-    want_in, want_out = expected_io(bundle)
+def expected_renderer_io(bundle: Bundle) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """An articulatory bundle's renderer graph: state and face in, frames out."""
+    size, channels = bundle.image_size, bundle.channels
+    inputs = {STATE_OUTPUT: (None, bundle.manifest.renderer["state_size"]), FACE_INPUT: (None, 2 * channels, size, size)}
+    return inputs, {FRAMES_OUTPUT: (None, channels, size, size)}
+
+
+def graph_problems(bundle: Bundle, session, io=expected_io) -> list[str]:
+    """Differences between the manifest's promise (``io``) and an onnxruntime session's graph."""
+    want_in, want_out = io(bundle)
     have_in = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape) for i in session.get_inputs()}
     have_out = {o.name: tuple(d if isinstance(d, int) else None for d in o.shape) for o in session.get_outputs()}
     problems = []
@@ -344,13 +405,19 @@ def new_manifest(onnx: str = "model.onnx", **fields) -> Manifest:
                                "window_columns": WINDOW_COLUMNS, "onnx": onnx, **fields}, "new manifest")
 
 
-def write_bundle(out_dir: str | Path, onnx_bytes: bytes, manifest: Manifest, name: str = "model") -> Bundle:
-    """Write ``name.onnx`` and ``name.onnx.json`` (each atomically) and read the result back."""
+def write_bundle(out_dir: str | Path, onnx_bytes: bytes, manifest: Manifest, name: str = "model",
+                 renderer_bytes: bytes | None = None) -> Bundle:
+    """Write ``name.onnx`` (and for an articulatory bundle ``name.renderer.onnx``), then
+    ``name.onnx.json``, each atomically, and read the result back."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = dataclasses.replace(manifest, onnx=f"{name}.onnx", onnx_sha256=hashlib.sha256(onnx_bytes).hexdigest())
-    onnx_path = out_dir / manifest.onnx
-    manifest_file = onnx_path.with_name(onnx_path.name + MANIFEST_SUFFIX)
-    for path, data in ((onnx_path, onnx_bytes), (manifest_file, json.dumps(manifest.to_dict(), indent=2).encode())):
+    files = [(out_dir / manifest.onnx, onnx_bytes)]
+    if renderer_bytes is not None:
+        renderer = {**(manifest.renderer or {}), "onnx": f"{name}.renderer.onnx", "onnx_sha256": hashlib.sha256(renderer_bytes).hexdigest()}
+        manifest = dataclasses.replace(manifest, renderer=renderer)
+        files.append((out_dir / renderer["onnx"], renderer_bytes))
+    manifest_file = files[0][0].with_name(files[0][0].name + MANIFEST_SUFFIX)
+    for path, data in files + [(manifest_file, json.dumps(manifest.to_dict(), indent=2).encode())]:
         atomic_write(path, data)
     return read_manifest(manifest_file)

@@ -33,6 +33,7 @@ class Frame:
     features_ms: float
     inference_ms: float
     dropped_before: int = 0  # frames dropped since the previous frame
+    state: np.ndarray | None = None  # the articulatory state the model gave (articulatory bundles)
 
 
 class SampleClock:
@@ -112,15 +113,15 @@ def round_robin(queues, limit: int, first: int = 0) -> list[Job]:
 def make_frames(engine, jobs: list[Job], features_ms: float) -> list[tuple[WindowQueue, Frame]]:
     """One engine run over the jobs' windows; (queue, frame) in the jobs' order."""
     start = time.perf_counter()
-    images = engine.run(np.stack([job.window.mel for job in jobs]))
+    images, states = engine.run_with_state(np.stack([job.window.mel for job in jobs]))
     made_at = time.monotonic()
     inference_ms = (time.perf_counter() - start) * 1000.0 / len(jobs)
     out = []
-    for (queue, window, dropped), image in zip(jobs, images):
+    for (queue, window, dropped), image, state in zip(jobs, images, states if states is not None else [None] * len(jobs)):
         out.append((queue, Frame(
             index=window.index, image=image, timestamp_s=window.index / FPS,
             spoken_at=queue.spoken_at(window.index * SAMPLES_PER_FRAME),
             audio_ready_at=queue.ready_at(window.audio_end_sample), made_at=made_at,
-            features_ms=features_ms, inference_ms=inference_ms, dropped_before=dropped,
+            features_ms=features_ms, inference_ms=inference_ms, dropped_before=dropped, state=state,
         )))
     return out

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtmri.alignment import WINDOW_COLUMNS, n_frames_for_samples, samples_needed, slice_columns, window_start
+from rtmri.alignment import WINDOW_COLUMNS, first_column, n_frames_for_samples, samples_needed, slice_columns
 from rtmri.audio import N_MELS, StreamingMel
 
 
 @dataclass(frozen=True)
 class FrameWindow:
     index: int
-    mel: np.ndarray  # (N_MELS, WINDOW_COLUMNS)
+    mel: np.ndarray  # (N_MELS, columns)
     audio_end_sample: int  # the newest sample it depends on (exclusive): when it became possible
 
 
@@ -22,8 +22,9 @@ class FrameWindows:
     """The streaming half of the alignment contract; equals rtmri.alignment.mel_window on
     the whole signal's mel, frame for frame."""
 
-    def __init__(self, lookahead_ms: float) -> None:
+    def __init__(self, lookahead_ms: float, columns: int = WINDOW_COLUMNS) -> None:
         self.lookahead_ms = lookahead_ms
+        self.columns = columns
         self.mel = StreamingMel()
         self.next_frame = 0
         self._columns = np.zeros((N_MELS, 0), np.float32)
@@ -48,11 +49,11 @@ class FrameWindows:
         out = []
         while ready(self.next_frame):
             k = self.next_frame
-            start = window_start(k, self.lookahead_ms) - self._first_column
-            window = slice_columns(self._columns, start, WINDOW_COLUMNS)
+            start = first_column(k, self.lookahead_ms, self.columns) - self._first_column
+            window = slice_columns(self._columns, start, self.columns)
             out.append(FrameWindow(k, window, samples_needed(k, self.lookahead_ms)))
             self.next_frame += 1
-        self._forget_before(window_start(self.next_frame, self.lookahead_ms))
+        self._forget_before(first_column(self.next_frame, self.lookahead_ms, self.columns))
         return out
 
     def _forget_before(self, column: int) -> None:

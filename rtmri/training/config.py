@@ -152,7 +152,55 @@ class BaselineConfig(CommonConfig):
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-CONFIGS = {"syncnet": SyncNetConfig, "generator": GeneratorConfig, "baseline": BaselineConfig}
+@dataclass
+class InverterConfig(CommonConfig):
+    """The articulatory model's audio-to-state network (rtmri.training.models.articulatory.Inverter)."""
+
+    width: float = _opt(1.0, "unused: the inverter has no width multiplier", cli=False)
+    in_channels: int = _opt(1, "unused: the inverter draws no image", cli=False)
+    lookahead_ms: float = _opt(40.0, "audio lookahead of a frame's window, ms (the shipped default's 40)")
+    init: str = _opt("scratch", "initial weights: 'scratch' or an inverter checkpoint of ours")
+    batch_size: int = _opt(32, "batch size (runs of frames; all processes together)")
+    lr: float = _opt(2e-3, "AdamW learning rate (cosine decay to a tenth over the steps)")
+    eval_every: int = _opt(500, "validate every N steps")
+    context_columns: int = _opt(64, "mel columns of a frame's window with its past (64 = 0.8 s; 16 = the per-frame window alone)")
+    channels: int = _opt(128, "channels of the convolutional front end")
+    hidden: int = _opt(128, "GRU units")
+    steps_per_sample: int = _opt(3, "consecutive frames per sample (for the velocity term)")
+    position_weight: float = _opt(0.5, "weight of the position error (mm) against the gap error (mm)")
+    closure_weight: float = _opt(2.0, "weight of the closure classification (BCE, positives weighted by their rarity)")
+    velocity_weight: float = _opt(1.0, "weight of the frame-to-frame change error (mm), against over-smoothing")
+    kind = "inverter"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.context_columns < 16 or min(self.channels, self.hidden, self.steps_per_sample) < 1:
+            raise ConfigError("context_columns must be >= 16 and channels, hidden, steps_per_sample >= 1")
+
+
+@dataclass
+class RendererConfig(CommonConfig):
+    """The articulatory model's state-to-picture network (rtmri.training.models.articulatory.Renderer)."""
+
+    width: float = _opt(0.125, "channel width multiplier of the encoder-decoder")
+    in_channels: int = _opt(1, "image channels (the drawn state is one channel: 1)")
+    lookahead_ms: float = _opt(40.0, "unused by the renderer; recorded with its checkpoint", cli=False)
+    init: str = _opt("scratch", "initial weights: 'scratch', a renderer checkpoint of ours, or a generator of ours of the same width "
+                     "(its encoder-decoder; the state embedding starts fresh)")
+    batch_size: int = _opt(16, "batch size (all processes together)")
+    lr: float = _opt(1e-3, "Adam learning rate")
+    state_noise_mm: float = _opt(0.7, "Gaussian noise (mm) added to the training states' gaps and positions")
+    augment: str = _opt("none", "unused: the renderer hears no audio", cli=False)
+    kind = "renderer"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.in_channels != 1:
+            raise ConfigError("the renderer draws one channel: in_channels must be 1")
+
+
+CONFIGS = {"syncnet": SyncNetConfig, "generator": GeneratorConfig, "baseline": BaselineConfig,
+           "inverter": InverterConfig, "renderer": RendererConfig}
 
 
 def read_toml(path: str | Path, kind: str) -> dict:

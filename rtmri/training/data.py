@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, WINDOW_COLUMNS, lookahead_samples, mel_window, window_start
+from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
+from rtmri.articulation import state as articulatory_state
 from rtmri.clips import Clip, DatasetError
 from rtmri.training.augment import Augmentation
 
@@ -117,13 +118,13 @@ class _ClipSampling(Dataset):
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, int(index)])
 
-    def _mel(self, ci: int, index: int, window_starts: list[int]) -> np.ndarray:
-        """Clip ``ci``'s mel, its columns under the windows starting at ``window_starts``
-        augmented for sample ``index`` when the dataset augments."""
+    def _mel(self, ci: int, index: int, window_starts: list[int], columns: int = WINDOW_COLUMNS) -> np.ndarray:
+        """Clip ``ci``'s mel, its columns under the windows of ``columns`` starting at
+        ``window_starts`` augmented for sample ``index`` when the dataset augments."""
         mel = self.cache.mel(ci)
         if self.augmentation is None:
             return mel
-        first, end = min(window_starts), max(window_starts) + WINDOW_COLUMNS
+        first, end = min(window_starts), max(window_starts) + columns
         return self.augmentation.mel(self.cache.audio(ci), mel, first, end, key=(self.seed, index))
 
     def _pick(self, rng: np.random.Generator) -> tuple[int, int, int, int]:
@@ -204,6 +205,77 @@ class FrameSamples(_ClipSampling):
         frame = self._window(ci, k)[:, 0]  # frame k, resized and channel-repeated as the generator's targets
         window = mel_window(self._mel(ci, index, [window_start(k, self.lookahead_ms)]), k, self.lookahead_ms)[None]
         return torch.from_numpy(window), frame
+
+
+class _StateSampling(_ClipSampling):
+    """Samples that need each clip's articulatory state (``state.npz``, written by ``rtmri prepare``)."""
+
+    def __init__(self, clips, **options) -> None:
+        super().__init__(clips, **options)
+        self._states: dict[int, np.ndarray] = {}
+
+    def state(self, ci: int) -> np.ndarray:
+        """(n_frames, STATE_SIZE) state vectors of clip ``ci``."""
+        if ci not in self._states:
+            path = self.clips[ci].folder / articulatory_state.STATE_FILE
+            if not path.is_file():
+                raise DatasetError(f"{path}: no articulatory state; re-run `rtmri prepare` on a corpus with geometry "
+                                   "(it writes state.npz beside each clip)")
+            self._states[ci] = articulatory_state.load(path).to_vector()
+        return self._states[ci]
+
+
+class StateSamples(_StateSampling):
+    """The inverter's samples: ``steps`` consecutive frames of a clip, their mel windows with
+    past context (steps, 1, 80, columns) and their states (steps, STATE_SIZE); NaN where a
+    line leaves the image."""
+
+    def __init__(self, clips, *, columns: int, steps: int = 3, **options) -> None:
+        super().__init__(clips, **options)
+        self.columns, self.steps = int(columns), int(steps)
+
+    def __getitem__(self, index: int):
+        rng = self._rng(index)
+        ci = int(rng.integers(len(self.clips)))
+        states = self.state(ci)
+        n = min(self.clips[ci].n_frames, len(states))
+        k = int(rng.integers(max(n - self.steps, 0) + 1))
+        frames = range(k, k + self.steps)
+        mel = self._mel(ci, index, [first_column(f, self.lookahead_ms, self.columns) for f in frames], self.columns)
+        mels = np.stack([mel_window(mel, f, self.lookahead_ms, self.columns) for f in frames])[:, None]
+        return torch.from_numpy(mels), torch.from_numpy(states[np.minimum(list(frames), n - 1)])
+
+
+class RenderSamples(_StateSampling):
+    """The renderer's samples: the face input (2, S, S) = [the frame's true state drawn on
+    its speaker's grid, a reference frame from elsewhere in the clip], the state vector
+    (STATE_SIZE,) and the frame (1, S, S). Training states get noise (``state_noise_mm``)
+    so that the renderer draws an inverter's imperfect states sensibly too."""
+
+    def __init__(self, clips, *, grids: dict, state_noise_mm: float = 0.0, **options) -> None:
+        super().__init__(clips, **options)
+        self.grids = grids  # speaker -> AnalysisGrid at image_size
+        self.state_noise_mm = float(state_noise_mm)
+        self._rasters: dict[str, articulatory_state.StateRaster] = {}
+
+    def raster(self, speaker: str) -> articulatory_state.StateRaster:
+        if speaker not in self._rasters:
+            self._rasters[speaker] = articulatory_state.StateRaster(self.grids[speaker], self.image_size)
+        return self._rasters[speaker]
+
+    def __getitem__(self, index: int):
+        rng = self._rng(index)
+        ci, _, k, other = self._pick(rng)
+        states = self.state(ci)
+        state = states[min(k, len(states) - 1)].copy()
+        if self.state_noise_mm:
+            mm = slice(0, 2 * articulatory_state.N_LINES)
+            state[mm] += rng.normal(0.0, self.state_noise_mm, state[mm].shape).astype(np.float32)
+            state[articulatory_state.GAP] = np.maximum(state[articulatory_state.GAP], 0.0)
+        drawn = self.raster(self.clips[ci].speaker).draw(state[None])  # (1, S, S)
+        reference = self._window(ci, other)[:, 0]  # (1, S, S)
+        face = torch.cat([torch.from_numpy(drawn), reference], dim=0)
+        return face, torch.from_numpy(np.nan_to_num(state, nan=0.0)), self._window(ci, k)[:, 0]
 
 
 class StepBatchSampler(Sampler):

@@ -13,12 +13,16 @@ TRAINERS = {
     "syncnet": "rtmri.training.train_syncnet",
     "generator": "rtmri.training.train_generator",
     "baseline": "rtmri.training.train_baseline",
+    "inverter": "rtmri.training.train_articulatory",
+    "renderer": "rtmri.training.train_articulatory",
 }
 
 HELP = {
     "syncnet": "train the SyncNet expert on the dataset's lower halves (wav2lip's recipe)",
     "generator": "fine-tune (or train) the wav2lip generator with the SyncNet expert and the quality discriminator",
     "baseline": "train the FC-LSTM acoustic-to-rtMRI baseline (Csapó, Interspeech 2020) on the same mel windows",
+    "inverter": "train the articulatory model's sound-to-state network (gaps, positions, closures in mm) on the clips' states",
+    "renderer": "train the articulatory model's state-to-picture network on the clips' (state, frame) pairs",
     "sizes": "print parameters and FLOPs per frame of the networks at each width",
 }
 

@@ -23,6 +23,7 @@ from rtmri import RtmriError
 from rtmri.alignment import WAV2LIP_LOOKAHEAD_MS
 from rtmri.audio import feature_params
 from rtmri.files import atomic_writer
+from rtmri.training.models.articulatory import Inverter, Renderer
 from rtmri.training.models.baseline import FcLstmBaseline
 from rtmri.training.models.blocks import SUPPORTED_IMAGE_SIZE
 from rtmri.training.models.discriminator import QualityDiscriminator
@@ -33,6 +34,8 @@ FORMAT = "rtmri-train-checkpoint"
 VERSION = 1
 KINDS = {"generator": Generator, "syncnet": SyncNet, "quality_discriminator": QualityDiscriminator}
 BASELINE_KIND = "baseline"  # FcLstmBaseline: built from its checkpoint's meta, not from a width
+INVERTER_KIND, RENDERER_KIND = "inverter", "renderer"  # the articulatory model's halves, built from their meta
+_FROM_META = {BASELINE_KIND: FcLstmBaseline, INVERTER_KIND: Inverter, RENDERER_KIND: Renderer}
 # What a public wav2lip checkpoint is, in our terms.
 PUBLIC_META = {"width": 1.0, "in_channels": 3, "image_size": SUPPORTED_IMAGE_SIZE, "lookahead_ms": WAV2LIP_LOOKAHEAD_MS}
 # Layers whose colour channels are folded when a 3-channel checkpoint loads into a
@@ -57,8 +60,8 @@ def build_model(kind: str, width: float = 1.0, in_channels: int = 3) -> torch.nn
 
 def build_from_meta(kind: str, meta: dict) -> torch.nn.Module:
     """The untrained network a checkpoint's meta describes."""
-    if kind == BASELINE_KIND:
-        return FcLstmBaseline.from_meta(meta)
+    if kind in _FROM_META:
+        return _FROM_META[kind].from_meta(meta)
     return build_model(kind, meta["width"], meta["in_channels"])
 
 

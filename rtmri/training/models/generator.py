@@ -73,6 +73,7 @@ class Generator(WidthScaledNetwork):
 
         modules, audio_channels = conv_stack(audio_encoder_specs(extra_residual_at_256=False), width, 1)
         self.audio_encoder = nn.Sequential(*modules)
+        self.embedding_channels = audio_channels  # what the decoder starts from (B, this, 1, 1)
 
         blocks = []
         cin = audio_channels
@@ -106,7 +107,10 @@ class Generator(WidthScaledNetwork):
     def decode(self, audio_windows: torch.Tensor, face_features: list[torch.Tensor]) -> torch.Tensor:
         """Frames (B, C, S, S) from mel windows (B, 1, 80, 16) and face features; features
         with batch 1 are shared by every window (a fixed reference)."""
-        x = self.audio_encoder(audio_windows)
+        return self.decode_embedding(self.audio_encoder(audio_windows), face_features)
+
+    def decode_embedding(self, x: torch.Tensor, face_features: list[torch.Tensor]) -> torch.Tensor:
+        """Frames from the decoder's start (B, embedding_channels, 1, 1) and face features."""
         batch = x.shape[0]
         skips = list(face_features)
         for block in self.face_decoder_blocks:

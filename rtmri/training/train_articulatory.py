@@ -1,0 +1,233 @@
+"""`rtmri train inverter` and `rtmri train renderer`: the two halves of the articulatory
+model (rtmri.training.models.articulatory), trained apart on the prepared clips' states
+(``state.npz``, the shared DESIGN.md §4b).
+
+Inverter: runs of consecutive frames (rtmri.training.data.StateSamples), their windows with
+0.8 s of past, augmented audio. Loss, in mm: L1 of the gaps on every line in the image, plus
+``position_weight`` x L1 of where each gap begins, plus ``velocity_weight`` x L1 of the
+frame-to-frame change of both (a model that moves too little pays here), plus
+``closure_weight`` x the closure classification (binary cross-entropy at the lips, tongue
+tip and dorsum, a closed frame weighted by how rare closures are at that place, so a stop
+is not averaged away).
+
+Renderer: one frame, its true state (with noise) drawn on its speaker's grid and a
+reference frame of the same speaker (rtmri.training.data.RenderSamples); L1 to the frame.
+It needs no audio: every frame of every corpus with states serves.
+
+The loop, checkpoints, resume, early stopping and logs are TrainingRun's (rtmri.training.loop).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rtmri.articulation import regions as R
+from rtmri.articulation import state as S
+from rtmri.clips import ClipDataset, DatasetError
+from rtmri.training.config import InverterConfig, RendererConfig
+from rtmri.training.data import RenderSamples, StateSamples
+from rtmri.training.loop import Hooks, OneOptimizerRun
+from rtmri.training.models.articulatory import Inverter, Renderer
+from rtmri.training.models.checkpoints import (
+    INVERTER_KIND,
+    RENDERER_KIND,
+    CheckpointError,
+    checkpoint_kind,
+    is_ours,
+    load_state_dict_checked,
+    read_checkpoint,
+)
+
+MAX_CLOSURE_WEIGHT = 20.0
+SCORED_CLOSURES = (R.LIPS, R.ALVEOLAR)
+
+
+def state_statistics(samples: StateSamples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per value mean and spread of the training states' gaps and positions, and the weight
+    of a closed frame at each closure place ((1 - p) / p, capped)."""
+    vectors = np.concatenate([samples.state(i) for i in range(len(samples.clips))])
+    mm = vectors[:, : 2 * S.N_LINES]
+    mean = np.nan_to_num(np.nanmean(mm, axis=0), nan=0.0)
+    scale = np.nan_to_num(np.nanstd(mm, axis=0), nan=1.0)
+    closed = vectors[:, S.CLOSED].mean(axis=0)
+    weight = np.clip((1 - closed) / np.maximum(closed, 1e-3), 1.0, MAX_CLOSURE_WEIGHT)
+    return mean.astype(np.float32), np.maximum(scale, 0.5).astype(np.float32), weight.astype(np.float32)
+
+
+class InverterRun(OneOptimizerRun):
+    kind = INVERTER_KIND
+    early_stop_metric = "loss"
+
+    def build(self, train_clips, val_clips) -> None:
+        cfg = self.cfg
+        options = dict(columns=cfg.context_columns, steps=cfg.steps_per_sample)
+        self.make_datasets(StateSamples, train_clips, val_clips, **options)
+        self.net = Inverter(cfg.context_columns, cfg.channels, cfg.hidden).to(self.rt.device)
+        mean, scale, closure_weight = state_statistics(self.train_set)
+        self.net.target_mean.copy_(torch.from_numpy(mean))
+        self.net.target_scale.copy_(torch.from_numpy(scale))
+        self.closure_weight = torch.from_numpy(closure_weight).to(self.rt.device)
+        self.model = self.rt.wrap(self.net)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.amp)
+
+    @property
+    def main_model(self) -> torch.nn.Module:
+        return self.net
+
+    @property
+    def meta(self) -> dict:
+        return {**self.net.architecture(), "lookahead_ms": float(self.cfg.lookahead_ms)}
+
+    def init_weights(self) -> None:
+        if self.cfg.init == "scratch":
+            return
+        ckpt = read_checkpoint(self.cfg.init)
+        if not is_ours(ckpt) or checkpoint_kind(ckpt) != INVERTER_KIND:
+            raise CheckpointError(f"--init {self.cfg.init}: not an inverter checkpoint of ours")
+        self.init_check(self.cfg.init, ckpt)
+        load_state_dict_checked(self.net, ckpt["state_dict"], self.cfg.init)
+        self.log(f"initialised from {self.cfg.init}")
+
+    def losses(self, model, mels: torch.Tensor, truth: torch.Tensor) -> dict:
+        batch, steps = truth.shape[:2]
+        raw = self.unwrap(model).raw(mels.reshape(batch * steps, *mels.shape[2:])).float()
+        predicted = self.net.to_state(raw).reshape(batch, steps, -1)
+        logits = raw[:, S.CLOSED].reshape(batch, steps, -1)
+        known = torch.isfinite(truth)
+        target = torch.nan_to_num(truth)
+
+        def l1(part: slice, values: torch.Tensor, goal: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            mask = mask[..., part].float()
+            return ((values[..., part] - goal[..., part]).abs() * mask).sum() / mask.sum().clamp(min=1)
+
+        gap = l1(S.GAP, predicted, target, known)
+        position = l1(S.POSITION, predicted, target, known)
+        both = known[:, 1:] & known[:, :-1]
+        velocity = l1(slice(0, 2 * S.N_LINES), predicted[:, 1:] - predicted[:, :-1], target[:, 1:] - target[:, :-1], both)
+        closure = F.binary_cross_entropy_with_logits(logits, target[..., S.CLOSED], pos_weight=self.closure_weight)
+        cfg = self.cfg
+        loss = gap + cfg.position_weight * position + cfg.velocity_weight * velocity + cfg.closure_weight * closure
+        return {"loss": loss, "gap_mm": gap, "position_mm": position, "velocity_mm": velocity, "closure_bce": closure,
+                "predicted": predicted, "truth": truth}
+
+    def train_step(self, batch) -> dict:
+        mels, truth = self.to_device(batch)
+        self.model.train()
+        with self.autocast():
+            parts = self.losses(self.model, mels, truth)
+        value = self.guard(parts["loss"], "inverter loss")
+        self.optimize(parts["loss"])
+        self.set_learning_rate()
+        return {"loss": value, **{k: float(parts[k]) for k in ("gap_mm", "position_mm", "velocity_mm", "closure_bce")}}
+
+    def set_learning_rate(self) -> None:
+        """Cosine decay from lr to lr / 10 over the run's steps."""
+        progress = min(self.step / max(self.cfg.steps, 1), 1.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        self.net.eval()
+        sums: dict[str, float] = {}
+        counts = {place: np.zeros(3) for place in SCORED_CLOSURES}  # tp, fp, fn
+        batches = 0
+        for batch in self.val_loader:
+            mels, truth = self.to_device(batch)
+            parts = self.losses(self.net, mels, truth)
+            for key in ("loss", "gap_mm", "position_mm", "velocity_mm", "closure_bce"):
+                sums[key] = sums.get(key, 0.0) + float(parts[key])
+            said = parts["predicted"][..., S.CLOSED] > S.CLOSED_AT
+            true = parts["truth"][..., S.CLOSED] > S.CLOSED_AT
+            for place in SCORED_CLOSURES:
+                i = S.CLOSURE_PLACES.index(place)
+                counts[place] += [float((said[..., i] & true[..., i]).sum()), float((said[..., i] & ~true[..., i]).sum()),
+                                  float((~said[..., i] & true[..., i]).sum())]
+            batches += 1
+        metrics = {k: v / max(batches, 1) for k, v in sums.items()}
+        for place, (tp, fp, fn) in counts.items():
+            metrics[f"{place}_closure_recall"] = tp / (tp + fn) if tp + fn else float("nan")
+            metrics[f"{place}_closure_precision"] = tp / (tp + fp) if tp + fp else float("nan")
+        return metrics
+
+
+class RendererRun(OneOptimizerRun):
+    kind = RENDERER_KIND
+    early_stop_metric = "l1"
+
+    def build(self, train_clips, val_clips) -> None:
+        cfg = self.cfg
+        dataset = ClipDataset(cfg.data)
+        speakers = {c.speaker for c in train_clips + val_clips}
+        grids = {}
+        for speaker in sorted(speakers):
+            grid = dataset.grid(speaker)
+            if grid is None:
+                raise DatasetError(f"{dataset.root}: speaker {speaker} has no analysis grid (grids/{speaker}.json); "
+                                   "the renderer draws states on it")
+            grids[speaker] = grid if dataset.image_size == cfg.image_size else grid.resized(dataset.image_size, cfg.image_size)
+        self.make_datasets(RenderSamples, train_clips, val_clips, grids=grids)
+        self.train_set.state_noise_mm = cfg.state_noise_mm
+        self.net = Renderer(cfg.width, cfg.in_channels).to(self.rt.device)
+        self.model = self.rt.wrap(self.net)
+        self.make_optimizer()
+
+    @property
+    def main_model(self) -> torch.nn.Module:
+        return self.net
+
+    @property
+    def meta(self) -> dict:
+        return {**self.net.architecture(), "image_size": int(self.cfg.image_size), "lookahead_ms": float(self.cfg.lookahead_ms)}
+
+    def init_weights(self) -> None:
+        path = self.cfg.init
+        if path == "scratch":
+            return
+        ckpt = read_checkpoint(path)
+        kind = checkpoint_kind(ckpt)
+        if kind not in (RENDERER_KIND, "generator") or not is_ours(ckpt):
+            raise CheckpointError(f"--init {path}: a {kind or 'unrecognised'} checkpoint; the renderer starts from 'scratch', "
+                                  "a renderer of ours or a generator of ours of the same width")
+        saved = dict(ckpt["model"])
+        if float(saved.get("width", -1)) != self.net.width or int(saved.get("in_channels", -1)) != self.net.in_channels:
+            raise CheckpointError(f"--init {path}: width {saved.get('width')} / {saved.get('in_channels')} channels, "
+                                  f"this run {self.net.width} / {self.net.in_channels}")
+        weights = ckpt["state_dict"]
+        if kind == "generator":  # the encoder-decoder only: the state embedding replaces the audio encoder
+            own = self.net.state_dict()
+            weights = {**{k: v for k, v in weights.items() if not k.startswith("audio_encoder.")},
+                       **{k: v for k, v in own.items() if k.startswith("audio_encoder.")}}
+        load_state_dict_checked(self.net, weights, path)
+        self.log(f"initialised from {path} ({kind})")
+
+    def train_step(self, batch) -> dict:
+        face, states, frames = self.to_device(batch)
+        self.model.train()
+        with self.autocast():
+            drawn = self.model(states, face)
+        loss = F.l1_loss(drawn.float(), frames)
+        value = self.guard(loss, "renderer L1")
+        self.optimize(loss)
+        return {"loss": value}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        self.net.eval()
+        total, count = 0.0, 0
+        for batch in self.val_loader:
+            face, states, frames = self.to_device(batch)
+            total += float((self.net(states, face) - frames).abs().sum())
+            count += frames.numel()
+        return {"l1": total / max(count, 1)}
+
+
+def train(cfg: InverterConfig | RendererConfig, out: str | Path, hooks: Hooks | None = None, log=None) -> dict:
+    run = InverterRun if isinstance(cfg, InverterConfig) else RendererRun
+    return run(cfg, out, hooks, log).run()
