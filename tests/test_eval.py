@@ -1,16 +1,18 @@
 import json
 
+import av
 import numpy as np
 import pytest
 
 from rtmri.cli import main
 from rtmri.clips import ClipDataset, write_filelist
 from rtmri.evaluation.generate import generate_clip
+from rtmri.evaluation.report import EXAMPLE_SIZE
 from rtmri.alignment import frame_windows
 from rtmri.bundle.engine import Engine
 from rtmri.evaluation.run import generate_with_reference, speaker_references
 from rtmri.metrics import per_frame
-from rtmri.video import resize_frames
+from rtmri.video import resize_frames, upscale
 from PIL import Image
 
 DEFAULT_BUNDLE = "rtmri/demo/assets/model"
@@ -34,7 +36,10 @@ def test_eval_writes_table_csv_videos_and_plot(make_tiny_bundle, tiny_clip_datas
     assert "| 1: test clips of training speakers | model | 2 |" in (out / "table.md").read_text()
     lines = (out / "per_frame.csv").read_text().splitlines()
     assert lines[0] == "clip,split,system,frame,ssim,nmse" and len(lines) == 1 + 2 * 3 * 50
-    assert len(list((out / "videos").glob("*.mp4"))) == 1
+    (example,) = (out / "videos").glob("*.mp4")
+    with av.open(str(example)) as container:  # original | generated | difference, with the sound
+        video = container.streams.video[0]
+        assert (video.width, video.height) == (3 * EXAMPLE_SIZE, EXAMPLE_SIZE) and len(container.streams.audio) == 1
     plot = np.asarray(Image.open(out / "ssim_over_time.png").convert("RGB")).astype(int)
     assert plot.shape == (int(3.2 * 120), 10 * 120, 3)
     blue = (plot[..., 2] > 150) & (plot[..., 0] < 80)  # the SSIM curve is drawn in tab:blue
@@ -42,8 +47,6 @@ def test_eval_writes_table_csv_videos_and_plot(make_tiny_bundle, tiny_clip_datas
     strip = np.asarray(Image.open(out / "strip.png"))
     assert strip.shape == (2 * 128 + 32, 8 * 128)
     original = strip[16 : 16 + 128, :128].astype(int)  # the first true frame, upscaled
-    from rtmri.streamer.mp4 import upscale
-
     first = ClipDataset(tiny_clip_dataset).split("val")[0]
     assert np.abs(original - upscale(np.asarray(first.frames()[0]), 128).astype(int)).mean() < 1.0
     # a dataset prepared before analysis grids: evaluated, its articulation marked not available

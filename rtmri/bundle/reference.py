@@ -6,9 +6,11 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from rtmri import RtmriError
 from rtmri.clips import ClipDataset
+from rtmri.video.compose import upscale
 
 FRAMES_PER_CLIP = 16
 
@@ -40,12 +42,8 @@ def speaker_reference(dataset: ClipDataset, speaker: str | None = None, split: s
 
 
 def image_reference(path: str | Path, size: int) -> np.ndarray:
-    from PIL import Image
-
     try:
         image = Image.open(path).convert("L")
     except OSError as exc:
         raise RtmriError(f"{path}: cannot read the reference image ({exc})") from exc
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.BILINEAR)
-    return np.asarray(image)
+    return upscale(np.asarray(image), size)

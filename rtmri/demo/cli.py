@@ -15,8 +15,7 @@ import threading
 from pathlib import Path
 
 from rtmri.demo import DemoAssets, shipped
-
-DISPLAY_SIZE = 256
+from rtmri.video.compose import DISPLAY_SIZE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

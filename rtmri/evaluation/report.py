@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from rtmri.alignment import FPS
+from rtmri.video.compose import side_by_side, upscale
+from rtmri.video.write import write_video
 
 STUDY = {  # DESIGN §1, mean over 5 videos each
     "test": (0.9074, 0.0146),
@@ -40,27 +43,14 @@ def table_markdown(rows: list[dict]) -> str:
 
 def write_example_video(path: Path, clip, original: np.ndarray, generated: np.ndarray) -> None:
     """original | generated | |difference|, with the clip's audio."""
-    import av
-
-    from rtmri.audio import SAMPLE_RATE
-    from rtmri.streamer.mp4 import upscale
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     n = min(len(original), len(generated))
-    wav = clip.audio()
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=FPS, options={"crf": "18"})
-        video.width, video.height, video.pix_fmt = 3 * EXAMPLE_SIZE, EXAMPLE_SIZE, "yuv420p"
-        audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
-        for k in range(n):
-            diff = np.abs(original[k].astype(int) - generated[k].astype(int)).astype(np.uint8)
-            row = np.concatenate([upscale(x, EXAMPLE_SIZE) for x in (original[k], generated[k], diff)], axis=1)
-            container.mux(video.encode(av.VideoFrame.from_ndarray(row, format="gray")))
-        container.mux(video.encode(None))
-        frame = av.AudioFrame.from_ndarray(wav[None].astype(np.float32), format="flt", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        container.mux(audio.encode(frame))
-        container.mux(audio.encode(None))
+    rows = (side_by_side([original[k], generated[k], _difference(original[k], generated[k])], EXAMPLE_SIZE, gap=0)
+            for k in range(n))
+    write_video(path, rows, FPS, audio=clip.audio())
+
+
+def _difference(original: np.ndarray, generated: np.ndarray) -> np.ndarray:
+    return np.abs(original.astype(int) - generated.astype(int)).astype(np.uint8)
 
 
 def plot_ssim_over_time(path: Path, clip, ssim: np.ndarray) -> None:
@@ -89,10 +79,6 @@ def plot_ssim_over_time(path: Path, clip, ssim: np.ndarray) -> None:
 def write_strip(path: Path, clip, original: np.ndarray, generated: np.ndarray) -> None:
     """PNG: evenly spaced frames of the clip, the true rtMRI above, the generated below,
     each labelled with its time and the phone being said."""
-    from PIL import Image, ImageDraw
-
-    from rtmri.streamer.mp4 import upscale
-
     n = min(len(original), len(generated))
     picks = np.linspace(0, n - 1, STRIP_FRAMES).round().astype(int)
     label_h = 16

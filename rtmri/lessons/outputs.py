@@ -11,7 +11,6 @@ the aligned instants), so each ear hears what each picture shows.
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,11 @@ from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
 from rtmri.files import atomic_write, atomic_writer
 from rtmri.lessons.articulators import ARTICULATORS
+from rtmri.video.compose import side_by_side
+from rtmri.video.write import write_video
 
-DISPLAY_SIZE = 256
-GAP = 4
-HEADER = 22
 GRAIN = 640  # 40 ms
 GRAIN_HOP = GRAIN // 4
-VIDEO_CRF = 20
 
 
 def warp_audio(attempt: np.ndarray, attempt_time, n_samples: int) -> np.ndarray:
@@ -46,53 +43,21 @@ def warp_audio(attempt: np.ndarray, attempt_time, n_samples: int) -> np.ndarray:
     return out[GRAIN // 2 : GRAIN // 2 + n_samples]
 
 
-def side_by_side(reference: np.ndarray, attempt: np.ndarray, header: str, labels: tuple[str, str]) -> np.ndarray:
-    from PIL import Image, ImageDraw
-
-    from rtmri.streamer.mp4 import upscale
-
-    width = 2 * DISPLAY_SIZE + GAP
-    canvas = np.zeros((HEADER + DISPLAY_SIZE, width), np.uint8)
-    canvas[HEADER:, :DISPLAY_SIZE] = upscale(reference, DISPLAY_SIZE)
-    canvas[HEADER:, DISPLAY_SIZE + GAP :] = upscale(attempt, DISPLAY_SIZE)
-    image = Image.fromarray(canvas)
-    draw = ImageDraw.Draw(image)
-    draw.text((4, 4), header, fill=255)
-    draw.text((4, HEADER + 4), labels[0], fill=255)
-    draw.text((DISPLAY_SIZE + GAP + 4, HEADER + 4), labels[1], fill=255)
-    return np.asarray(image)
-
-
 def write_mp4(path: Path, comparison, reference_wav: np.ndarray, attempt_wav: np.ndarray) -> None:
-    import av
-
     n = len(comparison.reference_frames)
     n_samples = n * SAMPLE_RATE // FPS
     left = np.pad(np.asarray(reference_wav, np.float32), (0, max(0, n_samples - len(reference_wav))))[:n_samples]
     right = warp_audio(attempt_wav, comparison.alignment.attempt_time, n_samples)
     stereo = np.clip(np.stack([left, right]), -1, 1).astype(np.float32)
-    with atomic_writer(path) as handle, av.open(handle, mode="w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=FPS, options={"crf": str(VIDEO_CRF), "preset": "veryfast"})
-        video.width, video.height = 2 * DISPLAY_SIZE + GAP, HEADER + DISPLAY_SIZE
-        video.pix_fmt = "yuv420p"
-        audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
-        for k in range(n):
-            phone = _phone_at(comparison.phones, k / FPS)
-            header = f"{k / FPS:5.2f} s  {('/' + phone + '/') if phone else ''}   left: reference   right: you (aligned)"
-            image = side_by_side(comparison.reference_frames[k], comparison.attempt_frames[k], header,
-                                 ("reference", f"you {comparison.attempt_times_s[k]:.2f} s"))
-            frame = av.VideoFrame.from_ndarray(image, format="gray")
-            frame.pts = k
-            container.mux(video.encode(frame))
-        container.mux(video.encode())
-        chunk = 1024
-        for start in range(0, n_samples, chunk):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo[:, start : start + chunk]), format="fltp", layout="stereo")
-            frame.sample_rate = SAMPLE_RATE
-            frame.pts = start
-            frame.time_base = Fraction(1, SAMPLE_RATE)
-            container.mux(audio.encode(frame))
-        container.mux(audio.encode())
+    with atomic_writer(path) as handle:
+        write_video(handle, (_picture(comparison, k) for k in range(n)), FPS, audio=stereo)
+
+
+def _picture(comparison, k: int) -> np.ndarray:
+    phone = _phone_at(comparison.phones, k / FPS)
+    header = f"{k / FPS:5.2f} s  {('/' + phone + '/') if phone else ''}   left: reference   right: you (aligned)"
+    return side_by_side([comparison.reference_frames[k], comparison.attempt_frames[k]],
+                        labels=("reference", f"you {comparison.attempt_times_s[k]:.2f} s"), header=header)
 
 
 def _phone_at(phones, time_s: float) -> str | None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 
+from rtmri.video.compose import DISPLAY_SIZE
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="model bundle (folder, model.onnx or model.onnx.json)")
     parser.add_argument("audio", help="speech to render (wav, flac, mp3, or a video with sound)")
     parser.add_argument("-o", "--output", required=True, help="MP4 file to write")
     parser.add_argument("--side-by-side", metavar="ORIGINAL", help="original rtMRI video to show next to the generated one")
-    parser.add_argument("--size", type=int, default=256, help="side of the written picture in pixels (default 256)")
+    parser.add_argument("--size", type=int, default=DISPLAY_SIZE,
+                        help=f"side of the written picture in pixels (default {DISPLAY_SIZE})")
     parser.add_argument("--provider", help="onnxruntime provider: tensorrt, cuda or cpu (default: the best available)")
     parser.add_argument("--smooth", type=float, default=0.0, help="temporal smoothing 0..1 (default 0: off)")
     parser.add_argument("--json", help="also write the figures as JSON here")

@@ -7,15 +7,12 @@ import numpy as np
 
 from rtmri import RtmriError
 from rtmri.alignment import FPS
-from rtmri.streamer.mp4 import upscale
-
-GAP = 4
+from rtmri.video import DecodeStats, convert, frames
+from rtmri.video.compose import composed_shape, side_by_side
 
 
 def original_frames_25fps(path, crop) -> np.ndarray:
     """uint8 (n, H, W): the video at 25 fps by timestamp, cropped."""
-    from rtmri.video import DecodeStats, convert, frames
-
     stats = DecodeStats()
     decoded = list(frames(path, stats=stats))
     if not decoded:
@@ -35,11 +32,8 @@ class SideBySide:
         crop = crop or (manifest_crop if isinstance(manifest_crop, list) and len(manifest_crop) == 4 else None)
         self.original = original_frames_25fps(original_path, crop)
         self.size = size
-        self.output_shape = (size, 2 * size + GAP)
+        self.output_shape = composed_shape(2, size)
 
     def __call__(self, frame) -> np.ndarray:
         index = min(frame.index, len(self.original) - 1)
-        canvas = np.zeros(self.output_shape, np.uint8)
-        canvas[:, : self.size] = upscale(frame.image, self.size)
-        canvas[:, self.size + GAP :] = upscale(self.original[index], self.size)
-        return canvas
+        return side_by_side([frame.image, self.original[index]], self.size)

@@ -225,12 +225,3 @@ def _frames_lenient(path, info):
         except VideoError:
             return
 
-
-def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (n, H, W) -> (n, size, size), bilinear; a copy as it is when already that size."""
-    frames = np.asarray(frames)
-    if frames.shape[1:] == (size, size):
-        return np.array(frames)
-    from PIL import Image
-
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
