@@ -135,9 +135,12 @@ class ClipDataset:
     def image_size(self) -> int:
         return int(self.header["image_size"])
 
+    def grid_path(self, speaker: str) -> Path:
+        return self.root / GRIDS_DIR / f"{speaker}.json"
+
     def grid(self, speaker: str):
         """The speaker's analysis grid in the clips' pixels (``rtmri.articulation.grid.AnalysisGrid``), or None."""
-        path = self.root / GRIDS_DIR / f"{speaker}.json"
+        path = self.grid_path(speaker)
         if not path.is_file():
             return None
         from rtmri.articulation.grid import AnalysisGrid

@@ -23,11 +23,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the bundle of the model this checkpoint was fine-tuned from: its training record is kept "
                              "in the manifest (training.fine_tuned_from), so the data a model has seen is not lost")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    parser.add_argument("--renderer", type=Path, metavar="CHECKPOINT",
+                        help="with an inverter checkpoint (rtmri train inverter): the renderer checkpoint (rtmri train renderer); "
+                             "writes an articulatory bundle of both")
 
 
 def main(args) -> int:
-    from rtmri.export.exporter import ExportOptions, export_bundle
+    from rtmri.export.exporter import ExportOptions, export_bundle, fine_tuned_record
 
+    if args.renderer:
+        from rtmri.export.articulatory import export_articulatory
+
+        summary = export_articulatory(args.checkpoint, args.renderer, args.out, args.data, speaker=args.speaker,
+                                      overwrite=args.overwrite, training_extra=fine_tuned_record(args.fine_tuned_from))
+        print(json.dumps(summary, indent=2))
+        return 0
     summary = export_bundle(ExportOptions(
         checkpoint=args.checkpoint, out=args.out, data=args.data, variant=args.variant, face_encoder=args.face_encoder,
         speaker=args.speaker, reference_image=args.reference_image, overwrite=args.overwrite,

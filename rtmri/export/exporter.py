@@ -43,7 +43,7 @@ class ExportOptions:
     fine_tuned_from: Path | None = None  # the bundle of the model the checkpoint was fine-tuned from
 
 
-def _earlier_training(bundle_path: Path | None) -> dict:
+def fine_tuned_record(bundle_path: Path | None) -> dict:
     """{"fine_tuned_from": the earlier bundle's training record} (which holds its own earlier ones)."""
     if bundle_path is None:
         return {}
@@ -131,7 +131,7 @@ def export_bundle(options: ExportOptions) -> dict:
                   "dataset": dataset.header.get("source", str(dataset.root)),
                   "speakers": dataset.header.get("speakers"), "heldout_speakers": dataset.header.get("heldout_speakers"),
                   "hours": dataset.header.get("hours"),
-                  **_earlier_training(options.fine_tuned_from)},
+                  **fine_tuned_record(options.fine_tuned_from)},
         evaluation={},
         variant=options.variant,
         architecture=network.architecture,

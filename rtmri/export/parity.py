@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from rtmri import RtmriError
-from rtmri.alignment import frame_windows
+from rtmri.alignment import WINDOW_COLUMNS, frame_windows
 from rtmri.metrics import per_frame
 from rtmri.video import resize_frames
 
@@ -18,12 +18,13 @@ class ParityError(RtmriError):
     pass
 
 
-def clip_windows(clips, lookahead_ms: float, max_frames: int = MAX_FRAMES_PER_CLIP) -> list[tuple[object, np.ndarray]]:
-    """(clip, its first max_frames mel windows) for each clip, via the shared alignment."""
+def clip_windows(clips, lookahead_ms: float, max_frames: int = MAX_FRAMES_PER_CLIP,
+                 columns: int = WINDOW_COLUMNS) -> list[tuple[object, np.ndarray]]:
+    """(clip, its first max_frames mel windows of ``columns``) for each clip, via the shared alignment."""
     out = []
     for clip in clips:
         n = min(clip.n_frames, max_frames)
-        out.append((clip, frame_windows(clip.mel(), n, lookahead_ms)))
+        out.append((clip, frame_windows(clip.mel(), n, lookahead_ms, columns)))
     return out
 
 

@@ -1,6 +1,6 @@
 """What ``prepare`` carries for the articulatory measures (DESIGN §5b): the synthesizer's
-outlines of every frame, through the clip's own crop, resize and 25 fps conversion, and each
-speaker's analysis grid in the clips' pixels.
+outlines of every frame, through the clip's own crop, resize and 25 fps conversion, each
+speaker's analysis grid in the clips' pixels, and each clip's articulatory state (§4b).
 
 Grids come from ``<speaker>/grid.json`` of a synthetic corpus (landmarks exact from the
 head pose) or from a landmark file given with ``--landmarks`` (real recordings):
@@ -14,12 +14,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from rtmri import RtmriError
 from rtmri.alignment import FPS
 from rtmri.articulation import grid as analysis_grid
-from rtmri.articulation import outlines
-from rtmri.clips import write_geometry, write_grid
+from rtmri.articulation import outlines, state
+from rtmri.articulation.measure import measure
+from rtmri.clips import FRAMES_FILE, Clip, ClipDataset, write_geometry, write_grid
 from rtmri.synth.layout import CorpusFileError, SpeakerFolder
 from rtmri.video.frame_rate import weight_matrix
 
@@ -129,3 +131,32 @@ def write_speaker_grids(out: Path, recordings, results: list[dict], landmarks_pa
         return {}
     return {"analysis_grids": {"folder": "grids", "pixel_mm": write_grids(out, grids),
                                "note": "per speaker, in the clips' pixels (DESIGN §5b)"}}
+
+
+def write_clip_states(out: Path, clip_ids: list[str], progress: bool = True) -> dict:
+    """``state.npz`` beside every clip whose speaker has a grid (the shared DESIGN.md §4b):
+    from the synthesizer's outlines where the clip has them, else from the image measure of
+    its frames (real recordings, ``--landmarks``). A state newer than its clip's frames,
+    outlines and grid is kept (prepare resumes). Returns the header's entry."""
+    dataset = ClipDataset(out)
+    written = {"geometry": 0, "image": 0, "kept": 0}
+    for clip_id in tqdm(clip_ids, desc="articulatory states", unit="clip", disable=not progress):
+        clip = Clip(dataset.root, clip_id)
+        grid = dataset.grid(clip.speaker)
+        if grid is None:
+            continue
+        target = clip.folder / state.STATE_FILE
+        sources = [clip.folder / FRAMES_FILE, clip.folder / outlines.GEOMETRY_FILE, dataset.grid_path(clip.speaker)]
+        if target.is_file() and all(target.stat().st_mtime >= p.stat().st_mtime for p in sources if p.is_file()):
+            written["kept"] += 1
+            continue
+        geometry = clip.geometry()
+        if geometry is not None:
+            found = state.from_geometry(geometry, grid, (dataset.image_size, dataset.image_size))
+            written["geometry"] += 1
+        else:
+            found = state.from_measures(measure(clip.frames(), grid))
+            written["image"] += 1
+        found.save(target)
+    return {"articulatory_state": {"file": state.STATE_FILE, "clips": sum(written.values()), "from": written,
+                                   "note": "per clip: gaps and positions per gridline (mm), closures (DESIGN §4b)"}}

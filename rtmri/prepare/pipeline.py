@@ -470,7 +470,10 @@ def run(opts: Options) -> dict:
         )
     splits.write_filelists(opts.out, assigned)
     grids = articulatory.write_speaker_grids(opts.out, found.recordings, ordered, opts.landmarks, opts.size)
-    write_header(opts.out, {**_header(opts, found, speakers, heldout, ordered, assigned, manifest), **grids})
+    header = {**_header(opts, found, speakers, heldout, ordered, assigned, manifest), **grids}
+    write_header(opts.out, header)
+    states = articulatory.write_clip_states(opts.out, [clip["id"] for clip in clips], opts.progress) if grids else {}
+    write_header(opts.out, {**header, **states})
     return manifest
 
 

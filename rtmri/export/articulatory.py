@@ -1,0 +1,131 @@
+"""Inverter + renderer checkpoints -> one articulatory bundle (the shared DESIGN.md §4b):
+``model.onnx`` (mel windows with their past -> states) and ``model.renderer.onnx`` (states
+drawn on the reference speaker's grid, and the reference -> frames), with the reference
+speaker's grid in the manifest, parity of both graphs against PyTorch, and the validation
+figures of the whole chain."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rtmri import RtmriError
+from rtmri.articulation.grid import MANIFEST_KEY
+from rtmri.articulation.state import STATE_SIZE, StateRaster
+from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, STATE_OUTPUT, encode_png, new_manifest, write_bundle
+from rtmri.bundle import architectures
+from rtmri.bundle.engine import Engine, face_input
+from rtmri.bundle.reference import speaker_reference
+from rtmri.clips import ClipDataset
+from rtmri.export.onnx_graph import OPSET
+from rtmri.export.parity import FP32_TOLERANCE, ParityError, clip_windows, quality
+from rtmri.training.models.checkpoints import (
+    INVERTER_KIND,
+    RENDERER_KIND,
+    build_from_meta,
+    checkpoint_kind,
+    checkpoint_meta,
+    load_state_dict_checked,
+    read_checkpoint,
+)
+
+PARITY_CLIPS = 4
+QUALITY_CLIPS = 8
+
+
+def load(path: Path, kind: str):
+    """(network in eval mode, meta, checkpoint) of an inverter or renderer checkpoint of ours."""
+    ckpt = read_checkpoint(path)
+    found = checkpoint_kind(ckpt)
+    if found != kind:
+        raise RtmriError(f"{path}: a {found or 'unrecognised'} checkpoint, expected the articulatory model's {kind}")
+    meta = checkpoint_meta(ckpt)
+    network = build_from_meta(kind, meta)
+    load_state_dict_checked(network, ckpt["state_dict"], str(path))
+    return network.eval().float(), meta, ckpt
+
+
+def to_onnx(module: torch.nn.Module, args: tuple, inputs: list[str], output: str) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(module.eval(), args, buffer, input_names=inputs, output_names=[output],
+                          dynamic_axes={name: {0: "batch"} for name in inputs + [output]},
+                          opset_version=OPSET, do_constant_folding=True, dynamo=False)
+    return buffer.getvalue()
+
+
+def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, data: Path, speaker: str | None = None,
+                        overwrite: bool = False, training_extra: dict | None = None) -> dict:
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise RtmriError(f"{out} already holds files; pass --overwrite to replace them")
+    inverter, inverter_meta, inverter_ckpt = load(inverter_path, INVERTER_KIND)
+    renderer, renderer_meta, renderer_ckpt = load(renderer_path, RENDERER_KIND)
+    dataset = ClipDataset(data)
+    size = int(renderer_meta["image_size"])
+    if dataset.image_size != size:
+        raise RtmriError(f"{data} has {dataset.image_size} px frames, the renderer draws {size} px")
+    reference, speaker = speaker_reference(dataset, speaker)
+    grid = dataset.grid(speaker)
+    if grid is None:
+        raise RtmriError(f"{data}: the reference speaker {speaker} has no analysis grid; the renderer draws the state on it")
+    columns, lookahead_ms = int(inverter_meta["window_columns"]), float(inverter_meta["lookahead_ms"])
+    state_graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
+    face = face_input(reference, 1)
+    render_graph = to_onnx(renderer, (torch.zeros(2, STATE_SIZE), torch.from_numpy(np.repeat(face, 2, axis=0))),
+                           [STATE_OUTPUT, FACE_INPUT], FRAMES_OUTPUT)
+    manifest = new_manifest(
+        lookahead_ms=lookahead_ms, image_size=size, channels=1, face_encoder="input", window_columns=columns,
+        frames={"crop": dataset.header.get("crop"), "orientation": dataset.header.get("orientation", "as in the dataset"),
+                "source_size": dataset.header.get("source_size")},
+        reference={"frames": [encode_png(reference)], "source": f"typical frame of speaker {speaker} in {dataset.root.name}",
+                   "speaker": speaker},
+        training={"inverter": {"checkpoint": inverter_path.name, "global_step": int(inverter_ckpt.get("global_step", 0)),
+                               **inverter_meta},
+                  "renderer": {"checkpoint": renderer_path.name, "global_step": int(renderer_ckpt.get("global_step", 0)),
+                               **renderer_meta},
+                  "dataset": dataset.header.get("source", str(dataset.root)), "speakers": dataset.header.get("speakers"),
+                  "heldout_speakers": dataset.header.get("heldout_speakers"), "hours": dataset.header.get("hours"),
+                  **(training_extra or {})},
+        evaluation={}, architecture=architectures.ARTICULATORY, renderer={"onnx": "model.renderer.onnx", "state_size": STATE_SIZE},
+    )
+    manifest = dataclasses.replace(manifest, extra={**manifest.extra, MANIFEST_KEY: grid.to_json()})
+    val = dataset.split("val") or dataset.require_split("train")
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = Engine(write_bundle(Path(tmp) / "staged", state_graph, manifest, renderer_bytes=render_graph))
+        parity = _parity(inverter, renderer, engine, clip_windows(val[:PARITY_CLIPS], lookahead_ms, columns=columns), grid, face)
+        figures = quality(engine, clip_windows(val[:QUALITY_CLIPS], lookahead_ms, columns=columns))
+        manifest = dataclasses.replace(manifest, evaluation={**figures, "split": "val", "variant": "fp32",
+                                                             "parity_max_abs_error_fp32": parity})
+        if out.exists():
+            shutil.rmtree(out)
+        bundle = write_bundle(out, state_graph, manifest, renderer_bytes=render_graph)
+    return {"bundle": str(bundle.path), "parity_max_abs_error": parity, "fp32": figures,
+            "onnx_mb": round((bundle.onnx_path.stat().st_size + bundle.renderer_path.stat().st_size) / 2**20, 2)}
+
+
+def _parity(inverter, renderer, engine: Engine, windows_by_clip, grid, face: np.ndarray) -> float:
+    """Max abs difference between PyTorch and onnxruntime: states (mm) and frames ([0, 1])."""
+    raster = StateRaster(grid, engine.image_size)
+    worst = 0.0
+    for _, windows in windows_by_clip:
+        with torch.no_grad():
+            expected = inverter(torch.from_numpy(windows)[:, None]).numpy()
+        got = engine.states(windows)
+        worst = max(worst, float(np.abs(expected - got).max()) / 100.0)  # mm against frames: 0.1 mm ~ 1e-3
+        drawn = np.repeat(face, len(got), axis=0)
+        drawn[:, :1] = raster.draw(got)[:, None]
+        with torch.no_grad():
+            frames = renderer(torch.from_numpy(got), torch.from_numpy(drawn)).numpy()
+        onnx_frames = engine.renderer.run([FRAMES_OUTPUT], {STATE_OUTPUT: got, FACE_INPUT: drawn})[0]
+        worst = max(worst, float(np.abs(frames - onnx_frames).max()))
+    if worst > FP32_TOLERANCE:
+        raise ParityError(f"ONNX output differs from PyTorch by up to {worst:.2e} (tolerance {FP32_TOLERANCE:.0e})")
+    return worst
