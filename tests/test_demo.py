@@ -125,7 +125,7 @@ def test_shipped_model_moves_the_tongue_with_the_speech():
     assets = shipped()
     engine = Engine(assets.bundle)
     truth = np.stack([image for _, image in frames(assets.example_video)])
-    generated = generate_audio(engine, assets.example_audio, len(truth))
+    generated = generate_audio(engine, assets.example_audio, len(truth)).frames
     still = np.repeat(engine.bundle.reference_frames()[:1], len(truth), axis=0)
     def ssim(original, made):
         return per_frame(original, made)["ssim"].mean()

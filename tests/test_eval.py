@@ -58,7 +58,7 @@ def test_generated_frames_are_the_offline_generation(make_tiny_bundle, tiny_clip
     """Evaluation goes through the streaming path, which must add no error."""
     clip = ClipDataset(tiny_clip_dataset).split("train")[0]
     engine = Engine(make_tiny_bundle(size=96, lookahead_ms=132.5))
-    streamed = generate_clip(engine, clip)
+    streamed = generate_clip(engine, clip).frames
     offline = engine.run(frame_windows(clip.mel(), clip.n_frames, 132.5))
     assert streamed.shape == (clip.n_frames, 96, 96)
     assert np.abs(streamed.astype(int) - offline.astype(int)).max() <= 1
@@ -79,7 +79,7 @@ def test_baseline_bundles_are_scored_on_the_same_clips(make_tiny_bundle, tiny_cl
     clips = dataset.split("test")
     engine = Engine(other.path)
     references = speaker_references(clips, 96)
-    expected = [per_frame(resize_frames(c.frames(), 96), resize_frames(generate_with_reference(engine, c, references[c.speaker]), 96))["ssim"].mean()
+    expected = [per_frame(resize_frames(c.frames(), 96), resize_frames(generate_with_reference(engine, dataset, c, references[c.speaker]).frames, 96))["ssim"].mean()
                 for c in clips]
     assert rows["baseline 1"]["ssim_mean"] == pytest.approx(np.mean(expected), abs=1e-4)
 

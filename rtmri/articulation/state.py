@@ -83,7 +83,7 @@ class ArticulatoryState:
             shut = self.closed_at(place)
             narrowest = lines[np.nanargmin(np.where(np.isfinite(distance[:, lines]), distance[:, lines], np.inf), axis=1)]
             distance[shut, narrowest[shut]] = 0.0
-        return summarise(distance, grid, {})
+        return summarise(distance, grid, {region: np.full(len(self), np.nan) for region in R.REGIONS})
 
     def save(self, path: Path) -> None:
         with atomic_writer(Path(path)) as handle:
@@ -119,7 +119,7 @@ def from_geometry(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tupl
         raise StateError(f"grid {grid.source!r} has {len(grid)} lines, the state is defined on {N_LINES}")
     gaps_px, starts_px = true_spans(arrays, grid, shape)
     gap = (gaps_px * grid.mm_per_px).astype(np.float32)
-    measures = summarise(gap.astype(np.float64), grid, {})
+    measures = summarise(gap.astype(np.float64), grid, {region: np.full(len(gap), np.nan) for region in R.REGIONS})
     closed = np.stack([measures.closed(place) for place in CLOSURE_PLACES], axis=1).astype(np.float32)
     return ArticulatoryState(gap, (starts_px * grid.mm_per_px).astype(np.float32), closed)
 

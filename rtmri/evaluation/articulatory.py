@@ -14,6 +14,8 @@ from rtmri.articulation import compare
 from rtmri.articulation import regions as R
 from rtmri.articulation.measure import Measures, measure
 from rtmri.articulation.outlines import true_gaps
+from rtmri.articulation.state import STATE_FILE, ArticulatoryState
+from rtmri.articulation.state import load as load_state
 
 NOT_AVAILABLE = "n/a"
 
@@ -29,6 +31,7 @@ class ClipArticulation:
     geometry_rmse_mm: float | None  # the system's distance function against the geometry; None without geometry
     degree_mm: dict  # region -> (frames,), for the plots
     frames: int
+    state: dict | None = None  # against the true state: scores, closures, and whether the model's own state or its images'
 
 
 @dataclass
@@ -46,7 +49,11 @@ class ArticulationLog:
             self.grids[speaker, size] = grid if grid is None or size == dataset.image_size else grid.resized(dataset.image_size, size)
         return self.grids[speaker, size]
 
-    def add_clip(self, dataset, clip, split: str, original: np.ndarray, systems: list[tuple[str, np.ndarray]]) -> None:
+    def add_clip(self, dataset, clip, split: str, original: np.ndarray, systems: list[tuple[str, np.ndarray]],
+                 states: dict | None = None) -> None:
+        """Measure each system's frames against the true frames; where the clip has its true
+        state, score each system's state against it too: the model's own (``states``:
+        system -> (frames, state size)) or, for a system that gives none, what its images show."""
         grid = self.grid(dataset, clip.speaker, original.shape[-1])
         if grid is None:
             if clip.speaker not in self.missing:
@@ -63,13 +70,21 @@ class ArticulationLog:
             error = error[np.isfinite(error)]
             self.geometry_checks.append((split, float(np.sum(error**2)), int(error.size), grid.mm_per_px))
         phones = clip.info.get("phones") or []
+        true_state = clip_state(clip)
         for system, frames in systems:
             other = measure(frames, grid)
+            said = None
+            if true_state is not None:
+                given = (states or {}).get(system)
+                source_grid = dataset.grid(clip.speaker)
+                said = state_scores(true_state.measures(source_grid),
+                                    other if given is None else ArticulatoryState.from_vector(given).measures(source_grid),
+                                    phones, "model's state" if given is not None else "image measure")
             self.clips.append(ClipArticulation(
                 clip.clip_id, split, system, compare.clip_scores(truth, other), compare.closure_counts(truth, other, phones),
                 compare.phone_errors(truth, other, phones),
                 None if true_distance is None else compare.rmse(true_distance[:, truth.tract_lines], other.distance_mm[:, truth.tract_lines]),
-                other.degree_mm, len(frames)))
+                other.degree_mm, len(frames), said))
 
     # ---------------------------------------------------------------- tables
 
@@ -125,6 +140,16 @@ class ArticulationLog:
         return rows
 
 
+def clip_state(clip) -> ArticulatoryState | None:
+    """The clip's true articulatory state (``state.npz``, written by prepare), or None."""
+    path = clip.folder / STATE_FILE
+    return load_state(path) if path.is_file() else None
+
+
+def state_scores(truth: Measures, other: Measures, phones, source: str) -> dict:
+    return {"scores": compare.clip_scores(truth, other), "closures": compare.closure_counts(truth, other, phones), "source": source}
+
+
 def _round(value: float, digits: int = 3):
     return None if value is None or not np.isfinite(value) else round(float(value), digits)
 
@@ -148,4 +173,23 @@ def _summary(clips: list[ClipArticulation]) -> dict:
         summary[f"closure_{region}_frames"] = counts["frames"]
     geometry = [c.geometry_rmse_mm for c in clips if c.geometry_rmse_mm is not None]
     summary["df_rmse_vs_geometry_mm"] = _round(compare.mean_ignoring_nan(geometry)) if geometry else NOT_AVAILABLE
+    return {**summary, **_state_summary([c.state for c in clips if c.state is not None])}
+
+
+def _state_summary(states: list[dict]) -> dict:
+    """The articulation against the true state (DF and CD in mm, CD r, closures at the lips
+    and tongue tip during their stops and nasals), from the model's state where it gives one."""
+    if not states:
+        return {"state_source": NOT_AVAILABLE}
+    mean_over = lambda key: compare.mean_ignoring_nan(  # noqa: E731
+        compare.mean_ignoring_nan(s["scores"]["regions"][region][key] for region in R.TRACT_REGIONS) for s in states)
+    summary = {"state_source": states[0]["source"],
+               "state_df_rmse_mm": _round(compare.mean_ignoring_nan(s["scores"]["df_rmse_mm"] for s in states)),
+               "state_cd_rmse_mm": _round(mean_over("cd_rmse_mm")), "state_cd_r": _round(mean_over("cd_r")),
+               "state_amplitude_ratio": _round(mean_over("amplitude_ratio"))}
+    for region in R.CLOSING_REGIONS:
+        counts = {k: sum(s["closures"][region][k] for s in states) for k in ("tp", "fp", "fn")}
+        precision, recall = compare.precision_recall(counts)
+        summary[f"state_closure_{region}_precision"] = _round(precision)
+        summary[f"state_closure_{region}_recall"] = _round(recall)
     return summary

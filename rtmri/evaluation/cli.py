@@ -53,7 +53,7 @@ def main(args) -> int:
 
 
 TERMINAL_SYSTEMS = {"reference held still": "still", "noise ceiling (second acquisition)": "2nd scan",
-                    "FC-LSTM baseline (Csapó 2020)": "FC-LSTM"}
+                    "FC-LSTM baseline (Csapó 2020)": "FC-LSTM", "renderer from the true state": "true state"}
 
 
 def print_articulation(console, articulation: dict, Table) -> None:
@@ -79,6 +79,20 @@ def print_articulation(console, articulation: dict, Table) -> None:
                       cell(r["cd_rmse_mm"]), cell(r["cd_r"]), pair("lips"), pair("alveolar"), cell(r["roi_r"]),
                       cell(r["amplitude_ratio"]), cell(r["df_rmse_vs_geometry_mm"]))
     console.print(table)
+    states = [r for r in articulation["table"] if r.get("state_source", "n/a") != "n/a"]
+    if states:
+        table = Table(*[Column(h, no_wrap=True, min_width=9 if "P/R" in h else None) for h in
+                        ("c", "system", "from", "DF", "CD", "CD r", "lips P/R", "tip P/R", "amp")],
+                      title="against the true articulatory state (DESIGN.md §4b)", box=box.SIMPLE_HEAD, padding=(0, 1),
+                      pad_edge=False, collapse_padding=True,
+                      caption="from: the model's own state, or the image measure of its frames; all columns in table.md")
+        for r in states:
+            pair = lambda region: f"{cell(r[f'state_closure_{region}_precision'])}/{cell(r[f'state_closure_{region}_recall'])}"  # noqa: E731
+            table.add_row(r["condition"].split(":")[0], TERMINAL_SYSTEMS.get(r["system"], r["system"][:12]),
+                          "state" if r["state_source"] == "model's state" else "image", cell(r["state_df_rmse_mm"]),
+                          cell(r["state_cd_rmse_mm"]), cell(r["state_cd_r"]), pair("lips"), pair("alveolar"),
+                          cell(r["state_amplitude_ratio"]))
+        console.print(table)
     for g in articulation["geometry_check"]:
         console.print(f"geometry check, condition {g['condition'].split(':')[0]}: image measure on the true frames vs the "
                       f"synthesizer's outlines, RMSE {cell(g['rmse_mm'])} mm ({g['measurements']} measurements, {g['mm_per_px']} mm/px)",

@@ -123,6 +123,35 @@ ARTICULATION_NOTE = (
 )
 
 
+STATE_COLUMNS = (  # (key, heading, format): each system against the true articulatory state
+    ("state_df_rmse_mm", "DF RMSE mm", "{:.2f}"),
+    ("state_cd_rmse_mm", "CD RMSE mm", "{:.2f}"),
+    ("state_cd_r", "CD r", "{:.2f}"),
+    ("state_closure_lips_precision", "lips P", "{:.2f}"),
+    ("state_closure_lips_recall", "lips R", "{:.2f}"),
+    ("state_closure_alveolar_precision", "tip P", "{:.2f}"),
+    ("state_closure_alveolar_recall", "tip R", "{:.2f}"),
+    ("state_amplitude_ratio", "motion ratio", "{:.2f}"),
+)
+STATE_NOTE = (
+    "Against the true articulatory state (the shared DESIGN.md §4b, from the synthesizer's outlines): the model's own "
+    "state where its bundle gives one, else what the image measure reads from its frames. CD over the tract regions "
+    "(lips to pharynx); closures during the stops and nasals made there."
+)
+
+
+def state_markdown(articulation: dict) -> list[str]:
+    rows = [r for r in articulation["table"] if r.get("state_source", "n/a") != "n/a"]
+    if not rows:
+        return ["Articulatory state: not available (the clips carry no state.npz: prepare a corpus with outlines again).", ""]
+    heads = ["condition", "system", "state from"] + [h for _, h, _ in STATE_COLUMNS]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for r in rows:
+        lines.append("| " + " | ".join([r["condition"], r["system"], r["state_source"]]
+                                       + [cell(r[k], f) for k, _, f in STATE_COLUMNS]) + " |")
+    return lines + ["", STATE_NOTE, ""]
+
+
 def cell(value, fmt: str = "{:.2f}") -> str:
     if value is None or isinstance(value, str):
         return value or "n/a"
@@ -139,6 +168,7 @@ def articulation_markdown(articulation: dict) -> str:
         lines.append("| " + " | ".join([r["condition"], r["system"], str(r["videos"])]
                                        + [cell(r[k], f) for k, _, f in ARTICULATION_COLUMNS]) + " |")
     lines += ["", ARTICULATION_NOTE, ""]
+    lines += state_markdown(articulation)
     if articulation["geometry_check"]:
         lines += ["Image measure on the true frames against the synthesizer's geometry (distance function, all gridlines):", "",
                   "| condition | clips | measurements | RMSE mm | mm per px |", "|---|---|---|---|---|"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from rtmri.evaluation.generate import generate_audio
+from rtmri.evaluation.generate import Generated, generate_audio
 from rtmri.perturbations import heldout_perturbation
 from rtmri.prepare.report import read_options
 from rtmri.synth.layout import CorpusFileError, manifest_file, speaker_folders
@@ -45,8 +45,8 @@ def room_unavailable() -> str | None:
     return None
 
 
-def generate_in_room(engine, clip) -> np.ndarray:
-    """uint8 frames the bundle makes from the clip's audio in a held-out room."""
+def generate_in_room(engine, clip) -> Generated:
+    """The frames (and states) the bundle makes from the clip's audio in a held-out room."""
     audio, sr = room_audio(clip)
     with tempfile.TemporaryDirectory(prefix="rtmri-eval-room-") as scratch:
         path = Path(scratch) / f"{ROOM}.wav"

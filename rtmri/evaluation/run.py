@@ -15,14 +15,15 @@ from rtmri.bundle import architectures
 from rtmri.bundle.reference import evenly_spaced_frames, typical_frame
 from rtmri.clips import CONDITIONS, ClipDataset
 from rtmri.evaluation import robustness
-from rtmri.evaluation.articulatory import ArticulationLog
-from rtmri.evaluation.generate import generate_clip
+from rtmri.evaluation.articulatory import ArticulationLog, clip_state
+from rtmri.evaluation.generate import Generated, generate_clip
 from rtmri.metrics import per_frame
 from rtmri.video import resize_frames
 
 MODEL = "model"
 STILL = "reference held still"
 CEILING = "noise ceiling (second acquisition)"
+TRUE_STATE_RENDERED = "renderer from the true state"
 ARCHITECTURE_NAMES = {architectures.CSAPO2020_FC_LSTM: "FC-LSTM baseline (Csapó 2020)"}
 CONDITION_NAMES = {
     "test": "1: test clips of training speakers",
@@ -95,10 +96,15 @@ def evaluate(engine, dataset: ClipDataset, max_clips: int | None = None, example
         references = speaker_references(clips, size)
         for i, clip in enumerate(clips):
             original = resize_frames(clip.frames(), size)
-            generated = generate_with_reference(engine, clip, references[clip.speaker])
-            systems = [(MODEL, generated)]
-            systems += [(name, resize_frames(generate_with_reference(b, clip, references[clip.speaker]), size))
-                        for name, b in named_baselines]
+            made = {MODEL: generate_with_reference(engine, dataset, clip, references[clip.speaker])}
+            made.update((name, generate_with_reference(b, dataset, clip, references[clip.speaker])) for name, b in named_baselines)
+            generated = made[MODEL].frames
+            systems = [(name, resize_frames(m.frames, size)) for name, m in made.items()]
+            states = {name: m.states for name, m in made.items() if m.states is not None}
+            true_state = clip_state(clip)
+            if engine.bundle.gives_state and true_state is not None:  # the renderer's own floor: the true state drawn
+                show_reference(engine, dataset, clip.speaker, references[clip.speaker])
+                systems.append((TRUE_STATE_RENDERED, resize_frames(engine.render(true_state.to_vector()), size)))
             still = engine.bundle.reference_frames()[0] if engine.bundle.face_baked else references[clip.speaker]
             systems.append((STILL, np.repeat(still[None], len(original), axis=0)))
             repeat = clip.repeat_frames()
@@ -107,7 +113,7 @@ def evaluate(engine, dataset: ClipDataset, max_clips: int | None = None, example
             for system, frames in systems:
                 scores = per_frame(original, frames)
                 evaluation.results.append(ClipResult(clip.clip_id, split, system, scores["ssim"], scores["nmse"]))
-            evaluation.articulation.add_clip(dataset, clip, split, original, systems)
+            evaluation.articulation.add_clip(dataset, clip, split, original, systems, states)
             if i < examples_per_condition:
                 evaluation.examples[clip.clip_id] = (clip, original, generated)
             if progress:
@@ -127,12 +133,12 @@ def add_robustness(evaluation: Evaluation, engine, dataset: ClipDataset, planned
         references = speaker_references(planned["test"], engine.image_size)
         for clip in planned["test"]:
             original = resize_frames(clip.frames(), engine.image_size)
-            if not engine.bundle.face_baked:
-                engine.set_reference(resize_frames(references[clip.speaker][None], engine.image_size)[0])
-            frames = robustness.generate_in_room(engine, clip)
-            scores = per_frame(original, frames)
+            show_reference(engine, dataset, clip.speaker, references[clip.speaker])
+            made = robustness.generate_in_room(engine, clip)
+            scores = per_frame(original, made.frames)
             evaluation.results.append(ClipResult(clip.clip_id, robustness.ROOM, MODEL, scores["ssim"], scores["nmse"]))
-            evaluation.articulation.add_clip(dataset, clip, robustness.ROOM, original, [(MODEL, frames)])
+            evaluation.articulation.add_clip(dataset, clip, robustness.ROOM, original, [(MODEL, made.frames)],
+                                             {} if made.states is None else {MODEL: made.states})
             if progress:
                 progress()
         # The geometry check measures the true frames: the test condition's already has them.
@@ -157,10 +163,23 @@ def add_robustness(evaluation: Evaluation, engine, dataset: ClipDataset, planned
             log.clips.append(dataclasses.replace(c, split=split))
 
 
-def generate_with_reference(engine, clip, reference: np.ndarray) -> np.ndarray:
+def show_reference(engine, dataset: ClipDataset, speaker: str, reference: np.ndarray) -> None:
+    """Give the bundle the speaker's anatomy where it takes one (and an articulatory bundle
+    the speaker's grid, on which it draws the state)."""
+    if engine.bundle.face_baked:
+        return
+    grid = None
+    if engine.bundle.gives_state:
+        grid = dataset.grid(speaker)
+        if grid is None:
+            raise RtmriError(f"{dataset.root}: speaker {speaker} has no analysis grid; an articulatory bundle draws the state on it")
+        grid = grid if dataset.image_size == engine.image_size else grid.resized(dataset.image_size, engine.image_size)
+    engine.set_reference(resize_frames(reference[None], engine.image_size)[0], grid)
+
+
+def generate_with_reference(engine, dataset: ClipDataset, clip, reference: np.ndarray) -> Generated:
     """The clip generated by the bundle, shown the speaker's reference where it takes one."""
-    if not engine.bundle.face_baked:
-        engine.set_reference(resize_frames(reference[None], engine.image_size)[0])
+    show_reference(engine, dataset, clip.speaker, reference)
     return generate_clip(engine, clip)
 
 
