@@ -37,6 +37,9 @@ from rtmri.files import atomic_write, atomic_writer
 
 FORMAT = "rtmri-clips"
 VERSION = 1
+# px: the default frame size, the one the wav2lip networks take (their strides reduce it to 1 x 1 exactly)
+IMAGE_SIZE = 96
+IMAGE_SIZES = (IMAGE_SIZE, 128, 192, 256)  # the frame sizes rtmri prepare writes
 TRAINING_SPLITS = ("train", "val", "test")
 UNSEEN_SPLITS = ("unseen_ja", "unseen_nonja")
 ALL_SPLITS = TRAINING_SPLITS + UNSEEN_SPLITS

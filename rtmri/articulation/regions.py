@@ -40,8 +40,8 @@ PLACE = {
     **dict.fromkeys(("u", "u:", "U", "o", "o:", "O", "OY", "aU"), VELAR),
     **dict.fromkeys(("a", "a:", "6", "@"), PHARYNGEAL),
 }
-STOPS_AND_NASALS = frozenset({"p", "b", "t", "d", "k", "g", "m", "n", "N"})
 NASALS = frozenset({"m", "n", "N"})
+STOPS_AND_NASALS = frozenset({"p", "b", "t", "d", "k", "g"}) | NASALS
 # Phones of the Japanese the training speakers speak (the synthesizer's Japanese rules):
 # the others are the sounds condition 3 tests. (N is the moraic nasal, C the palatal
 # fricative of "hi", ts and S of "tsu" and "shi", R the Japanese flap as VocalTractLab voices it.)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rtmri.clips import IMAGE_SIZE, IMAGE_SIZES
 from rtmri.prepare import PrepareError
 
 DEFAULT_PREVIEW_DIR = "prepare_preview"
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("src", metavar="SRC", type=Path, help="folder of recordings")
     parser.add_argument("out", metavar="OUT", type=Path, nargs="?", help=f"output dataset folder (with --preview: the PNG folder, default ./{DEFAULT_PREVIEW_DIR})")
     parser.add_argument("--crop", metavar="X,Y,W,H", help="crop in source pixels, the lower half being the tongue region (default: the synth corpus's metadata, else the whole frame)")
-    parser.add_argument("--size", type=int, default=96, choices=(96, 128, 192, 256), help="output image size in px (default 96, the wav2lip networks')")
+    parser.add_argument("--size", type=int, default=IMAGE_SIZE, choices=IMAGE_SIZES, help=f"output image size in px (default {IMAGE_SIZE}, the wav2lip networks')")
     parser.add_argument("--clip-seconds", type=float, default=5.0, metavar="S", help="clip length, cut at pauses where there are some (default 5)")
     parser.add_argument("--split", default="0.8,0.1,0.1", metavar="TRAIN,VAL,TEST", help="fractions of the training speakers' clips (default 0.8,0.1,0.1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random split (default 0)")

@@ -26,7 +26,7 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.alignment import FPS, SAMPLES_PER_FRAME
 from rtmri.audio import SAMPLE_RATE, AudioTooLongError, audio_duration, load_audio
-from rtmri.clips import ALL_SPLITS, CLIPS_DIR, clip_folder, is_complete, write_clip, write_header
+from rtmri.clips import ALL_SPLITS, CLIPS_DIR, IMAGE_SIZE, IMAGE_SIZES, clip_folder, is_complete, write_clip, write_header
 from rtmri.files import atomic_write
 from rtmri.prepare import PrepareError, RecordingError
 from rtmri.prepare import clipping, report, splits
@@ -36,7 +36,6 @@ from rtmri.prepare.layouts import Recording, discover, safe_name
 from rtmri.video.frame_rate import INTERPOLATIONS, FrameRateConverter
 
 PIPELINE_VERSION = 2  # bump when the clips written for a recording change
-IMAGE_SIZES = (96, 128, 192, 256)
 MAX_MISMATCH_S = 0.5
 STATE_DIR = "state"
 
@@ -45,7 +44,7 @@ STATE_DIR = "state"
 class Options:
     src: Path
     out: Path
-    size: int = 96
+    size: int = IMAGE_SIZE
     crop: tuple[int, int, int, int] | None = None
     clip_seconds: float = 5.0
     fractions: tuple[float, float, float] = splits.DEFAULT_FRACTIONS

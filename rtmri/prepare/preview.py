@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmri import RtmriError
+from rtmri.clips import IMAGE_SIZE
 from rtmri.prepare import PrepareError
 from rtmri.prepare.layouts import discover
 from rtmri.synth.layout import SpeakerFolder
@@ -24,7 +25,7 @@ REGION_COLOURS = {"pharyngeal": (80, 160, 255), "velar": (170, 90, 255), "palata
                   "alveolar": (255, 150, 40), "lips": (255, 70, 160), "velopharyngeal": (0, 230, 230)}
 
 
-def run_preview(src: Path, out_dir: Path, crop=None, size: int = 96, speaker_pattern: str | None = None,
+def run_preview(src: Path, out_dir: Path, crop=None, size: int = IMAGE_SIZE, speaker_pattern: str | None = None,
                 landmarks: Path | None = None) -> list[Path]:
     from PIL import Image, ImageDraw
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rtmri.articulation.regions import NASALS
 from rtmri.synth.errors import SynthError
 
 PAUSE = ""
@@ -19,7 +20,6 @@ DIPHTHONGS = ("aI", "aU", "OY")
 VOWELS = frozenset(TENSE_VOWELS + FRONT_ROUNDED_VOWELS + LAX_VOWELS + DIPHTHONGS)
 
 STOPS = frozenset({"p", "b", "t", "d", "k", "g", "?"})
-NASALS = frozenset({"m", "n", "N"})
 FRICATIVES = frozenset({"f", "v", "T", "D", "s", "z", "S", "Z", "C", "x", "R", "h"})
 AFFRICATES = frozenset({"pf", "ts", "tS", "dZ"})
 APPROXIMANTS = frozenset({"j", "l", "r"})

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmri.audio import SAMPLE_RATE
+from rtmri.clips import IMAGE_SIZE
 from rtmri.streamer.benchmarks.signals import bursts
 from rtmri.streamer.server.protocol import audio_message, parse_frame
 
@@ -229,7 +230,7 @@ def bench_learners(bundle: str, max_sessions: int, seconds: float) -> list[dict]
 
 # --- a stand-in bundle of a given cost ------------------------------------------------
 
-def synthetic_bundle(out_dir: Path, layers: int, size: int = 96, channels: int = 128) -> str:
+def synthetic_bundle(out_dir: Path, layers: int, size: int = IMAGE_SIZE, channels: int = 128) -> str:
     """A stand-in graph: layers 3x3 convolutions, channels wide, at a quarter of the image
     size (as in the middle of wav2lip's generator), then DepthToSpace to the full image,
     driven by the mel window's loudness."""

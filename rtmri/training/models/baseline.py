@@ -21,6 +21,7 @@ from torch import nn
 
 from rtmri.alignment import WINDOW_COLUMNS
 from rtmri.audio import N_MELS
+from rtmri.clips import IMAGE_SIZE
 
 # The constructor's arguments, as recorded in checkpoints (the "model" meta) to rebuild it.
 ARCHITECTURE_FIELDS = ("in_channels", "image_size", "hidden", "fc_layers", "lstm_layers", "dropout")
@@ -29,7 +30,7 @@ ARCHITECTURE_FIELDS = ("in_channels", "image_size", "hidden", "fc_layers", "lstm
 class FcLstmBaseline(nn.Module):
     """mel windows (B, 1, 80, 16) -> frames (B, C, S, S) in [0, 1]."""
 
-    def __init__(self, in_channels: int = 1, image_size: int = 96, hidden: int = 256, fc_layers: int = 2,
+    def __init__(self, in_channels: int = 1, image_size: int = IMAGE_SIZE, hidden: int = 256, fc_layers: int = 2,
                  lstm_layers: int = 2, dropout: float = 0.2) -> None:
         super().__init__()
         if in_channels not in (1, 3):

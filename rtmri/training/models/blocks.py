@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 MIN_CHANNELS = 4
-SUPPORTED_IMAGE_SIZE = 96  # the networks' strides reduce 96 x 96 to 1 x 1 exactly
 
 
 def scaled_channels(channels: int, width: float) -> int:

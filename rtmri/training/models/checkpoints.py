@@ -22,10 +22,10 @@ import torch
 from rtmri import RtmriError
 from rtmri.alignment import WAV2LIP_LOOKAHEAD_MS
 from rtmri.audio import feature_params
+from rtmri.clips import IMAGE_SIZE
 from rtmri.files import atomic_writer
 from rtmri.training.models.articulatory import Inverter, Renderer
 from rtmri.training.models.baseline import FcLstmBaseline
-from rtmri.training.models.blocks import SUPPORTED_IMAGE_SIZE
 from rtmri.training.models.discriminator import QualityDiscriminator
 from rtmri.training.models.generator import Generator
 from rtmri.training.models.syncnet import SyncNet
@@ -37,7 +37,7 @@ BASELINE_KIND = "baseline"  # FcLstmBaseline: built from its checkpoint's meta, 
 INVERTER_KIND, RENDERER_KIND = "inverter", "renderer"  # the articulatory model's halves, built from their meta
 _FROM_META = {BASELINE_KIND: FcLstmBaseline, INVERTER_KIND: Inverter, RENDERER_KIND: Renderer}
 # What a public wav2lip checkpoint is, in our terms.
-PUBLIC_META = {"width": 1.0, "in_channels": 3, "image_size": SUPPORTED_IMAGE_SIZE, "lookahead_ms": WAV2LIP_LOOKAHEAD_MS}
+PUBLIC_META = {"width": 1.0, "in_channels": 3, "image_size": IMAGE_SIZE, "lookahead_ms": WAV2LIP_LOOKAHEAD_MS}
 # Layers whose colour channels are folded when a 3-channel checkpoint loads into a
 # 1-channel (grayscale) model: first conv (inputs summed per colour triple) and the
 # generator's last conv (outputs averaged).

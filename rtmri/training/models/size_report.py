@@ -14,12 +14,13 @@ import time
 import torch
 from torch import nn
 
+from rtmri.alignment import SYNC_FRAMES
+from rtmri.clips import IMAGE_SIZE
 from rtmri.training.models.discriminator import QualityDiscriminator
 from rtmri.training.models.generator import Generator, face_input_for_reference
-from rtmri.training.models.syncnet import SYNC_FRAMES, SyncNet
+from rtmri.training.models.syncnet import SyncNet
 
 DEFAULT_WIDTHS = (1.0, 0.5, 0.25, 0.125)
-IMAGE_SIZE = 96
 
 
 def count_params(model: nn.Module) -> int:

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rtmri.alignment import SYNC_FRAMES
 from rtmri.training.models.blocks import WidthScaledNetwork, audio_encoder_specs, conv_stack
 
-SYNC_FRAMES = 5
 r = True
 _FACE_ENCODER = [
     (32, 7, 1, 3, False),  # 48 x 96
