@@ -11,7 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtmri.alignment import frame_windows, n_frames_for_samples
 from rtmri.articulation import regions as R
+from rtmri.articulation.measure import Measures, measure
+from rtmri.articulation.state import STATE_SIZE, ArticulatoryState
+from rtmri.audio import melspectrogram
 
 FRAMES_PER_BATCH = 32
 
@@ -42,32 +46,32 @@ class Articulation:
     mm_per_px: float
 
 
-def render(engine, wav: np.ndarray) -> np.ndarray:
-    """The model's frames of a 16 kHz recording, on the offline path (DESIGN §3 windows)."""
-    from rtmri.alignment import frame_windows, n_frames_for_samples
-    from rtmri.audio import melspectrogram
-
+def render(engine, wav: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's frames of a 16 kHz recording, on the offline path (the shared DESIGN.md §3
+    windows), and its articulatory states where the bundle gives them."""
     n_frames = n_frames_for_samples(len(wav))
-    windows = frame_windows(melspectrogram(np.asarray(wav, np.float32)), n_frames, engine.bundle.lookahead_ms)
+    windows = frame_windows(melspectrogram(np.asarray(wav, np.float32)), n_frames, engine.bundle.lookahead_ms,
+                            engine.bundle.window_columns)
     size = engine.image_size
     if n_frames == 0:
-        return np.zeros((0, size, size), np.uint8)
-    return np.concatenate([engine.run(windows[i : i + FRAMES_PER_BATCH]) for i in range(0, n_frames, FRAMES_PER_BATCH)])
+        return np.zeros((0, size, size), np.uint8), (np.zeros((0, STATE_SIZE), np.float32) if engine.bundle.gives_state else None)
+    made = [engine.run_with_state(windows[i : i + FRAMES_PER_BATCH]) for i in range(0, n_frames, FRAMES_PER_BATCH)]
+    frames = np.concatenate([m[0] for m in made])
+    return frames, (np.concatenate([m[1] for m in made]) if engine.bundle.gives_state else None)
 
 
-def curves_of(frames: np.ndarray, grid) -> tuple[dict[str, np.ndarray], float]:
-    from rtmri.articulation.measure import measure
-
-    measures = measure(frames, grid)
+def curves_of(measures: Measures) -> dict[str, np.ndarray]:
     curves = {}
     for articulator in ARTICULATORS:
         stacked = np.stack([measures.degree_mm[r] for r in articulator.regions])
         with np.errstate(all="ignore"):
             curves[articulator.key] = np.nanmin(stacked, axis=0) if np.isfinite(stacked).any() else stacked[0]
-    return curves, measures.mm_per_px
+    return curves
 
 
 def articulate(engine, wav: np.ndarray, grid) -> Articulation:
-    frames = render(engine, wav)
-    curves, mm_per_px = curves_of(frames, grid)
-    return Articulation(frames, curves, mm_per_px)
+    """The model's frames and constriction curves: from the state it gives (articulatory
+    bundles), else measured on its frames."""
+    frames, states = render(engine, wav)
+    measures = measure(frames, grid) if states is None else ArticulatoryState.from_vector(states).measures(grid)
+    return Articulation(frames, curves_of(measures), grid.mm_per_px)
