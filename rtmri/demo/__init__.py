@@ -1,12 +1,13 @@
 """The shipped default (``rtmri demo``): a trained bundle, an example recording with its
 true rtMRI video, and native reference utterances for the learner page.
 
-    rtmri/demo/assets/model/model.onnx (+ model.onnx.json)   the default bundle
+    rtmri/demo/assets/model/model.onnx (+ model.onnx.json)   the default bundle (an articulatory one: + model.renderer.onnx)
     rtmri/demo/assets/example/example.flac, example.mp4       speech and its true rtMRI (25 fps, cropped)
     rtmri/demo/assets/example/example.json                    where it comes from (clip, speaker, phones)
     rtmri/demo/assets/references/<name>.flac, <name>.mp4      native utterances for the learner page
     rtmri/demo/assets/lessons/<id>.flac, .mp4, .json          lessons: native utterances with their words (rtmri make-lessons)
-    rtmri/demo/assets/checkpoint/generator.pt                 the bundle's weights, to fine-tune from
+    rtmri/demo/assets/checkpoint/<kind>.pt                    weights to fine-tune from: the default's inverter.pt and
+                                                              renderer.pt, the wav2lip generator.pt it was started from
 
 ``rtmri package-demo`` writes them from a prepared dataset and a bundle.
 """
@@ -44,8 +45,12 @@ class DemoAssets:
 
     @property
     def checkpoint(self) -> Path:
-        """The bundle's generator weights (to fine-tune from), where shipped."""
-        return self.root / "checkpoint" / "generator.pt"
+        """The wav2lip generator's weights (to fine-tune from), where shipped."""
+        return self.checkpoint_of("generator")
+
+    def checkpoint_of(self, kind: str) -> Path:
+        """Weights of a network of this kind (generator, inverter, renderer), where shipped."""
+        return self.root / "checkpoint" / f"{kind}.pt"
 
     @property
     def references(self) -> Path:

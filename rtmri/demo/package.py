@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", type=Path, required=True, help="the bundle to ship (rtmri export)")
     parser.add_argument("--out", type=Path, default=ASSETS, help=f"assets folder (default {ASSETS})")
     parser.add_argument("--example", help=f"clip id of the example (default: the longest {EXAMPLE_SPLIT} clip)")
-    parser.add_argument("--checkpoint", type=Path, help="also ship the bundle's generator checkpoint, weights only (to fine-tune from; needs torch)")
+    parser.add_argument("--checkpoint", type=Path, action="append", default=[],
+                        help="also ship this checkpoint, weights only, as checkpoint/<its kind>.pt (to fine-tune from; needs torch); "
+                             "repeat for an articulatory bundle's inverter and renderer")
     parser.add_argument("--references", type=int, default=4, help=f"{REFERENCE_SPLIT} clips to ship as references (default 4)")
 
 
@@ -44,12 +46,12 @@ def main(args) -> int:
     assets = DemoAssets(args.out)
     example = pick_example(dataset, args.example, manifest.reference.get("speaker"))
     references = dataset.require_split(REFERENCE_SPLIT)[: args.references]
-    for folder in (assets.bundle, assets.example_audio.parent, assets.references, assets.checkpoint.parent):
+    for folder in (assets.bundle, assets.example_audio.parent, assets.references):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     bundle_dir = args.bundle if args.bundle.is_dir() else args.bundle.parent
-    for name in ("model.onnx", "model.onnx.json"):
-        shutil.copy2(bundle_dir / name, assets.bundle / name)
+    for path in sorted(bundle_dir.glob("*.onnx*")):  # the graph(s) and the manifest
+        shutil.copy2(path, assets.bundle / path.name)
     write_clip(example, assets.example_audio.with_suffix(""))
     assets.example_info.write_text(json.dumps({
         "clip": example.clip_id, "speaker": example.speaker, "split": EXAMPLE_SPLIT,
@@ -57,22 +59,23 @@ def main(args) -> int:
     }, indent=1, ensure_ascii=False) + "\n")
     for clip in references:
         write_clip(clip, assets.references / reference_name(clip))
-    if args.checkpoint:
-        write_weights(args.checkpoint, assets.checkpoint)
+    for checkpoint in args.checkpoint:
+        write_weights(checkpoint, assets)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"rtmri package-demo: {args.out}: bundle, example {example.clip_id}, {len(references)} references, {size / 1e6:.1f} MB")
     return 0
 
 
-def write_weights(checkpoint: Path, out: Path) -> None:
-    """The checkpoint without its optimizer and run state: what `--init` needs."""
-    import torch
+def write_weights(checkpoint: Path, assets: DemoAssets) -> None:
+    """The checkpoint without its optimizer and run state (what `--init` needs), as checkpoint/<kind>.pt."""
+    import torch  # torch: only the training install ships checkpoints
 
-    from rtmri.training.models.checkpoints import read_checkpoint
+    from rtmri.training.models.checkpoints import checkpoint_kind, read_checkpoint
 
-    kept = {k: v for k, v in read_checkpoint(checkpoint).items() if k in WEIGHT_KEYS}
+    ckpt = read_checkpoint(checkpoint)
+    out = assets.checkpoint_of(checkpoint_kind(ckpt) or "generator")
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(kept, out)
+    torch.save({k: v for k, v in ckpt.items() if k in WEIGHT_KEYS}, out)
 
 
 def pick_example(dataset, clip_id: str | None, speaker: str | None = None):

@@ -124,7 +124,7 @@ class InverterRun(OneOptimizerRun):
         value = self.guard(parts["loss"], "inverter loss")
         self.optimize(parts["loss"])
         self.set_learning_rate()
-        return {"loss": value, **{k: float(parts[k]) for k in ("gap_mm", "position_mm", "velocity_mm", "closure_bce")}}
+        return {"loss": value, **{k: float(parts[k].detach()) for k in ("gap_mm", "position_mm", "velocity_mm", "closure_bce")}}
 
     def set_learning_rate(self) -> None:
         """Cosine decay from lr to lr / 10 over the run's steps."""

@@ -1,0 +1,196 @@
+"""The articulatory state (the shared DESIGN.md §4b) and the model that predicts and draws
+it: the state from the outlines and from images, drawn on a speaker's grid, written by
+prepare, learned by the inverter and the renderer, exported into one bundle and read back
+by the engine, the evaluator and the learner comparison."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rtmri.articulation import grid as G
+from rtmri.articulation import regions as R
+from rtmri.articulation import state as S
+from rtmri.articulation.outlines import true_gaps
+from rtmri.bundle.engine import Engine
+from rtmri.cli import main as rtmri
+from rtmri.clips import ClipDataset
+
+MM_PER_PX = 1.25
+OFFSET_PX = np.array([40.0, 45.0])  # the canonical grid inside a 96-px frame (as in test_articulation)
+
+
+def clip_grid():
+    marks = G.CANONICAL_LANDMARKS_MM / MM_PER_PX + OFFSET_PX
+    return G.grid_from_landmarks(dict(zip(G.LANDMARKS, marks)), MM_PER_PX, "test")
+
+
+def a_state(frames: int = 2, gap_mm: float = 6.0, position_mm: float = 10.0) -> S.ArticulatoryState:
+    gap = np.full((frames, S.N_LINES), gap_mm, np.float32)
+    return S.ArticulatoryState(gap, np.full_like(gap, position_mm), np.zeros((frames, 3), np.float32))
+
+
+def test_state_vector_and_file_round_trip_and_a_bad_file_is_named(tmp_path):
+    state = a_state(3)
+    state.closed[1, 0] = 1.0
+    back = S.ArticulatoryState.from_vector(state.to_vector())
+    assert np.array_equal(back.gap_mm, state.gap_mm) and np.array_equal(back.closed, state.closed)
+    state.save(tmp_path / S.STATE_FILE)
+    loaded = S.load(tmp_path / S.STATE_FILE)
+    assert np.array_equal(loaded.to_vector(), state.to_vector())
+    (tmp_path / "bad.npz").write_bytes(b"not a state")
+    with pytest.raises(S.StateError, match="bad.npz"):
+        S.load(tmp_path / "bad.npz")
+    with pytest.raises(S.StateError, match=str(S.STATE_SIZE)):
+        S.ArticulatoryState.from_vector(np.zeros((2, 5)))
+
+
+def test_a_predicted_closure_is_a_closure_in_the_measures():
+    grid = clip_grid()
+    state = a_state(2, gap_mm=4.0)
+    state.closed[1, S.CLOSURE_PLACES.index(R.LIPS)] = 0.9
+    measures = state.measures(grid)
+    assert measures.degree_mm[R.LIPS][0] == pytest.approx(4.0)
+    assert measures.degree_mm[R.LIPS][1] == 0.0 and measures.closed(R.LIPS).tolist() == [False, True]
+    assert not measures.closed(R.ALVEOLAR).any()
+    assert state.port_mm(grid) == pytest.approx([4.0, 4.0])
+
+
+def test_the_raster_draws_air_along_each_line_where_the_state_puts_the_gap():
+    grid = clip_grid()
+    raster = S.StateRaster(grid, 96)
+    state = a_state(1, gap_mm=8.0, position_mm=10.0)
+    drawn = raster.draw(state.to_vector())[0]
+    line = grid.lines_of(R.PALATAL)[3]
+    along_px = lambda mm: grid.inner[line] + grid.direction[line] * mm / MM_PER_PX  # noqa: E731
+    at = lambda mm: drawn[int(round(along_px(mm)[1])), int(round(along_px(mm)[0]))]  # noqa: E731
+    assert at(14.0) > 0.9  # inside the gap (10 to 18 mm)
+    assert at(4.0) < 0.1 and at(24.0) < 0.1  # the tongue before it, the palate after it
+    assert drawn[2, 2] == S.OFF_GRID  # far from every line
+    moved = raster.draw(a_state(1, gap_mm=8.0, position_mm=20.0).to_vector())[0]
+    assert moved[int(round(along_px(14.0)[1])), int(round(along_px(14.0)[0]))] < 0.1  # the gap went with the position
+
+
+def test_prepare_writes_the_state_of_every_clip_from_its_outlines(synth_clip_dataset):
+    dataset = ClipDataset(synth_clip_dataset)
+    assert dataset.header["articulatory_state"]["clips"] == len(list(synth_clip_dataset.glob("clips/*/*/clip.json")))
+    clip = dataset.split("train")[0]
+    state = S.load(clip.folder / S.STATE_FILE)
+    grid = dataset.grid(clip.speaker)
+    expected = true_gaps(clip.geometry(), grid, (dataset.image_size, dataset.image_size)) * grid.mm_per_px
+    assert len(state) == clip.n_frames
+    assert np.allclose(state.gap_mm, expected, atol=1e-3, equal_nan=True)
+    assert np.isfinite(state.position_mm[:, grid.tract_lines]).all()
+    assert ((state.position_mm >= 0) | np.isnan(state.position_mm)).all()
+
+
+@pytest.fixture(scope="module")
+def data(synth_clip_dataset, tmp_path_factory):
+    """The session's prepared corpus with a validation split (its training clips)."""
+    import shutil
+
+    from rtmri.clips import write_filelist
+
+    out = tmp_path_factory.mktemp("articulatory_data") / "data"
+    shutil.copytree(synth_clip_dataset, out)
+    write_filelist(out, "val", [c.clip_id for c in ClipDataset(out).split("train")])
+    return out
+
+
+@pytest.fixture(scope="module")
+def articulatory_bundle(data, tmp_path_factory):
+    """A few steps of each half on the session's corpus, exported into one bundle."""
+    synth_clip_dataset = data
+    runs = tmp_path_factory.mktemp("articulatory")
+    common = ["--steps", "6", "--eval-every", "3", "--eval-samples", "8", "--batch-size", "4", "--num-workers", "0",
+              "--no-progress", "--no-tensorboard"]
+    assert rtmri(["train", "inverter", str(synth_clip_dataset), "--out", str(runs / "inv"), "--context-columns", "32",
+                  "--channels", "16", "--hidden", "16", *common]) == 0
+    assert rtmri(["train", "renderer", str(synth_clip_dataset), "--out", str(runs / "ren"), *common]) == 0
+    out = runs / "bundle"
+    assert rtmri(["export", str(runs / "inv/checkpoints/last.pt"), str(out), "--renderer", str(runs / "ren/checkpoints/last.pt"),
+                  "--data", str(synth_clip_dataset)]) == 0
+    return runs, out
+
+
+def test_an_interrupted_inverter_run_resumes_where_it_stopped(articulatory_bundle):
+    runs, _ = articulatory_bundle
+    lines = [json.loads(line) for line in (runs / "inv/metrics.jsonl").read_text().splitlines()]
+    val = [e for e in lines if e.get("split") == "val"]
+    assert [e["step"] for e in val] == [3, 6]
+    assert {"gap_mm", "position_mm", "velocity_mm", "closure_bce", "lips_closure_recall"} <= set(val[-1])
+    assert rtmri(["train", "inverter", "--out", str(runs / "inv"), "--steps", "8"]) == 0  # resumes from step 6
+    steps = [json.loads(line)["step"] for line in (runs / "inv/metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 8 and steps.count(7) >= 1 and steps.count(1) == 1
+
+
+def test_the_bundle_gives_the_state_and_its_frames_and_the_streamer_carries_them(articulatory_bundle, data):
+    from rtmri.evaluation.generate import generate_clip
+
+    _, out = articulatory_bundle
+    engine = Engine(out)
+    manifest = engine.bundle.manifest
+    assert manifest.architecture == "articulatory" and engine.bundle.gives_state and manifest.window_columns == 32
+    assert manifest.evaluation["parity_max_abs_error_fp32"] < 1e-3
+    clip = ClipDataset(data).split("train")[0]
+    made = generate_clip(engine, clip)
+    assert made.frames.shape == (clip.n_frames, 96, 96) and made.states.shape == (clip.n_frames, S.STATE_SIZE)
+    assert (made.states[:, S.GAP] >= 0).all() and ((made.states[:, S.CLOSED] >= 0) & (made.states[:, S.CLOSED] <= 1)).all()
+    # the frames are the renderer's drawing of those states on the reference speaker's grid
+    assert np.abs(engine.render(made.states).astype(int) - made.frames.astype(int)).max() <= 1
+
+
+def test_another_speakers_anatomy_needs_its_grid(articulatory_bundle):
+    from rtmri.bundle import BundleError
+
+    engine = Engine(articulatory_bundle[1])
+    reference = engine.bundle.reference_frames()[0]
+    with pytest.raises(BundleError, match="grid"):
+        engine.set_reference(reference)
+    engine.set_reference(reference, G.grid_of_bundle(engine.bundle.manifest))
+
+
+def test_eval_scores_the_models_state_against_the_true_state(articulatory_bundle, data, tmp_path):
+    out = tmp_path / "eval"
+    assert rtmri(["eval", str(articulatory_bundle[1]), str(data), "-o", str(out), "--examples", "0",
+                  "--no-robustness"]) == 0
+    rows = {(r["split"], r["system"]): r for r in json.loads((out / "results.json").read_text())["articulation"]["table"]}
+    model, floor, still = rows["test", "model"], rows["test", "renderer from the true state"], rows["test", "reference held still"]
+    assert model["state_source"] == "model's state" and still["state_source"] == "image measure"
+    assert np.isfinite(model["state_df_rmse_mm"]) and np.isfinite(floor["df_rmse_mm"])
+    assert "Against the true articulatory state" in (out / "table.md").read_text()
+
+
+def test_renderer_starts_from_a_generator_of_the_same_width(data, tmp_path):
+    import torch
+
+    from rtmri.demo import shipped
+    from rtmri.training.models.checkpoints import read_checkpoint
+
+    generator = shipped().checkpoint
+    assert rtmri(["train", "renderer", str(data), "--out", str(tmp_path / "r"), "--init", str(generator),
+                  "--steps", "1", "--eval-every", "1", "--eval-samples", "4", "--batch-size", "2", "--num-workers", "0",
+                  "--no-progress", "--no-tensorboard", "--lr", "1e-12"]) == 0
+    saved = read_checkpoint(tmp_path / "r/checkpoints/last.pt")["state_dict"]
+    wav2lip = read_checkpoint(generator)["state_dict"]
+    decoder = [k for k in wav2lip if k.startswith("face_decoder_blocks.") and k.endswith("weight")][0]
+    assert torch.allclose(saved[decoder], wav2lip[decoder], atol=1e-6)  # the encoder-decoder came from the generator
+    assert saved["audio_encoder.0.weight"].shape == (256, S.STATE_SIZE)  # the state embedding starts fresh
+
+
+def test_rare_closures_weigh_more_than_open_frames():
+    from rtmri.training.train_articulatory import MAX_CLOSURE_WEIGHT, state_statistics
+
+    class Samples:
+        clips = [0, 1]
+
+        def state(self, i):
+            state = a_state(10)
+            state.closed[: 1 + i, 0] = 1.0  # lips closed in 1 of 10 and 2 of 10 frames
+            return state.to_vector()
+
+    mean, scale, weight = state_statistics(Samples())
+    assert weight[0] == pytest.approx(17 / 3) and weight[1] == MAX_CLOSURE_WEIGHT  # never closed: capped
+    assert mean[0] == pytest.approx(6.0) and scale[0] >= 0.5
