@@ -67,7 +67,7 @@ class InverterRun(OneOptimizerRun):
         cfg = self.cfg
         options = dict(columns=cfg.context_columns, steps=cfg.steps_per_sample)
         self.make_datasets(StateSamples, train_clips, val_clips, **options)
-        self.net = Inverter(cfg.context_columns, cfg.channels, cfg.hidden).to(self.rt.device)
+        self.net = Inverter(cfg.context_columns, cfg.channels, cfg.hidden, cfg.input_norm).to(self.rt.device)
         mean, scale, closure_weight = state_statistics(self.train_set)
         self.net.target_mean.copy_(torch.from_numpy(mean))
         self.net.target_scale.copy_(torch.from_numpy(scale))

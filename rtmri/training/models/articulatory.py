@@ -25,17 +25,21 @@ from rtmri.articulation.state import CLOSED, GAP, N_LINES, POSITION, STATE_SIZE
 from rtmri.audio import N_MELS
 from rtmri.training.models.generator import Generator
 
-INVERTER_FIELDS = ("window_columns", "channels", "hidden")
+INVERTER_FIELDS = ("window_columns", "channels", "hidden", "input_norm")
+INPUT_NORMS = ("none", "window")  # "window": each band's mean over the window is taken away (sliding cepstral mean normalisation)
 RENDERER_FIELDS = ("width", "in_channels")
 DEFAULT_CONTEXT_COLUMNS = 64  # 0.8 s: the window's 0.2 s and 0.6 s before it
 
 
 class Inverter(nn.Module):
-    def __init__(self, window_columns: int = DEFAULT_CONTEXT_COLUMNS, channels: int = 128, hidden: int = 128) -> None:
+    def __init__(self, window_columns: int = DEFAULT_CONTEXT_COLUMNS, channels: int = 128, hidden: int = 128,
+                 input_norm: str = "none") -> None:
         super().__init__()
         if window_columns < WINDOW_COLUMNS:
             raise ValueError(f"window_columns must be >= {WINDOW_COLUMNS}, got {window_columns}")
-        self.window_columns, self.channels, self.hidden = int(window_columns), int(channels), int(hidden)
+        if input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {', '.join(INPUT_NORMS)}, got {input_norm!r}")
+        self.window_columns, self.channels, self.hidden, self.input_norm = int(window_columns), int(channels), int(hidden), input_norm
         self.front = nn.Sequential(
             nn.Conv1d(N_MELS, channels, 5, padding=2), nn.BatchNorm1d(channels), nn.GELU(),
             nn.Conv1d(channels, channels, 5, stride=2, padding=2), nn.BatchNorm1d(channels), nn.GELU(),
@@ -50,11 +54,14 @@ class Inverter(nn.Module):
 
     @classmethod
     def from_meta(cls, meta: dict) -> "Inverter":
-        return cls(**{name: meta[name] for name in INVERTER_FIELDS})
+        return cls(**{name: meta[name] for name in INVERTER_FIELDS if name in meta})
 
     def raw(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, 1, 80, W) -> (B, STATE_SIZE): standardised gaps and positions, closure logits."""
-        x = self.front(mel[:, 0])  # (B, C, W / 2)
+        x = mel[:, 0]
+        if self.input_norm == "window":  # the speaker's and the room's spectral colour, not the articulation
+            x = x - x.mean(dim=2, keepdim=True)
+        x = self.front(x)  # (B, C, W / 2)
         out, _ = self.gru(x.transpose(1, 2))
         return self.head(out[:, -1])
 
