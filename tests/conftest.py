@@ -1,12 +1,17 @@
 """Shared fixtures: a tiny ONNX bundle built with onnx.helper (no torch), whose lower half
-brightens with the loudness of its mel window, so frames visibly follow the speech."""
+brightens with the loudness of its mel window, so frames visibly follow the speech; and a
+tiny articulatory bundle (two graphs) whose state follows the loudness the same way."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, encode_png, new_manifest, write_bundle
+from rtmri.articulation import grid as analysis_grid
+from rtmri.articulation.regions import LIPS
+from rtmri.articulation.state import CLOSED, CLOSURE_PLACES, GAP, N_LINES, POSITION, STATE_SIZE
+from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, STATE_OUTPUT, Manifest, encode_png, new_manifest, write_bundle
+from rtmri.bundle.architectures import ARTICULATORY
 
 TINY_SIZE = 32
 
@@ -71,6 +76,108 @@ def make_tiny_bundle(tmp_path):
         folder = tmp_path / f"bundle{len(list(tmp_path.glob('bundle*')))}"
         onnx_options = {k: options[k] for k in ("size", "channels", "face_input") if k in options}
         return write_bundle(folder, tiny_onnx(**onnx_options), tiny_manifest(**options))
+
+    return make
+
+
+# The tiny articulatory bundle: level = sigmoid(gain (loudness - centre)), loudness the mel
+# window's mean (silence -4, speech about 1); gap = level * open gap, lips closed = 1 - level.
+TINY_COLUMNS = 32
+TINY_LOUDNESS_CENTRE, TINY_LOUDNESS_GAIN = -2.0, 2.0
+TINY_OPEN_GAP_MM = np.linspace(4.0, 16.0, N_LINES)  # a different width per line, so regions differ
+TINY_POSITION_MM = 5.0
+TINY_GRID_MARGIN_PX = 1.0
+
+
+def _tiny_model(name: str, nodes, inputs, outputs, initializers) -> bytes:
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = helper.make_graph(nodes, name, inputs, outputs, [numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def tiny_state_onnx(columns: int = TINY_COLUMNS) -> bytes:
+    """mel (B, 1, 80, W) -> state (B, STATE_SIZE): the gaps and the lips' closure follow the loudness."""
+    from onnx import TensorProto, helper
+
+    weight, bias = np.zeros(STATE_SIZE, np.float32), np.zeros(STATE_SIZE, np.float32)
+    weight[GAP] = TINY_OPEN_GAP_MM
+    bias[POSITION] = TINY_POSITION_MM
+    lips = np.arange(STATE_SIZE)[CLOSED][CLOSURE_PLACES.index(LIPS)]
+    weight[lips], bias[lips] = -1.0, 1.0
+    nodes = [
+        helper.make_node("ReduceMean", [MEL_INPUT], ["loudness"], axes=[2, 3], keepdims=0),  # (B, 1)
+        helper.make_node("Sub", ["loudness", "centre"], ["centred"]),
+        helper.make_node("Mul", ["centred", "gain"], ["scaled"]),
+        helper.make_node("Sigmoid", ["scaled"], ["level"]),
+        helper.make_node("Mul", ["level", "weight"], ["weighted"]),
+        helper.make_node("Add", ["weighted", "bias"], [STATE_OUTPUT]),
+    ]
+    initializers = {"centre": np.float32(TINY_LOUDNESS_CENTRE), "gain": np.float32(TINY_LOUDNESS_GAIN), "weight": weight, "bias": bias}
+    return _tiny_model("tiny-state", nodes, [helper.make_tensor_value_info(MEL_INPUT, TensorProto.FLOAT, ["batch", 1, 80, columns])],
+                       [helper.make_tensor_value_info(STATE_OUTPUT, TensorProto.FLOAT, ["batch", STATE_SIZE])], initializers)
+
+
+def tiny_renderer_onnx(size: int = TINY_SIZE) -> bytes:
+    """state (B, STATE_SIZE), face (B, 2, S, S) -> frames: the drawn state (face channel 0) over
+    the reference, and a lower half that brightens as the tract opens."""
+    from onnx import TensorProto, helper
+
+    rows = np.linspace(0, 1, size, dtype=np.float32)[:, None]
+    pattern = (np.where(rows >= 0.5, 0.5, 0.0) * np.ones((1, size)))[None, None].astype(np.float32)
+    nodes = [
+        helper.make_node("Slice", [FACE_INPUT, "zero", "one_i", "axis1"], ["raster"]),
+        helper.make_node("Slice", [FACE_INPUT, "one_i", "two_i", "axis1"], ["reference"]),
+        helper.make_node("Slice", [STATE_OUTPUT, "zero", "lines", "axis1"], ["gaps"]),
+        helper.make_node("ReduceMean", ["gaps"], ["mean_gap"], axes=[1], keepdims=1),  # (B, 1)
+        helper.make_node("Mul", ["mean_gap", "per_mm"], ["openness"]),
+        helper.make_node("Reshape", ["openness", "column"], ["opening"]),  # (B, 1, 1, 1)
+        helper.make_node("Mul", ["opening", "pattern"], ["tongue"]),
+        helper.make_node("Mul", ["raster", "half"], ["drawn"]),
+        helper.make_node("Mul", ["reference", "third"], ["anatomy"]),
+        helper.make_node("Add", ["drawn", "anatomy"], ["picture"]),
+        helper.make_node("Add", ["picture", "tongue"], ["summed"]),
+        helper.make_node("Min", ["summed", "one"], [FRAMES_OUTPUT]),
+    ]
+    initializers = {
+        "zero": np.array([0], np.int64), "one_i": np.array([1], np.int64), "two_i": np.array([2], np.int64),
+        "axis1": np.array([1], np.int64), "lines": np.array([N_LINES], np.int64), "column": np.array([-1, 1, 1, 1], np.int64),
+        "per_mm": np.float32(1.0 / TINY_OPEN_GAP_MM.max()), "pattern": pattern, "half": np.float32(0.5),
+        "third": np.float32(0.3), "one": np.float32(1.0),
+    }
+    inputs = [helper.make_tensor_value_info(STATE_OUTPUT, TensorProto.FLOAT, ["batch", STATE_SIZE]),
+              helper.make_tensor_value_info(FACE_INPUT, TensorProto.FLOAT, ["batch", 2, size, size])]
+    return _tiny_model("tiny-renderer", nodes, inputs,
+                       [helper.make_tensor_value_info(FRAMES_OUTPUT, TensorProto.FLOAT, ["batch", 1, size, size])], initializers)
+
+
+def tiny_grid(size: int = TINY_SIZE) -> analysis_grid.AnalysisGrid:
+    """The canonical grid scaled and moved to lie inside a size x size image."""
+    canonical = analysis_grid.canonical_grid()
+    points = np.concatenate([canonical.inner, canonical.outer])
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = (size - 1 - 2 * TINY_GRID_MARGIN_PX) / float((high - low).max())
+    offset = TINY_GRID_MARGIN_PX - low * scale
+    return canonical.transformed(np.eye(2) * scale, offset, source="tests/conftest.py tiny grid")
+
+
+def tiny_articulatory_manifest(size: int = TINY_SIZE, columns: int = TINY_COLUMNS) -> Manifest:
+    fields = {**tiny_manifest(size, face_input=True).to_dict(), "architecture": ARTICULATORY, "window_columns": columns,
+              "renderer": {"onnx": "model.renderer.onnx", "state_size": STATE_SIZE},
+              analysis_grid.MANIFEST_KEY: tiny_grid(size).to_json()}
+    return Manifest.from_dict(fields, "tiny articulatory manifest")
+
+
+@pytest.fixture
+def make_tiny_articulatory_bundle(tmp_path):
+    def make(size: int = TINY_SIZE, columns: int = TINY_COLUMNS):
+        folder = tmp_path / f"articulatory{len(list(tmp_path.glob('articulatory*')))}"
+        return write_bundle(folder, tiny_state_onnx(columns), tiny_articulatory_manifest(size, columns),
+                            renderer_bytes=tiny_renderer_onnx(size))
 
     return make
 

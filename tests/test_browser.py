@@ -9,6 +9,7 @@ also a trace of each painted frame's lower-half brightness and of the sent audio
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from rtmri.articulation.regions import REGIONS
 from rtmri.audio import SAMPLE_RATE
 from rtmri.streamer.benchmarks.signals import bursts
 from rtmri.bundle.engine import Engine
@@ -47,11 +49,11 @@ def speech_and_silence(path: Path) -> Path:
 
 
 @pytest.fixture
-def server(make_tiny_bundle, tmp_path):
+def server(make_tiny_bundle, make_tiny_articulatory_bundle, tmp_path):
     running = []
 
-    def start(mode, audio=None, references=None):
-        engine = Engine(make_tiny_bundle(size=64))
+    def start(mode, audio=None, references=None, articulatory=False):
+        engine = Engine((make_tiny_articulatory_bundle if articulatory else make_tiny_bundle)(size=64))
         engine.warm_up()
         refs = lesson_references(references, engine) if references else ()
         make_source = (lambda: FileSource(audio, realtime=True)) if audio else None
@@ -107,19 +109,87 @@ def test_page_paints_broadcast_frames_and_measures_latency(server, browser_page,
     assert max(lower) - min(lower) > 20  # the bursts show in the picture
     page.screenshot(path=str(tmp_path / "broadcast.png"))
     # The page's frame parser reads a message the server's FrameHeader packed, field for field.
-    sent = protocol.FrameHeader("png", protocol.TRACK_ORIGINAL, 70001, 9, 4, 1.25, 2.5, 3.75)
+    constrictions = (0.0, 1.5, 2.25, 8.5, 12.0, 0.75)
+    sent = protocol.FrameHeader("png", protocol.TRACK_ORIGINAL, 70001, 9, 4, 1.25, 2.5, 3.75, constriction_mm=constrictions, closed=3)
     parsed = page.evaluate("""(bytes) => {
         const f = window.rtmriProtocol.parseFrame(new Uint8Array(bytes).buffer);
         return { ...f, image: [f.image.size, f.image.type] }; }""", list(protocol.frame_message(sent, b"PNGDATA", sent_at_ms=5.5)))
     assert parsed == {"kind": protocol.KIND_FRAME, "version": protocol.VERSION, "codec": protocol.CODECS["png"], "track": 2,
                       "index": 70001, "dropped": 9, "epoch": 4, "spoken_at_ms": 1.25, "audio_ready_at_ms": 2.5,
-                      "made_at_ms": 3.75, "sent_at_ms": 5.5, "image": [7, "image/png"]}
+                      "made_at_ms": 3.75, "sent_at_ms": 5.5, **dict(zip(protocol.CONSTRICTION_FIELDS, constrictions)),
+                      "closed": 3, "image": [7, "image/png"]}
+    # A bundle without a state: its frames carry NaN, and the articulators stay hidden.
+    assert page.is_hidden("#articulators") and s["articulation"] is None
     # Japanese and English text.
     page.click("#lang-ja")
     assert page.evaluate("document.documentElement.lang") == "ja"
     assert page.inner_text("#state") == "接続済み" and "再生速度" in page.inner_text("footer")
     page.click("#lang-en")
     assert page.inner_text("#state") == "connected"
+    assert not errors
+
+
+def overlaps(page):
+    """Pairs of the page's boxes that overlap (the articulators against the panels, header and
+    footer; within each of its rows, name, closure mark, bar and value), and horizontal overflow."""
+    return page.evaluate("""() => {
+        const box = (el) => el.getBoundingClientRect();
+        const shown = (el) => el && !el.hidden && getComputedStyle(el).display !== "none" && box(el).width > 0;
+        const apart = (a, b) => a.right <= b.left + 0.5 || b.right <= a.left + 0.5 || a.bottom <= b.top + 0.5 || b.bottom <= a.top + 0.5;
+        const inside = (a, b) => a.left >= b.left - 0.5 && a.right <= b.right + 0.5 && a.top >= b.top - 0.5 && a.bottom <= b.bottom + 0.5;
+        const panel = document.getElementById("articulators");
+        const found = [];
+        for (const other of document.querySelectorAll("header, footer, main > :not(#articulators)")) {
+            if (shown(other) && !apart(box(panel), box(other))) found.push(`articulators / ${other.id || other.tagName}`);
+        }
+        for (const li of panel.querySelectorAll("li")) {
+            const parts = [...li.children].filter(shown);
+            parts.forEach((a, i) => {
+                if (!inside(box(a), box(panel))) found.push(`${li.dataset.region} ${a.className} leaves the panel`);
+                parts.slice(i + 1).forEach((b) => { if (!apart(box(a), box(b))) found.push(`${li.dataset.region} ${a.className} / ${b.className}`); });
+            });
+        }
+        if (document.documentElement.scrollWidth > innerWidth) found.push(`page ${document.documentElement.scrollWidth} px wide`);
+        return found;
+    }""")
+
+
+def articulator_rows(page):
+    return page.evaluate("""() => [...document.querySelectorAll('#articulator-rows li')].map((li) => ({
+        region: li.dataset.region, name: li.querySelector('.name').textContent, value: li.querySelector('.value').textContent,
+        closed: !li.querySelector('.shut').hidden, bar: li.querySelector('.fill').getBoundingClientRect().width }))""")
+
+
+def test_the_articulators_of_an_articulatory_bundle_show_live_beside_the_picture(server, browser_page, tmp_path):
+    audio = tmp_path / "bursts.wav"
+    soundfile.write(audio, bursts(4.0, seed=1), SAMPLE_RATE)
+    srv = server("broadcast", audio=audio, articulatory=True)
+    page, errors = browser_page(srv.url)
+    page.wait_for_function("() => window.rtmriStats.painted >= 10", timeout=30000)
+    assert page.is_visible("#articulators")
+    rows = articulator_rows(page)
+    assert [r["region"] for r in rows] == list(REGIONS)
+    assert [r["name"] for r in rows] == ["lips", "tongue tip", "tongue body (palatal)", "back of the tongue (velar)",
+                                         "tongue root (pharyngeal)", "velum (port opening)"]
+    assert all(re.fullmatch(r"\d+\.\d mm", r["value"]) for r in rows), rows
+    # The tiny model closes the lips in the bursts' silences and opens them in the noise.
+    lips = "document.querySelector('#articulator-rows li[data-region=lips]')"
+    page.wait_for_function(f"() => !{lips}.querySelector('.shut').hidden", timeout=10000)
+    assert page.inner_text("#articulator-rows li[data-region=lips] .value") == "0.0 mm"
+    page.wait_for_function(f"() => {lips}.querySelector('.shut').hidden && parseFloat({lips}.querySelector('.value').textContent) > 5",
+                           timeout=10000)
+    assert articulator_rows(page)[0]["bar"] > 0
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        for language in ("en", "ja"):
+            page.click(f"#lang-{language}")
+            page.wait_for_timeout(100)
+            assert overlaps(page) == [], (width, language)
+            page.screenshot(path=str(tmp_path / f"articulators-{width}-{language}.png"), full_page=True)
+        live, panel = (page.locator(selector).bounding_box() for selector in ("#live", "#articulators"))
+        beside = panel["x"] >= live["x"] + live["width"] and panel["y"] < live["y"] + live["height"]
+        assert beside == (width == 1280), (width, live, panel)  # beside the picture when there is room, else below
+    assert page.inner_text("#articulators h2") == "調音器官" and articulator_rows(page)[0]["name"] == "唇"
     assert not errors
 
 

@@ -29,10 +29,14 @@ pytest.importorskip("websockets")
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
+from rtmri.articulation.regions import ALVEOLAR, LIPS, REGIONS, VELAR  # noqa: E402
+from rtmri.articulation.state import (CLOSED, CLOSURE_PLACES, GAP, REGION_LINES, STATE_SIZE, StateError,  # noqa: E402
+                                      constrictions)
 from rtmri.audio import SAMPLE_RATE  # noqa: E402
 from helpers_serve import OP_PING, close_frame, never_reading_client, raw_websocket, ws_frame  # noqa: E402
 from rtmri.streamer.benchmarks.signals import bursts  # noqa: E402
 from rtmri.bundle.engine import Engine  # noqa: E402
+from rtmri.streamer.frames import Frame  # noqa: E402
 from rtmri.streamer.server import protocol  # noqa: E402
 from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread  # noqa: E402
 from rtmri.streamer.server.broadcast import Broadcast  # noqa: E402
@@ -153,21 +157,74 @@ def header(index, dropped=0, codec="jpeg", epoch=0):
     return protocol.FrameHeader(codec, protocol.TRACK_LIVE, index, dropped, epoch, 0.0, 0.0, 0.0)
 
 
+CONSTRICTIONS = (0.0, 1.5, 2.25, 8.5, 12.0, 0.75)  # float32-exact: they come back equal
+
+
 def test_frame_and_audio_messages_round_trip():
-    sent = protocol.FrameHeader("png", protocol.TRACK_LIVE, 123456, 7, 3, 1.5, 2.5, 3.5)
+    sent = protocol.FrameHeader("png", protocol.TRACK_LIVE, 123456, 7, 3, 1.5, 2.5, 3.5, constriction_mm=CONSTRICTIONS, closed=5)
     message = protocol.frame_message(sent, b"IMAGE", sent_at_ms=4.5)
     assert message[:4] == bytes([protocol.KIND_FRAME, protocol.VERSION, protocol.CODECS["png"], protocol.TRACK_LIVE])
-    assert protocol.FrameHeader.unpack(message) == protocol.FrameHeader("png", 0, 123456, 7, 3, 1.5, 2.5, 3.5, 4.5)
+    assert protocol.FrameHeader.unpack(message) == protocol.FrameHeader("png", 0, 123456, 7, 3, 1.5, 2.5, 3.5, 4.5, CONSTRICTIONS, 5)
     frame = protocol.parse_frame(message)
     assert frame == {"codec": "png", "track": 0, "index": 123456, "dropped": 7, "epoch": 3, "spoken_at_ms": 1.5,
-                     "audio_ready_at_ms": 2.5, "made_at_ms": 3.5, "sent_at_ms": 4.5, "image": b"IMAGE"}
-    assert protocol.FRAME_HEADER.size == 48
+                     "audio_ready_at_ms": 2.5, "made_at_ms": 3.5, "sent_at_ms": 4.5, "constriction_mm": CONSTRICTIONS,
+                     "closed": 5, "image": b"IMAGE"}
+    assert protocol.FRAME_HEADER.size == 73
     with pytest.raises(ValueError, match="shorter than its header"):
-        protocol.FrameHeader.unpack(message[:47])
+        protocol.FrameHeader.unpack(message[:72])
+    with pytest.raises(ValueError, match=f"not a version {protocol.VERSION} frame"):
+        protocol.FrameHeader.unpack(message[:1] + bytes([protocol.VERSION - 1]) + message[2:])
     samples = np.sin(np.linspace(0, 20, 640)).astype(np.float32) * 0.5
     offset, decoded = protocol.parse_audio(protocol.audio_message(9600, samples))
     assert offset == 9600
     np.testing.assert_allclose(decoded, samples, atol=1 / 32767)
+    with pytest.raises(protocol.ProtocolError, match=f"expected {protocol.VERSION}"):
+        protocol.parse_audio(protocol.audio_message(0, samples)[:1] + bytes([protocol.VERSION - 1]) + b"\0" * 6)
+
+
+def a_frame(state=None):
+    return Frame(index=12, image=np.zeros((4, 4), np.uint8), timestamp_s=0.48, spoken_at=1.0, audio_ready_at=1.1,
+                 made_at=1.2, features_ms=0.1, inference_ms=0.2, dropped_before=3, state=state)
+
+
+def test_a_frames_state_travels_in_its_header_as_constrictions_and_closures():
+    state = np.full(STATE_SIZE, np.nan, np.float32)
+    for region, lines, gap in zip(REGIONS, REGION_LINES, (3.0, 6.0, 9.0, 12.0, 15.0, 18.0)):
+        state[GAP][lines] = np.linspace(gap + 4.0, gap, len(lines))  # the smallest gap is the region's
+    state[CLOSED] = (0.2, 0.9, np.nan)  # the tongue tip closed
+    header = protocol.FrameHeader.of(a_frame(state), "jpeg", protocol.TRACK_LIVE, epoch=2)
+    got = protocol.FrameHeader.unpack(protocol.frame_message(header, b"JPEG"))
+    assert (got.index, got.dropped, got.epoch, got.made_at_ms) == (12, 3, 2, 1200.0)
+    assert got.constriction_mm == (3.0, 0.0, 9.0, 12.0, 15.0, 18.0)  # lips .. port; the tongue tip closed
+    assert got.closed == 1 << CLOSURE_PLACES.index(ALVEOLAR)
+    # No state (a bundle without one): NaN and no closure, and so on reference tracks.
+    plain = protocol.FrameHeader.unpack(protocol.frame_message(protocol.FrameHeader.of(a_frame(), "png", 0, 0), b""))
+    reference = protocol.FrameHeader.unpack(protocol.frame_message(header_of_reference(), b""))
+    for header in (plain, reference):
+        assert np.isnan(header.constriction_mm).all() and len(header.constriction_mm) == len(REGIONS) and header.closed == 0
+
+
+def header_of_reference():
+    from rtmri.streamer.server.references import track_bytes, LENGTH
+
+    data = track_bytes([np.zeros((4, 4), np.uint8)], "png", 90, protocol.TRACK_RENDERED)
+    return protocol.FrameHeader.unpack(data[LENGTH.size:])
+
+
+def test_constrictions_of_state_vectors():
+    states = np.full((3, STATE_SIZE), 10.0, np.float32)
+    states[:, CLOSED] = 0.0
+    lips = REGION_LINES[REGIONS.index(LIPS)]
+    states[0, GAP][lips] = (np.nan, 4.0, -1.0, 7.0)  # NaN left out; a negative gap is 0
+    states[1, GAP][lips] = np.nan  # no line of the region has a gap: NaN
+    states[2, CLOSED] = (0.9, 0.4, 0.6)  # lips and dorsum closed
+    degree, closed = constrictions(states)
+    assert degree.shape == (3, len(REGIONS)) and closed.dtype == bool
+    assert degree[0, REGIONS.index(LIPS)] == 0.0 and np.isnan(degree[1, REGIONS.index(LIPS)])
+    assert (degree[2, [REGIONS.index(LIPS), REGIONS.index(VELAR)]] == 0.0).all() and degree[2, REGIONS.index(ALVEOLAR)] == 10.0
+    assert closed.tolist() == [[False] * 3, [False] * 3, [True, False, True]]
+    with pytest.raises(StateError):
+        constrictions(states[:, :-1])
 
 
 def test_the_page_reads_the_frame_header_where_the_server_writes_it():
@@ -175,10 +232,14 @@ def test_the_page_reads_the_frame_header_where_the_server_writes_it():
     be protocol.FRAME_LAYOUT's, field for field (the browser test parses a real message)."""
     source = (Path(protocol.__file__).parent / "static" / "app.js").read_text()
     table = json.loads(re.search(r"^const FRAME_HEADER = (\{.*\});$", source, re.MULTILINE).group(1))
-    getters = {"B": "Uint8", "I": "Uint32", "d": "Float64"}
+    getters = {"B": "Uint8", "I": "Uint32", "d": "Float64", "f": "Float32"}
     assert table == {name: [at, getters[code]] for name, (at, code) in protocol.frame_offsets().items()}
     assert list(table) == [name for name, _ in protocol.FRAME_LAYOUT]
-    assert int(re.search(r"^const HEADER = (\d+);$", source, re.MULTILINE).group(1)) == protocol.FRAME_HEADER.size
+    constant = lambda name: re.search(rf"^const {name} = (.*);$", source, re.MULTILINE).group(1)  # noqa: E731
+    assert int(constant("HEADER")) == protocol.FRAME_HEADER.size
+    assert int(constant("VERSION")) == protocol.VERSION and int(constant("AUDIO_HEADER")) == protocol.AUDIO_HEADER.size
+    assert json.loads(constant("CLOSURE_BITS")) == {place: bit for bit, place in enumerate(CLOSURE_PLACES)}
+    assert [name for name in table if name.endswith("_mm")] == list(protocol.CONSTRICTION_FIELDS)  # the page's REGIONS
 
 
 @pytest.mark.parametrize("text, code", [
@@ -260,6 +321,21 @@ def test_viewers_get_25_fps_frames_with_ordered_timestamps(serve):
     from PIL import Image
 
     assert Image.open(io.BytesIO(frames[-1]["image"])).size == (32, 32)
+
+
+def test_viewers_of_an_articulatory_bundle_get_each_frames_constrictions(serve, make_tiny_articulatory_bundle):
+    server = serve(bundle=make_tiny_articulatory_bundle())
+    viewer = Viewer(ws_url(server))
+    viewer.count_during(3.0)
+    viewer.close()
+    frames = viewer.frames[5:]
+    assert len(frames) >= 30
+    degree = np.array([f["constriction_mm"] for f in frames])
+    lips_closed = np.array([bool(f["closed"] & 1 << CLOSURE_PLACES.index(LIPS)) for f in frames])
+    assert np.isfinite(degree).all() and (degree >= 0).all()
+    assert lips_closed.any() and not lips_closed.all()  # the bursts' silences close the tiny model's lips
+    lips = degree[:, REGIONS.index(LIPS)]
+    assert (lips[lips_closed] == 0).all() and lips[~lips_closed].max() > 5
 
 
 def test_clock_offset_ping_and_status(serve):
@@ -460,8 +536,8 @@ def recording_engine(make_tiny_bundle):
     engine = Engine(make_tiny_bundle())
     engine.warm_up()
     batches = []
-    run = engine.run
-    engine.run = lambda mel: (batches.append(np.array(mel)), run(mel))[1]
+    run = engine.run_with_state  # what the frame maker calls
+    engine.run_with_state = lambda mel: (batches.append(np.array(mel)), run(mel))[1]
     return engine, batches
 
 
@@ -741,6 +817,7 @@ def test_references_are_rendered_and_served_with_their_original(serve, make_tiny
     brightness = [lower_half_mean(f["image"]) for f in original]
     assert np.corrcoef(brightness, 4 * np.arange(50))[0, 1] > 0.99  # frame k of the video at index k
     assert lower_half_mean(rendered[5]["image"]) > lower_half_mean(rendered[17]["image"]) + 20  # burst vs silence
+    assert all(np.isnan(f["constriction_mm"]).all() and f["closed"] == 0 for f in rendered + original)
     status, headers, body = http_get(f"{base}/{ref}/audio.wav?token=tok")
     decoded, rate = soundfile.read(io.BytesIO(body), dtype="float32")
     assert status == 200 and rate == SAMPLE_RATE and len(decoded) == len(audio)

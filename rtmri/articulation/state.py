@@ -124,6 +124,30 @@ def from_geometry(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tupl
     return ArticulatoryState(gap, (starts_px * grid.mm_per_px).astype(np.float32), closed)
 
 
+# Per region of ``regions.REGIONS``, its lines' indices into the state's gaps (the canonical grid's order).
+REGION_LINES = tuple(np.flatnonzero(np.array(canonical_lines()[2]) == region) for region in R.REGIONS)
+
+
+def constrictions(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B, STATE_SIZE) state vectors -> (constriction degree in mm per region of
+    ``regions.REGIONS``, float32 (B, len(REGIONS)); closures at ``CLOSURE_PLACES``, bool (B, 3)).
+
+    A region's degree is its smallest gap (lines without a finite gap left out; NaN when none
+    has one), at least 0: a network's regression may undershoot. A closed place (probability
+    above ``CLOSED_AT``) gives 0 at its region. Numpy only: what the streamer sends the page."""
+    vectors = np.asarray(states, np.float32)
+    if vectors.ndim != 2 or vectors.shape[1] != STATE_SIZE:
+        raise StateError(f"a state vector has {STATE_SIZE} values per frame, got shape {vectors.shape}")
+    gaps = vectors[:, GAP]
+    filled = np.where(np.isfinite(gaps), np.maximum(gaps, 0.0), np.inf)
+    degree = np.stack([filled[:, lines].min(axis=1) for lines in REGION_LINES], axis=1)
+    degree[np.isinf(degree)] = np.nan
+    closed = vectors[:, CLOSED] > CLOSED_AT  # NaN: not closed
+    for k, place in enumerate(CLOSURE_PLACES):
+        degree[closed[:, k], R.REGIONS.index(place)] = 0.0
+    return degree, closed
+
+
 class StateRaster:
     """Draws states into a speaker's pixels: per pixel near a gridline, that line and the
     distance along it; tables made once per grid and image size."""

@@ -4,7 +4,7 @@ Binary, server -> client, one frame per message (FrameHeader, little-endian, the
 image file bytes; FRAME_LAYOUT is the one definition of its fields, static/app.js reads
 the same table)::
 
-    u8  kind = 1 (frame)        u8  version = 1
+    u8  kind = 1 (frame)        u8  version = 2
     u8  codec (1 JPEG, 2 PNG)   u8  track (0 live, 1 reference rendered, 2 reference original)
     u32 frame index             (frame k has timestamp k / 25 s on its audio stream)
     u32 frames dropped before this one (for this viewer: by the engine or by its queue)
@@ -14,11 +14,17 @@ the same table)::
     f64 made_at_ms              inference finished
     f64 sent_at_ms              handed to this viewer's socket
                                 (all four on the server's monotonic clock, in ms)
+    f32 <region>_mm             one per region of rtmri.articulation.regions.REGIONS, in its
+                                order: the constriction degree in mm (at the velopharyngeal
+                                port its opening); NaN when the bundle gives no state, and
+                                on reference tracks
+    u8  closed                  closure bits: 1 lips, 2 tongue tip, 4 tongue dorsum
+                                (rtmri.articulation.state.CLOSURE_PLACES, bit k = place k)
 
 Binary, client -> server, learner audio (AUDIO_HEADER, then int16 little-endian mono
 PCM at 16 kHz)::
 
-    u8 kind = 2 (audio)  u8 version = 1  u16 reserved = 0
+    u8 kind = 2 (audio)  u8 version = 2  u16 reserved = 0
     u32 offset of the first sample in the current stream (contiguous from 0)
 
 Text, both ways: JSON objects with a "type". Client -> server: ``hello`` {token} first;
@@ -43,9 +49,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from rtmri.articulation.regions import REGIONS
+from rtmri.articulation.state import constrictions
 from rtmri.audio import SAMPLE_RATE
 
-VERSION = 1
+VERSION = 2  # 2: the articulatory state's constrictions and closures in the frame header
 KIND_FRAME = 1
 KIND_AUDIO = 2
 CODECS = {"jpeg": 1, "png": 2}
@@ -54,10 +62,13 @@ DEFAULT_QUALITY = 90  # JPEG
 CODEC_NAMES = {v: k for k, v in CODECS.items()}
 TRACK_LIVE, TRACK_RENDERED, TRACK_ORIGINAL = 0, 1, 2
 
+CONSTRICTION_FIELDS = tuple(f"{region}_mm" for region in REGIONS)
+NO_CONSTRICTIONS = (float("nan"),) * len(REGIONS)  # a frame without a state
 # The frame header, field by field: (name, struct code); offsets follow in this order.
 FRAME_LAYOUT = (("kind", "B"), ("version", "B"), ("codec", "B"), ("track", "B"), ("index", "I"), ("dropped", "I"),
-                ("epoch", "I"), ("spoken_at_ms", "d"), ("audio_ready_at_ms", "d"), ("made_at_ms", "d"), ("sent_at_ms", "d"))
-FRAME_HEADER = struct.Struct("<" + "".join(code for _, code in FRAME_LAYOUT))  # 48 bytes
+                ("epoch", "I"), ("spoken_at_ms", "d"), ("audio_ready_at_ms", "d"), ("made_at_ms", "d"), ("sent_at_ms", "d"),
+                *((name, "f") for name in CONSTRICTION_FIELDS), ("closed", "B"))
+FRAME_HEADER = struct.Struct("<" + "".join(code for _, code in FRAME_LAYOUT))  # 73 bytes
 AUDIO_HEADER = struct.Struct("<BBHI")  # 8 bytes
 MAX_AUDIO_SAMPLES = SAMPLE_RATE  # one message carries at most 1 s of audio
 PCM_SCALE = 32767.0
@@ -107,9 +118,18 @@ def frame_offsets() -> dict[str, tuple[int, str]]:
     return out
 
 
+def articulation(state: np.ndarray | None) -> tuple[tuple[float, ...], int]:
+    """A frame's state vector (or None) -> (constriction degree in mm per region, closure bits)."""
+    if state is None:
+        return NO_CONSTRICTIONS, 0
+    degree, closed = constrictions(np.asarray(state)[None])
+    return tuple(float(v) for v in degree[0]), sum(1 << k for k, shut in enumerate(closed[0]) if shut)
+
+
 @dataclass(frozen=True)
 class FrameHeader:
-    """The header of a frame message; kind and version are the protocol's own."""
+    """The header of a frame message; kind and version are the protocol's own. NaN
+    constrictions make headers unequal (NaN != NaN): compare their fields."""
 
     codec: str  # "jpeg" or "png"
     track: int  # TRACK_LIVE, TRACK_RENDERED, TRACK_ORIGINAL
@@ -120,12 +140,16 @@ class FrameHeader:
     audio_ready_at_ms: float
     made_at_ms: float
     sent_at_ms: float = 0.0
+    constriction_mm: tuple[float, ...] = NO_CONSTRICTIONS  # per region of REGIONS: CONSTRICTION_FIELDS
+    closed: int = 0  # closure bits
 
     @classmethod
     def of(cls, frame, codec: str, track: int, epoch: int) -> "FrameHeader":
-        """The header of a rtmri.streamer.frames.Frame (sent_at is stamped by pack)."""
-        return cls(codec, track, frame.index, frame.dropped_before, epoch,
-                   frame.spoken_at * 1000.0, frame.audio_ready_at * 1000.0, frame.made_at * 1000.0)
+        """The header of a rtmri.streamer.frames.Frame, its articulation from its state (sent_at is
+        stamped by pack)."""
+        constriction_mm, closed = articulation(frame.state)
+        return cls(codec, track, frame.index, frame.dropped_before, epoch, frame.spoken_at * 1000.0,
+                   frame.audio_ready_at * 1000.0, frame.made_at * 1000.0, constriction_mm=constriction_mm, closed=closed)
 
     def more_dropped(self, n: int) -> "FrameHeader":
         return dataclasses.replace(self, dropped=self.dropped + n) if n else self
@@ -133,7 +157,7 @@ class FrameHeader:
     def pack(self, sent_at_ms: float | None = None) -> bytes:
         """The header bytes; sent_at is stamped now unless given."""
         own = {"kind": KIND_FRAME, "version": VERSION, "codec": CODECS[self.codec],
-               "sent_at_ms": now_ms() if sent_at_ms is None else sent_at_ms}
+               "sent_at_ms": now_ms() if sent_at_ms is None else sent_at_ms, **dict(zip(CONSTRICTION_FIELDS, self.constriction_mm))}
         return FRAME_HEADER.pack(*(own[name] if name in own else getattr(self, name) for name, _ in FRAME_LAYOUT))
 
     @classmethod
@@ -145,6 +169,7 @@ class FrameHeader:
         if kind != KIND_FRAME or version != VERSION:
             raise ValueError(f"not a version {VERSION} frame message (kind {kind}, version {version})")
         fields["codec"] = CODEC_NAMES.get(fields["codec"])
+        fields["constriction_mm"] = tuple(fields.pop(name) for name in CONSTRICTION_FIELDS)
         return cls(**fields)
 
 

@@ -7,9 +7,17 @@ const SAMPLE_RATE = 16000;
 const SAMPLES_PER_FRAME = SAMPLE_RATE / FPS;
 // The frame message's header: field -> [byte offset, DataView getter], little-endian.
 // protocol.py's FRAME_LAYOUT is the definition; tests/test_server.py checks this table against it.
-const FRAME_HEADER = {"kind": [0, "Uint8"], "version": [1, "Uint8"], "codec": [2, "Uint8"], "track": [3, "Uint8"], "index": [4, "Uint32"], "dropped": [8, "Uint32"], "epoch": [12, "Uint32"], "spoken_at_ms": [16, "Float64"], "audio_ready_at_ms": [24, "Float64"], "made_at_ms": [32, "Float64"], "sent_at_ms": [40, "Float64"]};
-const HEADER = 48;
+const FRAME_HEADER = {"kind": [0, "Uint8"], "version": [1, "Uint8"], "codec": [2, "Uint8"], "track": [3, "Uint8"], "index": [4, "Uint32"], "dropped": [8, "Uint32"], "epoch": [12, "Uint32"], "spoken_at_ms": [16, "Float64"], "audio_ready_at_ms": [24, "Float64"], "made_at_ms": [32, "Float64"], "sent_at_ms": [40, "Float64"], "lips_mm": [48, "Float32"], "alveolar_mm": [52, "Float32"], "palatal_mm": [56, "Float32"], "velar_mm": [60, "Float32"], "pharyngeal_mm": [64, "Float32"], "velopharyngeal_mm": [68, "Float32"], "closed": [72, "Uint8"]};
+const HEADER = 73;
+const VERSION = 2;
+const AUDIO_HEADER = 8;
 const KIND_FRAME = 1;
+const KIND_AUDIO = 2;
+// The regions whose constriction the header carries (field "<region>_mm"), in its order.
+const REGIONS = Object.keys(FRAME_HEADER).filter((name) => name.endsWith("_mm")).map((name) => name.slice(0, -3));
+// Closure place -> its bit in the header's "closed" field (protocol.py, state.CLOSURE_PLACES).
+const CLOSURE_BITS = {"lips": 0, "alveolar": 1, "velar": 2};
+const BAR_MAX_MM = 20;
 const CODEC_PNG = 2;
 const MAX_ATTEMPT_S = 15;
 
@@ -32,6 +40,10 @@ const I18N = {
     msg_speak: "Speak: your vocal tract appears on the left.", seconds: "s", source_mic: "this browser's microphone",
     comparison: "Your attempt next to the reference", msg_comparing: "Comparing your attempt with the reference…",
     msg_compare_error: "No score: ",
+    articulators: "Articulators", articulators_hint: "narrowest opening in mm (bar: 0–20 mm)", closed: "closed",
+    region_lips: "lips", region_alveolar: "tongue tip", region_palatal: "tongue body (palatal)",
+    region_velar: "back of the tongue (velar)", region_pharyngeal: "tongue root (pharyngeal)",
+    region_velopharyngeal: "velum (port opening)",
   },
   ja: {
     title: "リアルタイムMRI ライブ", fps: "fps", latency: "音声→映像", live: "ライブ", reference: "お手本",
@@ -50,6 +62,10 @@ const I18N = {
     msg_recording: "録画中… 話してください。", msg_recorded: "録画しました: ", msg_no_original: "このお手本には元のrtMRI映像がありません。",
     msg_speak: "話してください。左にあなたの声道が表示されます。", seconds: "秒", source_mic: "このブラウザのマイク",
     comparison: "お手本とあなたの発音", msg_comparing: "お手本と比べています…", msg_compare_error: "スコアなし: ",
+    articulators: "調音器官", articulators_hint: "最も狭いところの開き（mm、棒は 0–20 mm）", closed: "閉鎖",
+    region_lips: "唇", region_alveolar: "舌先", region_palatal: "舌の中ほど（硬口蓋）",
+    region_velar: "奥舌（軟口蓋）", region_pharyngeal: "舌根（咽頭）",
+    region_velopharyngeal: "軟口蓋（鼻への通り道の開き）",
   },
 };
 
@@ -66,7 +82,7 @@ const t = (key) => I18N[lang][key] || I18N.en[key] || key;
 const stats = {
   state: "connecting", mode: null, received: 0, painted: 0, dropped: 0, fps: 0,
   offsetMs: null, rttMs: null, transport: [], a2p: [], closeCode: null, closeReason: "",
-  micRunning: false, sentSamples: 0, trace: [], audioRms: {},
+  micRunning: false, sentSamples: 0, trace: [], audioRms: {}, articulation: null,
 };
 window.rtmriStats = stats;
 
@@ -81,7 +97,7 @@ function parseFrame(buffer, offset = 0, length = buffer.byteLength - offset) {
   const v = new DataView(buffer, offset, length);
   const frame = {};
   for (const [name, [at, type]] of Object.entries(FRAME_HEADER)) frame[name] = v["get" + type](at, true);
-  if (frame.kind !== KIND_FRAME) return null;
+  if (frame.kind !== KIND_FRAME || frame.version !== VERSION) return null;
   const type = frame.codec === CODEC_PNG ? "image/png" : "image/jpeg";
   frame.image = new Blob([new Uint8Array(buffer, offset + HEADER, length - HEADER)], { type });
   return frame;
@@ -140,6 +156,7 @@ function paint() {
   latest = null;
   if (replaying) { bitmap.close(); return; } // the live canvas shows a replay now
   draw($("live"), bitmap);
+  showArticulation(frame);
   const now = performance.now();
   stats.painted++;
   paintTimes.push(now);
@@ -154,6 +171,39 @@ function paint() {
     if (stats.trace.length > 3000) stats.trace.shift();
   }
   bitmap.close();
+}
+
+// ---- the articulators: the live frame's constrictions (articulatory bundles) ---------------
+
+function buildArticulators() {
+  const row = (region) => {
+    const li = document.createElement("li");
+    li.dataset.region = region;
+    li.innerHTML = '<span class="name"></span><span class="shut" hidden></span>'
+      + '<span class="bar" aria-hidden="true"><span class="fill"></span></span><span class="value">–</span>';
+    li.querySelector(".name").dataset.i18n = "region_" + region;
+    li.querySelector(".shut").dataset.i18n = "closed";
+    return li;
+  };
+  $("articulator-rows").replaceChildren(...REGIONS.map(row));
+}
+
+function showArticulation(frame) {
+  const mm = Object.fromEntries(REGIONS.map((region) => [region, frame[region + "_mm"]]));
+  const known = REGIONS.some((region) => Number.isFinite(mm[region]));
+  $("articulators").hidden = !known;
+  stats.articulation = known ? { mm, closed: frame.closed } : null;
+  if (!known) return;
+  for (const li of $("articulator-rows").children) {
+    const value = mm[li.dataset.region];
+    const bit = CLOSURE_BITS[li.dataset.region];
+    const shut = bit !== undefined && (frame.closed & (1 << bit)) !== 0;
+    const finite = Number.isFinite(value);
+    li.classList.toggle("closed", shut);
+    li.querySelector(".shut").hidden = !shut;
+    li.querySelector(".fill").style.width = finite ? `${(100 * Math.min(value, BAR_MAX_MM)) / BAR_MAX_MM}%` : "0";
+    li.querySelector(".value").textContent = finite ? `${value.toFixed(1)} mm` : "–";
+  }
 }
 
 function push(list, value) {
@@ -291,12 +341,12 @@ const mic = {
     if (!this.running || !ws || ws.readyState !== WebSocket.OPEN) return;
     const now = performance.now();
     if (this.anchor === null) this.anchor = { t: now - this.inputLatencyMs, end: samples.length };
-    const buffer = new ArrayBuffer(8 + samples.length * 2);
+    const buffer = new ArrayBuffer(AUDIO_HEADER + samples.length * 2);
     const v = new DataView(buffer);
-    v.setUint8(0, 2); v.setUint8(1, 1); v.setUint16(2, 0, true); v.setUint32(4, this.offset, true);
+    v.setUint8(0, KIND_AUDIO); v.setUint8(1, VERSION); v.setUint16(2, 0, true); v.setUint32(4, this.offset, true);
     for (let i = 0; i < samples.length; i++) {
       const s = Math.max(-1, Math.min(1, samples[i]));
-      v.setInt16(8 + 2 * i, Math.round(s * 32767), true);
+      v.setInt16(AUDIO_HEADER + 2 * i, Math.round(s * 32767), true);
     }
     ws.send(buffer);
     recorder.audio(samples);
@@ -583,5 +633,6 @@ setInterval(() => {
   $("d-clock").textContent = stats.rttMs === null ? "–" : `${stats.rttMs.toFixed(1)} ms`;
 }, 500);
 
+buildArticulators();
 setLanguage(lang);
 connect();
