@@ -11,7 +11,7 @@ import numpy as np
 from rtmri.audio import N_MELS, SILENCE_VALUE, melspectrogram
 
 from rtmri.articulation.grid import AnalysisGrid, grid_of_bundle
-from rtmri.articulation.state import StateRaster
+from rtmri.articulation.state import STATE_SIZE, StateRaster
 from rtmri.bundle.manifest import (
     FACE_INPUT,
     FRAMES_OUTPUT,
@@ -72,6 +72,9 @@ class Engine:
         problems = graph_problems(self.bundle, self.session)
         self.renderer = None
         if self.bundle.gives_state:
+            if self.bundle.manifest.renderer["state_size"] != STATE_SIZE:
+                raise BundleError(f"{self.bundle.path}: its state has {self.bundle.manifest.renderer['state_size']} values a frame, "
+                                  f"this version's state {STATE_SIZE} (the shared DESIGN.md §4b)")
             self.renderer = _open(ort, self.bundle.renderer_path, options, providers)
             problems += [f"renderer: {p}" for p in graph_problems(self.bundle, self.renderer, expected_renderer_io)]
         if problems:
