@@ -1,4 +1,4 @@
-"""Frame <-> mel-window alignment (DESIGN §3): the one place that says which 16 mel
+"""Frame <-> mel-window alignment (the shared DESIGN.md §3): the one place that says which 16 mel
 columns video frame k is generated from.
 
 Lookahead: how far past frame k's timestamp (k / FPS) the newest audio sample that the
@@ -6,7 +6,7 @@ frame depends on lies, STFT window included. ``window_start`` returns the latest
 whose newest sample is at most ``lookahead_ms`` past the frame's timestamp, so the true
 lookahead of every frame lies in (lookahead_ms - 12.5 ms, lookahead_ms].
 
-The default, 132.5 ms, is DESIGN §3's reading of wav2lip's training: the window starts
+The default, 132.5 ms, is DESIGN.md §3's reading of wav2lip's training: the window starts
 two frames before the frame, at column int(80 * (k - 2) / 25), which with the 16-column
 window and the 25 ms half STFT window puts the newest sample 120 to 132.5 ms ahead.
 (wav2lip's code counts frames from 1 there, so relative to 0-based frames its training

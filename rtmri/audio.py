@@ -1,4 +1,4 @@
-"""wav2lip-compatible log-mel features (DESIGN §2): one implementation, offline and streaming.
+"""wav2lip-compatible log-mel features (the shared DESIGN.md §2): one implementation, offline and streaming.
 
 Column j of the spectrogram is centred on sample j * HOP_LENGTH and depends on the
 samples [j * HOP_LENGTH - N_FFT // 2, j * HOP_LENGTH + N_FFT // 2) of the signal, the
@@ -11,7 +11,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import av
+import librosa
 import numpy as np
+import soundfile
+import soxr
 
 from rtmri import RtmriError
 
@@ -64,8 +68,6 @@ def feature_params() -> dict:
 
 @lru_cache(maxsize=1)
 def _mel_basis() -> np.ndarray:
-    import librosa
-
     return librosa.filters.mel(
         sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX
     ).astype(np.float32)
@@ -73,7 +75,7 @@ def _mel_basis() -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _window() -> np.ndarray:
-    from scipy.signal import get_window
+    from scipy.signal import get_window  # ~0.6 s to import: paid by the first mel, not at every start
 
     return get_window("hann", WIN_LENGTH, fftbins=True).astype(np.float32)
 
@@ -202,14 +204,11 @@ def require_finite(wav: np.ndarray, path: str | Path, rate: int, start_sample: i
 def audio_duration(path: str | Path) -> float | None:
     """Seconds of audio in a file (or a video's audio stream) by its header, without decoding;
     None when the header does not say or the file cannot be opened (load_audio then tells why)."""
-    import soundfile
-
     try:
         info = soundfile.info(str(path))
         return info.frames / info.samplerate if info.samplerate else None
     except (soundfile.LibsndfileError, RuntimeError, OSError):
         pass
-    import av
 
     try:
         with av.open(str(path)) as container:
@@ -228,8 +227,6 @@ def _too_long(path: Path, max_seconds: float) -> AudioTooLongError:
 
 
 def _read_any(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
-    import soundfile
-
     try:
         with soundfile.SoundFile(str(path)) as handle:
             rate = int(handle.samplerate)
@@ -244,8 +241,6 @@ def _read_any(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray,
 
 
 def _read_with_pyav(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
-    import av
-
     with av.open(str(path)) as container:
         if not container.streams.audio:
             raise AudioError(f"{path}: has no audio stream")
@@ -272,6 +267,5 @@ def resample(wav: np.ndarray, rate: int, target_rate: int = SAMPLE_RATE) -> np.n
     wav = np.asarray(wav, np.float32)
     if rate == target_rate:
         return wav
-    import soxr
 
     return soxr.resample(wav, rate, target_rate, quality="HQ").astype(np.float32)

@@ -13,10 +13,10 @@ Layout (format "rtmri-clips", version 1)::
     DATA/clips/<clip id>/geometry.npz     optional: the true outlines of every frame in the clip's pixels
                                           (synthetic corpora; rtmri.articulation.outlines)
     DATA/grids/<speaker>.json             optional: the speaker's analysis grid in the clips' pixels
-                                          (rtmri.articulation.grid; DESIGN §5b)
+                                          (rtmri.articulation.grid; the shared DESIGN.md §5b)
 
 Splits: "train", "val", "test" (clips of training speakers) and, for held-out speakers,
-"unseen_ja" and "unseen_nonja" (DESIGN §1 conditions 2 and 3). Numpy only: the evaluator
+"unseen_ja" and "unseen_nonja" (DESIGN.md §1 conditions 2 and 3). Numpy only: the evaluator
 and the streamer read it without torch.
 """
 
@@ -32,6 +32,7 @@ import soundfile
 
 from rtmri import RtmriError
 from rtmri.alignment import FPS
+from rtmri.articulation.grid import AnalysisGrid
 from rtmri.audio import SAMPLE_RATE, load_audio, melspectrogram
 from rtmri.files import atomic_write, atomic_writer
 
@@ -43,7 +44,7 @@ IMAGE_SIZES = (IMAGE_SIZE, 128, 192, 256)  # the frame sizes rtmri prepare write
 TRAINING_SPLITS = ("train", "val", "test")
 UNSEEN_SPLITS = ("unseen_ja", "unseen_nonja")
 ALL_SPLITS = TRAINING_SPLITS + UNSEEN_SPLITS
-# Evaluation conditions of the study (DESIGN §1), by split.
+# Evaluation conditions of the study (DESIGN.md §1), by split.
 CONDITIONS = {"test": 1, "unseen_ja": 2, "unseen_nonja": 3}
 HEADER_FILE = "dataset.json"
 FILELISTS_DIR = "filelists"
@@ -146,7 +147,6 @@ class ClipDataset:
         path = self.grid_path(speaker)
         if not path.is_file():
             return None
-        from rtmri.articulation.grid import AnalysisGrid
 
         return AnalysisGrid.from_json(_read_json(path), str(path))
 

@@ -1,4 +1,4 @@
-"""The study's metrics (DESIGN §5): on the lower half of each frame (the tongue region),
+"""The study's metrics (the shared DESIGN.md §5): on the lower half of each frame (the tongue region),
 grayscale in [0, 1], generated vs original, per frame, then averaged per video."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def lower_half(frame: np.ndarray) -> np.ndarray:
 
 def ssim(original: np.ndarray, generated: np.ndarray) -> float:
     """SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03, range 1) of the lower halves."""
-    from skimage.metrics import structural_similarity
+    from skimage.metrics import structural_similarity  # scikit-image: the eval extra
 
     return float(structural_similarity(lower_half(original), lower_half(generated), gaussian_weights=True,
                                        sigma=SSIM_SIGMA, use_sample_covariance=False, data_range=1.0))

@@ -1,4 +1,4 @@
-"""The articulatory measures (DESIGN §5b) on images with known answers: the canonical grid
+"""The articulatory measures (the shared DESIGN.md §5b) on images with known answers: the canonical grid
 placed in a 96-px frame, tissue everywhere, air drawn where the test says (at 8x, then
 averaged, blurred and noisy like a scan)."""
 

@@ -84,7 +84,7 @@ def test_baseline_bundles_are_scored_on_the_same_clips(make_tiny_bundle, tiny_cl
     assert rows["baseline 1"]["ssim_mean"] == pytest.approx(np.mean(expected), abs=1e-4)
 
 
-# --- articulation (DESIGN §5b), with the shipped default model on a synthesized dataset --------
+# --- articulation (the shared DESIGN.md §5b), with the shipped default model on a synthesized dataset --------
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 
 from rtmri import RtmriError
 from rtmri.bundle import read_manifest
-from rtmri.export import variants
+from rtmri.export import exporter
 from rtmri.export.exporter import ExportOptions, export_bundle
 from rtmri.export.parity import ParityError, check_parity, clip_windows
 from rtmri.bundle.engine import Engine
@@ -56,7 +56,7 @@ def test_parity_failure_is_reported(tiny_checkpoint, tiny_clip_dataset, tmp_path
 
 
 def test_int8_beyond_tolerance_is_refused(tiny_checkpoint, tiny_clip_dataset, tmp_path, monkeypatch):
-    monkeypatch.setattr(variants, "INT8_SSIM_TOLERANCE", -1.0)  # any loss at all is too much
+    monkeypatch.setattr(exporter, "INT8_SSIM_TOLERANCE", -1.0)  # any loss at all is too much
     with pytest.raises(RtmriError, match="int8 loses .* validation SSIM"):
         export_bundle(ExportOptions(tiny_checkpoint, tmp_path / "q", tiny_clip_dataset, variant="int8"))
     assert not (tmp_path / "q").exists()

@@ -554,7 +554,7 @@ def test_audio_with_nan_samples_is_skipped_with_the_reason_not_written_as_clicks
     assert "## Skipped recordings (1)" in (tmp_path / "data" / "report.md").read_text()
 
 
-# ------------------------------------------------------------------ articulation: outlines and grids (DESIGN §5b)
+# ---------------------------------------------------- articulation: outlines and grids (the shared DESIGN.md §5b)
 
 
 def test_synth_outlines_follow_the_frames_through_crop_resize_and_25fps(tmp_path):

@@ -320,7 +320,7 @@ def test_frame_k_shows_the_state_at_its_timestamp():
     assert job_module.state_indices(5, 14, 3)[-1] == 2  # clipped to the last state
 
 
-# --- the true articulation (DESIGN §5b) -------------------------------------------------------
+# --- the true articulation (the shared DESIGN.md §5b) -----------------------------------------
 
 # The image measure must agree with the synthesizer's outlines to about a pixel: RMSE at
 # most this many clip pixels over all gridlines and frames (the large errors are movements

@@ -1,4 +1,4 @@
-"""A generated video's articulation against the true one (DESIGN §5b): distance-function and
+"""A generated video's articulation against the true one (the shared DESIGN.md §5b): distance-function and
 constriction-degree RMSE (mm), Pearson r per region, closure precision and recall during
 stops and nasals, ROI-intensity correlation, motion amplitude ratio, and the error at each
 phone's place of articulation.

@@ -1,4 +1,4 @@
-"""The midsagittal analysis grid (DESIGN §5b): semi-polar gridlines from the glottis to the lips.
+"""The midsagittal analysis grid (the shared DESIGN.md §5b): semi-polar gridlines from the glottis to the lips.
 
 As in the rtMRI literature (Maeda; Proctor, Bresch and Narayanan; Carignan's MRI-analyses)
 the grid has three parts: horizontal lines across the pharynx, lines radiating from a centre

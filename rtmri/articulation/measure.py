@@ -1,4 +1,4 @@
-"""Reading the articulation from images (DESIGN §5b).
+"""Reading the articulation from images (the shared DESIGN.md §5b).
 
 Along each gridline the intensity profile is sampled (bilinear, every ``STEP_PX``) and
 compared with the mid level between tissue (the line's ``TISSUE_PERCENTILE`` intensity

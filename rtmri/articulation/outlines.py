@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import binary_closing
 from skimage.measure import points_in_poly
 
 from rtmri import RtmriError
@@ -103,8 +104,6 @@ def air_along(arrays: dict[str, np.ndarray], points: np.ndarray, frame: int) -> 
 
 def close_slivers(air: np.ndarray, step: float, min_tissue: float) -> np.ndarray:
     """(lines, samples) air: runs of tissue shorter than min_tissue between air become air."""
-    from scipy.ndimage import binary_closing
-
     width = int(round(min_tissue / step))
     closed = binary_closing(air, structure=np.ones((1, width + 1), bool))
     return closed | air
@@ -189,8 +188,6 @@ def true_spans(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tuple[i
     """(gaps, starts): ``true_gaps`` and, per frame and line, where along the line (px from its
     inner end) the gap begins; a closed line's start is where its first air run would begin
     (the articulator's surface), or its reach when the line has no air at all."""
-    from scipy.ndimage import binary_closing
-
     ends = grid.inner + grid.direction * np.minimum(grid.reach, grid.length)[:, None]
     inside = lambda p: (p[:, 0] >= 0) & (p[:, 1] >= 0) & (p[:, 0] <= shape[1] - 1) & (p[:, 1] <= shape[0] - 1)  # noqa: E731
     usable = inside(grid.inner) & inside(ends)

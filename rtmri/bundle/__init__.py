@@ -1,4 +1,4 @@
-"""The model bundle (DESIGN §4) and what every reader of one needs: the manifest
+"""The model bundle (the shared DESIGN.md §4) and what every reader of one needs: the manifest
 (``manifest``), running the graph (``engine``), which network it holds
 (``architectures``) and how its reference anatomy is chosen (``reference``).
 Torch-free: the streamer, the evaluator and the demo import from here."""

@@ -1,4 +1,4 @@
-"""The model bundle (DESIGN §4): ``model.onnx`` next to ``model.onnx.json``.
+"""The model bundle (the shared DESIGN.md §4): ``model.onnx`` next to ``model.onnx.json``.
 
 The manifest holds everything needed to run the graph with no other file: feature
 parameters, fps, window length, lookahead, image size and channels, the crop of the
@@ -13,7 +13,7 @@ Graph interface (checked against the manifest on load)::
                                                       masked reference + reference, in [0, 1]
     output:  "frames" float32 (batch, C, S, S)        generated frames in [0, 1]
 
-An articulatory bundle (architecture "articulatory", the shared DESIGN.md §4b) holds two
+An articulatory bundle (architecture "articulatory", DESIGN.md §4b) holds two
 graphs: ``model.onnx`` gives the state and the renderer (the manifest's ``renderer``:
 {"onnx", "onnx_sha256"}) draws it::
 
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
+from PIL import Image
 
 from rtmri import RtmriError
 from rtmri.alignment import FPS, WINDOW_COLUMNS, lookahead_samples, window_end_sample
@@ -244,8 +245,6 @@ def _reference_problems(reference: dict, size: int) -> list[str]:
 def _png_problem(item, size: int) -> str | None:
     """Why ``item`` is not a base64 PNG of size x size pixels; the size is read from the header,
     so a huge declared image is refused before its pixels are decoded."""
-    from PIL import Image
-
     if not isinstance(item, str):
         return f"is a JSON {type(item).__name__}, not a base64 PNG"
     try:
@@ -385,16 +384,12 @@ def graph_problems(bundle: Bundle, session, io=expected_io) -> list[str]:
 
 
 def encode_png(frame: np.ndarray) -> str:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(frame, np.uint8)).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def decode_png(data: str) -> np.ndarray:
-    from PIL import Image
-
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L"))
 
 

@@ -12,6 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rtmri import RtmriError
+from rtmri.alignment import WINDOW_COLUMNS
+from rtmri.audio import N_MELS
+from rtmri.bundle.engine import Engine
+from rtmri.export.exporter import ExportOptions, export_bundle
+
 VARIANTS = (("fp32", "input"), ("fp32", "baked"), ("int8", "input"), ("fp16", "input"))
 RUNS = 200
 WARMUP = 20
@@ -25,9 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def time_engine(engine, runs: int = RUNS) -> dict:
-    from rtmri.alignment import WINDOW_COLUMNS
-    from rtmri.audio import N_MELS
-
     window = np.random.default_rng(0).uniform(-4, 1, (1, N_MELS, WINDOW_COLUMNS)).astype(np.float32)
     for _ in range(WARMUP):
         engine.run(window)
@@ -41,10 +44,6 @@ def time_engine(engine, runs: int = RUNS) -> dict:
 
 
 def main(args) -> int:
-    from rtmri import RtmriError
-    from rtmri.export.exporter import ExportOptions, export_bundle
-    from rtmri.bundle.engine import Engine
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for checkpoint in args.checkpoints:

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rtmri.export.exporter import ExportOptions, export_bundle, fine_tuned_record
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="generator checkpoint (ours or a public wav2lip one) or baseline checkpoint (rtmri train baseline)")
@@ -29,10 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rtmri.export.exporter import ExportOptions, export_bundle, fine_tuned_record
-
     if args.renderer:
-        from rtmri.export.articulatory import export_articulatory
+        from rtmri.export.articulatory import export_articulatory  # torch: `rtmri export --help` runs without it
 
         summary = export_articulatory(args.checkpoint, args.renderer, args.out, args.data, speaker=args.speaker,
                                       overwrite=args.overwrite, training_extra=fine_tuned_record(args.fine_tuned_from))

@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from rtmri import RtmriError
-from rtmri.bundle import encode_png, new_manifest, read_manifest, write_bundle
-from rtmri.clips import ClipDataset
 from rtmri.articulation.grid import MANIFEST_KEY
-from rtmri.bundle import architectures
+from rtmri.bundle import architectures, encode_png, new_manifest, read_manifest, write_bundle
+from rtmri.bundle.engine import Engine, face_input
+from rtmri.bundle.reference import image_reference, speaker_reference
+from rtmri.clips import ClipDataset
+from rtmri.export.parity import check_parity, clip_windows, quality
+from rtmri.export.variants import FP16_TOLERANCE, INT8_SSIM_TOLERANCE, to_fp16, to_int8
 
 VARIANTS = ("fp32", "fp16", "int8")
 PARITY_CLIPS = 4
@@ -61,7 +65,7 @@ class _Network:
 
 
 def _load_network(path: Path, ckpt: dict) -> _Network:
-    from rtmri.training.models.checkpoints import BASELINE_KIND, build_from_meta, checkpoint_kind, checkpoint_meta, load_weights
+    from rtmri.training.models.checkpoints import BASELINE_KIND, build_from_meta, checkpoint_kind, checkpoint_meta, load_weights  # torch
 
     architecture_of_kind = {"generator": architectures.WAV2LIP, BASELINE_KIND: architectures.CSAPO2020_FC_LSTM}
     kind = checkpoint_kind(ckpt) or "generator"  # an unrecognised state dict is refused by its keys below
@@ -84,13 +88,10 @@ def _face_encoder(network: _Network, requested: str | None, path: Path) -> str:
 
 def export_bundle(options: ExportOptions) -> dict:
     """Write the bundle; returns a summary (parity error, quality, sizes)."""
-    import torch
+    import torch  # torch (the train install): `rtmri export --help` and this module's import run without it
 
-    from rtmri.export.onnx_graph import export_onnx
-    from rtmri.export.parity import check_parity, clip_windows, quality
-    from rtmri.bundle.reference import image_reference, speaker_reference
-    from rtmri.bundle.engine import Engine, face_input
-    from rtmri.training.models.checkpoints import read_checkpoint
+    from rtmri.export.onnx_graph import export_onnx  # torch
+    from rtmri.training.models.checkpoints import read_checkpoint  # torch
 
     if options.variant not in VARIANTS:
         raise RtmriError(f"unknown variant {options.variant!r}; choose from {', '.join(VARIANTS)}")
@@ -137,7 +138,7 @@ def export_bundle(options: ExportOptions) -> dict:
         architecture=network.architecture,
     )
     grid = dataset.grid(speaker) if speaker else None
-    if grid is not None:  # optional: the reference speaker's analysis grid (DESIGN §5b), in the bundle's pixels
+    if grid is not None:  # optional: the reference speaker's analysis grid (the shared DESIGN.md §5b), in the bundle's pixels
         manifest = dataclasses.replace(manifest, extra={**manifest.extra, MANIFEST_KEY: grid.to_json()})
     with tempfile.TemporaryDirectory() as tmp:
         staged = write_bundle(Path(tmp) / "fp32", fp32_bytes, manifest)
@@ -162,10 +163,6 @@ def export_bundle(options: ExportOptions) -> dict:
 
 
 def _make_variant(variant, fp32_bytes, manifest, dataset, meta, face_np, fp32_quality, quality_windows, tmp: Path):
-    from rtmri.export.parity import clip_windows, quality
-    from rtmri.export.variants import FP16_TOLERANCE, INT8_SSIM_TOLERANCE, to_fp16, to_int8
-    from rtmri.bundle.engine import Engine
-
     if variant == "fp16":
         graph = to_fp16(fp32_bytes)
     else:
@@ -190,8 +187,6 @@ def _make_variant(variant, fp32_bytes, manifest, dataset, meta, face_np, fp32_qu
 def tensorrt_status() -> str:
     """Whether the streamer can run this bundle with TensorRT here (it builds and caches the
     engine on first use), and if not, why."""
-    import onnxruntime as ort
-
     providers = ort.get_available_providers()
     if "TensorrtExecutionProvider" in providers:
         return "available: the streamer uses onnxruntime's TensorRT provider, engines cached in ~/.cache/rtmri/trt"

@@ -7,6 +7,7 @@ import numpy as np
 
 from rtmri import RtmriError
 from rtmri.alignment import WINDOW_COLUMNS, frame_windows
+from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT
 from rtmri.metrics import per_frame
 from rtmri.video import resize_frames
 
@@ -31,7 +32,7 @@ def clip_windows(clips, lookahead_ms: float, max_frames: int = MAX_FRAMES_PER_CL
 def torch_frames(network, face, windows: np.ndarray) -> np.ndarray:
     """(B, 80, 16) -> float (B, C, S, S) in [0, 1] from the PyTorch network; ``face`` None
     for a mel-only network."""
-    import torch
+    import torch  # torch: the train extra; the ONNX checks run without it
 
     with torch.no_grad():
         mel = torch.from_numpy(windows)[:, None]
@@ -41,8 +42,6 @@ def torch_frames(network, face, windows: np.ndarray) -> np.ndarray:
 
 
 def onnx_frames(session, windows: np.ndarray, face: np.ndarray | None) -> np.ndarray:
-    from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT
-
     feeds = {MEL_INPUT: windows[:, None].astype(np.float32)}
     if face is not None:
         feeds[FACE_INPUT] = np.repeat(face, len(windows), axis=0)

@@ -17,8 +17,8 @@ CALIBRATION_WINDOWS = 256
 
 def to_fp16(onnx_bytes: bytes) -> bytes:
     """Weights and activations in float16; inputs and outputs stay float32."""
-    import onnx
-    from onnxconverter_common import float16
+    import onnx  # onnx, onnxconverter-common: the train extra
+    from onnxconverter_common import float16  # the train extra
 
     model = float16.convert_float_to_float16(onnx.load_from_string(onnx_bytes), keep_io_types=True)
     return model.SerializeToString()
@@ -43,8 +43,8 @@ class _Calibration:
 
 def to_int8(onnx_bytes: bytes, calibration_windows: np.ndarray, face: np.ndarray | None) -> bytes:
     """Static QDQ quantization (int8 weights per channel, uint8 activations)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static  # pulls onnx: the train extra
+    from onnxruntime.quantization.shape_inference import quant_pre_process  # pulls onnx
 
     rng = np.random.default_rng(0)
     chosen = calibration_windows[rng.permutation(len(calibration_windows))[:CALIBRATION_WINDOWS]]

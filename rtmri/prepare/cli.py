@@ -9,6 +9,8 @@ from pathlib import Path
 
 from rtmri.clips import IMAGE_SIZE, IMAGE_SIZES
 from rtmri.prepare import PrepareError
+from rtmri.prepare.report import REPORT_FILE
+from rtmri.prepare.splits import parse_fractions
 
 DEFAULT_PREVIEW_DIR = "prepare_preview"
 
@@ -63,7 +65,7 @@ def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
 def main(args: argparse.Namespace) -> int:
     crop = parse_crop(args.crop)
     if args.preview:
-        from rtmri.prepare.preview import run_preview
+        from rtmri.prepare.preview import run_preview  # scikit-image (the outlines): `rtmri prepare --help` stays light
 
         out_dir = args.out or Path(DEFAULT_PREVIEW_DIR)
         for path in run_preview(args.src, out_dir, crop, args.size, args.speaker_pattern, args.landmarks):
@@ -71,9 +73,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise PrepareError("OUT is required (the dataset folder to write), unless --preview")
-    from rtmri.prepare.pipeline import Options, run
-    from rtmri.prepare.report import REPORT_FILE
-    from rtmri.prepare.splits import parse_fractions
+    from rtmri.prepare.pipeline import Options, run  # scikit-image (the outlines): `rtmri prepare --help` stays light
 
     opts = Options(
         src=args.src, out=args.out, size=args.size, crop=crop, clip_seconds=args.clip_seconds,

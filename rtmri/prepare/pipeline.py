@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import re
 import shutil
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from rtmri import RtmriError
 from rtmri.alignment import FPS, SAMPLES_PER_FRAME
@@ -380,8 +383,6 @@ def check_crop_everywhere(recordings: list[Recording], crop) -> None:
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
     return tqdm(total=total, desc="prepare", unit="rec", disable=not enabled or total == 0, dynamic_ncols=True)
 
 
@@ -395,8 +396,6 @@ def _run_pending(pending: list[Recording], opts: Options, on_result) -> None:
                 on_result(rec, process_recording(rec, opts))
                 bar.update(1)
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         # spawn: the workers start clean (no inherited decoder or progress-bar threads)
         pool = ProcessPoolExecutor(max_workers=min(opts.workers, len(pending)), mp_context=multiprocessing.get_context("spawn"))

@@ -3,7 +3,7 @@ analysis grid before a long run. Left: the mean image of the speaker's first rea
 recording, enlarged, with the crop rectangle (red), the crop's horizontal midline (yellow;
 the tongue region lies below it) and, where the speaker has one (a synthetic corpus, or
 --landmarks), the analysis grid: each gridline over its measuring window, coloured by
-region (DESIGN §5b). Right: the crop as the dataset will hold it (--size), enlarged to the
+region (the shared DESIGN.md §5b). Right: the crop as the dataset will hold it (--size), enlarged to the
 same height."""
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from rtmri import RtmriError
 from rtmri.clips import IMAGE_SIZE
 from rtmri.prepare import PrepareError
+from rtmri.prepare.articulation import read_landmark_file, source_grid
 from rtmri.prepare.layouts import discover
+from rtmri.prepare.pipeline import check_crop_everywhere
 from rtmri.synth.layout import SpeakerFolder
 from rtmri.video import read as video
 
@@ -27,10 +30,6 @@ REGION_COLOURS = {"pharyngeal": (80, 160, 255), "velar": (170, 90, 255), "palata
 
 def run_preview(src: Path, out_dir: Path, crop=None, size: int = IMAGE_SIZE, speaker_pattern: str | None = None,
                 landmarks: Path | None = None) -> list[Path]:
-    from PIL import Image, ImageDraw
-
-    from rtmri.prepare.articulation import read_landmark_file, source_grid
-
     marks = read_landmark_file(landmarks)
 
     found = discover(src, speaker_pattern)
@@ -39,8 +38,6 @@ def run_preview(src: Path, out_dir: Path, crop=None, size: int = IMAGE_SIZE, spe
         if not rec.problem:
             by_speaker.setdefault(rec.speaker, []).append(rec)
     if crop is not None:
-        from rtmri.prepare.pipeline import check_crop_everywhere
-
         check_crop_everywhere([recs[0] for recs in by_speaker.values()], crop)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

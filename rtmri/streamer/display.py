@@ -26,7 +26,7 @@ def colormap_lut(name: str) -> np.ndarray:
     if name == "gray":
         ramp = np.arange(256, dtype=np.uint8)
         return np.stack([ramp] * 3, axis=1)
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # matplotlib: the live extra, only for a colour map
 
     return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 
@@ -36,7 +36,7 @@ class WindowSink:
         """on_paint(frame, draw_started, flipped), both monotonic, is called once per frame
         painted, after pygame.display.flip() has returned (benchmark-latency --window)."""
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        import pygame
+        import pygame  # pygame: the live extra
 
         self.pg = pygame
         pygame.init()

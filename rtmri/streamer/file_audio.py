@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import soundfile
+import soxr
 
 from rtmri.audio import SAMPLE_RATE, AudioError, load_audio, non_finite_error, non_finite_samples, require_finite
 
@@ -20,8 +22,6 @@ FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
 class FileAudio:
     def __init__(self, path: str | Path) -> None:
-        import soundfile
-
         self.path = Path(path)
         if not self.path.is_file():
             raise AudioError(f"{self.path}: no such audio file")
@@ -46,8 +46,6 @@ class FileAudio:
             self._refuse_non_finite()
         self._resampler = None
         if self.rate != SAMPLE_RATE:
-            import soxr
-
             self._resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
 
     def _refuse_non_finite(self) -> None:

@@ -7,8 +7,13 @@ import argparse
 import os
 import sys
 
-from rtmri.streamer.display import COLORMAPS
-from rtmri.streamer.sources import device_argument
+from rtmri import RtmriError
+from rtmri.bundle.engine import Engine
+from rtmri.streamer.display import COLORMAPS, WindowSink
+from rtmri.streamer.mp4 import Mp4Sink
+from rtmri.streamer.sources import FileSource, MicrophoneSource, device_argument, list_devices
+from rtmri.streamer.stream import Streamer
+from rtmri.streamer.summary import print_summary, write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +37,6 @@ def open_window(fullscreen: bool, colormap: str, prog: str = "rtmri live"):
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("SDL_VIDEODRIVER")):
         print(f"{prog}: no display here (DISPLAY is not set); running without a window", file=sys.stderr)
         return None
-    from rtmri.streamer.display import WindowSink
 
     try:
         window = WindowSink(fullscreen=fullscreen, colormap=colormap)
@@ -46,18 +50,11 @@ def open_window(fullscreen: bool, colormap: str, prog: str = "rtmri live"):
 
 
 def main(args) -> int:
-    from rtmri import RtmriError
-    from rtmri.streamer.sources import FileSource, MicrophoneSource, list_devices
-
     if args.list_devices:
         print(list_devices())
         return 0
     if not args.bundle:
         raise RtmriError("--bundle is required (a folder with model.onnx and model.onnx.json)")
-    from rtmri.bundle.engine import Engine
-    from rtmri.streamer.mp4 import Mp4Sink
-    from rtmri.streamer.stream import Streamer
-    from rtmri.streamer.summary import print_summary, write_json
 
     source = FileSource(args.file, realtime=True, audible=args.audible) if args.file else MicrophoneSource(args.device)
     engine = Engine(args.bundle, provider=args.provider)

@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from rtmri.alignment import FPS
+from rtmri.audio import AudioError
+from rtmri.bundle.engine import Engine
+from rtmri.streamer.mp4 import Mp4Sink
+from rtmri.streamer.side_by_side import SideBySide
+from rtmri.streamer.sources import FileSource
+from rtmri.streamer.stream import Streamer
+from rtmri.streamer.summary import print_summary, write_json
 from rtmri.video.compose import DISPLAY_SIZE
 
 
@@ -21,14 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rtmri.alignment import FPS
-    from rtmri.audio import AudioError
-    from rtmri.bundle.engine import Engine
-    from rtmri.streamer.mp4 import Mp4Sink
-    from rtmri.streamer.sources import FileSource
-    from rtmri.streamer.stream import Streamer
-    from rtmri.streamer.summary import print_summary, write_json
-
     engine = Engine(args.bundle, provider=args.provider)
     engine.warm_up()
     source = FileSource(args.audio, realtime=False)
@@ -36,8 +36,6 @@ def main(args) -> int:
         raise AudioError(f"{args.audio}: {source.duration_s * 1000:.0f} ms of audio is shorter than one frame ({1000 // FPS} ms): nothing to render")
     compose = None
     if args.side_by_side:
-        from rtmri.streamer.side_by_side import SideBySide
-
         compose = SideBySide(args.side_by_side, engine.bundle, args.size)
     sink = Mp4Sink(args.output, size=args.size, compose=compose)
     stats = Streamer(engine, [sink], realtime=False, smoothing=args.smooth).run(source)

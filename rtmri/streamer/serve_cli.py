@@ -73,7 +73,7 @@ def join_url(server, token: str | None) -> str:
 
 def print_qr(text: str) -> None:
     try:
-        import qrcode
+        import qrcode  # qrcode: the live extra, optional
     except ImportError:
         print("(pip install qrcode to see the join URL as a QR code here)", file=sys.stderr)
         return

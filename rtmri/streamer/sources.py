@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 from rtmri import RtmriError
 from rtmri.audio import SAMPLE_RATE, load_audio
@@ -87,14 +88,14 @@ class FileSource:
     def close(self) -> None:
         self.audio.close()
         if self.audible:
-            import sounddevice
+            import sounddevice  # sounddevice: the live extra
 
             sounddevice.stop()
 
 
 def _play(wav: np.ndarray) -> None:
     try:
-        import sounddevice
+        import sounddevice  # sounddevice: the live extra
 
         sounddevice.play(wav, SAMPLE_RATE)
     except (OSError, ImportError) as exc:
@@ -105,7 +106,7 @@ def _play(wav: np.ndarray) -> None:
 
 def _sounddevice():
     try:
-        import sounddevice
+        import sounddevice  # sounddevice: the live extra
     except OSError as exc:  # the PortAudio library itself is missing
         raise AudioSourceError(f"cannot use audio devices: {exc} (install PortAudio, e.g. `apt-get install libportaudio2`)") from exc
     except ImportError as exc:
@@ -155,7 +156,6 @@ class MicrophoneSource:
         self.description = f"microphone {info['name']} ({self.rate} Hz)"
         self._queue: queue.Queue = queue.Queue()
         self._status: list[str] = []
-        import soxr
 
         self._resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32")
         self._stream = sd.InputStream(device=device, channels=1, samplerate=self.rate, blocksize=self.block,

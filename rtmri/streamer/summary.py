@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
 STAGE_LABELS = {
     "features": "features (mel) per frame",
     "inference": "inference per frame",
@@ -15,9 +18,6 @@ STAGE_LABELS = {
 
 
 def print_summary(summary: dict, title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console(stderr=True)
     console.print(
         f"[bold]{title}[/]: {summary['frames']} frames, {summary['dropped']} dropped, "

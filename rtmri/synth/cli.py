@@ -6,6 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from rtmri.synth.corpus import CorpusRequest, write_corpus
+from rtmri.synth.errors import SynthError
+from rtmri.synth.grid import rewrite_grids
 from rtmri.synth.layout import utterance_videos
 from rtmri.synth.tracts import DEFAULT_TYPES, TYPES
 
@@ -53,12 +56,7 @@ def _types(text: str) -> tuple[str, ...]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from rtmri.synth.corpus import CorpusRequest, write_corpus
-    from rtmri.synth.errors import SynthError
-
     if args.grids_only:
-        from rtmri.synth.grid import rewrite_grids
-
         print(f"rewrote the grids of {', '.join(rewrite_grids(args.out))} in {args.out}")
         return 0
     if args.minutes is None:

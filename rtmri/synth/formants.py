@@ -9,10 +9,16 @@ voice. Praat's formant ceiling follows the tract length (5000 Hz for a 17 cm tra
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import numpy as np
 import vocaltractlab_cython as vtl
 
 from rtmri.synth import tracts
+from rtmri.synth.cli import _types
+from rtmri.synth.corpus import build_tracts
+from rtmri.synth.speakers import make_speakers
 
 SAMPLE_RATE = vtl.get_constants()["sr_audio"]
 STEP = vtl.get_constants()["n_samples_per_state"]
@@ -41,7 +47,7 @@ def formant_ceiling_hz(tract_length_cm: float) -> float:
 
 def f1_f2(audio: np.ndarray, ceiling_hz: float, sample_rate: float = SAMPLE_RATE) -> tuple[float, float]:
     """Median F1, F2 (Hz) over the steady part of a sustained vowel (Praat Burg, 5 formants)."""
-    import parselmouth
+    import parselmouth  # parselmouth: the synth extra, only for this check
 
     sound = parselmouth.Sound(np.asarray(audio, np.float64), sampling_frequency=sample_rate)
     sound = sound.extract_part(MEASURED_FROM_S, min(MEASURED_TO_S, sound.duration))
@@ -88,13 +94,6 @@ def main(argv=None) -> int:
     """python -m rtmri.synth.formants OUT --speakers N --heldout-speakers H [--types ...] [--seed S]:
     the speakers `rtmri synth` would make with these options, their speaker files built in OUT,
     and a markdown table of their tract lengths and formants (probe f0 100 Hz)."""
-    import argparse
-    from pathlib import Path
-
-    from rtmri.synth.cli import _types
-    from rtmri.synth.corpus import build_tracts
-    from rtmri.synth.speakers import make_speakers
-
     parser = argparse.ArgumentParser(prog="python -m rtmri.synth.formants", description=main.__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--speakers", type=int, required=True)

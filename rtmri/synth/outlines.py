@@ -19,6 +19,7 @@ import numpy as np
 import vocaltractlab_cython as vtl
 
 from rtmri.synth.errors import UtteranceFailed
+from rtmri.synth.speaker_file import REFERENCE_FILE, load
 
 SVG_UNITS_PER_MM = 96.0 / 25.4
 PART_NAMES = (
@@ -66,8 +67,6 @@ def parse_svg(svg: str) -> Outlines:
 @lru_cache(maxsize=None)
 def rest_outlines(tract_file: str | None = None) -> Outlines:
     """The rest outlines of a speaker file (None: JD3); makes it the active speaker."""
-    from rtmri.synth.speaker_file import REFERENCE_FILE, load
-
     load(tract_file or REFERENCE_FILE)
     with tempfile.TemporaryDirectory(prefix="rtmri-synth-") as scratch:
         return tract_outlines(vtl.get_shape(REST_SHAPE, "tract"), Path(scratch) / "rest.svg")

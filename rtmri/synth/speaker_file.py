@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import vocaltractlab_cython as vtl
+from vocaltractlab_cython.VocalTractLabApi import _initialize
 
 from rtmri.files import atomic_write
 from rtmri.synth.errors import SpeakerRejected
@@ -153,10 +154,6 @@ def check_loadable(path: Path) -> None:
 def load(path, force: bool = False) -> None:
     """Make the speaker file VocalTractLab's active speaker in this process (force: re-read it)."""
     if force or Path(vtl.active_speaker()) != Path(path):
-        from vocaltractlab_cython.VocalTractLabApi import (
-            _initialize,  # not exported by the package
-        )
-
         _initialize(str(path))
 
 

@@ -34,7 +34,7 @@ BLUR_SIGMA_PX = (0.55, 0.95)
 COIL_FALLOFF = (0.25, 0.45)  # signal lost at the edge of the field of view
 LUNG_PRESSURE_SCALE = (0.85, 1.15)
 
-# The square crop (DESIGN §1): centred at the hard palate's height over the oral cavity so
+# The square crop (the shared DESIGN.md §1): centred at the hard palate's height over the oral cavity so
 # that its lower half holds the tongue. In VocalTractLab millimetres (x forward, y down).
 CROP_CENTRE_MM = (18.0, -8.0)
 CROP_SIZE_MM = 116.0

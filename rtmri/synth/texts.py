@@ -1,4 +1,4 @@
-"""The fixed material that held-out speakers read (DESIGN §1, evaluation conditions 2 and 3).
+"""The fixed material that held-out speakers read (the shared DESIGN.md §1, evaluation conditions 2 and 3).
 
 PASSAGE_JA was written for this project: a short morning scene, about 30 s when read,
 one utterance per sentence. NON_JA holds German sentences chosen for sounds outside the

@@ -25,6 +25,7 @@ import vocaltractlab_cython as vtl
 
 from rtmri.files import atomic_write
 from rtmri.synth import shape_repair, speaker_file
+from rtmri.synth.anatomy import Head
 from rtmri.synth.errors import SpeakerRejected, SynthError
 from rtmri.synth.layout import SpeakerFolder
 from rtmri.synth.outlines import rest_outlines
@@ -170,8 +171,6 @@ def rejection(exc: SpeakerRejected) -> dict:
 @lru_cache(maxsize=16)
 def head_of(tract_file: str | None):
     """The drawn head around the speaker's own rest tract (anatomy.Head)."""
-    from rtmri.synth.anatomy import Head
-
     if tract_file is None:
         return Head.reference()
     return Head.for_tract(rest_outlines(None), rest_outlines(tract_file))

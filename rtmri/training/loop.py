@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from rtmri import RtmriError
 from rtmri.clips import ClipDataset
@@ -318,8 +319,6 @@ class TrainingRun:
             self.tb = _summary_writer(self.out / "tensorboard", self.step + 1 if resumed else None, self.log)
 
     def _train(self) -> None:
-        from tqdm import tqdm
-
         progress = tqdm(total=self.cfg.steps, initial=self.step, desc=self.kind, dynamic_ncols=True, smoothing=0.05,
                         disable=not (self.cfg.progress and self.rt.main))
         batches = iter(self.loader(self.train_set, self.step))
@@ -457,14 +456,12 @@ def load_optimizer(optimizer: torch.optim.Optimizer, state: dict, lr: float) -> 
 
 def default_log(message: str) -> None:
     """Print above the progress bar."""
-    from tqdm import tqdm
-
     tqdm.write(message)
 
 
 def _summary_writer(folder: Path, purge_step: int | None, log):
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # tensorboard: optional
     except ImportError:
         log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
         return None

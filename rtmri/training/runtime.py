@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from rtmri.training.config import CommonConfig, ConfigError
 
@@ -31,7 +33,6 @@ class Runtime:
         """``module`` itself, or its DistributedDataParallel wrapper under torchrun."""
         if not self.distributed:
             return module
-        from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids)
@@ -40,8 +41,6 @@ class Runtime:
         """The mean of a scalar over the processes."""
         value = value.detach().float().reshape(1).clone()
         if self.distributed:
-            import torch.distributed as dist
-
             dist.all_reduce(value)
             value /= self.world_size
         return float(value.item())
@@ -49,21 +48,15 @@ class Runtime:
     def all_sum(self, values: torch.Tensor) -> torch.Tensor:
         """``values`` summed over the processes (in place)."""
         if self.distributed:
-            import torch.distributed as dist
-
             dist.all_reduce(values)
         return values
 
     def barrier(self) -> None:
         if self.distributed:
-            import torch.distributed as dist
-
             dist.barrier()
 
     def close(self) -> None:
         if self.distributed:
-            import torch.distributed as dist
-
             if dist.is_initialized():
                 dist.destroy_process_group()
 
@@ -88,8 +81,6 @@ def setup_runtime(cfg: CommonConfig) -> Runtime:
     else:
         raise ConfigError(f"device {cfg.device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if world_size > 1:
-        import torch.distributed as dist
-
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         if cfg.batch_size % world_size:

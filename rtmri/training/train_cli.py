@@ -45,7 +45,7 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     if args.train_command == "sizes":
-        from rtmri.training.models.size_report import format_table, size_rows
+        from rtmri.training.models.size_report import format_table, size_rows  # a subcommand's module, imported when it runs
 
         widths = [float(w) for w in args.widths.split(",") if w.strip()]
         for channels in ([args.in_channels] if args.in_channels else [3, 1]):
@@ -63,7 +63,7 @@ def main(args) -> int:
             overrides[name] = str(Path(value).resolve())
     cfg = resolve(kind, out=args.out, config_file=args.config, overrides=overrides)
 
-    from rtmri.training.loop import Hooks
+    from rtmri.training.loop import Hooks  # torch: `rtmri train --help` runs without it
 
     train = importlib.import_module(TRAINERS[kind]).train
     summary = train(cfg, args.out, Hooks(stop_after=args.stop_after))

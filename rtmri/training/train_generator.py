@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from rtmri.training.config import GeneratorConfig
 from rtmri.training.data import GeneratorSamples
@@ -209,8 +210,6 @@ class GeneratorRun(TrainingRun):
     def write_samples(self) -> Path:
         """PNG grid of fixed validation samples (middle frame): reference, masked target,
         generated, target, |difference| x 4."""
-        from PIL import Image
-
         n = min(self.cfg.sample_count, self.cfg.eval_samples)
         batch = [self.val_set[i] for i in range(n)]
         x, mels, _, y = (torch.stack(t).to(self.rt.device) for t in zip(*batch))

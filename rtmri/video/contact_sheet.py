@@ -9,7 +9,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from rtmri import RtmriError
 from rtmri.synth.layout import SpeakerFolder
@@ -69,8 +71,6 @@ def main(args: argparse.Namespace) -> int:
 
 def read_gray_frames(path: Path) -> tuple[np.ndarray, float]:
     """uint8 (n, H, W) frames and the video's frame rate."""
-    import av
-
     if not path.is_file():
         raise ContactSheetError(f"{path}: no such video file")
     try:
@@ -122,8 +122,6 @@ def make_tile(frame: np.ndarray, index: int, fps: float, meta: dict | None) -> T
 
 
 def draw_sheet(tiles: list[Tile], columns: int, tile_size: int | None, crop: list[int] | None):
-    from PIL import Image, ImageDraw, ImageFont
-
     height, width = tiles[0].frame.shape
     size = (tile_size, tile_size) if tile_size else (width, height)
     columns = min(columns, len(tiles))

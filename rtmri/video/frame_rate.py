@@ -1,6 +1,6 @@
 """Frame-rate conversion to 25 fps by timestamp.
 
-Output frame k stands for the instant k / 25 s (DESIGN §3), source frame i for its
+Output frame k stands for the instant k / 25 s (the shared DESIGN.md §3), source frame i for its
 presentation time t_i (relative to the first frame; the audio starts there too). Output
 frames are computed from the source frames around their instant, by timestamp, with a
 linear (triangle) interpolation kernel:

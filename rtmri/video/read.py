@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
+from PIL import Image
 
 from rtmri import RtmriError
 
@@ -39,8 +42,6 @@ class VideoInfo:
 
 def probe(path: str | Path) -> VideoInfo:
     """The stream headers of a video, without decoding it."""
-    import av
-
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"{path.name}: no such video file")
@@ -71,8 +72,6 @@ def probe(path: str | Path) -> VideoInfo:
 def _header_duration(container, stream, rate) -> float | None:
     """The video's length by its header: frame count over rate, else the stream's duration,
     else the container's (Matroska, for one, gives only the last)."""
-    import av
-
     if stream.frames and rate:
         return stream.frames / float(rate)
     if stream.duration is not None and stream.time_base is not None:
@@ -105,8 +104,6 @@ class CropResize:
     shrinking, sharp when enlarging). crop None means the whole frame."""
 
     def __init__(self, crop: tuple[int, int, int, int] | None, size: int) -> None:
-        from PIL import Image
-
         self.crop = crop
         self.size = size
         self._image = Image
@@ -144,8 +141,6 @@ def frames(path: str | Path, info: VideoInfo | None = None, stats: DecodeStats |
     """(timestamp in s from the first frame, uint8 (H, W) grayscale) for each frame in
     presentation order. Raises VideoError on corrupt data, and at the end when fewer
     frames came out than the header declares (a truncated file)."""
-    import av
-
     path = Path(path)
     info = info or probe(path)
     stats = stats if stats is not None else DecodeStats()
@@ -157,8 +152,6 @@ def frames(path: str | Path, info: VideoInfo | None = None, stats: DecodeStats |
     except Exception as exc:
         raise VideoError(f"{path.name}: cannot open video ({_describe(exc)})") from exc
     try:
-        from av.video.reformatter import VideoReformatter
-
         to_gray = VideoReformatter()  # keeps its conversion context: ~7x faster than to_ndarray(format=)
         stream = container.streams.video[0]
         index = 0

@@ -1,4 +1,4 @@
-"""rtmri benchmark-latency BUNDLE: the latency budget per stage (DESIGN §6).
+"""rtmri benchmark-latency BUNDLE: the latency budget per stage (the shared DESIGN.md §6).
 
 Runs the real paths: a speech file played in real time through the streamer; the
 microphone where there is one; and, with --browser, the broadcast server with headless
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmri.streamer.display import PAINTLESS_DRIVERS
+from rtmri.bundle.engine import Engine
+from rtmri.streamer.benchmarks.signals import speech_file
+from rtmri.streamer.display import PAINTLESS_DRIVERS, WindowSink
+from rtmri.streamer.sinks import CollectSink
+from rtmri.streamer.sources import AudioSourceError, FileSource, MicrophoneSource
+from rtmri.streamer.stream import Streamer
 
 FRAME_BUDGET_MS = 40.0
 # p99 budgets per stage (ms). Compute stages share the 40 ms frame budget.
@@ -64,9 +70,6 @@ def constant(ms: float) -> dict:
 
 
 def measure_stream(engine, source, seconds: float, sinks=None) -> dict:
-    from rtmri.streamer.sinks import CollectSink
-    from rtmri.streamer.stream import Streamer
-
     stats = Streamer(engine, sinks or [CollectSink()], realtime=True).run(source, max_seconds=seconds)
     summary = stats.summary()
     stages = {k: summary[k] for k in ("features", "inference", "sink", "queue", "audio_to_frame") if k in summary}
@@ -77,10 +80,9 @@ def measure_stream(engine, source, seconds: float, sinks=None) -> dict:
 
 
 def measure_browser(engine, audio: Path, seconds: float) -> dict:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # playwright: the test extra
 
-    from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
-    from rtmri.streamer.sources import FileSource
+    from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread  # websockets: the live extra
 
     server = RtmriServer(engine, ServerOptions(mode="broadcast", port=0), lambda: FileSource(audio, realtime=True))
     thread = ServerThread(server).start()
@@ -152,10 +154,7 @@ def xvfb_display(xvfb: str):
 def measure_window(engine, audio: Path, seconds: float, display: str) -> dict:
     """The file streamed in real time into `rtmri live`'s window: sound to the return of
     the flip that showed each frame, and the draw + flip alone."""
-    import pygame
-
-    from rtmri.streamer.display import WindowSink
-    from rtmri.streamer.sources import FileSource
+    import pygame  # pygame: the live extra
 
     painted = []  # (spoken_at, draw_started, flipped) per frame, monotonic seconds
     try:
@@ -218,10 +217,10 @@ def markdown(report: dict) -> str:
 
 
 def bar_chart(report: dict, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # matplotlib: the live extra
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg")
 
     rows = [(f"{name}: {stage}", f) for name, p in report["paths"].items() for stage, f in p["stages"].items()]
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
@@ -239,12 +238,6 @@ def bar_chart(report: dict, path: Path) -> None:
 
 
 def main(args) -> int:
-    import platform
-
-    from rtmri.bundle.engine import Engine
-    from rtmri.streamer.benchmarks.signals import speech_file
-    from rtmri.streamer.sources import AudioSourceError, FileSource, MicrophoneSource
-
     engine = Engine(args.bundle, provider=args.provider)
     engine.warm_up()
     report = {"bundle": str(engine.bundle.path), "providers": engine.providers,

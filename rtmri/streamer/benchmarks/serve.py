@@ -37,8 +37,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soundfile
+from rich.console import Console
+from rich.table import Table
 
+from rtmri import RtmriError
 from rtmri.audio import SAMPLE_RATE
+from rtmri.bundle import FRAMES_OUTPUT, MEL_INPUT, encode_png, new_manifest, write_bundle
+from rtmri.bundle.engine import Engine
 from rtmri.clips import IMAGE_SIZE
 from rtmri.streamer.benchmarks.signals import bursts
 from rtmri.streamer.server.protocol import audio_message, parse_frame
@@ -81,7 +87,7 @@ class Server:
 # --- 1. broadcast ---------------------------------------------------------------------
 
 async def _viewer(url: str, record: dict, stop: asyncio.Event) -> None:
-    from websockets.asyncio.client import connect
+    from websockets.asyncio.client import connect  # websockets: the live extra
 
     def on_control(now: float, m: dict) -> None:
         if m["type"] == "status":
@@ -110,7 +116,7 @@ async def _receive(ws, on_control, on_frame) -> None:
 async def _never_reading(url: str, port: int):
     """A viewer that says hello and then reads nothing: its socket's reading is paused, and
     its small receive buffer fills within a second or two."""
-    from websockets.asyncio.client import connect
+    from websockets.asyncio.client import connect  # websockets: the live extra
 
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -141,8 +147,6 @@ async def _broadcast(url: str, port: int, viewers: int, seconds: float) -> tuple
 
 
 def bench_broadcast(bundle: str, viewers: int, seconds: float, work: Path) -> dict:
-    import soundfile
-
     audio = work / "bench.wav"
     soundfile.write(audio, bursts(20.0), SAMPLE_RATE, subtype="PCM_16")
     server = Server("--bundle", bundle, "--file", str(audio), "--max-clients", str(viewers + 10))
@@ -167,7 +171,7 @@ def bench_broadcast(bundle: str, viewers: int, seconds: float, work: Path) -> di
 # --- 2. learner sessions --------------------------------------------------------------
 
 async def _learner(url: str, audio: np.ndarray, record: dict, delay: float) -> None:
-    from websockets.asyncio.client import connect
+    from websockets.asyncio.client import connect  # websockets: the live extra
 
     await asyncio.sleep(delay)
     async with connect(url, max_size=2**22, compression=None) as ws:
@@ -234,9 +238,7 @@ def synthetic_bundle(out_dir: Path, layers: int, size: int = IMAGE_SIZE, channel
     """A stand-in graph: layers 3x3 convolutions, channels wide, at a quarter of the image
     size (as in the middle of wav2lip's generator), then DepthToSpace to the full image,
     driven by the mel window's loudness."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    from rtmri.bundle import FRAMES_OUTPUT, MEL_INPUT, encode_png, new_manifest, write_bundle
+    from onnx import TensorProto, helper, numpy_helper  # onnx: the train extra
 
     side = size // 4
     per_layer = 2 * 9 * channels * channels * side * side / 1e9
@@ -275,8 +277,6 @@ def calibrated_bundle(out_dir: Path, target_ms: float) -> str:
 
 
 def inference_ms(bundle: str) -> dict:
-    from rtmri.bundle.engine import Engine
-
     engine = Engine(bundle)
     engine.warm_up(batch_sizes=(1, 8))
     out = {}
@@ -305,14 +305,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rtmri import RtmriError
-
     if not (1 <= args.viewers <= 200 and 1 <= args.max_sessions <= 64 and 1 <= args.seconds <= 60 and 1 <= args.session_seconds <= 60):
         raise RtmriError("bounds: --viewers 1..200, --max-sessions 1..64, --seconds and --session-seconds 1..60")
     if (args.bundle is None) == (args.synthetic_ms is None):
         raise RtmriError("give --bundle or --synthetic-ms")
-    from rich.console import Console
-    from rich.table import Table
 
     console = Console(width=170)
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,8 +8,9 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
-from rtmri.audio import SAMPLE_RATE
+from rtmri.audio import SAMPLE_RATE, load_audio
 
 SPEECH_TEXT = "The tongue moves forward for the i, back for the u, and low for the a. " * 3
 
@@ -25,10 +26,6 @@ def bursts(seconds: float, period_s: float = 0.5, seed: int = 0) -> np.ndarray:
 def speech_file(folder: Path, seconds: float) -> Path:
     """seconds of speech in folder/speech.wav: espeak-ng read aloud (repeated to length),
     else noise bursts."""
-    import soundfile
-
-    from rtmri.audio import load_audio
-
     path = folder / "speech.wav"
     if shutil.which("espeak-ng"):
         raw = folder / "espeak.wav"

@@ -10,8 +10,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soundfile
+from rich.console import Console
+from rich.table import Table
 
 from rtmri.alignment import FPS
+from rtmri.audio import SAMPLE_RATE, load_audio
+from rtmri.bundle.engine import Engine
+from rtmri.streamer.benchmarks.signals import speech_file
+from rtmri.streamer.sources import FileSource
+from rtmri.streamer.stream import Streamer
 
 SAMPLE_EVERY_S = 10.0
 
@@ -58,11 +66,6 @@ class Watch:
 
 
 def looped_speech(folder: Path, minutes: float, audio: str | None) -> Path:
-    import soundfile
-
-    from rtmri.audio import SAMPLE_RATE, load_audio
-    from rtmri.streamer.benchmarks.signals import speech_file
-
     wav = load_audio(audio) if audio else load_audio(speech_file(folder, 30.0))
     total = int(minutes * 60 * SAMPLE_RATE)
     path = folder / "soak.wav"
@@ -84,13 +87,6 @@ def verdict(samples: list[dict]) -> dict:
 
 
 def main(args) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from rtmri.bundle.engine import Engine
-    from rtmri.streamer.sources import FileSource
-    from rtmri.streamer.stream import Streamer
-
     engine = Engine(args.bundle)
     engine.warm_up()
     watch = Watch()

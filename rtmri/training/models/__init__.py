@@ -2,7 +2,7 @@
 width multiplier and a grayscale option, and their checkpoints.
 
 At width 1.0 with 3 channels the state dicts have exactly the names and shapes of the
-public wav2lip checkpoints (DESIGN §7)."""
+public wav2lip checkpoints (the shared DESIGN.md §7)."""
 
 from rtmri.training.models.blocks import scaled_channels
 from rtmri.training.models.discriminator import QualityDiscriminator

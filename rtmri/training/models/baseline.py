@@ -11,7 +11,7 @@ the same data and streams through the same code. Its 16 mel columns are the time
 each 80-band column goes through the fully connected layers, the LSTM runs over the 16
 columns and its last output becomes the frame (C, S, S) through a linear layer and a
 sigmoid, in [0, 1] like the generator's frames. No reference image goes in. (Csapó's
-input features were MGC-LSP; here they are the project's log-mel, DESIGN §2.)
+input features were MGC-LSP; here they are the project's log-mel, the shared DESIGN.md §2.)
 """
 
 from __future__ import annotations
