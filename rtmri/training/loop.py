@@ -421,6 +421,10 @@ class OneOptimizerRun(TrainingRun):
     """A run that trains ``self.net`` with one Adam optimizer and the AMP gradient scaler
     (the SyncNet expert, the baseline); the generator's run has a discriminator as well."""
 
+    @property
+    def main_model(self) -> torch.nn.Module:
+        return self.net
+
     def make_optimizer(self) -> None:
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr)
         self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.amp)

@@ -77,10 +77,6 @@ class InverterRun(OneOptimizerRun):
         self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.amp)
 
     @property
-    def main_model(self) -> torch.nn.Module:
-        return self.net
-
-    @property
     def meta(self) -> dict:
         return {**self.net.architecture(), "lookahead_ms": float(self.cfg.lookahead_ms)}
 
@@ -177,10 +173,6 @@ class RendererRun(OneOptimizerRun):
         self.net = Renderer(cfg.width, cfg.in_channels).to(self.rt.device)
         self.model = self.rt.wrap(self.net)
         self.make_optimizer()
-
-    @property
-    def main_model(self) -> torch.nn.Module:
-        return self.net
 
     @property
     def meta(self) -> dict:

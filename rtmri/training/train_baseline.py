@@ -43,10 +43,6 @@ class BaselineRun(OneOptimizerRun):
         self.make_optimizer()
 
     @property
-    def main_model(self) -> torch.nn.Module:
-        return self.net
-
-    @property
     def meta(self) -> dict:
         return {**self.net.architecture(), "lookahead_ms": float(self.cfg.lookahead_ms)}
 

@@ -26,10 +26,6 @@ class SyncNetRun(OneOptimizerRun):
         self.model = self.rt.wrap(self.net)
         self.make_optimizer()
 
-    @property
-    def main_model(self) -> torch.nn.Module:
-        return self.net
-
     def init_weights(self) -> None:
         if self.cfg.init == "scratch":
             return
