@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rtmri.clips import IMAGE_SIZE
 from rtmri.files import atomic_write
 from rtmri.lessons.catalogue import LESSONS, LessonText
 from rtmri.lessons.lesson import Lesson
@@ -28,7 +29,6 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "demo" / "assets" / "less
 CORPUS_SEED, CORPUS_SPEAKERS, CORPUS_HELD_OUT = 0, 10, 2  # the default model's corpus (README: c30)
 SPEAKER = "spk09"  # held out of the default model's training
 MORAE_PER_S = 5.0  # slower than the corpus (6.6-8.6): a lesson is said clearly
-IMAGE_SIZE = 96
 VIDEO_CRF = 23  # the lessons stay small; the model's frames are what is compared
 AUDIO_SUFFIX, VIDEO_SUFFIX = ".flac", ".mp4"
 CONDITION = "lesson"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from rtmri import RtmriError
 from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, AlignmentError, lookahead_samples
+from rtmri.clips import IMAGE_SIZE
 from rtmri.files import atomic_write
 from rtmri.training.augment import AugmentError, canonical_spec
 
 CONFIG_NAME = "run.toml"
-SUPPORTED_IMAGE_SIZE = 96
 
 
 class ConfigError(RtmriError, ValueError):
@@ -35,7 +35,7 @@ class CommonConfig:
     data: str = _opt("", "prepared clip dataset folder (rtmri prepare)", cli=False)
     width: float = _opt(1.0, "channel width multiplier (1.0 = wav2lip, e.g. 0.5, 0.25, 0.125)")
     in_channels: int = _opt(3, "image channels of the network: 3 (wav2lip, grey repeated) or 1")
-    image_size: int = _opt(96, "frame size in pixels (the wav2lip networks need 96)")
+    image_size: int = _opt(IMAGE_SIZE, "frame size in pixels (the wav2lip networks need 96)")
     lookahead_ms: float = _opt(DEFAULT_LOOKAHEAD_MS, "audio lookahead of a frame's mel window, ms (132.5 = wav2lip, 0 = causal)")
     init: str = _opt("scratch", "initial weights: 'scratch', a public wav2lip checkpoint or one of ours")
     init_any_lookahead: bool = _opt(False, "allow --init from a checkpoint of ours with another lookahead (fine-tune to a new one)")
@@ -65,8 +65,8 @@ class CommonConfig:
             raise ConfigError(f"width must be > 0, got {self.width}")
         if self.in_channels not in (1, 3):
             raise ConfigError(f"in_channels must be 1 or 3, got {self.in_channels}")
-        if self.image_size != SUPPORTED_IMAGE_SIZE:
-            raise ConfigError(f"image_size {self.image_size}: the wav2lip networks take {SUPPORTED_IMAGE_SIZE} x {SUPPORTED_IMAGE_SIZE} frames")
+        if self.image_size != IMAGE_SIZE:
+            raise ConfigError(f"image_size {self.image_size}: the wav2lip networks take {IMAGE_SIZE} x {IMAGE_SIZE} frames")
         try:
             lookahead_samples(self.lookahead_ms)
         except AlignmentError as exc:

@@ -34,15 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
+from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, SYNC_FRAMES, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
 from rtmri.articulation import state as articulatory_state
-from rtmri.clips import Clip, DatasetError
+from rtmri.clips import IMAGE_SIZE, Clip, DatasetError
 from rtmri.training.augment import Augmentation
 
-SYNC_FRAMES = 5
 VAL_SEED_OFFSET = 1_000_003  # validation samples use seed + this: a fixed set, apart from training's
 MASKED_INPUTS = ("reference", "target")
-DEFAULT_IMAGE_SIZE = 96
 
 
 def sync_window(mel: np.ndarray, first_frame: int, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS) -> np.ndarray:
@@ -98,7 +96,7 @@ class _ClipSampling(Dataset):
     """Index -> sample; the index seeds the sample's own RNG. __len__ is nominal (one
     'epoch' = one window per frame of the split), the step sampler is infinite."""
 
-    def __init__(self, clips: list[Clip], *, split: str = "train", seed: int = 0, image_size: int = DEFAULT_IMAGE_SIZE,
+    def __init__(self, clips: list[Clip], *, split: str = "train", seed: int = 0, image_size: int = IMAGE_SIZE,
                  channels: int = 3, lookahead_ms: float = DEFAULT_LOOKAHEAD_MS, augmentation: Augmentation | None = None) -> None:
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
@@ -154,7 +152,7 @@ class _ClipSampling(Dataset):
 class GeneratorSamples(_ClipSampling):
     """wav2lip generator samples: (x, mels, mel, y); see the module docstring."""
 
-    def __init__(self, clips, *, split="train", seed=0, image_size=DEFAULT_IMAGE_SIZE, channels=3,
+    def __init__(self, clips, *, split="train", seed=0, image_size=IMAGE_SIZE, channels=3,
                  lookahead_ms=DEFAULT_LOOKAHEAD_MS, sync_lookahead_ms=DEFAULT_LOOKAHEAD_MS, masked_input="reference",
                  augmentation=None) -> None:
         super().__init__(clips, split=split, seed=seed, image_size=image_size, channels=channels, lookahead_ms=lookahead_ms,

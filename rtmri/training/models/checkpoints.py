@@ -185,6 +185,10 @@ def check_compatible(saved: dict, expected: dict, source: str, check_lookahead: 
         a, b = saved[field], expected[field]
         if a is None or b is None:
             continue
+        if isinstance(a, str) or isinstance(b, str):
+            if a != b:
+                problems.append(f"{field} {a} in the checkpoint, {b} in this run")
+            continue
         if not math.isclose(float(a), float(b), rel_tol=0, abs_tol=1e-9):
             unit = units.get(field, "")
             problems.append(f"{field} {a:g}{unit} in the checkpoint, {b:g}{unit} in this run")
