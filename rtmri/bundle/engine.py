@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import onnxruntime as ort
 
 from rtmri.audio import N_MELS, SILENCE_VALUE, melspectrogram
 
@@ -31,8 +32,6 @@ DEFAULT_THREADS = 2
 
 def choose_providers(requested: str | None = None) -> list:
     """TensorRT, then CUDA, then CPU, among those this onnxruntime has; or the one asked for."""
-    import onnxruntime as ort
-
     available = ort.get_available_providers()
     if requested:
         name = PROVIDER_ALIASES.get(requested.lower(), requested)
@@ -58,8 +57,6 @@ class Engine:
     """An onnxruntime session for one bundle, with the reference input fixed."""
 
     def __init__(self, bundle: Bundle | str, provider: str | None = None, threads: int = DEFAULT_THREADS) -> None:
-        import onnxruntime as ort
-
         self.bundle = bundle if isinstance(bundle, Bundle) else read_manifest(bundle)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -68,14 +65,14 @@ class Engine:
         # Spinning idle threads would take a core from the audio, the encoder and other sessions.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = choose_providers(provider)
-        self.session = _open(ort, self.bundle.onnx_path, options, providers)
+        self.session = _open(self.bundle.onnx_path, options, providers)
         problems = graph_problems(self.bundle, self.session)
         self.renderer = None
         if self.bundle.gives_state:
             if self.bundle.manifest.renderer["state_size"] != STATE_SIZE:
                 raise BundleError(f"{self.bundle.path}: its state has {self.bundle.manifest.renderer['state_size']} values a frame, "
                                   f"this version's state {STATE_SIZE} (the shared DESIGN.md §4b)")
-            self.renderer = _open(ort, self.bundle.renderer_path, options, providers)
+            self.renderer = _open(self.bundle.renderer_path, options, providers)
             problems += [f"renderer: {p}" for p in graph_problems(self.bundle, self.renderer, expected_renderer_io)]
         if problems:
             raise BundleError(f"{self.bundle.path}: manifest does not match the graph: " + "; ".join(problems))
@@ -144,7 +141,7 @@ class Engine:
             self.run(np.full((batch, N_MELS, self.bundle.window_columns), SILENCE_VALUE, np.float32))
 
 
-def _open(ort, path, options, providers):
+def _open(path, options, providers):
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types for damaged graphs

@@ -14,7 +14,17 @@ import sys
 import threading
 from pathlib import Path
 
+from rtmri import RtmriError
+from rtmri.bundle.engine import Engine
 from rtmri.demo import DemoAssets, shipped
+from rtmri.lessons.live import lesson_comparer, lesson_references
+from rtmri.streamer.live_cli import open_window
+from rtmri.streamer.mp4 import Mp4Sink
+from rtmri.streamer.server.security import is_loopback, new_token
+from rtmri.streamer.side_by_side import SideBySide
+from rtmri.streamer.sources import FileSource
+from rtmri.streamer.stream import StopStreaming, Streamer
+from rtmri.streamer.summary import print_summary
 from rtmri.video.compose import DISPLAY_SIZE
 
 
@@ -36,13 +46,6 @@ def main(args) -> int:
 
 
 def headless(assets: DemoAssets, output: Path, provider: str | None) -> int:
-    from rtmri.bundle.engine import Engine
-    from rtmri.streamer.mp4 import Mp4Sink
-    from rtmri.streamer.side_by_side import SideBySide
-    from rtmri.streamer.sources import FileSource
-    from rtmri.streamer.stream import Streamer
-    from rtmri.streamer.summary import print_summary
-
     engine = Engine(assets.bundle, provider=provider)
     engine.warm_up()
     source = FileSource(assets.example_audio, realtime=True)
@@ -57,13 +60,9 @@ def headless(assets: DemoAssets, output: Path, provider: str | None) -> int:
 
 
 def interactive(assets: DemoAssets, host: str, port: int, provider: str | None) -> int:
-    # function-local: the server and the window need the live extra (websockets, pygame); --headless does not
-    from rtmri.bundle.engine import Engine
-    from rtmri.lessons.live import lesson_comparer, lesson_references
-    from rtmri.streamer.live_cli import open_window
+    # websockets: the live extra, which the server needs and --headless does not
     from rtmri.streamer.serve_cli import join_url
     from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
-    from rtmri.streamer.server.security import is_loopback, new_token
 
     engine = Engine(assets.bundle, provider=provider)
     engine.warm_up(batch_sizes=(1, 2, 8))
@@ -74,8 +73,6 @@ def interactive(assets: DemoAssets, host: str, port: int, provider: str | None) 
     try:
         thread = ServerThread(server).start()
     except RuntimeError as exc:
-        from rtmri import RtmriError
-
         raise RtmriError(f"cannot serve the page on {host}:{port}: {exc} (try --port 0)") from exc
     try:  # from here Ctrl+C (or a SIGINT as soon as the URL is out) stops the server cleanly
         print(f"rtmri demo: learner page ({describe(engine)}, {len(references)} native references): open {join_url(server, token)}",
@@ -102,8 +99,6 @@ class _Looping:
         self.stopped = False
 
     def frame(self, frame) -> None:
-        from rtmri.streamer.stream import StopStreaming
-
         try:
             self.window.frame(frame)
         except StopStreaming:
@@ -116,10 +111,6 @@ class _Looping:
 
 def loop_example(assets: DemoAssets, window, provider: str | None) -> None:
     """The example again and again in the window, aloud where there is a speaker, until it is closed."""
-    from rtmri.bundle.engine import Engine
-    from rtmri.streamer.sources import FileSource
-    from rtmri.streamer.stream import Streamer
-
     engine = Engine(assets.bundle, provider=provider)  # its own session: the server's runs in another thread
     engine.warm_up()
     print("rtmri demo: the example loops in the window (q or Esc closes it)", file=sys.stderr)

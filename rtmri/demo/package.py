@@ -15,11 +15,15 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
 from rtmri import RtmriError
 from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
+from rtmri.bundle import read_manifest
+from rtmri.clips import ClipDataset
 from rtmri.demo import AUDIO_SUFFIX, ASSETS, VIDEO_SUFFIX, DemoAssets
+from rtmri.video import write_video
 
 VIDEO_CRF = 16
 EXAMPLE_SPLIT, REFERENCE_SPLIT = "test", "unseen_ja"
@@ -38,9 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rtmri.bundle import read_manifest
-    from rtmri.clips import ClipDataset
-
     dataset = ClipDataset(args.data)
     manifest = read_manifest(args.bundle).manifest  # refuses a broken bundle before anything is replaced
     assets = DemoAssets(args.out)
@@ -70,7 +71,7 @@ def write_weights(checkpoint: Path, assets: DemoAssets) -> None:
     """The checkpoint without its optimizer and run state (what `--init` needs), as checkpoint/<kind>.pt."""
     import torch  # torch: only the training install ships checkpoints
 
-    from rtmri.training.models.checkpoints import checkpoint_kind, read_checkpoint
+    from rtmri.training.models.checkpoints import checkpoint_kind, read_checkpoint  # the training package: torch too
 
     ckpt = read_checkpoint(checkpoint)
     out = assets.checkpoint_of(checkpoint_kind(ckpt) or "generator")
@@ -96,9 +97,5 @@ def reference_name(clip) -> str:
 
 
 def write_clip(clip, stem: Path) -> None:
-    import soundfile
-
-    from rtmri.video import write_video
-
     soundfile.write(str(stem.with_suffix(AUDIO_SUFFIX)), np.clip(clip.audio(), -1, 1), SAMPLE_RATE, subtype="PCM_16")
     write_video(stem.with_suffix(VIDEO_SUFFIX), np.asarray(clip.frames()), FPS, crf=VIDEO_CRF)

@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich import box
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Column, Table
+
+from rtmri.bundle.engine import Engine
+from rtmri.clips import CONDITIONS, ClipDataset
+from rtmri.evaluation.report import cell, phone_markdown
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", type=Path, help="model bundle")
@@ -20,13 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
-
-    from rtmri.clips import CONDITIONS, ClipDataset
+    # scikit-image (the eval extra) and scipy.signal (~0.7 s, the room perturbations): evaluating needs them, --help not
     from rtmri.evaluation.run import evaluate, write_outputs
-    from rtmri.bundle.engine import Engine
 
     engine = Engine(args.bundle, provider=args.provider)
     baselines = [Engine(path, provider=args.provider) for path in args.baseline]
@@ -58,15 +62,9 @@ TERMINAL_SYSTEMS = {"reference held still": "still", "noise ceiling (second acqu
 
 def print_articulation(console, articulation: dict, Table) -> None:
     """The articulatory table, narrow enough for an 80-column terminal (the full one is table.md)."""
-    from rtmri.evaluation.report import cell, phone_markdown
-
     if not articulation["table"]:
         console.print("articulation: not available (no analysis grids in the dataset; prepare it again with this version)")
         return
-    from rich import box
-
-    from rich.table import Column
-
     headings = ["c", "system", "DF", "CD", "CD r", "lips P/R", "tip P/R", "ROI r", "amp", "geom"]
     table = Table(*[Column(h, no_wrap=True, min_width=9 if "P/R" in h else None) for h in headings],
                   title="articulation (DESIGN §5b)", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True,

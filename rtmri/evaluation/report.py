@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from rtmri.alignment import FPS
+from rtmri.articulation.regions import REGIONS
 from rtmri.video.compose import side_by_side, upscale
 from rtmri.video.write import write_video
 
@@ -54,7 +56,7 @@ def _difference(original: np.ndarray, generated: np.ndarray) -> np.ndarray:
 
 
 def plot_ssim_over_time(path: Path, clip, ssim: np.ndarray) -> None:
-    import matplotlib
+    import matplotlib  # matplotlib: the eval extra, not the runtime core
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -204,8 +206,6 @@ def phone_markdown(rows: list[dict], system: str = "model") -> list[str]:
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    import csv
-
     with open(path, "w", newline="") as handle:
         if not rows:
             return
@@ -216,12 +216,10 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def plot_constriction_over_time(path: Path, clip, truth: dict, generated: dict) -> None:
     """One panel per region: the constriction degree over time, true and generated, with the phones."""
-    import matplotlib
+    import matplotlib  # matplotlib: the eval extra, not the runtime core
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from rtmri.articulation.regions import REGIONS
 
     fig, axes = plt.subplots(len(REGIONS), 1, figsize=(10, 1.6 * len(REGIONS)), sharex=True)
     phones = clip.info.get("phones") or []
@@ -246,7 +244,7 @@ def plot_constriction_over_time(path: Path, clip, truth: dict, generated: dict) 
 def plot_phone_errors(path: Path, rows: list[dict]) -> None:
     """Bars: the constriction-degree error at each phone's place, one panel per condition;
     the phones Japanese lacks in orange."""
-    import matplotlib
+    import matplotlib  # matplotlib: the eval extra, not the runtime core
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

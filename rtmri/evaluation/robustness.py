@@ -37,7 +37,7 @@ def room_audio(clip) -> tuple[np.ndarray, int]:
 
 def room_unavailable() -> str | None:
     """Why the room condition cannot run here (the augmentation libraries are the train extra), or None."""
-    try:
+    try:  # audiomentations, pyroomacoustics: the train extra, probed here, imported by rtmri.perturbations when used
         import audiomentations  # noqa: F401
         import pyroomacoustics  # noqa: F401
     except ImportError as exc:

@@ -17,6 +17,8 @@ from rtmri.clips import CONDITIONS, ClipDataset
 from rtmri.evaluation import robustness
 from rtmri.evaluation.articulatory import ArticulationLog, clip_state
 from rtmri.evaluation.generate import Generated, generate_clip
+from rtmri.evaluation.report import (articulation_markdown, plot_constriction_over_time, plot_phone_errors, plot_ssim_over_time,
+                                     table_markdown, write_csv, write_example_video, write_strip)
 from rtmri.metrics import per_frame
 from rtmri.video import resize_frames
 
@@ -195,9 +197,6 @@ def articulation_tables(evaluation: Evaluation) -> dict:
 
 
 def write_outputs(evaluation: Evaluation, out: Path, bundle_path: Path) -> dict:
-    from rtmri.evaluation.report import (articulation_markdown, plot_constriction_over_time, plot_phone_errors, plot_ssim_over_time,
-                                         table_markdown, write_csv, write_example_video, write_strip)
-
     out.mkdir(parents=True, exist_ok=True)
     rows = evaluation.table()
     articulation = articulation_tables(evaluation)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import librosa
 import numpy as np
 
 from rtmri import RtmriError
@@ -39,8 +40,6 @@ class Activity:
 
 
 def activity(wav: np.ndarray) -> Activity:
-    import librosa
-
     wav = np.asarray(wav, np.float32)
     if len(wav) < N_FFT:
         wav = np.pad(wav, (0, N_FFT - len(wav)))

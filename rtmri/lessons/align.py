@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import librosa
 import numpy as np
 
 from rtmri.audio import MEL_COLUMNS_PER_SECOND, melspectrogram
@@ -45,8 +46,6 @@ def speech_columns(wav: np.ndarray, span: Activity) -> tuple[np.ndarray, int]:
 
 
 def align(reference: np.ndarray, reference_span: Activity, attempt: np.ndarray, attempt_span: Activity) -> Alignment:
-    import librosa
-
     ref, ref_first = speech_columns(reference, reference_span)
     att, att_first = speech_columns(attempt, attempt_span)
     cost, path = librosa.sequence.dtw(X=ref, Y=att, metric="euclidean")

@@ -16,6 +16,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from rtmri.audio import load_audio
+from rtmri.bundle.engine import Engine
+from rtmri.demo import shipped
+from rtmri.files import atomic_write
+from rtmri.lessons import outputs
+from rtmri.lessons.activity import AttemptError
+from rtmri.lessons.compare import compare
+from rtmri.lessons.grid import bundle_grid
+from rtmri.lessons.lesson import read_lesson
+from rtmri.lessons.panel import panel_html, panel_payload
+
 MP4_FILE, PNG_FILE, JSON_FILE, HTML_FILE = "compare.mp4", "curves.png", "compare.json", "compare.html"
 
 
@@ -29,17 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rtmri.audio import load_audio
-    from rtmri.bundle.engine import Engine
-    from rtmri.demo import shipped
-    from rtmri.files import atomic_write
-    from rtmri.lessons import outputs
-    from rtmri.lessons.activity import AttemptError
-    from rtmri.lessons.compare import compare
-    from rtmri.lessons.grid import bundle_grid
-    from rtmri.lessons.lesson import read_lesson
-    from rtmri.lessons.panel import panel_html, panel_payload
-
     lesson = read_lesson(args.reference)
     if lesson.note:
         print(f"rtmri compare: note: {lesson.audio}: {lesson.note}", file=sys.stderr)

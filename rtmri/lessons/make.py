@@ -18,12 +18,20 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
+from rtmri.audio import SAMPLE_RATE, load_audio
 from rtmri.clips import IMAGE_SIZE
 from rtmri.files import atomic_write
 from rtmri.lessons.catalogue import LESSONS, LessonText
 from rtmri.lessons.lesson import Lesson
+from rtmri.streamer.side_by_side import original_frames_25fps
+from rtmri.synth.errors import SynthError
+from rtmri.synth.japanese import CV, FLAP, MORAIC_NASAL, parse_text
+from rtmri.synth.japanese_timing import japanese_segments
 from rtmri.synth.layout import SpeakerFolder
+from rtmri.synth.segments import Utterance
+from rtmri.video import resize_frames, write_video
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "demo" / "assets" / "lessons"
 CORPUS_SEED, CORPUS_SPEAKERS, CORPUS_HELD_OUT = 0, 10, 2  # the default model's corpus (README: c30)
@@ -41,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rtmri.synth.speakers import make_speakers
+    from rtmri.synth.speakers import make_speakers  # VocalTractLab (the synth extra): not needed for --help
 
     speaker = next(s for s in make_speakers(CORPUS_SPEAKERS, CORPUS_HELD_OUT, CORPUS_SEED) if s.id == SPEAKER)
     chosen = [t for t in LESSONS if not args.only or t.id in args.only]
@@ -58,14 +66,9 @@ def main(args) -> int:
 def make_lesson(text: LessonText, speaker, scratch: Path, out: Path, size: int) -> Lesson:
     """Written as loose files with the text beside them (``<id>.flac``, ``.mp4``, ``.json``):
     what earlier readers of a references folder also read."""
-    import soundfile
-
-    from rtmri.audio import SAMPLE_RATE, load_audio
-    from rtmri.streamer.side_by_side import original_frames_25fps
-    from rtmri.synth.errors import SynthError
+    # VocalTractLab (the synth extra): the synthesizer, not needed for --help
     from rtmri.synth.job import synthesize_job
     from rtmri.synth.plan import Job
-    from rtmri.video import resize_frames, write_video
 
     utterance = lesson_utterance(text, speaker)
     result = synthesize_job(Job(speaker, utterance, str(scratch), CORPUS_SEED))
@@ -86,9 +89,6 @@ def make_lesson(text: LessonText, speaker, scratch: Path, out: Path, size: int) 
 
 
 def lesson_utterance(text: LessonText, speaker):
-    from rtmri.synth.japanese_timing import japanese_segments
-    from rtmri.synth.segments import Utterance
-
     rng = np.random.default_rng([CORPUS_SEED, speaker.index, zlib.crc32(text.id.encode())])
     utterance = Utterance(text.id, CONDITION, text.romaji, tuple(japanese_segments(text.romaji, 1.0 / MORAE_PER_S, rng)))
     utterance.check_phones()
@@ -101,8 +101,6 @@ def phone_labels(romaji: str, phones: list[dict]) -> list[dict]:
     The morae of the text give one phone per onset consonant and vowel, one per moraic nasal
     and none for a geminate or the second half of a long vowel; where that count is not the
     phones', the labels stay the synthesizer's."""
-    from rtmri.synth.japanese import CV, FLAP, MORAIC_NASAL, parse_text
-
     kinds: list[str | None] = []
     for sentence in parse_text(romaji):
         for phrase in sentence:

@@ -65,7 +65,7 @@ def _phone_at(phones, time_s: float) -> str | None:
 
 
 def write_curves_png(path: Path, comparison, title: str) -> None:
-    import matplotlib
+    import matplotlib  # matplotlib: the live and eval extras, not the core (rtmri compare writes no PNG without it)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -12,13 +12,17 @@ from __future__ import annotations
 import base64
 import io
 import json
+from html import escape
 from pathlib import Path
 
 import numpy as np
+import soundfile
+from PIL import Image
 
 from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
 from rtmri.lessons.articulators import ARTICULATORS
+from rtmri.lessons.outputs import warp_audio
 
 PANEL_STATIC = Path(__file__).resolve().parent.parent / "streamer" / "server" / "static"
 PANEL_SCRIPT, PANEL_STYLE = PANEL_STATIC / "compare.js", PANEL_STATIC / "compare.css"
@@ -30,16 +34,12 @@ LABEL_DEPTH = {"lips": 0.8, "tongue_tip": 0.55, "tongue_body": 0.55, "tongue_bac
 
 
 def jpeg_data_url(image: np.ndarray, quality: int = JPEG_QUALITY) -> str:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="JPEG", quality=quality)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def wav_data_url(samples: np.ndarray) -> str:
-    import soundfile
-
     buffer = io.BytesIO()
     soundfile.write(buffer, np.clip(np.asarray(samples, np.float32), -1, 1), SAMPLE_RATE, format="WAV", subtype="PCM_16")
     return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -58,8 +58,6 @@ def label_positions(grid, image_size: int) -> dict[str, list[float]]:
 
 
 def panel_payload(comparison, lesson: dict, reference_wav: np.ndarray, attempt_wav: np.ndarray, grid, image_size: int) -> dict:
-    from rtmri.lessons.outputs import warp_audio
-
     n_samples = len(comparison.reference_frames) * SAMPLE_RATE // FPS
     reference = np.pad(np.asarray(reference_wav, np.float32), (0, max(0, n_samples - len(reference_wav))))[:n_samples]
     attempt = warp_audio(attempt_wav, comparison.alignment.attempt_time, n_samples)
@@ -99,8 +97,6 @@ window.rtmriComparison = mountComparison(document.getElementById("comparison"), 
 
 def panel_html(payload: dict, title: str) -> str:
     """A page that shows the panel with no server (file://)."""
-    from html import escape
-
     data = json.dumps(payload, ensure_ascii=False).replace("</", "<\\/")
     return HTML.format(title=escape(title), payload=data, script=PANEL_SCRIPT.read_text(encoding="utf-8"),
                        style=PANEL_STYLE.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ Precedence, lowest first: defaults, the run folder's saved ``run.toml`` (a resum
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import tomllib
@@ -293,8 +294,6 @@ def resolve(kind: str, out: str | Path | None = None, config_file: str | Path | 
 
 def add_config_arguments(parser, kind: str) -> None:
     """--option-name for every field of the kind's config (default None = not given)."""
-    import argparse
-
     for f in fields(CONFIGS[kind]):
         if not f.metadata.get("cli", True):
             continue
