@@ -133,7 +133,7 @@ def test_the_bundle_gives_the_state_and_its_frames_and_the_streamer_carries_them
     engine = Engine(out)
     manifest = engine.bundle.manifest
     assert manifest.architecture == "articulatory" and engine.bundle.gives_state and manifest.window_columns == 32
-    assert manifest.evaluation["parity_max_abs_error_fp32"] < 1e-3
+    assert manifest.evaluation["parity_max_abs_error_fp32"] < 1e-3 and "closure_offsets" in manifest.evaluation
     clip = ClipDataset(data).split("train")[0]
     made = generate_clip(engine, clip)
     assert made.frames.shape == (clip.n_frames, 96, 96) and made.states.shape == (clip.n_frames, S.STATE_SIZE)

@@ -2,6 +2,8 @@
 true rtMRI video, and native reference utterances for the learner page.
 
     rtmri/demo/assets/model/model.onnx (+ model.onnx.json)   the default bundle (an articulatory one: + model.renderer.onnx)
+    rtmri/demo/assets/wav2lip/model.onnx (+ .json)            the published method's generator (the previous default),
+                                                              for comparison and for researchers reproducing the study
     rtmri/demo/assets/example/example.flac, example.mp4       speech and its true rtMRI (25 fps, cropped)
     rtmri/demo/assets/example/example.json                    where it comes from (clip, speaker, phones)
     rtmri/demo/assets/references/<name>.flac, <name>.mp4      native utterances for the learner page
@@ -30,6 +32,11 @@ class DemoAssets:
     @property
     def bundle(self) -> Path:
         return self.root / "model"
+
+    @property
+    def wav2lip_bundle(self) -> Path:
+        """The wav2lip generator's bundle (the previous default), where shipped."""
+        return self.root / "wav2lip"
 
     @property
     def example_audio(self) -> Path:

@@ -18,7 +18,10 @@ import torch
 
 from rtmri import RtmriError
 from rtmri.articulation.grid import MANIFEST_KEY
-from rtmri.articulation.state import STATE_SIZE, StateRaster
+from rtmri.articulation import regions as R
+from rtmri.articulation.compare import phone_frames
+from rtmri.articulation.state import CLOSED, CLOSED_AT, CLOSURE_PLACES, STATE_FILE, STATE_SIZE, StateRaster
+from rtmri.articulation.state import load as load_state
 from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, STATE_OUTPUT, encode_png, new_manifest, write_bundle
 from rtmri.bundle import architectures
 from rtmri.bundle.engine import Engine, face_input
@@ -77,6 +80,8 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
     if grid is None:
         raise RtmriError(f"{data}: the reference speaker {speaker} has no analysis grid; the renderer draws the state on it")
     columns, lookahead_ms = int(inverter_meta["window_columns"]), float(inverter_meta["lookahead_ms"])
+    val = dataset.split("val") or dataset.require_split("train")
+    offsets = calibrate_closures(inverter, val, lookahead_ms, columns)
     state_graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
     face = face_input(reference, 1)
     render_graph = to_onnx(renderer, (torch.zeros(2, STATE_SIZE), torch.from_numpy(np.repeat(face, 2, axis=0))),
@@ -97,18 +102,57 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
         evaluation={}, architecture=architectures.ARTICULATORY, renderer={"onnx": "model.renderer.onnx", "state_size": STATE_SIZE},
     )
     manifest = dataclasses.replace(manifest, extra={**manifest.extra, MANIFEST_KEY: grid.to_json()})
-    val = dataset.split("val") or dataset.require_split("train")
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(write_bundle(Path(tmp) / "staged", state_graph, manifest, renderer_bytes=render_graph))
         parity = _parity(inverter, renderer, engine, clip_windows(val[:PARITY_CLIPS], lookahead_ms, columns=columns), grid, face)
         figures = quality(engine, clip_windows(val[:QUALITY_CLIPS], lookahead_ms, columns=columns))
         manifest = dataclasses.replace(manifest, evaluation={**figures, "split": "val", "variant": "fp32",
-                                                             "parity_max_abs_error_fp32": parity})
+                                                             "parity_max_abs_error_fp32": parity,
+                                                             "closure_offsets": {k: round(v, 3) for k, v in offsets.items()}})
         if out.exists():
             shutil.rmtree(out)
         bundle = write_bundle(out, state_graph, manifest, renderer_bytes=render_graph)
-    return {"bundle": str(bundle.path), "parity_max_abs_error": parity, "fp32": figures,
+    return {"bundle": str(bundle.path), "parity_max_abs_error": parity, "fp32": figures, "closure_offsets": offsets,
             "onnx_mb": round((bundle.onnx_path.stat().st_size + bundle.renderer_path.stat().st_size) / 2**20, 2)}
+
+
+def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int) -> dict[str, float]:
+    """Set the inverter's closure offsets (added to its logits) to those that score best on
+    ``clips``: per place, the F1 of full closure during the stops and nasals made there (what
+    ``rtmri eval`` counts), over offsets from -log(20) to +1. The training loss weighs a closed
+    frame by up to 20, which shifts its probabilities towards closure; this takes the
+    shift out where it costs precision. Returns place -> offset."""
+    logits, truth, during = [], [], []
+    for clip, windows in clip_windows(clips, lookahead_ms, max_frames=10_000, columns=columns):
+        path = clip.folder / STATE_FILE
+        if not path.is_file():
+            continue
+        with torch.no_grad():
+            logits.append(inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy())
+        truth.append(load_state(path).closed[: len(windows)] > CLOSED_AT)
+        stops = np.zeros((len(windows), len(CLOSURE_PLACES)), bool)
+        for phone, frames in phone_frames(clip.info.get("phones") or [], len(windows)):
+            if phone in R.STOPS_AND_NASALS and R.place_of(phone) in CLOSURE_PLACES:
+                stops[frames, CLOSURE_PLACES.index(R.place_of(phone))] = True
+        during.append(stops)
+    offsets = {}
+    if not logits:
+        return offsets
+    logits, truth, during = np.concatenate(logits), np.concatenate(truth), np.concatenate(during)
+    for i, place in enumerate(CLOSURE_PLACES):
+        mask = during[:, i]
+        if truth[mask, i].sum() == 0:
+            continue
+        candidates = np.linspace(-np.log(20.0), 1.0, 41)
+        scores = [_f1(logits[mask, i] + c > 0, truth[mask, i]) for c in candidates]
+        offsets[place] = float(candidates[int(np.argmax(scores))])
+        inverter.closure_offset[i] = offsets[place]
+    return offsets
+
+
+def _f1(said: np.ndarray, true: np.ndarray) -> float:
+    tp = float(np.sum(said & true))
+    return 2 * tp / max(float(np.sum(said) + np.sum(true)), 1.0)
 
 
 def _parity(inverter, renderer, engine: Engine, windows_by_clip, grid, face: np.ndarray) -> float:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from rtmri.alignment import WINDOW_COLUMNS
-from rtmri.articulation.state import CLOSED, GAP, N_LINES, POSITION, STATE_SIZE
+from rtmri.articulation.state import CLOSED, CLOSURE_PLACES, GAP, N_LINES, POSITION, STATE_SIZE
 from rtmri.audio import N_MELS
 from rtmri.training.models.generator import Generator
 
@@ -48,6 +48,9 @@ class Inverter(nn.Module):
         self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, STATE_SIZE))
         self.register_buffer("target_mean", torch.zeros(2 * N_LINES))
         self.register_buffer("target_scale", torch.ones(2 * N_LINES))
+        # Added to the closure logits before the sigmoid: the training loss weighs a closed frame
+        # up, which biases the probabilities; export calibrates this on validation clips.
+        self.register_buffer("closure_offset", torch.zeros(len(CLOSURE_PLACES)), persistent=False)
 
     def architecture(self) -> dict:
         return {name: getattr(self, name) for name in INVERTER_FIELDS}
@@ -69,7 +72,7 @@ class Inverter(nn.Module):
         """Standardised values -> mm (gaps never negative), logits -> probabilities."""
         mm = raw[:, : 2 * N_LINES] * self.target_scale + self.target_mean
         gap = torch.relu(mm[:, GAP])
-        return torch.cat([gap, mm[:, POSITION], torch.sigmoid(raw[:, CLOSED])], dim=1)
+        return torch.cat([gap, mm[:, POSITION], torch.sigmoid(raw[:, CLOSED] + self.closure_offset)], dim=1)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.to_state(self.raw(mel))
