@@ -95,20 +95,25 @@ def test_missing_assets_are_named(tmp_path, capsys):
 # ---------------------------------------------------------------- the shipped default
 
 
-def test_shipped_default_is_trained_on_twelve_speakers_of_three_tract_types_and_45_minutes():
+def test_shipped_default_predicts_the_articulatory_state_and_is_trained_on_twelve_speakers_of_three_tract_types():
     assets = shipped().check()
     manifest = read_manifest(assets.bundle).manifest
-    lineage = manifest.training_lineage()  # its own fine-tune, then the runs it started from
+    assert manifest.architecture == "articulatory" and manifest.gives_state and manifest.window_columns > 16
+    lineage = manifest.training_lineage()  # its own training, then the generator its renderer started from
     last = lineage[0]
     trained = set(last["speakers"]) - set(last["heldout_speakers"])
     assert len(trained) >= 12 and len(last["heldout_speakers"]) >= 3
     minutes = 60 * sum(last["hours"][split] for split in ("train", "val", "test"))
-    assert minutes >= 43  # the 45-minute corpus, less the pauses cut at clip boundaries
-    assert len(lineage) >= 2  # fine-tuned from the previous default, whose record it keeps
-    assert manifest.face_encoder == "input"
+    assert minutes >= 18  # the 20-minute corpus of male, female and child tracts, less the pauses cut at clip boundaries
+    assert len(lineage) >= 2 and lineage[1]["checkpoint"]  # the renderer started from the wav2lip default's weights
+    assert {"inverter", "renderer"} <= set(last)
     evaluation = manifest.evaluation
-    # export scored it on validation clips after checking ONNX against PyTorch (it refuses above 1e-3)
+    # export scored it on validation clips after checking both graphs against PyTorch (it refuses above 1e-3)
     assert evaluation["split"] == "val" and evaluation["clips"] >= 1 and evaluation["parity_max_abs_error_fp32"] < 1e-3
+    for kind in ("inverter", "renderer", "generator"):  # weights to fine-tune from, and the published method's
+        assert assets.checkpoint_of(kind).is_file()
+    wav2lip = read_manifest(assets.wav2lip_bundle).manifest
+    assert wav2lip.architecture == "wav2lip" and not wav2lip.gives_state
 
 
 def test_shipped_model_moves_the_tongue_with_the_speech():

@@ -16,6 +16,7 @@ from rtmri.video import resize_frames, upscale
 from PIL import Image
 
 DEFAULT_BUNDLE = "rtmri/demo/assets/model"
+WAV2LIP_BUNDLE = "rtmri/demo/assets/wav2lip"  # the previous default: the published method's generator
 
 
 def test_eval_writes_table_csv_videos_and_plot(make_tiny_bundle, tiny_clip_dataset, tmp_path):
@@ -90,7 +91,7 @@ def test_baseline_bundles_are_scored_on_the_same_clips(make_tiny_bundle, tiny_cl
 @pytest.fixture(scope="module")
 def default_eval(synth_clip_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "out"
-    assert main(["eval", DEFAULT_BUNDLE, str(synth_clip_dataset), "-o", str(out), "--examples", "1"]) == 0
+    assert main(["eval", DEFAULT_BUNDLE, str(synth_clip_dataset), "-o", str(out), "--examples", "1", "--baseline", WAV2LIP_BUNDLE]) == 0
     return out, json.loads((out / "results.json").read_text())["articulation"]
 
 
@@ -119,6 +120,19 @@ def test_the_still_reference_follows_the_constrictions_worse_than_the_model(defa
         if split.startswith("unseen"):  # on speakers it never heard, the model's tract is nearer the truth
             assert model["df_rmse_mm"] < still["df_rmse_mm"] and model["cd_rmse_mm"] < still["cd_rmse_mm"]
             assert model["roi_r"] > 0.2 and model["amplitude_ratio"] > 0.3
+
+
+def test_the_wav2lip_default_is_scored_beside_the_model_and_both_against_the_true_state(default_eval):
+    """The session corpus is too small to rank the two (one lip closure in its unseen clips:
+    tests/test_shipped_articulation.py does that on the 20-minute corpus's unseen speakers);
+    here: the model's row is its own state, the wav2lip default's its pictures measured."""
+    _, articulation = default_eval
+    rows = rows_by(articulation)
+    for split in ("test", "unseen_ja", "unseen_nonja"):
+        model, wav2lip = rows[split, "model"], rows[split, "baseline 1"]
+        assert model["state_source"] == "model's state" and wav2lip["state_source"] == "image measure"
+        assert np.isfinite(model["state_df_rmse_mm"]) and np.isfinite(wav2lip["state_df_rmse_mm"])
+        assert rows[split, "renderer from the true state"]["df_rmse_mm"] < rows[split, "reference held still"]["df_rmse_mm"]
 
 
 def test_articulation_outputs_geometry_check_phones_and_plots(default_eval):
