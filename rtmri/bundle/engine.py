@@ -65,7 +65,7 @@ class Engine:
         # Spinning idle threads would take a core from the audio, the encoder and other sessions.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = choose_providers(provider)
-        self.session = _open(self.bundle.onnx_path, options, providers)
+        self.session = _open(self.bundle.onnx_path, _inverter_options(options) if self.bundle.gives_state else options, providers)
         problems = graph_problems(self.bundle, self.session)
         self.renderer = None
         if self.bundle.gives_state:
@@ -139,6 +139,16 @@ class Engine:
         melspectrogram(np.zeros(N_MELS * 10, np.float32))  # builds the mel basis once
         for batch in batch_sizes:
             self.run(np.full((batch, N_MELS, self.bundle.window_columns), SILENCE_VALUE, np.float32))
+
+
+def _inverter_options(options):
+    """An articulatory bundle's first graph is small and sequential (a GRU over the window):
+    one thread, so that it does not wake the renderer's pool for every step."""
+    single = ort.SessionOptions()
+    for name in ("inter_op_num_threads", "log_severity_level"):
+        setattr(single, name, getattr(options, name))
+    single.intra_op_num_threads = 1
+    return single
 
 
 def _open(path, options, providers):

@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rtmri import RtmriError
-from rtmri.audio import SAMPLE_RATE
+from rtmri.audio import N_MELS, SAMPLE_RATE
 from rtmri.bundle import FRAMES_OUTPUT, MEL_INPUT, encode_png, new_manifest, write_bundle
 from rtmri.bundle.engine import Engine
 from rtmri.clips import IMAGE_SIZE
@@ -281,7 +281,7 @@ def inference_ms(bundle: str) -> dict:
     engine.warm_up(batch_sizes=(1, 8))
     out = {}
     for batch in (1, 8):
-        mel = np.zeros((batch, 80, 16), np.float32)
+        mel = np.zeros((batch, N_MELS, engine.bundle.window_columns), np.float32)
         start = time.perf_counter()
         runs = 0
         while time.perf_counter() - start < 1.0:
