@@ -26,10 +26,10 @@ import soundfile
 from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
 from rtmri.streamer.file_audio import FileAudio
-from rtmri.streamer.mp4 import upscale
 from rtmri.streamer.server.protocol import (DEFAULT_CODEC, DEFAULT_QUALITY, TRACK_ORIGINAL, TRACK_RENDERED, FrameHeader,
                                             encode_image, frame_message)
 from rtmri.streamer.side_by_side import SideBySide
+from rtmri.video import upscale
 from rtmri.streamer.sinks import CollectSink
 from rtmri.streamer.sources import FileSource
 from rtmri.streamer.stream import Streamer
