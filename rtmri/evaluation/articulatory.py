@@ -63,8 +63,8 @@ class ArticulationLog:
         self.truth_degrees[clip.clip_id] = truth.degree_mm
         geometry = clip.geometry()
         true_distance = None
+        source_grid = dataset.grid(clip.speaker)  # in the clips' pixels: the outlines' and the state's
         if geometry is not None:
-            source_grid = dataset.grid(clip.speaker)
             true_distance = true_gaps(geometry, source_grid, (dataset.image_size, dataset.image_size)) * source_grid.mm_per_px
             error = (truth.distance_mm - true_distance)[:, truth.tract_lines]
             error = error[np.isfinite(error)]
@@ -76,7 +76,6 @@ class ArticulationLog:
             said = None
             if true_state is not None:
                 given = (states or {}).get(system)
-                source_grid = dataset.grid(clip.speaker)
                 said = state_scores(true_state.measures(source_grid),
                                     other if given is None else ArticulatoryState.from_vector(given).measures(source_grid),
                                     phones, "model's state" if given is not None else "image measure")

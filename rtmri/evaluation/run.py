@@ -104,8 +104,7 @@ def evaluate(engine, dataset: ClipDataset, max_clips: int | None = None, example
             systems = [(name, resize_frames(m.frames, size)) for name, m in made.items()]
             states = {name: m.states for name, m in made.items() if m.states is not None}
             true_state = clip_state(clip)
-            if engine.bundle.gives_state and true_state is not None:  # the renderer's own floor: the true state drawn
-                show_reference(engine, dataset, clip.speaker, references[clip.speaker])
+            if engine.bundle.gives_state and true_state is not None:  # the renderer's own floor (reference shown above)
                 systems.append((TRUE_STATE_RENDERED, resize_frames(engine.render(true_state.to_vector()), size)))
             still = engine.bundle.reference_frames()[0] if engine.bundle.face_baked else references[clip.speaker]
             systems.append((STILL, np.repeat(still[None], len(original), axis=0)))

@@ -7,10 +7,8 @@ figures of the whole chain."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ from rtmri.bundle import architectures
 from rtmri.bundle.engine import Engine, face_input
 from rtmri.bundle.reference import speaker_reference
 from rtmri.clips import ClipDataset
-from rtmri.export.onnx_graph import OPSET
+from rtmri.export.onnx_graph import to_onnx
 from rtmri.export.parity import FP32_TOLERANCE, ParityError, clip_windows, quality
 from rtmri.training.models.checkpoints import (
     INVERTER_KIND,
@@ -53,16 +51,6 @@ def load(path: Path, kind: str):
     network = build_from_meta(kind, meta)
     load_state_dict_checked(network, ckpt["state_dict"], str(path))
     return network.eval().float(), meta, ckpt
-
-
-def to_onnx(module: torch.nn.Module, args: tuple, inputs: list[str], output: str) -> bytes:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-        torch.onnx.export(module.eval(), args, buffer, input_names=inputs, output_names=[output],
-                          dynamic_axes={name: {0: "batch"} for name in inputs + [output]},
-                          opset_version=OPSET, do_constant_folding=True, dynamo=False)
-    return buffer.getvalue()
 
 
 def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, data: Path, speaker: str | None = None,

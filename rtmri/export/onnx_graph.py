@@ -58,12 +58,17 @@ def export_onnx(network: nn.Module, face: torch.Tensor | None, baked: bool = Tru
         module, args, names = BakedReference(network, face), (mel,), [MEL_INPUT]
     else:
         module, args, names = FaceAsInput(network), (mel, face.expand(2, *face.shape[1:])), [MEL_INPUT, FACE_INPUT]
+    return to_onnx(module, args, names, FRAMES_OUTPUT)
+
+
+def to_onnx(module: nn.Module, args: tuple, inputs: list[str], output: str) -> bytes:
+    """ONNX bytes of module(*args), every input and the output with a dynamic batch."""
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
         torch.onnx.export(
-            module.eval(), args, buffer, input_names=names, output_names=[FRAMES_OUTPUT],
-            dynamic_axes={name: {0: "batch"} for name in names + [FRAMES_OUTPUT]},
+            module.eval(), args, buffer, input_names=inputs, output_names=[output],
+            dynamic_axes={name: {0: "batch"} for name in inputs + [output]},
             opset_version=OPSET, do_constant_folding=True, dynamo=False,
         )
     return buffer.getvalue()
