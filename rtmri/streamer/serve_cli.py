@@ -7,22 +7,28 @@ own microphone and sees its own vocal tract, next to the --references recordings
 Listens on 127.0.0.1 unless --host says otherwise; any other address needs an access token
 (one is made when --token is not given), printed as a join URL and a QR code.
 
-This command hands the server its lessons: the --references folder read as a lesson set,
-and in learner mode the comparer of attempts (rtmri.lessons.live); the server package
-itself knows nothing of lessons.
+This command hands the server its lessons: the --references folder read as a lesson set
+(in learner mode without --references: the shipped lessons), and in learner mode the
+comparer of attempts (rtmri.lessons.live); the server package itself knows nothing of lessons.
+
+--workers N (learner mode): N worker processes behind one HAProxy (rtmri.deploy.workers).
+A process given --agent-port is a worker behind a balancer: it answers HAProxy's agent
+check, refuses new sessions with 503 when full, and SIGTERM drains it (--drain-s).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 import ssl
 import sys
 
 from rtmri import RtmriError
-from rtmri.bundle.engine import Engine
+from rtmri.bundle.engine import DEFAULT_THREADS, Engine
+from rtmri.demo import shipped
 from rtmri.lessons.live import lesson_comparer, lesson_references
 from rtmri.streamer.server.app import ANY_ADDRESS, RtmriServer, ServerOptions
 from rtmri.streamer.server.protocol import CODECS, DEFAULT_CODEC, DEFAULT_QUALITY
@@ -52,6 +58,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
     parser.add_argument("--smooth", type=float, default=0.0, help="broadcast: temporal smoothing 0..1 (default 0: off)")
     parser.add_argument("--provider", help="onnxruntime provider: tensorrt, cuda or cpu (default: the best available)")
+    parser.add_argument("--max-comparisons-waiting", type=int, default=16,
+                        help="learner mode: compare requests queued; past that a learner is told the server is busy (default 16)")
+    group = parser.add_argument_group("several processes (learner mode)")
+    group.add_argument("--workers", type=int, default=1,
+                       help="worker processes behind one HAProxy on --host:--port (default 1: this process alone)")
+    group.add_argument("--stats-port", type=int, default=0,
+                       help="with --workers: HAProxy's stats page and the workers' metrics on 127.0.0.1 (default: a free port)")
+    group.add_argument("--agent-port", type=int,
+                       help="a worker behind a balancer: HAProxy's agent check on this port (deploy's default: --port + 1)")
+    group.add_argument("--metrics-port", type=int, help="Prometheus text on this port (deploy's default: --port + 2)")
+    group.add_argument("--worker-name", default="", help="a worker's name, said to its pages")
+    group.add_argument("--public-host", help="a worker: the address browsers reach (the balancer's), for the loopback rule")
+    group.add_argument("--drain-s", type=float, default=10.0,
+                       help="a worker: on SIGTERM, seconds its sessions get to move before they are closed (default 10)")
+    group.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"engine threads (default {DEFAULT_THREADS})")
+    group.add_argument("--cpus", help="run on these CPU cores only (e.g. 0,1 or 2-3)")
 
 
 def lan_address() -> str:
@@ -65,10 +87,14 @@ def lan_address() -> str:
 
 
 def join_url(server, token: str | None) -> str:
-    url = server.url
-    if server.options.host in ANY_ADDRESS:
-        url = url.replace("127.0.0.1", lan_address(), 1)
-    return url + (f"#token={token}" if token else "")
+    return join_url_for("https" if server.options.ssl else "http", server.options.host, server.port, token)
+
+
+def join_url_for(scheme: str, host: str, port: int, token: str | None) -> str:
+    """The URL a learner opens (this machine's LAN address when listening on every address)."""
+    shown = lan_address() if host in ANY_ADDRESS else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"{scheme}://{shown}:{port}/" + (f"#token={token}" if token else "")
 
 
 def print_qr(text: str) -> None:
@@ -82,7 +108,28 @@ def print_qr(text: str) -> None:
     qr.print_ascii(out=sys.stderr, invert=True)
 
 
+def cpu_list(text: str) -> set[int]:
+    """'0,2-3' -> {0, 2, 3}."""
+    cores = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            cores.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise RtmriError(f"--cpus {text!r}: expected core numbers such as 0,2-3") from None
+    return cores
+
+
 def main(args) -> int:
+    if args.workers != 1:
+        from rtmri.deploy.workers import serve_workers  # the supervisor: only when there are several
+
+        return serve_workers(args)
+    if args.cpus:
+        try:
+            os.sched_setaffinity(0, cpu_list(args.cpus))
+        except OSError as exc:
+            raise RtmriError(f"--cpus {args.cpus}: {exc}") from exc
     token = args.token
     if token is None and not is_loopback(args.host):
         token = new_token()
@@ -98,7 +145,7 @@ def main(args) -> int:
     if args.mode == "learner" and (args.file or args.device is not None):
         raise RtmriError("--file and --device are for broadcast mode; in learner mode each browser sends its microphone")
 
-    engine = Engine(args.bundle, provider=args.provider)
+    engine = Engine(args.bundle, provider=args.provider, threads=args.threads)
     engine.warm_up(batch_sizes=(1, 2, 8) if args.mode == "learner" else (1, 2))
     make_source, description = None, ""
     if args.mode == "broadcast":
@@ -112,27 +159,32 @@ def main(args) -> int:
             make_source = lambda: MicrophoneSource(args.device)  # noqa: E731
             description = f"microphone {'(default)' if args.device is None else args.device}"
     references, comparer = [], None
-    if args.references:
-        references = lesson_references(args.references, engine, args.codec, args.quality)
-        print(f"rtmri serve: {len(references)} reference recording(s) rendered from {args.references}", file=sys.stderr)
+    folder = args.references or (shipped().lessons if args.mode == "learner" else None)
+    if folder:
+        references = lesson_references(folder, engine, args.codec, args.quality)
+        print(f"rtmri serve: {len(references)} reference recording(s) rendered from {folder}", file=sys.stderr)
         if args.mode == "learner":
             comparer = lesson_comparer(engine, references)
-    limits = Limits(max_sessions=args.max_sessions, max_clients=args.max_clients)
+    limits = Limits(max_sessions=args.max_sessions, max_clients=args.max_clients,
+                    max_comparisons_waiting=args.max_comparisons_waiting)
     options = ServerOptions(mode=args.mode, host=args.host, port=args.port, token=token, codec=args.codec,
                             quality=args.quality, limits=limits, allowed_origins=tuple(args.allow_origin),
-                            ssl=ssl_context, repeat=not args.once, smoothing=args.smooth)
+                            ssl=ssl_context, repeat=not args.once, smoothing=args.smooth,
+                            balanced=args.agent_port is not None, worker_name=args.worker_name, public_host=args.public_host,
+                            agent_port=args.agent_port, metrics_port=args.metrics_port)
     server = RtmriServer(engine, options, make_source, references, description, comparer)
     try:
-        asyncio.run(_serve(server, token))
+        asyncio.run(_serve(server, token, args.drain_s if options.balanced else None))
     except OSError as exc:  # the port is taken, the address is not ours
         raise RtmriError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
     return 0
 
 
-async def _serve(server, token: str | None) -> None:
+async def _serve(server, token: str | None, drain_s: float | None = None) -> None:
+    """drain_s: a worker behind a balancer, drained by SIGTERM (None: SIGTERM stops at once)."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, server.stop)
+    loop.add_signal_handler(signal.SIGINT, server.stop)
+    loop.add_signal_handler(signal.SIGTERM, server.stop if drain_s is None else lambda: server.drain(drain_s))
     task = asyncio.create_task(server.serve())
     while not server.started.is_set() and not task.done():
         await asyncio.sleep(0.05)
@@ -143,6 +195,8 @@ async def _serve(server, token: str | None) -> None:
           file=sys.stderr)
     url = join_url(server, token)
     print(f"rtmri serve: open {url}", flush=True)
+    if server.agent_port is not None or server.metrics_port is not None:
+        print(f"rtmri serve: agent check on port {server.agent_port}, metrics on port {server.metrics_port}", file=sys.stderr)
     if token is not None:
         print_qr(url)
     await task

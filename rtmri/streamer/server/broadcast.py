@@ -61,6 +61,10 @@ class Broadcast:
 
     # --- the mode's interface, on the event loop ---------------------------------------
 
+    @property
+    def joined(self) -> int:
+        return len(self.viewers)
+
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="rtmri-broadcast", daemon=True)

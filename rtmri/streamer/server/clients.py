@@ -7,18 +7,21 @@ import asyncio
 import time
 from collections import deque
 
-from rtmri.streamer.server.protocol import CLOSE_POLICY, FrameHeader, ProtocolError, frame_message
+from rtmri.streamer.server.protocol import COMPARISON, CLOSE_POLICY, FrameHeader, ProtocolError, control, frame_message, now_ms
 from rtmri.streamer.server.security import Limits, RateLimit
 
 # Each message a client sends gets at most one reply, and the rate limit lets through at most
 # its burst at once; more replies waiting than that is a client that does not read.
 MAX_CONTROL_QUEUE = 256
+COMPARISON_ANSWER = control(COMPARISON)[:-1]  # how every comparison answer begins: '{"type":"comparison"'
 
 
 class Client:
-    def __init__(self, ws, limits: Limits) -> None:
+    def __init__(self, ws, limits: Limits, metrics=None) -> None:
         self.ws = ws
         self.limits = limits
+        self.metrics = metrics  # metrics.ServerMetrics, or None
+        self.on_comparison = None  # called with this client when a comparison answer is said to it (comparisons.py)
         self.rate = RateLimit(limits.messages_per_s, limits.message_burst)
         self.role = "new"  # "viewer" or "learner" after its hello
         self.frames: deque = deque(maxlen=limits.queue_frames)
@@ -41,6 +44,8 @@ class Client:
     def say(self, text: str) -> None:
         """Queue a control message (these are never dropped; too many waiting is a client
         that does not read: ProtocolError)."""
+        if self.on_comparison is not None and text.startswith(COMPARISON_ANSWER):
+            self.on_comparison(self)
         if len(self.controls) >= MAX_CONTROL_QUEUE:
             raise ProtocolError(CLOSE_POLICY, "not reading its messages")
         self.controls.append(text)
@@ -64,12 +69,19 @@ class Client:
                     message = self.controls.popleft()
                 else:
                     header, image = self.frames.popleft()
-                    message = frame_message(header.more_dropped(self._unreported), image)
+                    header = header.more_dropped(self._unreported)
+                    message = frame_message(header, image)
                     self._unreported = 0
                     self.sent_frames += 1
+                    if self.metrics is not None:
+                        self._count(header)
                 self._busy_since = time.monotonic()
                 await self.ws.send(message)
                 self._busy_since = None
+
+    def _count(self, header: FrameHeader) -> None:
+        latency = (now_ms() - header.audio_ready_at_ms) / 1000.0 if header.audio_ready_at_ms > 0 else None
+        self.metrics.frame_sent(latency, header.dropped)
 
     def summary(self) -> dict:
         return {"sent": self.sent_frames, "dropped": self.dropped}

@@ -1,6 +1,7 @@
 """A joined client's messages, each to where it goes: audio to the mode and to the comparer
 (which keeps what each learner said, to cut attempts from), a ping answered here, compare
-to the comparer, start and stop to the mode; and the periodic status to every client.
+to the comparer (through the bounded queue of comparisons.py), start and stop to the mode;
+and the periodic status to every client.
 
 The comparer is the server's only link to the learner comparison: the command that starts
 the server hands one over (rtmri.lessons.live.LessonComparer for `rtmri serve --references`
@@ -16,6 +17,7 @@ import numpy as np
 
 from rtmri.streamer.server.admission import count_message, read_control
 from rtmri.streamer.server.clients import Client
+from rtmri.streamer.server.comparisons import ComparisonQueue
 from rtmri.streamer.server.modes import Mode
 from rtmri.streamer.server.protocol import (CLOSE_INVALID, CLOSE_POLICY, COMPARISON, ProtocolError, control, now_ms,
                                             parse_audio)
@@ -38,15 +40,18 @@ class Comparer(Protocol):
 
 
 class Dispatch:
-    def __init__(self, mode: Mode, comparer: Comparer | None = None) -> None:
+    def __init__(self, mode: Mode, comparer: Comparer | None = None, max_comparisons_waiting: int = 16,
+                 metrics=None) -> None:
         self.mode = mode
         self.comparer = comparer
+        self.comparisons = ComparisonQueue(comparer, max_comparisons_waiting, metrics=metrics) if comparer else None
 
     def join(self, client: Client) -> None:
         self.mode.join(client)
 
     def leave(self, client: Client) -> None:
         if self.comparer:
+            self.comparisons.leave(client)
             self.comparer.leave(client)
         self.mode.leave(client)
 
@@ -69,7 +74,7 @@ class Dispatch:
             raise ProtocolError(CLOSE_POLICY, "hello sent twice")
         elif kind == "compare":
             if self.comparer:
-                self.comparer.request(client, request)
+                self.comparisons.request(client, request)
             else:
                 client.say(control(COMPARISON, error=NO_COMPARER))
         else:  # start, stop

@@ -111,6 +111,10 @@ class Learners:
 
     # --- the mode's interface, on the event loop ---------------------------------------
 
+    @property
+    def joined(self) -> int:
+        return len(self.sessions)
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self.run())
 

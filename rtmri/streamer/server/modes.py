@@ -24,6 +24,7 @@ MODES = ("broadcast", "learner")
 class Mode(Protocol):
     name: str  # what the welcome message says: "broadcast" or "learner"
     description: str  # what the server's start line says it serves
+    joined: int  # learner sessions or viewers now
 
     async def start(self) -> None:
         """The server is listening: start making frames."""

@@ -32,7 +32,10 @@ Text, both ways: JSON objects with a "type". Client -> server: ``hello`` {token}
 (an attempt, in its stream's sample offsets). Server -> client: ``welcome``, ``pong``
 {t0, server_ms} (the clock-offset exchange: offset = server_ms - (t0 + t_received) / 2,
 from the pong with the smallest round trip), ``started`` {epoch}, ``stopped``, ``status``,
-``comparison`` {id, ...} (what the comparer makes of an attempt, or an error).
+``comparison`` {id, ...} (what the comparer makes of an attempt, or an error), ``move``
+{reason, within_s} (the server drains: connect again, a balancer sends the page elsewhere;
+a connection still there at the deadline is closed with 1001, one that says hello while
+the server drains with CLOSE_MOVE). The welcome names the ``worker`` behind a balancer.
 
 A client that breaks these rules is closed with a close code and a reason (ProtocolError).
 """
@@ -79,9 +82,11 @@ CLOSE_INVALID = 1007  # malformed payload: not JSON, wrong fields, bad audio
 CLOSE_POLICY = 1008  # token, order of messages, rate
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013  # server full
+CLOSE_MOVE = 4001  # this server is draining: connect again (a balancer sends the page to another)
 
 CLIENT_MESSAGES = ("hello", "ping", "start", "stop", "compare")  # compare: dispatch.Comparer
 COMPARISON = "comparison"  # the server's answer to compare
+MOVE = "move"  # the server drains: connect again within within_s (a balancer picks another server)
 
 
 class ProtocolError(Exception):
