@@ -27,6 +27,12 @@ REGIONS = (LIPS, ALVEOLAR, PALATAL, VELAR, PHARYNGEAL, VELOPHARYNGEAL)
 TRACT_REGIONS = (PHARYNGEAL, VELAR, PALATAL, ALVEOLAR, LIPS)  # glottis -> lips
 CLOSING_REGIONS = (LIPS, ALVEOLAR)  # where stops and nasals close fully and the closure is scored
 
+# Japanese /ɯ/ (X-SAMPA M): unrounded, compressed lips, the tongue body fronter than German /u/.
+# VocalTractLab has no such vowel: the synthesizer adds its shape to every speaker's tract
+# (rtmri.synth.japanese.JA_U names it there).
+UNROUNDED_U = "M"
+LONG = ":"
+
 # Place of articulation of each SAMPA phone the corpora use (VocalTractLab's set). Vowels by
 # their narrowest point: front vowels at the palate, back rounded at the velum, open at the
 # pharynx. h and the glottal stop have no place on the grid.
@@ -37,16 +43,17 @@ PLACE = {
     **dict.fromkeys(("k", "g", "N", "x"), VELAR),
     **dict.fromkeys(("R",), PHARYNGEAL),
     **dict.fromkeys(("i", "i:", "I", "e", "e:", "E", "E:", "y", "y:", "Y", "2", "2:", "9", "aI"), PALATAL),
-    **dict.fromkeys(("u", "u:", "U", "o", "o:", "O", "OY", "aU"), VELAR),
+    **dict.fromkeys(("u", "u:", "U", "o", "o:", "O", "OY", "aU", UNROUNDED_U, UNROUNDED_U + LONG), VELAR),
     **dict.fromkeys(("a", "a:", "6", "@"), PHARYNGEAL),
 }
 NASALS = frozenset({"m", "n", "N"})
 STOPS_AND_NASALS = frozenset({"p", "b", "t", "d", "k", "g"}) | NASALS
 # Phones of the Japanese the training speakers speak (the synthesizer's Japanese rules):
 # the others are the sounds condition 3 tests. (N is the moraic nasal, C the palatal
-# fricative of "hi", ts and S of "tsu" and "shi", R the Japanese flap as VocalTractLab voices it.)
+# fricative of "hi", ts and S of "tsu" and "shi", R the Japanese flap as VocalTractLab voices it;
+# the rounded German u is not among them.)
 JAPANESE_PHONES = frozenset({
-    "a", "i", "u", "e", "o", "a:", "i:", "u:", "e:", "o:",
+    "a", "i", UNROUNDED_U, "e", "o", "a:", "i:", UNROUNDED_U + LONG, "e:", "o:",
     "k", "g", "s", "z", "t", "d", "n", "h", "b", "p", "m", "j", "r", "w", "N", "C", "S", "ts", "tS", "dZ", "?",
 })
 

@@ -4,9 +4,11 @@ Romanisation (Hepburn-like, written as pronounced): long vowels are doubled lett
 ("ookii"), the moraic nasal is "n" before a consonant or at the end of a word ("n'"
 before a vowel or y), a geminate doubles the next consonant letter ("kitte", "matcha").
 
-VocalTractLab has no [ɯ], [ɾ], [ɸ] or [w]; the nearest sounds it has stand in for them:
-u for [ɯ], a short voiced alveolar closure (d) for the flap r, f for [ɸ], a short u
-glide for w.
+VocalTractLab has no [ɯ], [ɾ], [ɸ] or [w]. [ɯ] is ``JA_U``, a vowel shape of its own added
+to every speaker's tract (unrounded, compressed lips, the tongue body fronter than German
+rounded ``ROUNDED_U``); the nearest sounds VocalTractLab has stand in for the others: a
+short voiced alveolar closure (d) for the flap r, f for [ɸ], a short JA_U glide for w
+(Japanese [ɰ] is no more rounded than [ɯ]).
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rtmri.articulation.regions import UNROUNDED_U
 from rtmri.synth.errors import SynthError
+
+JA_U = UNROUNDED_U  # Japanese /ɯ/: what Japanese text speaks for u
+ROUNDED_U = "u"  # German rounded /u/: VocalTractLab's own, for non-Japanese material
 
 # Duration classes of onset phones (see utterances.ONSET_SHARE).
 STOP, FRICATIVE, AFFRICATE, NASAL, FLAP, GLIDE, PALATAL = "stop", "fric", "affr", "nasal", "flap", "glide", "pal"
@@ -22,6 +28,7 @@ STOP, FRICATIVE, AFFRICATE, NASAL, FLAP, GLIDE, PALATAL = "stop", "fric", "affr"
 CV, MORAIC_NASAL, GEMINATE, LONG_VOWEL = "cv", "N", "Q", "long"
 
 VOWEL_LETTERS = "aiueo"
+VOWEL_PHONES = {"a": "a", "i": "i", "u": JA_U, "e": "e", "o": "o"}  # letter -> SAMPA
 Onset = tuple[tuple[str, str], ...]
 
 
@@ -52,11 +59,11 @@ _NOT_JAPANESE = {"si", "ti", "tu", "zi", "di", "du", "hu"}
 _SPECIAL_MORAE: dict[str, tuple[Onset, str]] = {
     "shi": ((("S", FRICATIVE),), "i"),
     "chi": ((("tS", AFFRICATE),), "i"),
-    "tsu": ((("ts", AFFRICATE),), "u"),
-    "fu": ((("f", FRICATIVE),), "u"),
+    "tsu": ((("ts", AFFRICATE),), JA_U),
+    "fu": ((("f", FRICATIVE),), JA_U),
     "ji": ((("dZ", AFFRICATE),), "i"),
     "hi": ((("C", FRICATIVE),), "i"),
-    "wa": ((("u", GLIDE),), "a"),
+    "wa": (((JA_U, GLIDE),), "a"),
     "wo": ((), "o"),  # the object particle, pronounced o
 }
 # Rows with a palatal glide or a postalveolar onset: only a, u, o follow them.
@@ -81,10 +88,10 @@ def _build_inventory() -> dict[str, Mora]:
     for onset_letters, onset in _PLAIN_ONSETS.items():
         for vowel in VOWEL_LETTERS:
             if onset_letters + vowel not in _NOT_JAPANESE:
-                morae[onset_letters + vowel] = Mora(onset_letters + vowel, CV, onset, vowel)
+                morae[onset_letters + vowel] = Mora(onset_letters + vowel, CV, onset, VOWEL_PHONES[vowel])
     for onset_letters, onset in _PALATAL_ONSETS.items():
         for vowel in "auo":
-            morae[onset_letters + vowel] = Mora(onset_letters + vowel, CV, onset, vowel)
+            morae[onset_letters + vowel] = Mora(onset_letters + vowel, CV, onset, VOWEL_PHONES[vowel])
     for romaji, (onset, vowel) in _SPECIAL_MORAE.items():
         morae[romaji] = Mora(romaji, CV, onset, vowel)
     return morae
@@ -113,8 +120,8 @@ def parse_word(word: str) -> list[Mora]:
         elif letter not in VOWEL_LETTERS and (following == letter or word[i : i + 3] == "tch"):
             morae.append(Mora(letter, GEMINATE))
             i += 1
-        elif letter in VOWEL_LETTERS and morae and morae[-1].vowel == letter:
-            morae.append(Mora(letter, LONG_VOWEL, vowel=letter))
+        elif letter in VOWEL_LETTERS and morae and morae[-1].vowel == VOWEL_PHONES[letter]:
+            morae.append(Mora(letter, LONG_VOWEL, vowel=VOWEL_PHONES[letter]))
             i += 1
         else:
             mora = _longest_mora_at(word, i)

@@ -17,6 +17,10 @@ Here the saved file is repaired, JD3's tract shapes (vowels and consonant target
 mapped into the new anatomy with a port of VocalTractLab's own
 ``AnatomyParams::adaptArticulation`` and clipped to the new parameter limits, and the
 cavities are scaled. ``shape_repair`` then keeps the constrictions valid.
+
+Every speaker file, JD3's own included (``reference_file``: a copy beside the temporary
+files), also gets the vowels VocalTractLab lacks (``own_vowels``): Japanese /ɯ/ made from
+the file's own rounded /u/.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import hashlib
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,6 +43,7 @@ from vocaltractlab_cython.VocalTractLabApi import _initialize
 
 from rtmri.files import atomic_write
 from rtmri.synth.errors import SpeakerRejected
+from rtmri.synth.japanese import JA_U, ROUNDED_U
 
 REFERENCE_FILE = vtl.speaker_path()  # JD3, the adult male every synthetic tract derives from
 
@@ -119,7 +126,7 @@ sys.stdout.write("LOADED\n")
 sys.stdout.flush()
 os._exit(0)
 """
-LOAD_CHECK_SHAPES = ("a", "i", "u", "e", "o", "@", "tt-alveolar-closure(a)", "tb-velar-closure(i)", "ll-labial-closure(a)")
+LOAD_CHECK_SHAPES = ("a", "i", "u", "e", "o", JA_U, "@", "tt-alveolar-closure(a)", "tb-velar-closure(i)", "ll-labial-closure(a)")
 
 
 def _run_child(code: str, *args: str) -> str:
@@ -192,12 +199,7 @@ def tract_limits(text: str) -> dict[str, tuple[float, float]]:
 
 def reference_shapes() -> list[tuple[str, np.ndarray]]:
     """(name, tract parameters) of every tract shape of JD3, in file order."""
-    root = ET.fromstring(_reference_text())
-    shapes = []
-    for shape in root.find("vocal_tract_model").find("shapes"):
-        values = {p.get("name"): float(p.get("value")) for p in shape}
-        shapes.append((shape.get("name"), np.array([values[n] for n in TRACT_PARAMS])))
-    return shapes
+    return list(shapes_of(_reference_text()).items())
 
 
 def _shape_block(name: str, values: np.ndarray) -> str:
@@ -245,6 +247,83 @@ def set_glottis_statics(text: str, values: dict[str, float], model: str = "Geome
         if n != 1:
             raise SpeakerRejected("unexpected-speaker-file", f"no static parameter {name} of the {model}")
     return text[:start] + block + text[end:]
+
+
+# ---------------------------------------------------------------------------------------
+# The vowels VocalTractLab lacks
+# ---------------------------------------------------------------------------------------
+
+# Japanese /ɯ/ from the tract's rounded /u/, tuned on JD3 to the Kyoto survey's male /ɯ/
+# (F1 367, F2 1332 Hz; docs/drafts/vowels.md): lips not protruded (LP as JD3's /i/ and /a/)
+# and a little further apart, the tongue body and blade forward and a little lower. The
+# shifts are JD3's centimetres, scaled with the tract's length.
+JA_U_LIP_PROTRUSION_CM = 0.1
+JA_U_SHIFT_CM = {"LD": 0.06, "TCX": 0.6, "TBX": 0.6, "TCY": -0.25, "TBY": -0.25}
+
+
+def unrounded_u(rounded: np.ndarray, scale: float, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Japanese /ɯ/ of a tract whose rounded /u/ is ``rounded``; scale: its length / JD3's."""
+    out = np.array(rounded, dtype=float)
+    out[T["LP"]] = JA_U_LIP_PROTRUSION_CM
+    for key, shift in JA_U_SHIFT_CM.items():
+        out[T[key]] += shift * scale
+    return np.clip(out, low, high)
+
+
+def own_vowels(shapes: dict[str, np.ndarray], scale: float, low: np.ndarray, high: np.ndarray) -> dict[str, np.ndarray]:
+    """The vowel shapes VocalTractLab lacks, made from the file's own shapes."""
+    return {JA_U: unrounded_u(shapes[ROUNDED_U], scale, low, high)}
+
+
+def limits_of(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the 19 tract parameters in a speaker file."""
+    limits = tract_limits(text)
+    return (np.array([limits.get(p, (-np.inf, np.inf))[0] for p in TRACT_PARAMS]),
+            np.array([limits.get(p, (-np.inf, np.inf))[1] for p in TRACT_PARAMS]))
+
+
+def append_shapes(text: str, shapes: dict[str, np.ndarray]) -> str:
+    """The tract shapes added at the end of the vocal tract's shapes."""
+    pattern = re.compile(r"(<vocal_tract_model>.*?)(\n\s*</shapes>)", re.DOTALL)
+    if not pattern.search(text):
+        raise SpeakerRejected("unexpected-speaker-file", "no <shapes> in the vocal tract")
+    blocks = "\n".join(_shape_block(name, values) for name, values in shapes.items())
+    return pattern.sub(lambda m: f"{m.group(1)}\n{blocks}{m.group(2)}", text, count=1)
+
+
+def shapes_of(text: str) -> dict[str, np.ndarray]:
+    """{name: tract parameters} of every tract shape in a speaker file's text."""
+    root = ET.fromstring(text)
+    out = {}
+    for shape in root.find("vocal_tract_model").find("shapes"):
+        values = {p.get("name"): float(p.get("value")) for p in shape}
+        out[shape.get("name")] = np.array([values[n] for n in TRACT_PARAMS])
+    return out
+
+
+def add_own_vowels(path: Path, scale: float) -> dict[str, np.ndarray]:
+    """Add (or replace) the vowels VocalTractLab lacks in a speaker file; returns them."""
+    text = Path(path).read_text()
+    shapes = shapes_of(text)
+    made = own_vowels(shapes, scale, *limits_of(text))
+    present = {name: values for name, values in made.items() if name in shapes}
+    text = replace_shapes(text, present)
+    text = append_shapes(text, {name: values for name, values in made.items() if name not in shapes})
+    atomic_write(path, text)
+    check_loadable(path)
+    return made
+
+
+@lru_cache(maxsize=1)
+def reference_file() -> str:
+    """JD3 with the vowels VocalTractLab lacks: a copy in the temporary folder, named by its content."""
+    text = _reference_text()
+    text = append_shapes(text, own_vowels(shapes_of(text), 1.0, *limits_of(text)))
+    path = Path(tempfile.gettempdir()) / f"rtmri-JD3-{hashlib.sha256(text.encode()).hexdigest()[:16]}.speaker"
+    if not path.is_file() or path.read_text() != text:
+        atomic_write(path, text)
+    check_loadable(path)
+    return str(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -303,9 +382,7 @@ def write_speaker_file(anatomy, path: Path, glottis_statics: dict[str, float]) -
         changed = {ANATOMY[i].key: (round(anatomy[i], 3), round(applied[i], 3)) for i in np.flatnonzero(~np.isclose(applied, anatomy))}
         raise SpeakerRejected("anatomy-changed-by-vtl", str(changed))
     text = repair_saved_text(text)
-    limits = tract_limits(text)
-    low = np.array([limits.get(p, (-np.inf, np.inf))[0] for p in TRACT_PARAMS])
-    high = np.array([limits.get(p, (-np.inf, np.inf))[1] for p in TRACT_PARAMS])
+    low, high = limits_of(text)
     shapes = []
     for name, values in reference_shapes():
         adapted = adapt_articulation(values, reference, applied)

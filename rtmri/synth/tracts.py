@@ -27,6 +27,7 @@ from rtmri.files import atomic_write
 from rtmri.synth import shape_repair, speaker_file
 from rtmri.synth.anatomy import Head
 from rtmri.synth.errors import SpeakerRejected, SynthError
+from rtmri.synth.japanese import JA_U
 from rtmri.synth.layout import SpeakerFolder
 from rtmri.synth.outlines import rest_outlines
 from rtmri.synth.speaker_file import H0, H2
@@ -41,7 +42,7 @@ SIZE_ANCHORS = np.stack([_JD3, (_JD3 + _FEMALE_25) / 2, _FEMALE_25, _GIRL_12, _G
 VOCAL_FOLD_RATIO = np.array([1.0, 0.922, 0.844, 0.572, 0.488])
 REFERENCE_REST_LENGTH_CM, REFERENCE_REST_THICKNESS_CM = 1.6, 0.45  # JD3's geometric glottis
 
-BUILD_VERSION = 1  # raise when the building changes: older cached files are rebuilt
+BUILD_VERSION = 2  # raise when the building changes: older cached files are rebuilt
 VOICE_QUALITIES = ("modal", "breathy", "pressed")  # glottis shapes of JD3
 NEUTRAL_SHAPE = "@"
 # Points of VocalTractLab's upper outline (27 points: velum, hard palate, incisor, upper lip).
@@ -120,7 +121,7 @@ class Tract:
 
 
 def reference_tract() -> Tract:
-    return _measured(Path(speaker_file.REFERENCE_FILE), _JD3)
+    return _measured(Path(speaker_file.reference_file()), _JD3)
 
 
 def build_tract(anatomy, statics: dict[str, float], folder: Path) -> Tract:
@@ -141,6 +142,7 @@ def build_tract(anatomy, statics: dict[str, float], folder: Path) -> Tract:
     repairs = shape_repair.repair_constrictions(path, applied, reference)
     shape_repair.fit_vowels(path, applied, reference)
     shape_repair.check_vowels_open(path)
+    add_own_vowels(path, applied, reference)
     rest_outlines.cache_clear()  # a file rebuilt at the same path
     head_of.cache_clear()
     tract = _measured(path, applied)
@@ -148,9 +150,18 @@ def build_tract(anatomy, statics: dict[str, float], folder: Path) -> Tract:
     return tract
 
 
+def add_own_vowels(path: Path, anatomy: np.ndarray, reference: np.ndarray) -> None:
+    """Japanese /ɯ/ from the file's fitted /u/; SpeakerRejected('vowel-closed') if it closes the tract."""
+    made = speaker_file.add_own_vowels(path, speaker_file.length_scale(anatomy, reference))
+    for name, state in made.items():
+        area, section = shape_repair.min_area(state)
+        if area < shape_repair.CLOSED_CM2:
+            raise SpeakerRejected("vowel-closed", f"/{name}/: min area {area:.4f} cm^2 at tube section {section}")
+
+
 def _measured(path: Path, anatomy: np.ndarray) -> Tract:
     speaker_file.load(path)
-    lengths = {v: round(tube_length_cm(vtl.get_shape(v, "tract")), 2) for v in shape_repair.MUST_STAY_OPEN}
+    lengths = {v: round(tube_length_cm(vtl.get_shape(v, "tract")), 2) for v in shape_repair.MUST_STAY_OPEN + (JA_U,)}
     return Tract(str(path), tuple(round(float(x), 4) for x in anatomy),
                  round(tube_length_cm(vtl.get_shape(NEUTRAL_SHAPE, "tract")), 2), lengths)
 
@@ -160,8 +171,8 @@ def tube_length_cm(state: np.ndarray) -> float:
 
 
 def use_tract(path: str | None) -> None:
-    """Make the speaker's tract VocalTractLab's active speaker (None: JD3)."""
-    speaker_file.load(path or speaker_file.REFERENCE_FILE)
+    """Make the speaker's tract VocalTractLab's active speaker (None: JD3, with the vowels it lacks)."""
+    speaker_file.load(path or speaker_file.reference_file())
 
 
 def rejection(exc: SpeakerRejected) -> dict:

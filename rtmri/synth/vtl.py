@@ -16,6 +16,7 @@ at about 300 Hz).
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from importlib import metadata
@@ -24,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import vocaltractlab_cython as vtl
 
-from rtmri.synth import tracts, voice
+from rtmri.articulation.regions import LONG
+from rtmri.synth import inventory, tracts, voice
 from rtmri.synth.errors import UtteranceFailed
 
 _CONSTANTS = vtl.get_constants()
@@ -42,6 +44,7 @@ PRESSURE_PARAM = _GLOTTIS_NAMES.index("PR")
 FLUTTER_PARAM = _GLOTTIS_NAMES.index("FL")
 GLOTTIS_LIMITS = [(info["min"], info["max"]) for info in vtl.get_param_info("glottis")]
 MODAL_GESTURE = '<gesture value="modal"'  # the glottal-shape gesture of voiced phones
+VOWEL_TIER = '<gesture_sequence type="vowel-gestures"'
 
 MIN_PEAK = 1e-3  # VocalTractLab output is about 0.1 at its loudest; less is a failed synthesis
 MAX_PEAK = 10.0
@@ -73,6 +76,7 @@ def synthesize(utterance, speaker, workdir: Path) -> Articulation:
     write_segment_file(utterance.segments, segment_file)
     try:
         vtl.phoneme_file_to_gesture_file(str(segment_file), str(gesture_file))
+        with_own_vowels(gesture_file, utterance.segments)
         with_voice_quality(gesture_file, speaker.voice_quality)
         vtl.gesture_file_to_motor_file(str(gesture_file), str(tract_file))
         tract, glottis = read_tract_sequence(tract_file)
@@ -90,8 +94,48 @@ def synthesize(utterance, speaker, workdir: Path) -> Articulation:
 
 
 def write_segment_file(segments, path: Path) -> None:
-    lines = [f"name = {segment.phone}; duration_s = {segment.duration:.6f};" for segment in segments]
+    """VocalTractLab's segment file; a vowel of the project's own is written as its stand-in."""
+    lines = [f"name = {written_phone(segment.phone)}; duration_s = {segment.duration:.6f};" for segment in segments]
     path.write_text("\n".join(lines) + "\n", encoding="ascii")
+
+
+def written_phone(phone: str) -> str:
+    stand_in = inventory.STAND_INS.get(phone)
+    return phone if stand_in is None else stand_in.written
+
+
+def with_own_vowels(gesture_file: Path, segments) -> None:
+    """The vowel gestures VocalTractLab made for stand-ins (inventory.STAND_INS) take their own
+    shapes. VocalTractLab makes one vowel gesture per vowel segment, in order: the k-th gesture
+    of a stand-in's gesture name belongs to the k-th segment that makes that gesture."""
+    original = text = gesture_file.read_text()
+    for gesture in {s.gesture for s in inventory.STAND_INS.values()}:
+        shapes = [inventory.STAND_INS[s.phone].shape if s.phone in inventory.STAND_INS else gesture
+                  for s in segments if _makes_gesture(s.phone, gesture)]
+        if all(shape == gesture for shape in shapes):
+            continue
+        head, tier, tail = _vowel_tier(text, gesture_file)
+        pattern = re.compile(rf'<gesture value="{re.escape(gesture)}"')
+        found = pattern.findall(tier)
+        if len(found) != len(shapes):
+            raise ValueError(f"{gesture_file.name}: {len(found)} /{gesture}/ vowel gestures for {len(shapes)} segments")
+        names = iter(shapes)
+        text = head + pattern.sub(lambda _m: f'<gesture value="{next(names)}"', tier) + tail
+    if text != original:
+        gesture_file.write_text(text)
+
+
+def _makes_gesture(phone: str, gesture: str) -> bool:
+    written = written_phone(phone)
+    return written == gesture or written == gesture + LONG
+
+
+def _vowel_tier(text: str, gesture_file: Path) -> tuple[str, str, str]:
+    start = text.find(VOWEL_TIER)
+    end = text.find("</gesture_sequence>", start)
+    if start < 0 or end < 0:
+        raise ValueError(f"{gesture_file.name}: no vowel gestures")
+    return text[:start], text[start:end], text[end:]
 
 
 def read_tract_sequence(path: Path) -> tuple[np.ndarray, np.ndarray]:
