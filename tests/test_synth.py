@@ -260,7 +260,7 @@ def test_failed_utterance_is_skipped_and_output_is_deterministic(tmp_path, monke
     assert "skipped spk01/utt0001" in capsys.readouterr().err
     info = json.loads((out / "corpus.json").read_text())
     assert info["skipped"] == [{"utterance": "spk01/utt0001", "reason": "VocalTractLab failed on utt0001: injected"}]
-    assert not list(out.glob("spk01/*/utt0001.*"))
+    assert [p.relative_to(out).as_posix() for p in out.glob("spk01/*/utt0001.*")] == ["spk01/failed/utt0001.json"]
     written = {p.relative_to(out): p.read_bytes() for p in out.glob("spk01/*/utt0002.*")}
     assert len(written) == 5  # video, repeat, audio, meta, geometry
 

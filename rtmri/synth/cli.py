@@ -11,6 +11,7 @@ from rtmri.synth.errors import SynthError
 from rtmri.synth.grid import rewrite_grids
 from rtmri.synth.layout import utterance_videos
 from rtmri.synth.tracts import DEFAULT_TYPES, TYPES
+from rtmri.synth.utterances import MATERIALS, READ
 
 DEFAULT_SPEAKERS = 4
 DEFAULT_HELD_OUT = 1
@@ -25,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"speakers never used in training, who read the Japanese passage and non-Japanese sentences (default {DEFAULT_HELD_OUT})",
     )
     parser.add_argument("--seed", type=int, default=0, help="the same seed writes the same corpus (default 0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a corpus already in OUT")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a corpus already in OUT (without it, an unfinished corpus of the same command resumes)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
     parser.add_argument(
         "--eval-sentences", type=int, default=None, metavar="N",
@@ -38,6 +40,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heldout-types", type=_types, default=None, metavar="T1,T2,...",
         help="speaker types the held-out speakers take in turn (default: --types)",
+    )
+    parser.add_argument(
+        "--material", choices=MATERIALS, default=READ,
+        help="what training speakers say: read sentences (default), or mixed: also isolated words and syllables, "
+             "sustained vowels, minimal pairs and sentences with pauses",
+    )
+    parser.add_argument(
+        "--rates", type=_rates, default=None, metavar="LOW,HIGH",
+        help="speaking rate of each training utterance, drawn between LOW and HIGH times the speaker's own "
+             "(e.g. 0.7,1.6; default: 0.88-1.14)",
+    )
+    parser.add_argument(
+        "--edge-voices", type=int, default=0, metavar="N",
+        help="the last N held-out speakers get a voice at the edge of the range (very low f0 and pressed, or very "
+             "high f0 and breathy, in turn; default 0)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -53,6 +70,14 @@ def _types(text: str) -> tuple[str, ...]:
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"{text!r}: give speaker types separated by commas, of {', '.join(TYPES)}")
     return names
+
+
+def _rates(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give two numbers separated by a comma, e.g. 0.7,1.6") from None
+    return low, high
 
 
 def main(args: argparse.Namespace) -> int:
@@ -73,6 +98,9 @@ def main(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         types=args.types,
         heldout_types=args.heldout_types,
+        material=args.material,
+        rates=args.rates,
+        edge_voices=args.edge_voices,
     )
     corpus = write_corpus(request)
     written = len(utterance_videos(args.out))

@@ -2,7 +2,10 @@
 deterministically for a seed.
 
 Conditions: "train" (training speakers), "passage_ja" and "non_ja" (held-out speakers).
-corpus.json is written last: its presence means the corpus is complete.
+plan.json (the request) is written first and corpus.json last: its presence means the
+corpus is complete. Asked again for the corpus of an OUT that holds plan.json but no
+corpus.json, the synthesis resumes: speakers' tracts and utterances already written are
+kept (each utterance is written whole or not at all: ``job``), the rest are made.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+
 from tqdm import tqdm
 
 from rtmri.synth import vtl
 from rtmri.synth.errors import SpeakerRejected, SynthError
 from rtmri.synth.grid import write_speaker_grid
-from rtmri.synth.job import JobResult, synthesize_job, write_json
-from rtmri.synth.layout import CORPUS_FILE, CORPUS_FORMAT, CORPUS_VERSION, SPEAKER_DIR, SpeakerFolder, manifest_file
+from rtmri.synth.job import STAGES, JobResult, earlier_result, is_written, synthesize_job, write_json
+from rtmri.synth.layout import (CORPUS_FILE, CORPUS_FORMAT, CORPUS_VERSION, PARTIAL_DIR, PLAN_FILE, SPEAKER_DIR,
+                                CorpusFileError, SpeakerFolder, manifest_file, partial_dir, plan_file, read_object)
 from rtmri.synth.plan import Job, plan_jobs
 from rtmri.synth.speakers import Speaker, build_speaker_tract, make_speakers
 from rtmri.synth.tracts import rejection, tract_type
+from rtmri.synth.utterances import MATERIALS, READ
 
 
 @dataclass(frozen=True)
@@ -41,28 +47,50 @@ class CorpusRequest:
     # speaker types (JD3 for everyone); `rtmri synth` defaults to tracts.DEFAULT_TYPES.
     types: tuple[str, ...] = ("reference-male",)
     heldout_types: tuple[str, ...] | None = None  # taken in turn by the held-out ones (None: types)
+    material: str = READ  # utterances.MATERIALS
+    rates: tuple[float, float] | None = None  # per-utterance speaking rate, relative (None: 0.88-1.14)
+    edge_voices: int = 0  # held-out speakers with a voice at the edge of the range
+
+    def plan(self) -> dict:
+        """What fixes the corpus's content (plan.json): not the workers, not the progress bar."""
+        return {"format": CORPUS_FORMAT, "version": CORPUS_VERSION, "seed": self.seed, "minutes": self.minutes,
+                "speakers": self.n_speakers, "heldout_speakers": self.n_held_out, "types": list(self.types),
+                "heldout_types": None if self.heldout_types is None else list(self.heldout_types),
+                "eval_sentences": self.eval_sentences, "material": self.material,
+                "rates": None if self.rates is None else list(self.rates), "edge_voices": self.edge_voices,
+                "generator": vtl.generator_name()}
 
 
 def write_corpus(request: CorpusRequest) -> dict:
-    """Write the corpus; returns the content of corpus.json."""
+    """Write the corpus (or finish an interrupted one); returns the content of corpus.json."""
     check_request(request)
-    drawn = make_speakers(request.n_speakers, request.n_held_out, request.seed, request.types, request.heldout_types)
-    plan_jobs(drawn, request.minutes, request.seed, request.eval_sentences, str(request.out))  # bad phones: before any work
-    prepare_output(request.out, request.overwrite)
+    drawn = make_speakers(request.n_speakers, request.n_held_out, request.seed, request.types, request.heldout_types,
+                          request.edge_voices)
+    plan_jobs(drawn, request.minutes, request.seed, request.eval_sentences, str(request.out),  # bad phones: before any work
+              request.material, request.rates)
+    resuming = prepare_output(request.out, request.overwrite, request.plan())
     speakers, skipped_speakers = build_tracts(drawn, request.out, request.workers)
     for entry in skipped_speakers:
         print(f"rtmri synth: skipped speaker {entry['speaker']} ({entry['type']}): {entry['detail']}", file=sys.stderr)
     if not any(not s.held_out for s in speakers):
         raise SynthError("no training speaker left: VocalTractLab could not make any of their tracts")
-    jobs = plan_jobs(speakers, request.minutes, request.seed, request.eval_sentences, str(request.out))
+    jobs = plan_jobs(speakers, request.minutes, request.seed, request.eval_sentences, str(request.out), request.material,
+                     request.rates)
     for speaker in speakers:
         folder = SpeakerFolder.of(request.out, speaker.id)
         write_json(folder.speaker_file, speaker.to_json())
         write_speaker_grid(folder, speaker)
-    results = run_jobs(jobs, request.workers, request.progress)
+    done = [job for job in jobs if is_written(job)]
+    if resuming:
+        print(f"rtmri synth: resuming {request.out}: {len(done)} of {len(jobs)} utterances were written before",
+              file=sys.stderr)
+    results = run_jobs([job for job in jobs if not is_written(job)], request.workers, request.progress,
+                       done_seconds=sum(job.utterance.duration for job in done))
     skipped = [{"utterance": f"{r.speaker}/{r.utterance}", "reason": r.error} for r in results if r.error]
     for entry in skipped:
         print(f"rtmri synth: skipped {entry['utterance']}: {entry['reason']}", file=sys.stderr)
+    results = sorted(results + [earlier_result(job) for job in done], key=lambda r: (r.speaker, r.utterance))
+    skipped = [{"utterance": f"{r.speaker}/{r.utterance}", "reason": r.error} for r in results if r.error]
     corpus = {
         "format": CORPUS_FORMAT,
         "version": CORPUS_VERSION,
@@ -74,9 +102,20 @@ def write_corpus(request: CorpusRequest) -> dict:
         "generator": vtl.generator_name(),
         "skipped": skipped,
         "skipped_speakers": skipped_speakers,
+        "timing": stage_seconds(results),
     }
     write_json(manifest_file(request.out), corpus)
+    shutil.rmtree(partial_dir(request.out), ignore_errors=True)
     return corpus
+
+
+def stage_seconds(results: list[JobResult]) -> dict:
+    """CPU seconds by stage over the utterances made in this run, and per second of speech."""
+    timed = [r for r in results if r.seconds]
+    speech = sum(r.duration for r in timed)
+    totals = {stage: round(sum(r.seconds.get(stage, 0.0) for r in timed), 1) for stage in STAGES}
+    per_second = {stage: round(totals[stage] / speech, 3) if speech else None for stage in STAGES}
+    return {"speech_s": round(speech, 1), "cpu_s": totals, "cpu_s_per_speech_s": per_second}
 
 
 def check_request(request: CorpusRequest) -> None:
@@ -97,23 +136,54 @@ def check_request(request: CorpusRequest) -> None:
         raise SynthError(f"--workers must be at least 1, not {request.workers}")
     if request.eval_sentences is not None and request.eval_sentences < 1:
         raise SynthError(f"--eval-sentences must be at least 1, not {request.eval_sentences}")
+    if request.material not in MATERIALS:
+        raise SynthError(f"--material must be one of {', '.join(MATERIALS)}, not {request.material!r}")
+    if request.rates is not None and not 0 < request.rates[0] <= request.rates[1]:
+        raise SynthError(f"--rates needs 0 < LOW <= HIGH, not {request.rates[0]:g},{request.rates[1]:g}")
+    if not 0 <= request.edge_voices <= request.n_held_out:
+        raise SynthError(f"--edge-voices must be between 0 and the {request.n_held_out} held-out speakers, not {request.edge_voices}")
     if not request.types or (request.heldout_types is not None and not request.heldout_types):
         raise SynthError("--types and --heldout-types need at least one speaker type")
     for name in (*request.types, *(request.heldout_types or ())):
         tract_type(name)
 
 
-def prepare_output(out: Path, overwrite: bool) -> None:
-    """Refuse to mix with an earlier corpus unless overwrite, which removes it first."""
+def prepare_output(out: Path, overwrite: bool, plan: dict) -> bool:
+    """Refuse to mix with an earlier corpus unless overwrite, which removes it first; an
+    unfinished corpus of the same plan is kept, to be resumed (returns True then)."""
     if out.exists() and not out.is_dir():
         raise SynthError(f"{out} exists and is not a folder")
-    earlier = sorted(p for p in out.iterdir() if p.name == CORPUS_FILE or (p.is_dir() and SPEAKER_DIR.match(p.name))) if out.exists() else []
+    earlier = sorted(p for p in out.iterdir() if p.name in (CORPUS_FILE, PLAN_FILE, PARTIAL_DIR)
+                     or (p.is_dir() and SPEAKER_DIR.match(p.name))) if out.exists() else []
     if earlier and not overwrite:
+        if unfinished_plan(out) == plan:
+            shutil.rmtree(partial_dir(out), ignore_errors=True)  # an utterance cut off mid-way
+            return True
         names = ", ".join(p.name for p in earlier[:4]) + (", ..." if len(earlier) > 4 else "")
-        raise SynthError(f"{out} already holds a corpus ({names}); use --overwrite to replace it")
+        raise SynthError(f"{out} already holds a corpus ({names}){_difference(out, plan)}; use --overwrite to replace it")
     for path in earlier:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    write_json(plan_file(out), plan)
+    return False
+
+
+def unfinished_plan(out: Path) -> dict | None:
+    """The plan of an interrupted synthesis in out (None: none, or the corpus is complete)."""
+    if manifest_file(out).exists():
+        return None
+    try:
+        return read_object(plan_file(out))
+    except (FileNotFoundError, CorpusFileError):
+        return None
+
+
+def _difference(out: Path, plan: dict) -> str:
+    earlier = unfinished_plan(out)
+    if earlier is None:
+        return ""
+    changed = [f"{key} {earlier.get(key)!r} there, {plan[key]!r} asked" for key in plan if earlier.get(key) != plan[key]]
+    return f", unfinished, for another plan ({'; '.join(changed)}): run the same command to resume it"
 
 
 def build_tracts(speakers: list[Speaker], out: Path, workers: int) -> tuple[list[Speaker], list[dict]]:
@@ -142,12 +212,14 @@ def _tract_or_rejection(speaker: Speaker, folder: Path) -> Speaker | dict:
         return rejection(exc)
 
 
-def run_jobs(jobs: list[Job], workers: int, progress: bool) -> list[JobResult]:
-    """Run the jobs, longest first, in worker processes (in this one for workers=1)."""
+def run_jobs(jobs: list[Job], workers: int, progress: bool, done_seconds: float = 0.0) -> list[JobResult]:
+    """Run the jobs, longest first, in worker processes (in this one for workers=1). The bar
+    counts seconds of speech, those written before (done_seconds) included."""
     ordered = sorted(jobs, key=lambda job: -job.utterance.duration)
-    total = sum(job.utterance.duration for job in jobs)
+    total = sum(job.utterance.duration for job in jobs) + done_seconds
     results: list[JobResult] = []
-    with tqdm(total=round(total, 1), unit="s", desc="synth (s of speech)", disable=not progress, file=sys.stderr) as bar:
+    with tqdm(total=round(total, 1), initial=round(done_seconds, 1), unit="s", desc="synth (s of speech)",
+              disable=not progress, file=sys.stderr) as bar:
         for result in _results(ordered, workers):
             results.append(result)
             bar.update(round(result.duration, 1))

@@ -32,7 +32,8 @@ SENTENCE_PAUSE_S = (0.35, 0.55)
 LONG_VOWEL_MARK = ":"
 
 
-def japanese_segments(text: str, mora_s: float, rng: np.random.Generator) -> list[Segment]:
+def japanese_segments(text: str, mora_s: float, rng: np.random.Generator,
+                      phrase_pause_s: tuple[float, float] = PHRASE_PAUSE_S) -> list[Segment]:
     """Timed segments of a romanised Japanese text, with pauses at the edges and between phrases."""
     segments = [pause(LEADING_PAUSE_S, rng)]
     for s_index, sentence in enumerate(parse_text(text)):
@@ -40,7 +41,7 @@ def japanese_segments(text: str, mora_s: float, rng: np.random.Generator) -> lis
             segments.append(pause(SENTENCE_PAUSE_S, rng))
         for p_index, phrase in enumerate(sentence):
             if p_index:
-                segments.append(pause(PHRASE_PAUSE_S, rng))
+                segments.append(pause(phrase_pause_s, rng))
             segments.extend(phrase_segments(phrase, mora_s, rng))
     segments.append(pause(TRAILING_PAUSE_S, rng))
     return segments

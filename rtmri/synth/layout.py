@@ -3,7 +3,11 @@
 Layout (format "rtmri-synth-corpus", version 1)::
 
     OUT/corpus.json                  format, version, seed, minutes, speakers, heldout_speakers, speaker_types,
-                                     generator, skipped (utterances), skipped_speakers (with the named reason)
+                                     generator, skipped (utterances), skipped_speakers (with the named reason),
+                                     timing (CPU seconds by stage)
+    OUT/plan.json                    the request the corpus is being written for (written first: an
+                                     interrupted synthesis resumes when asked for the same corpus again)
+    OUT/.partial/                    an utterance being written (moved into place file by file, meta last)
     OUT/<speaker>/speaker.json       type, tract, picture and voice of the speaker, acquisition fps, crop [x, y, w, h]
     OUT/<speaker>/tract.speaker      its VocalTractLab speaker file (not for reference-male speakers: JD3)
     OUT/<speaker>/tract.json         the anatomy it was built from, repairs, tract lengths
@@ -11,7 +15,9 @@ Layout (format "rtmri-synth-corpus", version 1)::
     OUT/<speaker>/repeat/<utt>.mp4   the same articulation acquired again with independent noise
                                      (two acquisitions of one articulation: the noise ceiling)
     OUT/<speaker>/audio/<utt>.wav    48 kHz mono 16-bit, as long as the video
-    OUT/<speaker>/meta/<utt>.json    speaker, utterance, text, phones, crop, fps, condition, n_frames, duration
+    OUT/<speaker>/meta/<utt>.json    speaker, utterance, text, phones, crop, fps, condition, material, rate,
+                                     n_frames, duration (written last: its presence means the utterance is complete)
+    OUT/<speaker>/failed/<utt>.json  an utterance VocalTractLab failed on, with the reason (not retried on resume)
     OUT/<speaker>/geometry/<utt>.npz every frame's outlines and filled shapes in the video's pixels
                                      (the true articulation; rtmri.articulation.outlines)
     OUT/<speaker>/grid.json          the speaker's analysis grid in the video's pixels (rtmri.articulation.grid)
@@ -34,6 +40,8 @@ from rtmri.synth.errors import SynthError
 CORPUS_FORMAT = "rtmri-synth-corpus"
 CORPUS_VERSION = 1
 CORPUS_FILE = "corpus.json"
+PLAN_FILE = "plan.json"
+PARTIAL_DIR = ".partial"
 SPEAKER_PREFIX = "spk"
 SPEAKER_DIR = re.compile(rf"^{SPEAKER_PREFIX}\d+$")
 SPEAKER_FILE = "speaker.json"  # Speaker.to_json, read back by Speaker.from_json
@@ -45,6 +53,7 @@ REPEAT_DIR = "repeat"  # the same articulation acquired again, with independent 
 AUDIO_DIR = "audio"
 META_DIR = "meta"
 GEOMETRY_DIR = "geometry"
+FAILED_DIR = "failed"
 VIDEO_SUFFIX = ".mp4"
 AUDIO_SUFFIX = ".wav"
 META_SUFFIX = ".json"
@@ -117,6 +126,9 @@ class SpeakerFolder:
     def geometry(self, utterance: str) -> Path:
         return self.path / GEOMETRY_DIR / f"{utterance}{GEOMETRY_SUFFIX}"
 
+    def failed(self, utterance: str) -> Path:
+        return self.path / FAILED_DIR / f"{utterance}{META_SUFFIX}"
+
     def read_speaker(self) -> dict:
         """speaker.json as written (``Speaker.from_json`` makes the Speaker of it); errors as ``read_object``."""
         return read_object(self.speaker_file)
@@ -128,6 +140,14 @@ class SpeakerFolder:
 
 def manifest_file(corpus: str | Path) -> Path:
     return Path(corpus) / CORPUS_FILE
+
+
+def plan_file(corpus: str | Path) -> Path:
+    return Path(corpus) / PLAN_FILE
+
+
+def partial_dir(corpus: str | Path) -> Path:
+    return Path(corpus) / PARTIAL_DIR
 
 
 def read_manifest(corpus: str | Path) -> dict:

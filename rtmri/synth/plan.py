@@ -1,6 +1,7 @@
 """Planning a corpus: every utterance of every speaker, fixed by the seed before any synthesis.
 
-Training speakers share --minutes of random Japanese-like sentences; held-out speakers
+Training speakers share --minutes of random Japanese-like sentences (or, with --material
+mixed, the kinds of ``utterances.MIXED_SHARES``, at --rates); held-out speakers
 read the Japanese passage and the German sentences. Each utterance's phones, durations,
 pitch and image noise depend only on the seed, the speaker and the utterance, so the
 corpus does not depend on the number of workers or on the order the jobs finish in.
@@ -41,7 +42,8 @@ class Job:
         return self.noise_seed + [REPEAT_STREAM]
 
 
-def plan_jobs(speakers: list[Speaker], minutes: float, seed: int, eval_sentences: int | None, out: str) -> list[Job]:
+def plan_jobs(speakers: list[Speaker], minutes: float, seed: int, eval_sentences: int | None, out: str,
+              material: str = utterances.READ, rates: tuple[float, float] | None = None) -> list[Job]:
     """SynthError (naming it) if any utterance holds a phone VocalTractLab does not know."""
     seconds_each = minutes * 60.0 / sum(1 for s in speakers if not s.held_out)
     jobs = []
@@ -49,18 +51,20 @@ def plan_jobs(speakers: list[Speaker], minutes: float, seed: int, eval_sentences
         if speaker.held_out:
             planned = evaluation_utterances(speaker, seed, eval_sentences)
         else:
-            planned = training_utterances(speaker, seed, seconds_each)
+            planned = training_utterances(speaker, seed, seconds_each, material, rates)
         for utterance in planned:
             utterance.check_phones()
             jobs.append(Job(speaker, utterance, out, seed))
     return jobs
 
 
-def training_utterances(speaker: Speaker, seed: int, seconds: float) -> list[Utterance]:
+def training_utterances(speaker: Speaker, seed: int, seconds: float, material: str = utterances.READ,
+                        rates: tuple[float, float] | None = None) -> list[Utterance]:
     rng = np.random.default_rng([seed, speaker.index, TRAINING_STREAM])
     planned, total = [], 0.0
     while total < seconds:
-        utterance = utterances.training_utterance(f"utt{len(planned) + 1:04d}", speaker.morae_per_s, rng)
+        kind = utterances.draw_material(material, rng)
+        utterance = utterances.training_utterance(f"utt{len(planned) + 1:04d}", speaker.morae_per_s, rng, kind, rates)
         planned.append(utterance)
         total += utterance.duration
     return planned

@@ -33,6 +33,8 @@ class Utterance:
     condition: str
     text: str
     segments: tuple[Segment, ...]
+    material: str = "read"  # utterances.MATERIALS: what kind of speech it is
+    rate: float = 1.0  # its speaking rate, relative to the speaker's own
 
     @property
     def duration(self) -> float:

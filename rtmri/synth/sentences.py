@@ -61,6 +61,11 @@ def _romaji_after(previous: str, mora: Mora) -> str:
     return mora.romaji
 
 
+def random_mora(rng: np.random.Generator) -> str:
+    """One mora said on its own (a syllable drill)."""
+    return _draw_mora(rng).romaji
+
+
 def random_word(rng: np.random.Generator) -> str:
     word = ""
     n_morae = int(rng.integers(*WORD_MORAE))

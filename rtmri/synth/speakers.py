@@ -112,25 +112,43 @@ def _tuples(value):
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
+# A voice at the edge of its type's range (--edge-voices): f0 below the lowest and pressed,
+# or above the highest and breathy, in turn.
+EDGE_VOICES = ((0.75, "pressed"), (1.2, "breathy"))
+
+
 def make_speakers(n_speakers: int, n_held_out: int, seed: int, types=("reference-male",),
-                  heldout_types=None) -> list[Speaker]:
-    """spk01..spkNN; the last n_held_out are held out of training. Training speakers take the
-    types in turn, held-out speakers take heldout_types (default: the same) in turn."""
+                  heldout_types=None, edge_voices: int = 0) -> list[Speaker]:
+    """spk01..spkNN (spk001.. from 100 speakers on); the last n_held_out are held out of
+    training, the last edge_voices of them with a voice at the edge of the range (EDGE_VOICES).
+    Training speakers take the types in turn, held-out speakers take heldout_types (default:
+    the same) in turn."""
     heldout_types = tuple(heldout_types or types)
     n_train = n_speakers - n_held_out
-    return [_draw_speaker(index, index >= n_train,
-                          seed, types[index % len(types)] if index < n_train else heldout_types[(index - n_train) % len(heldout_types)])
-            for index in range(n_speakers)]
+    width = max(2, len(str(n_speakers)))
+    speakers = [_draw_speaker(index, index >= n_train, seed,
+                              types[index % len(types)] if index < n_train else heldout_types[(index - n_train) % len(heldout_types)],
+                              width)
+                for index in range(n_speakers)]
+    for order, index in enumerate(range(n_speakers - min(edge_voices, n_held_out), n_speakers)):
+        speakers[index] = with_edge_voice(speakers[index], *EDGE_VOICES[order % len(EDGE_VOICES)])
+    return speakers
 
 
-def _draw_speaker(index: int, held_out: bool, seed: int, type_name: str) -> Speaker:
+def with_edge_voice(speaker: Speaker, f0_factor: float, quality: str) -> Speaker:
+    """The speaker with f0 beyond its type's range by f0_factor (of the nearer bound) and that voice quality."""
+    low, high = tracts.tract_type(speaker.tract_type).f0_hz
+    return replace(speaker, f0_hz=round((low if f0_factor < 1 else high) * f0_factor, 2), voice_quality=quality)
+
+
+def _draw_speaker(index: int, held_out: bool, seed: int, type_name: str, width: int = 2) -> Speaker:
     kind = tracts.tract_type(type_name)
     rng = np.random.default_rng([seed, index, 0x5BEA4E8])
     uniform = lambda bounds: float(rng.uniform(*bounds))  # noqa: E731
     # The draws before texture_seed keep their order: a reference-male speaker is the one
     # the same seed and index drew before speaker types existed.
     return Speaker(
-        id=f"{SPEAKER_PREFIX}{index + 1:02d}",
+        id=f"{SPEAKER_PREFIX}{index + 1:0{width}d}",
         index=index,
         held_out=held_out,
         fps=ACQUISITION_FPS[index % len(ACQUISITION_FPS)],

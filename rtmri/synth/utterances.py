@@ -1,32 +1,89 @@
-"""The utterances of the three corpus conditions: random Japanese-like sentences for
-training speakers; the fixed Japanese passage and German sentences for held-out ones."""
+"""The utterances of the three corpus conditions: random Japanese-like sentences (and, with
+--material mixed, isolated words and syllables, sustained vowels, minimal pairs, sentences
+with pauses) for training speakers; the fixed Japanese passage and German sentences for
+held-out ones."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from rtmri.synth.german_timing import german_segments
-from rtmri.synth.japanese_timing import japanese_segments
+from rtmri.synth.japanese import VOWEL_LETTERS
+from rtmri.synth.japanese_timing import PHRASE_PAUSE_S, japanese_segments
 from rtmri.synth.segments import Segment, Utterance
-from rtmri.synth.sentences import random_sentence
+from rtmri.synth.sentences import random_mora, random_sentence, random_word
 from rtmri.synth.texts import NON_JA, PASSAGE_JA
 
 TRAIN, PASSAGE, NON_JAPANESE = "train", "passage_ja", "non_ja"
-TRAIN_UTTERANCE_S = (2.5, 7.0)  # sentences are added until the lower bound, never past the upper
-UTTERANCE_RATE_SPREAD = (0.88, 1.14)  # per-utterance tempo around the speaker's rate
+TRAIN_UTTERANCE_S = (2.5, 7.0)  # pieces are added until the lower bound, never past the upper
+UTTERANCE_RATE_SPREAD = (0.88, 1.14)  # per-utterance tempo around the speaker's rate (no --rates)
+
+# What learners and teachers say, as well as read sentences (`rtmri synth --material mixed`).
+READ, PAUSES, WORDS, SYLLABLES, VOWELS, PAIRS = "read", "pauses", "words", "syllables", "vowels", "pairs"
+MIXED = "mixed"
+MIXED_SHARES = {READ: 0.4, PAUSES: 0.15, WORDS: 0.15, SYLLABLES: 0.1, VOWELS: 0.1, PAIRS: 0.1}
+MATERIALS = (READ, MIXED)
+HESITATION_PAUSE_S = (0.4, 0.9)  # between the phrases of a sentence said with pauses
+SUSTAINED_MORAE = (4, 9)  # a sustained vowel lasts this many morae
+# Japanese minimal pairs: vowel length, geminates, voicing, /ts/-/s/, /i/-/e/, the moraic nasal.
+MINIMAL_PAIRS = (
+    ("obasan", "obaasan"), ("ojisan", "ojiisan"), ("biru", "biiru"), ("koko", "kooko"), ("yuki", "yuuki"),
+    ("toru", "tooru"), ("kite", "kitte"), ("kako", "kakko"), ("oto", "otto"), ("shite", "shitte"), ("ita", "itta"),
+    ("mata", "matta"), ("kaki", "kagi"), ("kin", "gin"), ("tenki", "denki"), ("tsuki", "suki"), ("tsumi", "sumi"),
+    ("ki", "ke"), ("ima", "ema"), ("kanai", "kannai"), ("hon", "hoon"), ("kona", "konna"),
+)
 
 
-def training_utterance(utt_id: str, morae_per_s: float, rng: np.random.Generator) -> Utterance:
-    mora_s = 1.0 / (morae_per_s * rng.uniform(*UTTERANCE_RATE_SPREAD))
-    sentences: list[str] = []
+def _read_piece(rng: np.random.Generator) -> str:
+    return random_sentence(rng)
+
+
+def _word_piece(rng: np.random.Generator) -> str:
+    return random_word(rng) + "."
+
+
+def _syllable_piece(rng: np.random.Generator) -> str:
+    return random_mora(rng) + "."
+
+
+def _vowel_piece(rng: np.random.Generator) -> str:
+    return str(rng.choice(list(VOWEL_LETTERS))) * int(rng.integers(*SUSTAINED_MORAE)) + "."
+
+
+def _pair_piece(rng: np.random.Generator) -> str:
+    pair = MINIMAL_PAIRS[int(rng.integers(len(MINIMAL_PAIRS)))]
+    first = int(rng.integers(2))
+    return f"{pair[first]}. {pair[1 - first]}."
+
+
+PIECES = {READ: _read_piece, PAUSES: _read_piece, WORDS: _word_piece, SYLLABLES: _syllable_piece, VOWELS: _vowel_piece,
+          PAIRS: _pair_piece}
+
+
+def training_utterance(utt_id: str, morae_per_s: float, rng: np.random.Generator, material: str = READ,
+                       rates: tuple[float, float] | None = None) -> Utterance:
+    """Pieces of one material (MIXED_SHARES' kinds) at one tempo: the speaker's rate times a
+    factor drawn from rates (log-uniform), or from UTTERANCE_RATE_SPREAD without rates."""
+    rate = rng.uniform(*UTTERANCE_RATE_SPREAD) if rates is None else float(np.exp(rng.uniform(*np.log(rates))))
+    mora_s = 1.0 / (morae_per_s * rate)
+    phrase_pause = HESITATION_PAUSE_S if material == PAUSES else PHRASE_PAUSE_S
+    pieces: list[str] = []
     segments: list[Segment] = []
     while not segments or _length(segments) < TRAIN_UTTERANCE_S[0]:
-        candidate = sentences + [random_sentence(rng)]
-        trial = japanese_segments(" ".join(candidate), mora_s, rng)
+        candidate = pieces + [PIECES[material](rng)]
+        trial = japanese_segments(" ".join(candidate), mora_s, rng, phrase_pause)
         if segments and _length(trial) > TRAIN_UTTERANCE_S[1]:
             break
-        sentences, segments = candidate, trial
-    return Utterance(utt_id, TRAIN, " ".join(sentences), tuple(segments))
+        pieces, segments = candidate, trial
+    return Utterance(utt_id, TRAIN, " ".join(pieces), tuple(segments), material, rate)
+
+
+def draw_material(material: str, rng: np.random.Generator) -> str:
+    """The kind of one utterance: material itself, or for MIXED one drawn by MIXED_SHARES."""
+    if material != MIXED:
+        return material
+    kinds = list(MIXED_SHARES)
+    return kinds[int(rng.choice(len(kinds), p=np.array([MIXED_SHARES[k] for k in kinds])))]
 
 
 def _length(segments: list[Segment]) -> float:
