@@ -44,6 +44,10 @@ const I18N = {
     region_lips: "lips", region_alveolar: "tongue tip", region_palatal: "tongue body (palatal)",
     region_velar: "back of the tongue (velar)", region_pharyngeal: "tongue root (pharyngeal)",
     region_velopharyngeal: "velum (port opening)",
+    msg_reconnecting: "The connection to the server was lost; reconnecting…",
+    msg_reconnected: "The server you were on went away: you are now on another one (your recorded attempt is kept). ",
+    msg_moving: "This server is being restarted: moving you to another one…",
+    msg_comparison_lost: "The comparison was lost with the server; record your attempt again to compare it.",
   },
   ja: {
     title: "リアルタイムMRI ライブ", fps: "fps", latency: "音声→映像", live: "ライブ", reference: "お手本",
@@ -66,6 +70,10 @@ const I18N = {
     region_lips: "唇", region_alveolar: "舌先", region_palatal: "舌の中ほど（硬口蓋）",
     region_velar: "奥舌（軟口蓋）", region_pharyngeal: "舌根（咽頭）",
     region_velopharyngeal: "軟口蓋（鼻への通り道の開き）",
+    msg_reconnecting: "サーバーとの接続が切れました。再接続しています…",
+    msg_reconnected: "接続していたサーバーが停止したため、別のサーバーに接続しました（録画した発音はそのまま残っています）。",
+    msg_moving: "このサーバーは再起動します。別のサーバーに移動しています…",
+    msg_comparison_lost: "比較はサーバーとともに失われました。もう一度録画して比べてください。",
   },
 };
 
@@ -83,6 +91,7 @@ const stats = {
   state: "connecting", mode: null, received: 0, painted: 0, dropped: 0, fps: 0,
   offsetMs: null, rttMs: null, transport: [], a2p: [], closeCode: null, closeReason: "",
   micRunning: false, sentSamples: 0, trace: [], audioRms: {}, articulation: null,
+  worker: null, reconnects: 0, reconnectMs: null, notice: "",
 };
 window.rtmriStats = stats;
 
@@ -222,6 +231,33 @@ function percentile(list, p) {
 const pongs = [];
 let pingTimer = null;
 let reconnectDelay = 1000;
+// A server that went away (killed, restarted, draining) is replaced at once by another behind
+// the balancer: the page tries again within RECONNECT_FIRST_MS (spread, so that a worker's
+// learners do not all arrive in the same millisecond), then backs off.
+const RECONNECT_FIRST_MS = 150;
+const RECONNECT_SPREAD_MS = 350;
+const CLOSE_MOVE = 4001; // protocol.py: the server drains, connect again
+const CLOSE_MOVING = 4000; // the page closes to move (after a "move" message)
+const lost = { at: null, worker: null, moving: false }; // a connection that went away, until the next welcome
+
+// The notice that the page moved to another server: made here, next to the message line.
+const notice = document.createElement("p");
+notice.id = "connection-notice";
+notice.setAttribute("role", "status");
+notice.hidden = true;
+$("message").insertAdjacentElement("afterend", notice);
+
+function showNotice(key, extra = "") {
+  stats.notice = key;
+  notice.dataset.key = key;
+  notice.dataset.extra = extra;
+  notice.textContent = key ? t(key) + extra : "";
+  notice.hidden = !key;
+}
+
+function serverWentAway(code) {
+  return code === 1006 || code === 1001 || code === 1011 || code === 1012 || code === CLOSE_MOVE || code === CLOSE_MOVING;
+}
 
 function connect() {
   setState("connecting");
@@ -242,12 +278,23 @@ function connect() {
     clearTimeout(pingTimer);
     stats.closeCode = e.code;
     stats.closeReason = e.reason;
+    const wasOpen = stats.state === "open";
+    mic.streaming = false; // its stream was that server's; a new one starts on the next
     setState("closed");
-    mic.stop(false);
-    if (e.code === 1008 && /token/.test(e.reason)) { say("msg_token"); return; }
-    if (e.code === 1013) { say("msg_full"); reconnectDelay = 5000; }
-    else if (e.code !== 1006 && e.code !== 1001) say("msg_closed", `${e.code} ${e.reason}`);
-    setTimeout(connect, reconnectDelay);
+    recorder.stop(); // what was recorded so far stays the attempt
+    if (comparison.pending) { comparison.pending = false; $("compare-message").textContent = t("msg_comparison_lost"); }
+    if (e.code === 1008 && /token/.test(e.reason)) { mic.stop(false); say("msg_token"); return; }
+    let delay = reconnectDelay;
+    if (serverWentAway(e.code)) {
+      if (wasOpen) {
+        lost.at = performance.now();
+        lost.worker = welcome && welcome.worker;
+        delay = RECONNECT_FIRST_MS + Math.random() * RECONNECT_SPREAD_MS;
+      }
+      showNotice(lost.moving ? "msg_moving" : "msg_reconnecting");
+    } else if (e.code === 1013) { say("msg_full"); delay = reconnectDelay = 5000; }
+    else say("msg_closed", `${e.code} ${e.reason}`);
+    setTimeout(connect, delay);
     reconnectDelay = Math.min(reconnectDelay * 2, 15000);
   };
 }
@@ -256,8 +303,19 @@ function onControl(m) {
   if (m.type === "welcome") {
     welcome = m;
     stats.mode = m.mode;
+    stats.worker = m.worker || null;
     setState("open");
     reconnectDelay = 1000;
+    if (lost.at !== null) { // back after losing a server: say so, and carry on where the learner was
+      stats.reconnects++;
+      stats.reconnectMs = performance.now() - lost.at;
+      showNotice("msg_reconnected", m.worker ? `(${lost.worker || "?"} → ${m.worker})` : "");
+      lost.at = null;
+      lost.moving = false;
+      if (mic.running) mic.resume();
+    } else {
+      showNotice("");
+    }
     $("d-source").textContent = m.mode === "learner" ? t("source_mic") : m.source || "–";
     loadReferences(m.references || []);
     if (m.mode === "learner") say("msg_speak");
@@ -275,6 +333,9 @@ function onControl(m) {
     stats.server = m;
   } else if (m.type === "comparison") {
     showComparison(m);
+  } else if (m.type === "move") { // the server drains: go now, the balancer picks another
+    lost.moving = true;
+    ws.close(CLOSE_MOVING, "moving");
   }
 }
 
@@ -293,7 +354,7 @@ function say(key, extra = "") {
 // ---- learner microphone ------------------------------------------------------------
 
 const mic = {
-  running: false, starting: false, stream: null, ctx: null, node: null, offset: 0, epoch: null, anchor: null, inputLatencyMs: 0,
+  running: false, starting: false, streaming: false, stream: null, ctx: null, node: null, offset: 0, epoch: null, anchor: null, inputLatencyMs: 0,
   rms: { block: -1, sum: 0, n: 0 },
 
   async start() {
@@ -333,12 +394,12 @@ const mic = {
     this.anchor = null;
     this.rms = { block: -1, sum: 0, n: 0 };
     ws.send(JSON.stringify({ type: "start" }));
-    this.running = stats.micRunning = true;
+    this.running = stats.micRunning = this.streaming = true;
     render();
   },
 
   chunk(samples) {
-    if (!this.running || !ws || ws.readyState !== WebSocket.OPEN) return;
+    if (!this.running || !this.streaming || !ws || ws.readyState !== WebSocket.OPEN) return;
     const now = performance.now();
     if (this.anchor === null) this.anchor = { t: now - this.inputLatencyMs, end: samples.length };
     const buffer = new ArrayBuffer(AUDIO_HEADER + samples.length * 2);
@@ -367,6 +428,15 @@ const mic = {
     }
   },
 
+  resume() { // a new server: a new stream on it, the microphone as it was
+    this.offset = 0;
+    this.epoch = null;
+    this.anchor = null;
+    this.rms = { block: -1, sum: 0, n: 0 };
+    ws.send(JSON.stringify({ type: "start" }));
+    this.streaming = true;
+  },
+
   spokenAt(index, epoch) { // browser time the sound at frame index's timestamp reached the microphone
     if (epoch !== this.epoch || this.anchor === null) return null;
     return this.anchor.t + ((index * SAMPLES_PER_FRAME - this.anchor.end) * 1000) / SAMPLE_RATE;
@@ -374,7 +444,7 @@ const mic = {
 
   stop(tell = true) {
     if (!this.running) return;
-    this.running = stats.micRunning = false;
+    this.running = stats.micRunning = this.streaming = false;
     if (tell && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "stop" }));
     if (this.node) this.node.disconnect();
     if (this.stream) this.stream.getTracks().forEach((track) => track.stop());
@@ -537,19 +607,21 @@ async function reference() {
 
 // ---- comparison with the reference (compare.js; the server: rtmri/lessons/live.py) -----
 
-const comparison = { panel: null, asked: 0, histories: new Map() };
+const comparison = { panel: null, asked: 0, histories: new Map(), pending: false };
 
 function requestComparison(start, end) {
   const reference = $("ref-select").value;
   if (!reference || !ws || ws.readyState !== WebSocket.OPEN) return;
   comparison.asked += 1;
   ws.send(JSON.stringify({ type: "compare", id: comparison.asked, reference, start, end }));
+  comparison.pending = true;
   $("comparison-section").hidden = false;
   $("compare-message").textContent = t("msg_comparing");
 }
 
 function showComparison(m) {
   if (m.id !== undefined && m.id !== comparison.asked) return; // an answer to an older attempt
+  comparison.pending = false;
   $("comparison-section").hidden = false;
   if (m.error) {
     $("compare-message").textContent = t("msg_compare_error") + m.error;
@@ -597,6 +669,7 @@ function setLanguage(next) {
   if (comparison.panel && comparison.panel.state.lang !== lang) comparison.panel.setLang(lang);
   setState(stats.state);
   say(message.key, message.extra);
+  showNotice(notice.dataset.key || "", notice.dataset.extra || "");
 }
 
 $("lang-ja").onclick = () => setLanguage("ja");
