@@ -16,6 +16,7 @@ import numpy as np
 import vocaltractlab_cython as vtl
 
 from rtmri.synth import tracts
+from rtmri.synth.japanese import JA_U, ROUNDED_U
 from rtmri.synth.cli import _types
 from rtmri.synth.corpus import build_tracts
 from rtmri.synth.speakers import make_speakers
@@ -57,17 +58,24 @@ def f1_f2(audio: np.ndarray, ceiling_hz: float, sample_rate: float = SAMPLE_RATE
     return tuple(float(np.nanmedian([formant.get_value_at_time(k, t) for t in times])) for k in (1, 2))
 
 
-def speaker_formants(tract_file: str | None, vowels: str = "aiueo", f0_hz: float = PROBE_F0_HZ) -> dict[str, tuple[float, float]]:
+def speaker_formants(tract_file: str | None, vowels=("a", "i", JA_U, "e", "o"), f0_hz: float = PROBE_F0_HZ) -> dict[str, tuple[float, float]]:
     """{vowel: (F1, F2)} of the speaker file (None: JD3)."""
     tracts.use_tract(tract_file)
     ceiling = formant_ceiling_hz(tracts.tube_length_cm(vtl.get_shape(tracts.NEUTRAL_SHAPE, "tract")))
     return {v: f1_f2(sustained_vowel(v, f0_hz), ceiling) for v in vowels}
 
 
-TABLE_VOWELS = "aiu"
+# The Japanese vowels, then German rounded u (what Japanese u was spoken as before JA_U).
+TABLE_VOWELS = ("a", "i", JA_U, "e", "o", ROUNDED_U)
+# Published F1, F2 (Hz) of Japanese vowels by speaker type, with their source.
+PUBLISHED = {
+    "male": ({"a": (753, 1385), "i": (315, 2172), JA_U: (367, 1332), "e": (500, 1947), "o": (520, 997)},
+             "Kyoto University vowel survey, word utterances by native male speakers "
+             "(http://winnie.kuis.kyoto-u.ac.jp/members/chjo/main/node104.html)"),
+}
 
 
-def speaker_table(speakers, vowels: str = TABLE_VOWELS) -> list[dict]:
+def speaker_table(speakers, vowels=TABLE_VOWELS) -> list[dict]:
     """Per speaker (with its tract built): type, tract length, F1/F2 of the vowels."""
     rows = []
     for speaker in speakers:
@@ -80,7 +88,7 @@ def speaker_table(speakers, vowels: str = TABLE_VOWELS) -> list[dict]:
     return rows
 
 
-def table_markdown(rows: list[dict], vowels: str = TABLE_VOWELS) -> str:
+def table_markdown(rows: list[dict], vowels=TABLE_VOWELS) -> str:
     head = "| speaker | type | tract length (cm) | f0 (Hz) | voice | " + " | ".join(f"/{v}/ F1, F2 (Hz)" for v in vowels) + " |"
     lines = [head, "|---" * (5 + len(vowels)) + "|"]
     for r in rows:
@@ -90,10 +98,39 @@ def table_markdown(rows: list[dict], vowels: str = TABLE_VOWELS) -> str:
     return "\n".join(lines)
 
 
+def type_means(rows: list[dict], vowels=TABLE_VOWELS) -> dict[str, dict[str, tuple[float, float]]]:
+    """{type: {vowel: (mean F1, mean F2)}} over the speakers of each type."""
+    means = {}
+    for kind in dict.fromkeys(r["type"] for r in rows):
+        chosen = [r for r in rows if r["type"] == kind]
+        means[kind] = {v: tuple(float(np.mean([r[f"{v}_F{k}"] for r in chosen])) for k in (1, 2)) for v in vowels}
+    return means
+
+
+def gap_table_markdown(rows: list[dict], published=PUBLISHED, vowels=TABLE_VOWELS) -> str:
+    """Per type and vowel: the synthetic speakers' mean F1, F2, the published values and the gap
+    (synthetic - published, Hz and %)."""
+    lines = ["| type | speakers | vowel | synthetic F1, F2 (Hz) | published F1, F2 (Hz) | gap F1, F2 (Hz) | gap F1, F2 (%) |",
+             "|---|---:|---|---|---|---|---|"]
+    for kind, means in type_means(rows, vowels).items():
+        count = sum(1 for r in rows if r["type"] == kind)
+        target = published.get(kind, ({}, ""))[0]
+        for v in vowels:
+            f1, f2 = means[v]
+            if v in target:
+                p1, p2 = target[v]
+                cells = f"{p1}, {p2} | {f1 - p1:+.0f}, {f2 - p2:+.0f} | {100 * (f1 / p1 - 1):+.0f}, {100 * (f2 / p2 - 1):+.0f}"
+            else:
+                cells = "– | – | –"
+            lines.append(f"| {kind} | {count} | /{v}/ | {f1:.0f}, {f2:.0f} | {cells} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     """python -m rtmri.synth.formants OUT --speakers N --heldout-speakers H [--types ...] [--seed S]:
     the speakers `rtmri synth` would make with these options, their speaker files built in OUT,
-    and a markdown table of their tract lengths and formants (probe f0 100 Hz)."""
+    a markdown table of their tract lengths and formants (probe f0 100 Hz), and one by speaker
+    type against the published formants of Japanese speakers."""
     parser = argparse.ArgumentParser(prog="python -m rtmri.synth.formants", description=main.__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--speakers", type=int, required=True)
@@ -105,7 +142,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     drawn = make_speakers(args.speakers, args.heldout_speakers, args.seed, args.types, args.heldout_types)
     speakers, skipped = build_tracts(drawn, args.out, args.workers)
-    print(table_markdown(speaker_table(speakers)))
+    rows = speaker_table(speakers)
+    print(table_markdown(rows))
+    print()
+    print(gap_table_markdown(rows))
     for entry in skipped:
         print(f"skipped {entry['speaker']} ({entry['type']}): {entry['detail']}")
     return 0

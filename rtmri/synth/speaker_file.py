@@ -126,7 +126,7 @@ sys.stdout.write("LOADED\n")
 sys.stdout.flush()
 os._exit(0)
 """
-LOAD_CHECK_SHAPES = ("a", "i", "u", "e", "o", JA_U, "@", "tt-alveolar-closure(a)", "tb-velar-closure(i)", "ll-labial-closure(a)")
+LOAD_CHECK_SHAPES = ("a", "i", "u", "e", "o", "@", "tt-alveolar-closure(a)", "tb-velar-closure(i)", "ll-labial-closure(a)")
 
 
 def _run_child(code: str, *args: str) -> str:
@@ -152,9 +152,9 @@ def save_with_anatomy(anatomy: np.ndarray, raw_path: Path) -> tuple[np.ndarray, 
     return np.array(result["applied"]), np.array(result["reference"])
 
 
-def check_loadable(path: Path) -> None:
+def check_loadable(path: Path, shapes=LOAD_CHECK_SHAPES) -> None:
     """Load the file and its key shapes in a child (an unreadable file would abort this process)."""
-    if "LOADED" not in _run_child(_LOAD_CHECK, str(path), *LOAD_CHECK_SHAPES):
+    if "LOADED" not in _run_child(_LOAD_CHECK, str(path), *shapes):
         raise SpeakerRejected("speaker-file-not-loadable", str(path))
 
 
@@ -310,7 +310,7 @@ def add_own_vowels(path: Path, scale: float) -> dict[str, np.ndarray]:
     text = replace_shapes(text, present)
     text = append_shapes(text, {name: values for name, values in made.items() if name not in shapes})
     atomic_write(path, text)
-    check_loadable(path)
+    check_loadable(path, LOAD_CHECK_SHAPES + tuple(made))
     return made
 
 
@@ -318,11 +318,12 @@ def add_own_vowels(path: Path, scale: float) -> dict[str, np.ndarray]:
 def reference_file() -> str:
     """JD3 with the vowels VocalTractLab lacks: a copy in the temporary folder, named by its content."""
     text = _reference_text()
-    text = append_shapes(text, own_vowels(shapes_of(text), 1.0, *limits_of(text)))
+    made = own_vowels(shapes_of(text), 1.0, *limits_of(text))
+    text = append_shapes(text, made)
     path = Path(tempfile.gettempdir()) / f"rtmri-JD3-{hashlib.sha256(text.encode()).hexdigest()[:16]}.speaker"
     if not path.is_file() or path.read_text() != text:
         atomic_write(path, text)
-    check_loadable(path)
+    check_loadable(path, LOAD_CHECK_SHAPES + tuple(made))
     return str(path)
 
 
