@@ -153,6 +153,7 @@ def build_tract(anatomy, statics: dict[str, float], folder: Path) -> Tract:
 def add_own_vowels(path: Path, anatomy: np.ndarray, reference: np.ndarray) -> None:
     """Japanese /ɯ/ from the file's fitted /u/; SpeakerRejected('vowel-closed') if it closes the tract."""
     made = speaker_file.add_own_vowels(path, speaker_file.length_scale(anatomy, reference))
+    speaker_file.load(path, force=True)
     for name, state in made.items():
         area, section = shape_repair.min_area(state)
         if area < shape_repair.CLOSED_CM2:
