@@ -6,9 +6,13 @@
 
 const FPS = 25;
 const SPEEDS = [1, 0.5, 0.25];
-const ROW = 58; // px of one curve in the SVG's own units
-const WIDTH = 600;
-const LEFT = 92;
+const ROW = 58; // px of one curve (the SVG's units are the page's px)
+const MIN_WIDTH = 300; // the SVG's width in its units when it is narrower or not laid out yet
+const NAME_SIZE = 12; // the curves' names, in the SVG's units
+const NAME_GAP = 8; // between the longest name and the curves
+const LABEL_GAP = 2; // px kept between two labels on a picture
+const DOT_RADIUS = 2.5; // px: the point a moved label names
+const RING_ANGLES = 16; // candidate places per ring around a label's point
 const TEXT = {
   en: {
     score: "Score", play: "Play", pause: "Pause", speed: "Speed", labels: "Labels", you: "You (aligned)",
@@ -43,6 +47,43 @@ function svgEl(tag, attrs = {}) {
   return node;
 }
 
+// Where each articulator's label goes on a picture width × height px: items [{x, y, w, h}] (its
+// point and its size), placed in turn on rings around their points, nearest first; a place must
+// stay inside the picture and clear every label placed before it (and, if it can, every other
+// point). Returns [{left, top}] (px), or null when some label finds no place.
+export function layoutLabels(items, width, height) {
+  const placed = [];
+  const clear = (a, b) => a.left + a.w + LABEL_GAP <= b.left || b.left + b.w + LABEL_GAP <= a.left
+    || a.top + a.h + LABEL_GAP <= b.top || b.top + b.h + LABEL_GAP <= a.top;
+  const covers = (box, p) => p.x >= box.left - DOT_RADIUS && p.x <= box.left + box.w + DOT_RADIUS
+    && p.y >= box.top - DOT_RADIUS && p.y <= box.top + box.h + DOT_RADIUS;
+  for (const [index, item] of items.entries()) {
+    const others = items.filter((_, j) => j !== index);
+    const step = Math.max(2, item.h / 2);
+    let found = null;
+    for (const strict of [true, false]) {
+      for (let r = 0; !found && r <= width + height; r += step) {
+        const angles = r === 0 ? 1 : RING_ANGLES;
+        for (let k = 0; !found && k < angles; k++) {
+          const a = (2 * Math.PI * k) / angles;
+          const box = { left: item.x + r * Math.cos(a) - item.w / 2, top: item.y + r * Math.sin(a) - item.h / 2, w: item.w, h: item.h };
+          const inside = box.left >= 0 && box.top >= 0 && box.left + box.w <= width && box.top + box.h <= height;
+          if (inside && placed.every((p) => clear(box, p)) && (!strict || !others.some((p) => covers(box, p)))) found = box;
+        }
+      }
+      if (found) break;
+    }
+    if (!found) return null;
+    placed.push(found);
+  }
+  return placed.map(({ left, top }) => ({ left, top }));
+}
+
+// The point on a box nearest to p (p itself when inside).
+function nearest(box, p) {
+  return { x: Math.min(Math.max(p.x, box.left), box.left + box.w), y: Math.min(Math.max(p.y, box.top), box.top + box.h) };
+}
+
 // A data URL's bytes, without fetch (the page's policy lets it connect to its own server only).
 function dataBytes(url) {
   const text = atob(url.slice(url.indexOf(",") + 1));
@@ -69,8 +110,19 @@ function drawCurves(svg, comparison, lang) {
   const end = times.length / FPS;
   const top = 16;
   const height = top + ROW * arts.length + 22;
-  svg.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
-  const x = (t) => LEFT + ((WIDTH - LEFT - 6) * t) / end;
+  const width = Math.max(MIN_WIDTH, Math.round(svg.getBoundingClientRect().width)); // text at its CSS size at any width
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  // the names first: the curves start past the longest one
+  const names = arts.map((art, row) => {
+    const name = svgEl("text", { x: 4, y: top + row * ROW + ROW / 2 + 4, "font-size": NAME_SIZE, fill: "currentColor", class: "cmp-name" });
+    name.textContent = art[lang];
+    svg.append(name);
+    return name;
+  });
+  const estimate = (s) => [...s].reduce((n, c) => n + (c.codePointAt(0) >= 0x2e80 ? 1 : 0.6), 0) * NAME_SIZE; // not laid out yet
+  const longest = Math.max(...names.map((name) => name.getComputedTextLength() || estimate(name.textContent)));
+  const left = Math.ceil(4 + longest + NAME_GAP);
+  const x = (t) => left + ((width - left - 6) * t) / end;
   for (const phone of comparison.phones) {
     svg.append(svgEl("line", { x1: x(phone.start), x2: x(phone.start), y1: top, y2: top + ROW * arts.length, class: "cmp-phone-line", stroke: "#555", "stroke-width": 0.6 }));
     const label = svgEl("text", { x: (x(phone.start) + x(phone.end)) / 2, y: top - 4, "text-anchor": "middle", "font-size": 11, fill: "currentColor", class: "cmp-phone" });
@@ -91,15 +143,12 @@ function drawCurves(svg, comparison, lang) {
     const path = (curve) => curve.map((v, k) => (v === null ? "" : `${k && curve[k - 1] !== null ? "L" : "M"}${x(times[k]).toFixed(1)},${y(v).toFixed(1)}`)).join("");
     svg.append(svgEl("path", { d: path(ref), fill: "none", stroke: "#ddd", "stroke-width": 1.6, class: "cmp-curve cmp-reference", "data-articulator": art.key }));
     svg.append(svgEl("path", { d: path(att), fill: "none", stroke: "#f55", "stroke-width": 1.6, "stroke-dasharray": "5 3", class: "cmp-curve cmp-attempt", "data-articulator": art.key }));
-    const name = svgEl("text", { x: 4, y: y0 + ROW / 2 + 4, "font-size": 12, fill: "currentColor" });
-    name.textContent = art[lang];
-    svg.append(name);
-    svg.append(svgEl("line", { x1: LEFT, x2: WIDTH - 6, y1: y0 + ROW, y2: y0 + ROW, stroke: "#333" }));
+    svg.append(svgEl("line", { x1: left, x2: width - 6, y1: y0 + ROW, y2: y0 + ROW, stroke: "#333" }));
   });
-  const axis = svgEl("text", { x: (LEFT + WIDTH) / 2, y: height - 4, "text-anchor": "middle", "font-size": 11, fill: "currentColor" });
+  const axis = svgEl("text", { x: (left + width) / 2, y: height - 4, "text-anchor": "middle", "font-size": 11, fill: "currentColor" });
   axis.textContent = `${TEXT[lang].time}: 0 – ${end.toFixed(2)}`;
   svg.append(axis);
-  const cursor = svgEl("line", { x1: LEFT, x2: LEFT, y1: top, y2: top + ROW * arts.length, stroke: "#6cf", "stroke-width": 1.5, class: "cmp-cursor" });
+  const cursor = svgEl("line", { x1: left, x2: left, y1: top, y2: top + ROW * arts.length, stroke: "#6cf", "stroke-width": 1.5, class: "cmp-cursor" });
   svg.append(cursor);
   return (t) => { cursor.setAttribute("x1", x(t)); cursor.setAttribute("x2", x(t)); };
 }
@@ -118,8 +167,19 @@ export function mountComparison(root, payload, options = {}) {
   const rule = el("p", { class: "cmp-rule" });
   const canvases = { reference: el("canvas", { width: 288, height: 288, class: "cmp-reference-picture" }), attempt: el("canvas", { width: 288, height: 288, class: "cmp-attempt-picture" }) };
   const captions = { reference: el("figcaption"), attempt: el("figcaption") };
+  // each articulator's label over both pictures, placed by layoutLabels (numbers and a legend
+  // below when a picture is too small for the names)
+  const labelled = comparison.articulators.filter((art) => payload.labels && payload.labels[art.key]);
+  const labelLayer = () => {
+    const leaders = svgEl("svg", { class: "cmp-leaders" });
+    const labels = labelled.map((art) => el("span", { class: "cmp-label", "data-articulator": art.key }));
+    return { root: el("div", { class: "cmp-label-layer", "aria-hidden": "true" }, leaders, ...labels), leaders, labels };
+  };
+  const layers = { reference: labelLayer(), attempt: labelLayer() };
   const pictures = el("div", { class: "cmp-pictures" },
-    el("figure", {}, canvases.reference, captions.reference), el("figure", {}, canvases.attempt, captions.attempt));
+    el("figure", {}, layers.reference.root, canvases.reference, captions.reference),
+    el("figure", {}, layers.attempt.root, canvases.attempt, captions.attempt));
+  const legend = el("ol", { class: "cmp-legend" });
   const playButton = el("button", { type: "button", class: "cmp-play" });
   const speedButtons = SPEEDS.map((s) => el("button", { type: "button", class: "cmp-speed", "data-speed": s }, `${s}×`));
   const scrubber = el("input", { type: "range", min: 0, max: n - 1, step: 1, value: 0, class: "cmp-scrubber", "aria-label": "time" });
@@ -135,7 +195,7 @@ export function mountComparison(root, payload, options = {}) {
   const curvesTitle = el("h3");
   const svg = svgEl("svg", { class: "cmp-curves", role: "img" });
   const keys = el("p", { class: "cmp-keys" });
-  root.replaceChildren(text, score, rule, pictures, controls, differTitle, segments, curvesTitle, svg, historyTitle, historyList, keys);
+  root.replaceChildren(text, score, rule, pictures, legend, controls, differTitle, segments, curvesTitle, svg, historyTitle, historyList, keys);
 
   let images = { reference: [], attempt: [] };
   let moveCursor = () => {};
@@ -224,21 +284,57 @@ export function mountComparison(root, payload, options = {}) {
     const context = canvas.getContext("2d");
     const image = images[track][state.frame];
     if (image) context.drawImage(image, 0, 0, canvas.width, canvas.height);
-    if (!state.labels) return;
-    context.font = `bold ${Math.round(canvas.width / 24)}px system-ui, sans-serif`;
-    context.textAlign = "center";
-    for (const art of comparison.articulators) {
-      const at = payload.labels && payload.labels[art.key];
-      if (!at) continue;
-      const label = art[state.lang];
-      const [x, y] = [at[0] * canvas.width, at[1] * canvas.height];
-      context.lineWidth = 3;
-      context.strokeStyle = "rgba(0,0,0,.8)";
-      context.strokeText(label, x, y);
-      context.fillStyle = "#ffd54a";
-      context.fillText(label, x, y);
-    }
   }
+
+  // One picture's labels: the names where they all fit, else numbers, else none; a dot and a
+  // line to its point for a label moved off it. Returns the mode it used.
+  function placeLayer(layer) {
+    const width = layer.root.clientWidth;
+    const height = layer.root.clientHeight;
+    const points = labelled.map((art) => ({ x: payload.labels[art.key][0] * width, y: payload.labels[art.key][1] * height }));
+    const texts = { names: labelled.map((art) => art[state.lang]), numbers: labelled.map((_, i) => String(i + 1)) };
+    layer.leaders.replaceChildren();
+    for (const mode of ["names", "numbers"]) {
+      layer.labels.forEach((span, i) => { span.hidden = false; span.textContent = texts[mode][i]; });
+      const items = layer.labels.map((span, i) => ({ ...points[i], w: span.offsetWidth, h: span.offsetHeight }));
+      const boxes = width > 0 && layoutLabels(items, width, height);
+      if (!boxes) continue;
+      layer.leaders.setAttribute("viewBox", `0 0 ${width} ${height}`);
+      boxes.forEach((box, i) => {
+        layer.labels[i].style.left = `${box.left}px`;
+        layer.labels[i].style.top = `${box.top}px`;
+        const end = nearest({ ...box, w: items[i].w, h: items[i].h }, points[i]);
+        if (Math.hypot(end.x - points[i].x, end.y - points[i].y) < DOT_RADIUS) return;
+        layer.leaders.append(svgEl("circle", { cx: points[i].x, cy: points[i].y, r: DOT_RADIUS, class: "cmp-dot" }),
+          svgEl("line", { x1: points[i].x, y1: points[i].y, x2: end.x, y2: end.y, class: "cmp-leader" }));
+      });
+      return mode;
+    }
+    layer.labels.forEach((span) => { span.hidden = true; });
+    return "none";
+  }
+
+  function placeLabels() {
+    for (const layer of Object.values(layers)) {
+      layer.root.hidden = !state.labels;
+      layer.root.dataset.mode = state.labels ? placeLayer(layer) : "off";
+    }
+    legend.hidden = !state.labels || Object.values(layers).every((layer) => layer.root.dataset.mode === "names");
+    legend.replaceChildren(...labelled.map((art, i) => el("li", {}, el("b", {}, String(i + 1)), " ", art[state.lang])));
+  }
+  let placing = 0;
+  const replace = () => { cancelAnimationFrame(placing); placing = requestAnimationFrame(placeLabels); };
+  const resized = new ResizeObserver(replace);
+  Object.values(layers).forEach((layer) => resized.observe(layer.root));
+  let curvesWidth = 0;
+  const redrawCurves = new ResizeObserver(() => {
+    const width = Math.round(svg.getBoundingClientRect().width);
+    if (width === curvesWidth) return;
+    curvesWidth = width;
+    moveCursor = drawCurves(svg, comparison, state.lang);
+    moveCursor(state.t);
+  });
+  redrawCurves.observe(svg);
 
   function draw() {
     state.frame = Math.min(n - 1, Math.max(0, Math.floor(state.t * FPS + 1e-9)));
@@ -282,6 +378,7 @@ export function mountComparison(root, payload, options = {}) {
     historyList.textContent = history.map((h, i) => `${i + 1}: ${h.score}`).join("  ·  ");
     keys.textContent = T.keys;
     root.lang = state.lang;
+    placeLabels();
     draw();
   }
 
@@ -302,12 +399,23 @@ export function mountComparison(root, payload, options = {}) {
     event.preventDefault();
   };
   document.addEventListener("keydown", onKey);
+  // a web font that arrives later changes the names' widths: measure again
+  const fontsLoaded = () => render();
+  document.fonts.addEventListener("loadingdone", fontsLoaded);
   render();
 
   return {
     ready,
     state,
     play, pause, seek, setSpeed, setLang,
-    destroy() { pause(); document.removeEventListener("keydown", onKey); root.replaceChildren(); },
+    destroy() {
+      pause();
+      document.removeEventListener("keydown", onKey);
+      document.fonts.removeEventListener("loadingdone", fontsLoaded);
+      resized.disconnect();
+      redrawCurves.disconnect();
+      cancelAnimationFrame(placing);
+      root.replaceChildren();
+    },
   };
 }
