@@ -25,9 +25,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark-soak": ("rtmri.streamer.benchmarks.soak", "stream for minutes in real time: memory and latency per minute (no drift)"),
     "serve": ("rtmri.streamer.serve_cli", "frames in browsers over WebSocket: classroom broadcast or learner microphone sessions"),
     "benchmark-serve": ("rtmri.streamer.benchmarks.serve", "`rtmri serve` under load on loopback: viewers at 25 fps, learner sessions that keep up"),
+    "deploy": ("rtmri.deploy.cli", "`deploy haproxy`: the HAProxy configuration for `rtmri serve` workers on several machines"),
     "package-demo": ("rtmri.demo.package", "write the demo's files (bundle, example, references) from a dataset and a bundle"),
     "make-lessons": ("rtmri.lessons.make", "synthesize the shipped lesson set (native reference utterances with their words)"),
     "compare": ("rtmri.lessons.compare_cli", "compare a learner's attempt with a native reference: aligned MP4, curves PNG, score JSON"),
+    "make-mistakes": ("rtmri.mistakes.make", "synthesize the benchmark of known learner mistakes (unseen voices, labelled)"),
+    "compare-bench": ("rtmri.mistakes.bench", "score the learner comparison on the benchmark of mistakes: detection, localisation, false alarms"),
 }
 
 

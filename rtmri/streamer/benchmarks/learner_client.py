@@ -1,5 +1,5 @@
 """A learner as the page is one, in Python (for benchmark-serve and the tests): hello, start,
-20 ms audio messages at real-time pace, frames read as they come; when the connection goes
+20 ms audio messages at real-time pace (its audio looped), frames read as they come; when the connection goes
 away it connects again after RECONNECT_FIRST_S plus a random spread (static/app.js does
 the same), says hello and starts a new stream; a compare request on demand.
 
@@ -127,13 +127,16 @@ class Learner:
             self._sent += len(chunk)
             await asyncio.sleep(max(0.0, t0 + self._sent / SAMPLE_RATE - loop.time()))
 
-    async def compare(self, reference: str, seconds: float) -> bool:
-        """Ask for a comparison of the last `seconds` of audio sent; False when not connected."""
+    @property
+    def sent(self) -> int:
+        """Samples sent on the current stream."""
+        return self._sent
+
+    async def compare(self, reference: str, start: int, end: int) -> bool:
+        """Ask for a comparison of samples [start, end) of the current stream; False when not connected."""
         ws = self._ws
         if ws is None:
             return False
-        end = self._sent
-        start = max(0, end - int(seconds * SAMPLE_RATE))
         self._next_id += 1
         self._asked[self._next_id] = time.monotonic()
         await ws.send(json.dumps({"type": "compare", "id": self._next_id, "reference": reference, "start": start, "end": end}))

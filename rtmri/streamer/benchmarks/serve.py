@@ -2,6 +2,7 @@
 
     rtmri benchmark-serve --bundle B [--viewers 30] [--seconds 20] [--session-seconds 8] [--max-sessions 32]
     rtmri benchmark-serve --synthetic-ms 10 ...   (no bundle: a stand-in graph)
+    rtmri benchmark-serve --bundle B --skip broadcast --workers 2 --comparisons 16
 
 (`python -m rtmri.streamer.bench_serve` is the same command.)
 
@@ -13,6 +14,14 @@
    sending 20 ms audio messages at real-time pace (as the page does) for --session-seconds and
    reading its frames; a session keeps 25 fps when it receives at least 95 % of the frames
    its audio makes. Stops at the first count that does not keep up.
+3. A class answering at once (--comparisons N): N learners each play one of the server's
+   references (its own audio, fetched over HTTP) as their attempt, all ending at the same
+   moment, ask for its comparison together and go on speaking: the time to every answer
+   (p50, p95), the answers that were errors or "busy", and every session's frame rate
+   while the comparisons run.
+
+--workers N runs `rtmri serve --workers N` (N processes behind HAProxy) and measures through
+the balancer; CPU is that of the whole process tree (workers and HAProxy).
 
 Everything is bounded: --viewers <= 200, --max-sessions <= 64, 60 s per step, loopback only.
 --synthetic-ms builds a stand-in bundle (convolutions that take about that long per frame
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import re
@@ -34,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +57,7 @@ from rtmri.audio import N_MELS, SAMPLE_RATE
 from rtmri.bundle import FRAMES_OUTPUT, MEL_INPUT, encode_png, new_manifest, write_bundle
 from rtmri.bundle.engine import Engine
 from rtmri.clips import IMAGE_SIZE
+from rtmri.streamer.benchmarks.learner_client import Learner
 from rtmri.streamer.benchmarks.signals import bursts
 from rtmri.streamer.server.protocol import audio_message, parse_frame
 
@@ -57,11 +69,24 @@ def pct(values, q):
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
-class Server:
-    """`rtmri serve` in its own process on a free loopback port."""
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and all its descendants (alive ones)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(tree_cpu_s(int(child)) for child in children)
 
-    def __init__(self, *args: str) -> None:
-        command = [sys.executable, "-m", "rtmri.cli", "serve", "--host", "127.0.0.1", "--port", "0", *args]
+
+class Server:
+    """`rtmri serve` in its own process on a free loopback port (--workers N: N processes behind HAProxy)."""
+
+    def __init__(self, *args: str, workers: int = 1) -> None:
+        command = [sys.executable, "-m", "rtmri.cli", "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers),
+                   *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -69,12 +94,11 @@ class Server:
             self.process.kill()
             raise SystemExit(f"the server did not start: {line}{self.process.stderr.read()}")
         self.ws = f"ws://127.0.0.1:{match.group(1)}/ws"
+        self.http = f"http://127.0.0.1:{match.group(1)}"
         self.port = int(match.group(1))
 
     def cpu_s(self) -> float:
-        with open(f"/proc/{self.process.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return tree_cpu_s(self.process.pid)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
@@ -207,8 +231,13 @@ async def _learners(url: str, sessions: int, seconds: float) -> list[dict]:
     return records
 
 
-def bench_learners(bundle: str, max_sessions: int, seconds: float) -> list[dict]:
-    server = Server("--bundle", bundle, "--mode", "learner", "--max-sessions", str(max_sessions), "--max-clients", str(max_sessions + 10))
+def learner_server(bundle: str, max_sessions: int, workers: int) -> Server:
+    return Server("--bundle", bundle, "--mode", "learner", "--max-sessions", str(max_sessions), "--max-clients",
+                  str(max_sessions + 10), "--max-comparisons-waiting", str(max_sessions), workers=workers)
+
+
+def bench_learners(bundle: str, max_sessions: int, seconds: float, workers: int = 1) -> list[dict]:
+    server = learner_server(bundle, max_sessions, workers)
     rows = []
     try:
         count = 1
@@ -230,6 +259,68 @@ def bench_learners(bundle: str, max_sessions: int, seconds: float) -> list[dict]
     finally:
         server.stop()
     return rows
+
+
+# --- 3. a class answering at once -------------------------------------------------------
+
+def attempts(server: Server, count: int) -> list[tuple[str, np.ndarray]]:
+    """count (reference id, its audio) pairs, the server's references in turn."""
+    with urllib.request.urlopen(server.http + "/references", timeout=30) as response:
+        listed = json.load(response)
+    if not listed:
+        raise RtmriError("the server has no references to compare with (learner mode serves the shipped lessons)")
+    audio = {}
+    for r in listed:
+        with urllib.request.urlopen(f"{server.http}/references/{r['id']}/audio.wav", timeout=30) as response:
+            audio[r["id"]] = soundfile.read(io.BytesIO(response.read()), dtype="float32")[0]
+    return [(listed[i % len(listed)]["id"], audio[listed[i % len(listed)]["id"]]) for i in range(count)]
+
+
+async def _class(url: str, pairs: list, after_s: float, timeout_s: float) -> tuple[list, float, float]:
+    """Every learner's attempt padded in front with silence so that all end together, then
+    speech-like bursts; all ask at once. -> (learners, asked at, last answer at)."""
+    longest = max(len(audio) for _, audio in pairs)
+    learners = []
+    for i, (_, audio) in enumerate(pairs):
+        stream = np.concatenate([np.zeros(longest - len(audio), np.float32), audio, bursts(after_s + timeout_s + 5.0, seed=i)])
+        learners.append(Learner(url, stream, seed=i))
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(learner.run(stop, reconnect=False)) for learner in learners]
+    while not all(learner.sent >= longest for learner in learners):
+        if all(task.done() for task in tasks):
+            raise RtmriError("the learners could not connect")
+        await asyncio.sleep(0.005)
+    asked = time.monotonic()
+    for learner, (reference, audio) in zip(learners, pairs):
+        await learner.compare(reference, longest - len(audio), longest)
+    while sum(len(learner.record.comparisons) for learner in learners) < len(learners) and time.monotonic() - asked < timeout_s:
+        await asyncio.sleep(0.05)
+    last = time.monotonic()
+    await asyncio.sleep(max(0.0, asked + after_s - last))
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return learners, asked, last
+
+
+def bench_class(bundle: str, count: int, workers: int = 1, after_s: float = 5.0, timeout_s: float = 60.0) -> dict:
+    server = learner_server(bundle, max(count, 8), workers)
+    try:
+        pairs = attempts(server, count)
+        cpu0, t0 = server.cpu_s(), time.monotonic()
+        learners, asked, last = asyncio.run(_class(server.ws, pairs, after_s, timeout_s))
+        cpu = (server.cpu_s() - cpu0) / (time.monotonic() - t0)
+    finally:
+        server.stop()
+    answers = [(answered - t, m) for learner in learners for t, answered, m in learner.record.comparisons]
+    times = [seconds for seconds, m in answers if not m.get("error")]
+    end = max(last, asked + after_s)
+    fps = [learner.record.fps(asked, end) for learner in learners]
+    before = [learner.record.fps(asked - 2.0, asked) for learner in learners]
+    return {"learners": count, "workers": workers, "answered": len(times), "errors": sorted({m["error"] for _, m in answers if m.get("error")}),
+            "unanswered": count - len(answers), "comparison_p50_s": pct(times, 50), "comparison_p95_s": pct(times, 95),
+            "comparison_max_s": max(times, default=float("nan")), "fps_min_during": min(fps), "fps_median_during": float(np.median(fps)),
+            "sessions_at_25fps_during": sum(f >= 0.95 * 25 for f in fps), "fps_min_before": min(before),
+            "measured_s": end - asked, "server_cpu_percent": 100.0 * cpu}
 
 
 # --- a stand-in bundle of a given cost ------------------------------------------------
@@ -300,13 +391,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="broadcast: measured time (default 20)")
     parser.add_argument("--session-seconds", type=float, default=8.0, help="learners: audio per session and step (default 8)")
     parser.add_argument("--max-sessions", type=int, default=32)
-    parser.add_argument("--skip", choices=("broadcast", "learners"), help="leave one part out")
+    parser.add_argument("--skip", choices=("broadcast", "learners"), action="append", default=[], help="leave a part out (repeatable)")
+    parser.add_argument("--workers", type=int, default=1, help="learner parts: `rtmri serve --workers N` behind HAProxy (default 1)")
+    parser.add_argument("--comparisons", type=int, default=0, metavar="N",
+                        help="a class answering at once: N learners finish an attempt together and ask for its comparison")
+    parser.add_argument("--compare-seconds", type=float, default=5.0, help="frames measured this long after the class asks (default 5)")
     parser.add_argument("--json", help="also write the figures here")
 
 
 def main(args) -> int:
-    if not (1 <= args.viewers <= 200 and 1 <= args.max_sessions <= 64 and 1 <= args.seconds <= 60 and 1 <= args.session_seconds <= 60):
-        raise RtmriError("bounds: --viewers 1..200, --max-sessions 1..64, --seconds and --session-seconds 1..60")
+    if not (1 <= args.viewers <= 200 and 1 <= args.max_sessions <= 64 and 1 <= args.seconds <= 60 and 1 <= args.session_seconds <= 60
+            and 1 <= args.workers <= 16 and 0 <= args.comparisons <= 64 and 1 <= args.compare_seconds <= 60):
+        raise RtmriError("bounds: --viewers 1..200, --max-sessions 1..64, --seconds and --session-seconds 1..60, --workers 1..16, "
+                         "--comparisons 0..64, --compare-seconds 1..60")
     if (args.bundle is None) == (args.synthetic_ms is None):
         raise RtmriError("give --bundle or --synthetic-ms")
 
@@ -317,8 +414,11 @@ def main(args) -> int:
         per_frame = inference_ms(bundle)
         console.print(f"bundle {bundle}: inference {per_frame[1]:.2f} ms per frame alone, {per_frame[8]:.2f} ms per frame in a batch of 8 "
                       f"(onnxruntime, 2 threads); {os.cpu_count()} CPU cores")
-        results = {"bundle": bundle, "inference_ms_per_frame": per_frame, "cpus": os.cpu_count()}
-        if args.skip != "broadcast":
+        load = os.getloadavg()
+        console.print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min; this machine is shared)")
+        results = {"bundle": bundle, "inference_ms_per_frame": per_frame, "cpus": os.cpu_count(), "workers": args.workers,
+                   "load_before": load}
+        if "broadcast" not in args.skip:
             b = bench_broadcast(bundle, args.viewers, args.seconds, work)
             results["broadcast"] = b
             table = Table("viewers", "fps min / median", "viewers at 25 fps", "dropped", "max gap ms",
@@ -331,18 +431,32 @@ def main(args) -> int:
                           f"{b['sound_to_receive_p50_ms']:.1f} / {b['sound_to_receive_p95_ms']:.1f}", f"{b['server_cpu_percent']:.0f}",
                           "cut off after %.0f s" % cut if cut is not None else "still connected")
             console.print(table)
-        if args.skip != "learners":
-            rows = bench_learners(bundle, args.max_sessions, args.session_seconds)
+        if "learners" not in args.skip:
+            rows = bench_learners(bundle, args.max_sessions, args.session_seconds, args.workers)
             results["learners"] = rows
             table = Table("sessions", "fps min / median", "dropped", "audio->recv p50/p95 ms", "server CPU %", "keeps 25 fps",
-                          title=f"learner sessions, {args.session_seconds:g} s of real-time audio each")
+                          title=f"learner sessions, {args.session_seconds:g} s of real-time audio each, {args.workers} worker(s)")
             for r in rows:
                 table.add_row(str(r["sessions"]), f"{r['fps_min']:.1f} / {r['fps_median']:.1f}", str(r["dropped"]),
                               f"{r['audio_to_receive_p50_ms']:.1f} / {r['audio_to_receive_p95_ms']:.1f}",
                               f"{r['server_cpu_percent']:.0f}", "yes" if r["keeps_25fps"] else "no")
             console.print(table)
             kept = [r["sessions"] for r in rows if r["keeps_25fps"]]
-            console.print(f"learner sessions that keep 25 fps: {max(kept) if kept else 0}")
+            console.print(f"learner sessions that keep 25 fps: {max(kept) if kept else 0} ({args.workers} worker(s))")
+        if args.comparisons:
+            c = bench_class(bundle, args.comparisons, args.workers, args.compare_seconds)
+            results["class"] = c
+            table = Table("learners", "workers", "answered", "comparison p50 / p95 / max s", "fps min / median while comparing",
+                          "sessions at 25 fps", "fps min before", "server CPU %", "errors",
+                          title="a class answering at once: every learner's attempt ends together, every one asks for its comparison")
+            table.add_row(str(c["learners"]), str(c["workers"]), f"{c['answered']}/{c['learners']}",
+                          f"{c['comparison_p50_s']:.2f} / {c['comparison_p95_s']:.2f} / {c['comparison_max_s']:.2f}",
+                          f"{c['fps_min_during']:.1f} / {c['fps_median_during']:.1f}", f"{c['sessions_at_25fps_during']}/{c['learners']}",
+                          f"{c['fps_min_before']:.1f}", f"{c['server_cpu_percent']:.0f}", "; ".join(c["errors"]) or "none")
+            console.print(table)
+        load = os.getloadavg()
+        results["load_after"] = load
+        console.print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -142,9 +142,12 @@ class RtmriServer:
         return agent, metrics
 
     def stop(self) -> None:
-        """From any thread."""
+        """From any thread; nothing to do when it stopped already (a drain ends that way)."""
         if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:  # its loop is closed: it stopped
+                pass
 
     def drain(self, deadline_s: float) -> None:
         """From any thread: take no new sessions, tell the running ones to move, and stop when

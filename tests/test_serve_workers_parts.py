@@ -1,0 +1,321 @@
+"""The parts of serving behind a balancer, each alone: the agent check's reply, the
+comparison queue, the Prometheus endpoint, a full or draining worker's refusal, the HAProxy
+configuration (checked by HAProxy itself, and its retry of a refusing worker on another,
+with stand-in workers), `rtmri deploy haproxy`, and the shipped lessons served by default.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from rtmri.bundle.engine import Engine
+from rtmri.deploy import cli as deploy_cli
+from rtmri.deploy.haproxy import WorkerAddress, haproxy_config
+from rtmri.demo import shipped
+from rtmri.streamer.benchmarks.signals import bursts
+from rtmri.streamer.server.agent import agent_reply
+from rtmri.streamer.server.app import RtmriServer, ServerOptions, ServerThread
+from rtmri.streamer.server.clients import Client
+from rtmri.streamer.server.comparisons import ComparisonQueue
+from rtmri.streamer.server.metrics import ServerMetrics
+from rtmri.streamer.server.protocol import COMPARISON, audio_message, control
+from rtmri.streamer.server.security import Limits
+
+HAPROXY = Path("/usr/sbin/haproxy")
+needs_haproxy = pytest.mark.skipif(not HAPROXY.exists(), reason="needs HAProxy at /usr/sbin/haproxy (Debian: apt-get install haproxy)")
+
+
+def test_the_agent_weighs_a_worker_by_its_free_places_and_drains_a_full_one():
+    assert agent_reply(0, 8, False) == "up ready 100%\n"
+    assert agent_reply(6, 8, False) == "up ready 25%\n"
+    assert agent_reply(7, 8, False) == "up ready 12%\n"
+    assert agent_reply(8, 8, False) == "drain\n"
+    assert agent_reply(0, 8, True) == "drain\n"
+
+
+# --- the comparison queue ---------------------------------------------------------------
+
+class StubSocket:
+    remote_address = ("127.0.0.1", 0)
+
+
+class RecordingComparer:
+    """Takes requests and answers them when told (as LessonComparer does, via client.say)."""
+
+    def __init__(self) -> None:
+        self.handed: list = []
+
+    def request(self, client, request) -> None:
+        self.handed.append((client, request))
+
+    def answer(self, k: int) -> None:
+        client, request = self.handed[k]
+        client.say(control(COMPARISON, id=request["id"], comparison={"score": 50}))
+
+    def audio(self, client, offset, samples) -> None:
+        pass
+
+    def leave(self, client) -> None:
+        pass
+
+
+def answers(client: Client) -> list[dict]:
+    return [json.loads(text) for text in client.controls]
+
+
+def test_the_comparison_queue_hands_one_at_a_time_and_says_busy_when_full():
+    comparer, metrics = RecordingComparer(), ServerMetrics()
+    queue = ComparisonQueue(comparer, max_waiting=3, metrics=metrics)
+    clients = [Client(StubSocket(), Limits()) for _ in range(6)]
+    for k, client in enumerate(clients):
+        queue.request(client, {"type": "compare", "id": k})
+    assert [c for c, _ in comparer.handed] == clients[:1]  # one with the comparer
+    assert metrics.comparisons_waiting._value.get() == 3 and metrics.comparisons_running._value.get() == 1
+    for client in clients[4:]:  # past the queue's bound: told at once
+        (busy,) = answers(client)
+        assert busy["type"] == COMPARISON and "try again" in busy["error"] and busy["id"] == clients.index(client)
+    assert metrics.comparisons_refused._value.get() == 2
+    queue.leave(clients[2])  # gone while waiting: its request goes with it
+    comparer.answer(0)
+    assert [c for c, _ in comparer.handed] == [clients[0], clients[1]]
+    comparer.answer(1)
+    assert [c for c, _ in comparer.handed] == [clients[0], clients[1], clients[3]]  # in arrival order
+    comparer.answer(2)
+    assert metrics.comparisons_waiting._value.get() == 0 and metrics.comparisons_running._value.get() == 0
+    assert answers(clients[0])[0]["comparison"] == {"score": 50}
+    assert metrics.comparison_time._sum.get() >= 0 and 'rtmri_comparison_seconds_count 3.0' in metrics.text().decode()
+
+
+def test_a_second_request_while_one_waits_is_refused_and_a_busy_answer_frees_nothing():
+    comparer = RecordingComparer()
+    queue = ComparisonQueue(comparer, max_waiting=1)
+    a, b = Client(StubSocket(), Limits()), Client(StubSocket(), Limits())
+    queue.request(a, {"id": 1})
+    queue.request(a, {"id": 2})  # a's first is with the comparer: this one waits
+    queue.request(a, {"id": 3})  # and a third is refused: one waiting per learner
+    assert answers(a)[-1]["id"] == 3 and "waiting" in answers(a)[-1]["error"]
+    queue.request(b, {"id": 4})  # the queue is full: b is told so, and a's place is not freed by that answer
+    assert "try again" in answers(b)[-1]["error"]
+    assert len(comparer.handed) == 1
+    comparer.answer(0)
+    assert [r["id"] for _, r in comparer.handed] == [1, 2]
+
+
+# --- one worker's server, in process ------------------------------------------------------
+
+@pytest.fixture
+def worker(make_tiny_bundle):
+    running = []
+
+    def start(**options):
+        engine = Engine(make_tiny_bundle(size=64))
+        engine.warm_up()
+        limits = options.pop("limits", Limits())
+        thread = ServerThread(RtmriServer(engine, ServerOptions(mode="learner", port=0, limits=limits, **options))).start()
+        running.append(thread)
+        return thread
+
+    yield start
+    for thread in running:
+        thread.stop()
+
+
+def ws_url(server) -> str:
+    return f"ws://127.0.0.1:{server.port}/ws"
+
+
+def hello(ws) -> dict:
+    ws.send(json.dumps({"type": "hello"}))
+    return json.loads(ws.recv(timeout=10))
+
+
+def metric(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    assert match, f"{name} not in the metrics"
+    return float(match.group(1))
+
+
+def test_the_metrics_endpoint_counts_a_learners_sessions_frames_and_latency(worker):
+    server = worker(metrics_port=0).server
+    audio = bursts(2.0, seed=3)
+    with connect(ws_url(server), compression=None) as ws:
+        hello(ws)
+        ws.send(json.dumps({"type": "start"}))
+        for at in range(0, len(audio), 320):
+            ws.send(audio_message(at, audio[at:at + 320]))
+            time.sleep(0.02)
+        time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        frames = 0
+        while True:  # the frames the client has been sent so far
+            try:
+                message = ws.recv(timeout=0.2)
+            except TimeoutError:
+                break
+            frames += isinstance(message, bytes)
+    assert metric(text, "rtmri_sessions") == 1 and metric(text, "rtmri_clients") == 1
+    sent = metric(text, "rtmri_frames_sent_total")
+    assert 40 <= sent <= frames + 2, (sent, frames)  # 2 s of audio: 50 frames, less the lookahead held back
+    assert metric(text, "rtmri_frame_latency_seconds_count") == sent
+    p50 = metric(text, 'rtmri_frame_latency_recent_seconds{quantile="0.5"}')
+    assert 0 < p50 < 1.0
+
+
+def test_a_full_worker_behind_a_balancer_refuses_the_handshake_with_503(worker):
+    server = worker(balanced=True, limits=Limits(max_sessions=1)).server
+    with connect(ws_url(server), compression=None) as first:
+        hello(first)
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws_url(server), compression=None)
+        assert refused.value.response.status_code == 503 and b"full" in refused.value.response.body
+        assert server.agent_reply() == "drain\n"
+    deadline = time.monotonic() + 5
+    while server.mode.joined:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert server.agent_reply() == "up ready 100%\n"
+
+
+def test_draining_tells_learners_to_move_refuses_new_ones_and_stops_when_they_are_gone(worker):
+    thread = worker(balanced=True, agent_port=0)
+    server = thread.server
+    with connect(ws_url(server), compression=None) as ws:
+        hello(ws)
+        server.drain(10.0)
+        while True:
+            message = ws.recv(timeout=5)
+            if isinstance(message, str) and json.loads(message)["type"] == "move":
+                break
+        assert json.loads(message)["within_s"] == 10.0
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws_url(server), compression=None)
+        assert refused.value.response.status_code == 503
+        with socket.create_connection(("127.0.0.1", server.agent_port), timeout=5) as agent:
+            assert agent.recv(100) == b"drain\n"
+    started = time.monotonic()
+    thread._thread.join(5)  # it stops once its last learner left, long before the deadline
+    assert not thread._thread.is_alive() and time.monotonic() - started < 3.0
+
+
+# --- HAProxy --------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stand_in_worker(status: int, hits: list) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            body = b"ok" if status == 200 else b"server full"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def stand_in_agent(reply: bytes) -> socketserver.ThreadingTCPServer:
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.sendall(reply)
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@needs_haproxy
+def test_haproxy_sends_a_request_a_full_worker_refused_to_another(tmp_path):
+    refused_hits, served_hits = [], []
+    full, open_ = stand_in_worker(503, refused_hits), stand_in_worker(200, served_hits)
+    agents = [stand_in_agent(b"up ready 100%\n") for _ in range(2)]
+    workers = [WorkerAddress(f"w{i + 1}", "127.0.0.1", s.server_address[1], a.server_address[1], free_port())
+               for i, (s, a) in enumerate(zip((full, open_), agents))]
+    port = free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(haproxy_config(workers, ("127.0.0.1", port)))
+    haproxy = subprocess.Popen([str(HAPROXY), "-db", "-f", str(config)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "HAProxy did not listen"
+                time.sleep(0.1)
+        statuses = []
+        for k in range(12):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ws?k={k}", timeout=10) as response:
+                statuses.append(response.status)
+        assert statuses == [200] * 12
+        assert refused_hits, "the full worker was never tried: the retry was not exercised"
+        assert len(served_hits) == 12
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)
+        for s in (full, open_, *agents):
+            s.shutdown()
+
+
+@needs_haproxy
+def test_deploy_haproxy_writes_a_configuration_haproxy_accepts(tmp_path):
+    out, targets = tmp_path / "haproxy.cfg", tmp_path / "targets.json"
+    parser = __import__("argparse").ArgumentParser()
+    deploy_cli.add_arguments(parser)
+    args = parser.parse_args(["haproxy", "--worker", "10.0.0.11:9000", "--worker", "10.0.0.12:9100:9200:9300", "--bind", ":8443",
+                              "--stats", "127.0.0.1:8404", "--out", str(out), "--prometheus-targets", str(targets)])
+    assert deploy_cli.main(args) == 0
+    check = subprocess.run([str(HAPROXY), "-c", "-f", str(out)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    text = out.read_text()
+    assert "agent-addr 10.0.0.11 agent-port 9001" in text and "agent-port 9200" in text and "bind :8443" in text
+    assert json.loads(targets.read_text())[0]["targets"] == ["10.0.0.11:9002", "10.0.0.12:9300"]
+    bad = parser.parse_args(["haproxy", "--worker", "10.0.0.11"])
+    with pytest.raises(Exception, match="HOST:PORT"):
+        deploy_cli.main(bad)
+
+
+# --- the shipped lessons --------------------------------------------------------------------
+
+def test_learner_mode_without_references_serves_the_shipped_lessons(make_tiny_bundle):
+    lessons = sorted(p.stem for p in shipped().lessons.glob("*.json"))
+    assert lessons, "the package ships lessons"
+    process = subprocess.Popen([sys.executable, "-m", "rtmri.cli", "serve", "--bundle", str(make_tiny_bundle(size=64).path),
+                                "--mode", "learner", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
+        assert match, line + process.stderr.read()
+        with urllib.request.urlopen(match.group(1) + "references", timeout=10) as response:
+            served = json.load(response)
+    finally:
+        process.terminate()
+        process.wait(20)
+    assert sorted(r["lesson"]["id"] for r in served) == lessons
+    assert all(r["frames"] > 0 and r["original"] for r in served)
