@@ -1,22 +1,35 @@
 """The run's manifest (``OUT/manifest.json``, for programs) and report (``OUT/report.md``,
 for people): clips per split in the layout of the study's Table 1, hours per split and per
 speaker, every skipped recording with its reason, every warning, and what this run did
-(prepared, reused from an earlier run, skipped)."""
+(prepared, reused from an earlier run, skipped).
+
+Where the clips carry the synthesizer's geometry, ``write_geometry_check`` adds the image
+measure (DESIGN §5b) on every clip's frames against that geometry: RMSE over the distance
+function's lines (glottis to lips) and, apart, over the velopharyngeal port's lines, per
+speaker and in all (``python -m rtmri.prepare.report DATA`` on a prepared dataset)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
 
+import numpy as np
+from tqdm import tqdm
+
 from rtmri.alignment import FPS
-from rtmri.clips import ALL_SPLITS, CLIPS_DIR, FILELISTS_DIR, HEADER_FILE, REQUIRED_FILES
+from rtmri.articulation import regions as R
+from rtmri.clips import ALL_SPLITS, CLIPS_DIR, FILELISTS_DIR, HEADER_FILE, REQUIRED_FILES, Clip, ClipDataset
 from rtmri.files import atomic_write
 
 MANIFEST_FORMAT = "rtmri-prepare-manifest"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.md"
 STUDY_TABLE_1 = {"train": 11206, "val": 1401, "test": 1316}
+GEOMETRY_CHECK = "geometry_check"
+TRACT, VELUM = "tract", "velum"  # the distance function's lines; the velopharyngeal port's
+MAX_TRACT_RMSE_MM = 1.3  # what the image measure must reach on synthetic frames (issue 24)
 
 
 def _hours(seconds: float) -> float:
@@ -129,6 +142,8 @@ def render(manifest: dict) -> str:
         lines += [f"| `{_cell(w['recording'])}` | {_cell(w['warning'])} |" for w in manifest["warnings"]]
     else:
         lines.append("None.")
+    if manifest.get(GEOMETRY_CHECK):
+        lines += ["", *geometry_check_lines(manifest[GEOMETRY_CHECK])]
     lines += [
         "",
         f"Files: `{HEADER_FILE}` (header), `{FILELISTS_DIR}/<split>.txt` (one clip id a line), "
@@ -136,6 +151,78 @@ def render(manifest: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def clip_errors(clip: Clip, grid, image_size: int) -> dict[str, np.ndarray] | None:
+    """Image measure minus geometry (mm) on the clip's frames, by line group; None without geometry."""
+    from rtmri.articulation.measure import measure  # scikit-image, scipy: only for this check
+    from rtmri.articulation.outlines import true_gaps
+
+    geometry = clip.geometry()
+    if geometry is None:
+        return None
+    measured = measure(clip.frames(), grid).distance_mm
+    truth = true_gaps(geometry, grid, (image_size, image_size)) * grid.mm_per_px
+    error = measured - truth
+    return {TRACT: error[:, grid.tract_lines], VELUM: error[:, grid.lines_of(R.VELOPHARYNGEAL)]}
+
+
+def geometry_check(out: Path, progress: bool = True) -> dict | None:
+    """RMSE (mm) of the image measure against the geometry, by line group, per speaker and in
+    all, over every clip with geometry and a grid; None when there is none."""
+    dataset = ClipDataset(out)
+    clip_ids = sorted({line.strip() for split in ALL_SPLITS for line in _filelist(out, split)})
+    sums: dict[str, dict[str, list[float]]] = {}
+    for clip_id in tqdm(clip_ids, desc="image measure vs geometry", unit="clip", disable=not progress):
+        clip = Clip(dataset.root, clip_id)
+        grid = dataset.grid(clip.speaker)
+        errors = None if grid is None else clip_errors(clip, grid, dataset.image_size)
+        if errors is None:
+            continue
+        for key in (clip.speaker, "all"):
+            entry = sums.setdefault(key, {TRACT: [0.0, 0], VELUM: [0.0, 0]})
+            for group, values in errors.items():
+                finite = values[np.isfinite(values)]
+                entry[group][0] += float(np.sum(finite**2))
+                entry[group][1] += int(finite.size)
+    if not sums:
+        return None
+    rmse = {key: {group: (round(float(np.sqrt(s / n)), 3) if n else None) for group, (s, n) in entry.items()}
+            for key, entry in sums.items()}
+    return {"clips": len(clip_ids), "rmse_mm": rmse, "max_tract_rmse_mm": MAX_TRACT_RMSE_MM}
+
+
+def _filelist(out: Path, split: str) -> list[str]:
+    path = Path(out) / FILELISTS_DIR / f"{split}.txt"
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.is_file() else []
+
+
+def geometry_check_lines(check: dict) -> list[str]:
+    overall = check["rmse_mm"]["all"]
+    verdict = "within" if overall[TRACT] is not None and overall[TRACT] <= check["max_tract_rmse_mm"] else "above"
+    lines = [
+        "## Image measure against the synthesizer's geometry",
+        "",
+        f"RMSE (mm) of the air gap the image measure reads on the frames against the gap of the drawn shapes, "
+        f"{check['clips']} clips: the distance function's lines (glottis to lips; {verdict} the "
+        f"{check['max_tract_rmse_mm']:g} mm bound) and, apart, the velopharyngeal port's lines.",
+        "",
+        "| speaker | tract lines | velopharyngeal lines |",
+        "|---|---:|---:|",
+    ]
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    for key, entry in sorted(check["rmse_mm"].items(), key=lambda kv: (kv[0] == "all", kv[0])):
+        lines.append(f"| {'all' if key == 'all' else _cell(key)} | {fmt(entry[TRACT])} | {fmt(entry[VELUM])} |")
+    return lines
+
+
+def write_geometry_check(out: Path, progress: bool = True) -> dict | None:
+    """Add the image measure's check against the geometry to the manifest and the report."""
+    check = geometry_check(out, progress)
+    if check is not None:
+        manifest = json.loads((Path(out) / MANIFEST_FILE).read_text(encoding="utf-8"))
+        write(out, {**manifest, GEOMETRY_CHECK: check})
+    return check
 
 
 def write(out: Path, manifest: dict) -> None:
@@ -148,3 +235,21 @@ def read_options(out: Path) -> dict:
     """The options a prepared dataset was made with (its manifest's); OSError, ValueError,
     KeyError or TypeError when it has no readable manifest."""
     return json.loads((Path(out) / MANIFEST_FILE).read_text(encoding="utf-8"))["options"]
+
+
+def main(argv=None) -> int:
+    """python -m rtmri.prepare.report DATA: the image measure against the synthesizer's geometry
+    on a prepared dataset, written into its manifest and report and printed."""
+    parser = argparse.ArgumentParser(prog="python -m rtmri.prepare.report", description=main.__doc__)
+    parser.add_argument("data", type=Path)
+    args = parser.parse_args(argv)
+    check = write_geometry_check(args.data)
+    if check is None:
+        print(f"{args.data}: no clip with geometry and a grid")
+        return 1
+    print("\n".join(geometry_check_lines(check)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

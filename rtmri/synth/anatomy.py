@@ -90,7 +90,7 @@ HARD_PALATE = [(0, -14), (9, -13.5), (18, -16), (28, -17.8), (35, -16), (41, -9.
 PALATE_MARROW = [(1, -16.8), (10, -16.5), (20, -18.2), (30, -19.0), (45, -15), (52, -19)]
 UPPER_INCISOR = [(47, 0), (53.4, 8), (55.4, 8), (55.4, 0), (54, -12), (50, -17), (47, -10)]
 VELUM_ROOT = (0.0, -18.5)  # where the soft palate's nasal surface leaves the hard palate
-VELUM_BULGE_MM = 5.0  # how far the nasal surface bows up from the straight line to the uvula
+VELUM_THICKNESS_MM = 9.0  # soft palate, oral to nasal surface (adults: about 8-10 mm)
 
 SYMPHYSIS = [(41, 29), (49, 27), (54, 33), (56, 43), (55, 53), (50, 60), (43, 61), (38, 55), (37, 44), (38, 35)]
 LOWER_INCISOR_ROOT = [(51, 33), (46, 35)]
@@ -228,15 +228,13 @@ def tongue(outlines: Outlines) -> np.ndarray:
 
 
 def velum(outlines: Outlines, head: Head) -> np.ndarray:
-    """Uvula and soft palate: the oral surface VocalTractLab draws, a bowed nasal surface back."""
-    uvula, oral = outlines["uvula"], outlines["upper"][:VELUM_END]
-    start, end = head.points([VELUM_ROOT])[0], uvula[0]
-    chord = end - start
-    normal = np.array([chord[1], -chord[0]]) / (np.linalg.norm(chord) + 1e-9)
-    control = (start + end) / 2 + VELUM_BULGE_MM * normal
-    t = np.linspace(0, 1, 9)[:, None]
-    nasal = (1 - t) ** 2 * start + 2 * t * (1 - t) * control + t**2 * end
-    return np.concatenate([uvula, oral, nasal])
+    """Uvula and soft palate as one body: the uvula and oral surface VocalTractLab draws (back
+    to the hard palate), up to the root of the nasal surface on the hard palate, and back along
+    the nasal surface, VELUM_THICKNESS_MM above the oral one (on its convex side: it cannot
+    cross it), to the back of the uvula."""
+    uvula, oral = outlines["uvula"], outlines["upper"][:VELUM_END]  # oral: from the uvula to the hard palate
+    nasal = offset_polyline(oral, VELUM_THICKNESS_MM * head.warp.scale)  # to the left of back -> front: up
+    return np.concatenate([uvula, oral, head.points([VELUM_ROOT]), nasal[::-1]])
 
 
 def tract_shapes(outlines: Outlines, rest: Outlines, head: Head | None = None) -> tuple[np.ndarray, list[Shape]]:
