@@ -319,3 +319,20 @@ def test_learner_mode_without_references_serves_the_shipped_lessons(make_tiny_bu
         process.wait(20)
     assert sorted(r["lesson"]["id"] for r in served) == lessons
     assert all(r["frames"] > 0 and r["original"] for r in served)
+
+
+def test_the_queue_takes_on_no_longer_wait_than_its_recent_comparisons_allow(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("rtmri.streamer.server.comparisons.time.monotonic", lambda: clock[0])
+    comparer = RecordingComparer()
+    queue = ComparisonQueue(comparer, max_waiting=50)
+    first = Client(StubSocket(), Limits())
+    queue.request(first, {"id": 0})
+    clock[0] += 3.0  # one comparison took 3 s
+    comparer.answer(0)
+    clients = [Client(StubSocket(), Limits()) for _ in range(6)]
+    for k, client in enumerate(clients):
+        queue.request(client, {"id": k})
+    # 3 s each: one with the comparer and three waiting is 12 s of work ahead: the fifth and sixth are told to come back
+    assert len(queue.waiting) == 3 and all("try again" in answers(c)[-1]["error"] for c in clients[4:])
+    assert all(not answers(c) for c in clients[:4])

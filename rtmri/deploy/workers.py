@@ -27,6 +27,7 @@ from pathlib import Path
 from rtmri import RtmriError
 from rtmri.deploy.haproxy import WorkerAddress, haproxy_config, prometheus_targets
 from rtmri.streamer.serve_cli import join_url_for, print_qr
+from rtmri.streamer.server.app import ANY_ADDRESS
 from rtmri.streamer.server.security import is_loopback, new_token
 
 HAPROXY = "/usr/sbin/haproxy"
@@ -173,6 +174,7 @@ def _run(args, workers: list[Worker], config: Path, folder: Path, token, port: i
             worker.start()
         _wait_ready(workers, stopping)
         haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)])
+        _wait_listening(haproxy, WORKER_HOST if args.host in ANY_ADDRESS else args.host, port)
         scheme = "https" if args.tls_cert else "http"
         url = join_url_for(scheme, args.host, port, token)
         print(f"rtmri serve: {len(workers)} workers behind HAProxy ({config}); stats and metrics: "
@@ -211,6 +213,21 @@ def _wait_ready(workers: list[Worker], stopping: threading.Event) -> None:
         if time.monotonic() > end:
             raise RtmriError(f"the workers did not start within {START_TIMEOUT_S:g} s")
         time.sleep(POLL_S)
+
+
+def _wait_listening(haproxy: subprocess.Popen, host: str, port: int) -> None:
+    """Until HAProxy takes connections on its public port (the URL is printed after that)."""
+    end = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if haproxy.poll() is not None:
+            raise RtmriError(f"HAProxy stopped at its start (exit {haproxy.returncode}; its error is above)")
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > end:
+                raise RtmriError(f"HAProxy does not listen on {host}:{port}") from None
+            time.sleep(POLL_S / 4)
 
 
 def _supervise(workers: list[Worker], haproxy: subprocess.Popen, stopping: threading.Event,

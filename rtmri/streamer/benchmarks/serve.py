@@ -367,6 +367,28 @@ def calibrated_bundle(out_dir: Path, target_ms: float) -> str:
     return synthetic_bundle(out_dir / "synthetic", layers)
 
 
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+CURVE_SECONDS = 1.5  # per point
+
+
+def batch_curve(bundle: str, threads: int, sizes=BATCH_SIZES) -> list[dict]:
+    """The engine's batch curve: one pass's time against its batch size (what a GPU plan is
+    drawn from: a pass must fit in a frame period, 40 ms, for every session to get 25 fps)."""
+    engine = Engine(bundle, threads=threads)
+    engine.warm_up(batch_sizes=sizes)
+    rows = []
+    for batch in sizes:
+        mel = np.zeros((batch, N_MELS, engine.bundle.window_columns), np.float32)
+        start, runs = time.perf_counter(), 0
+        while time.perf_counter() - start < CURVE_SECONDS:
+            engine.run(mel)
+            runs += 1
+        pass_ms = (time.perf_counter() - start) * 1000.0 / runs
+        rows.append({"threads": threads, "batch": batch, "pass_ms": pass_ms, "ms_per_frame": pass_ms / batch,
+                     "frames_per_s": 1000.0 * batch / pass_ms})
+    return rows
+
+
 def inference_ms(bundle: str) -> dict:
     engine = Engine(bundle)
     engine.warm_up(batch_sizes=(1, 8))
@@ -396,6 +418,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--comparisons", type=int, default=0, metavar="N",
                         help="a class answering at once: N learners finish an attempt together and ask for its comparison")
     parser.add_argument("--compare-seconds", type=float, default=5.0, help="frames measured this long after the class asks (default 5)")
+    parser.add_argument("--batch-curve", action="store_true",
+                        help="also the engine's batch curve (one pass's time against its batch size, 1 and 2 threads)")
     parser.add_argument("--json", help="also write the figures here")
 
 
@@ -418,6 +442,13 @@ def main(args) -> int:
         console.print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min; this machine is shared)")
         results = {"bundle": bundle, "inference_ms_per_frame": per_frame, "cpus": os.cpu_count(), "workers": args.workers,
                    "load_before": load}
+        if args.batch_curve:
+            rows = [row for threads in (1, 2) for row in batch_curve(bundle, threads)]
+            results["batch_curve"] = rows
+            table = Table("threads", "batch", "ms per pass", "ms per frame", "frames/s", title="the engine's batch curve (no server)")
+            for r in rows:
+                table.add_row(str(r["threads"]), str(r["batch"]), f"{r['pass_ms']:.1f}", f"{r['ms_per_frame']:.2f}", f"{r['frames_per_s']:.0f}")
+            console.print(table)
         if "broadcast" not in args.skip:
             b = bench_broadcast(bundle, args.viewers, args.seconds, work)
             results["broadcast"] = b
