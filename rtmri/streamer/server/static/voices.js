@@ -7,7 +7,6 @@
 // app.js fills #ref-select with one option per reference and reads the chosen reference's id
 // from it (playing, comparing); this module keeps, in its place, one option per lesson: a copy of
 // app.js's option of the chosen voice. It reads the voices from the references listing.
-"use strict";
 
 export const VOICES = ["male", "female", "child"];
 const STORAGE_KEY = "rtmri-voice";
@@ -58,19 +57,20 @@ const lang = () => (document.documentElement.lang === "ja" ? "ja" : "en");
 async function fetchListing() {
   const response = await fetch(`/references?token=${encodeURIComponent(token)}`);
   if (!response.ok) throw new Error(`/references: ${response.status}`);
-  for (const description of await response.json()) descriptions.set(description.id, description);
+  const listing = await response.json();
+  descriptions.clear();
+  for (const description of listing) descriptions.set(description.id, description);
 }
 
-// app.js filled the list: take its options, group them by lesson, show the chosen voice's.
+// app.js filled the list (at each connection: another server may list other references): take
+// its options, group them by lesson, show the chosen voice's.
 async function adopt() {
   const seen = ++generation;
   const options = [...select.options];
   if (!options.length) { lessons = []; showPicker(); return; }
   const chosen = select.value;
-  if (options.some((option) => !descriptions.has(option.value))) {
-    try { await fetchListing(); } catch (error) { return; } // app.js's list stays as it is
-    if (seen !== generation) return;
-  }
+  try { await fetchListing(); } catch (error) { return; } // app.js's list stays as it is
+  if (seen !== generation) return;
   pool.clear();
   options.forEach((option) => pool.set(option.value, option));
   lessons = groupLessons(options.map((option) => descriptions.get(option.value) || { id: option.value }));
@@ -81,8 +81,12 @@ function voicesPresent() {
   return VOICES.filter((v) => lessons.some((lesson) => lesson.ids.has(v)));
 }
 
+let shown = { lang: null, voices: "" }; // what the picker shows, not to rebuild it for nothing
+
 function showPicker() {
   const present = voicesPresent();
+  if (shown.lang === lang() && shown.voices === present.join()) return;
+  shown = { lang: lang(), voices: present.join() };
   const T = TEXT[lang()];
   picker.hidden = present.length < 2;
   picker.setAttribute("aria-label", T.label);
@@ -96,10 +100,16 @@ function showPicker() {
   if (present.length) picker.value = present.includes(voice) ? voice : present[0];
 }
 
+// The voice the lessons are shown in: the learner's, where the lessons have it.
+function currentVoice() {
+  const present = voicesPresent();
+  return present.includes(voice) ? voice : present[0] ?? null;
+}
+
 // One option per lesson, the chosen voice's reference; selected: the lesson to keep selected.
 function showLessons(selected) {
   showPicker();
-  const current = picker.value || null;
+  const current = currentVoice();
   observer.disconnect(); // these are this module's own changes, not app.js's
   select.replaceChildren(...lessons.map((lesson) => {
     const id = referenceFor(lesson, current);
