@@ -1,25 +1,43 @@
-"""A learner's attempt against a native reference, articulator by articulator.
+"""A learner's attempt against a native reference, articulator by articulator, and phone by
+phone for how long each is held.
 
 1. Both recordings are checked for speech (rtmri.lessons.activity): a silent or too-short
    attempt is refused with a message (AttemptError), never scored.
 2. The attempt is aligned to the reference by DTW on the audio features (rtmri.lessons.align).
-3. Both are drawn by the same bundle with the same reference anatomy (the engine's), so
-   only the articulation differs, and measured on the bundle's analysis grid
-   (rtmri.articulation): one constriction curve per articulator (rtmri.lessons.articulators).
+3. Both are drawn by the same bundle with the same reference anatomy (the engine's), and
+   measured on the bundle's analysis grid (rtmri.articulation): one constriction curve per
+   articulator (rtmri.lessons.articulators), from the model's articulatory state.
 4. The attempt's curves are carried onto the reference's time axis (frame k at k / 25 s) by
    the alignment, and compared over the reference's speech (its phones, else its activity).
    Each reference frame is compared with the attempt within ``TIMING_TOLERANCE_FRAMES`` of
    its aligned instant, and with the reference within as many frames, where the two agree
-   best: DTW on audio places a fast movement (o to r to a) a frame early or late, and the
-   model's frames flicker for a frame now and then; both are timing, not articulation.
+   best: DTW on audio places a fast movement a frame early or late; that is timing.
 
-Differences: per articulator, the runs of frames where the attempt's gap differs from the
-reference's by at least ``LARGE_MM``, each described in words at its largest frame, with
-the reference phone there; the ``MAX_SEGMENTS`` largest are returned.
+How much a difference changes the sound: a gap is compared as log(1 + gap / ``SOFT_MM``):
+closing 2 mm to 0 changes the sound far more than widening 15 mm to 20 (the acoustics follow
+the narrowest part of the tract), and that scale weighs them so.
 
-Score (0-100): 100 x exp(-d / ``SCORE_SCALE_MM``), d the root mean square of the
-differences over the articulators and the speech frames: 100 for the same articulation,
-about 82 for 1 mm, 50 for 3.5 mm, 37 for 5 mm.
+The speaker: a smaller tract (a child's) has smaller gaps everywhere, which is not a mistake.
+Per articulator, the attempt's gaps are divided by its typical ratio to the reference's over
+the words (the median over the frames where both are open, within ``SCALE_LIMITS``): what is
+left is how this voice's articulation departs from its own habit, locally.
+
+Lengths: per reference phone, the length the alignment gives it in the attempt against its
+length in the reference times the attempt's tempo (the median of those ratios over the
+phones): a phone held for half the time the attempt's own pace gives it (a geminate said as
+a single consonant, a long vowel said short) or twice (the reverse) is a mistake, a slow
+or quick attempt is not. DTW keeps the tempo out of the articulation; this puts length back.
+
+Differences named: per articulator, the runs of frames where the difference is at least
+``NAMED`` (per articulator, in units of the scale above) for at least ``MIN_RUN_S``; per
+phone, a length ratio beyond ``LENGTH_NAMED``; each described in words with the reference
+phone there, ranked by how far beyond its threshold it goes (severity), the
+``MAX_SEGMENTS`` largest returned. Nothing below the thresholds is named: re-recordings of
+the same words by other voices of every type stay below them (rtmri compare-bench).
+
+Score (0-100): 100 x exp(-d / ``SCORE_SCALE``), d the root mean square, over the reference's
+speech frames, of each frame's severity (articulators and the length of its phone together,
+1 = as large as a named difference): 100 for the same articulation and timing.
 """
 
 from __future__ import annotations
@@ -29,16 +47,29 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rtmri.alignment import FPS
+from rtmri.articulation import regions as R
 from rtmri.lessons.activity import activity, check_attempt
-from rtmri.lessons.align import Alignment, align
-from rtmri.lessons.articulators import ARTICULATORS, Articulation, articulate
+from rtmri.lessons.align import Alignment
+from rtmri.lessons.articulators import ARTICULATORS, BY_KEY, Articulation, articulate
+from rtmri.lessons.sound import Sound, compare_sound
 from rtmri.lessons.words import describe, where
 
-LARGE_MM = 5.0  # re-recordings of the same words by another voice stay below it; a wrong vowel is 10-20 mm
+SOFT_MM = 2.0
+# A difference of log(1 + gap / SOFT_MM) this large is named, per articulator: measured on
+# correct attempts by voices the model never heard (rtmri make-mistakes --seed 1, see
+# docs/drafts/mistakes.md), above what they reach.
+NAMED = {"lips": 0.6, "tongue_tip": 0.6, "tongue_body": 0.6, "tongue_back": 0.6, "velum": 0.6, "tongue_root": 0.6}
+MIN_RUN_S = 0.06
+SPREAD = 3.0  # robust standard deviations of an attempt's own difference that a named one exceeds
+SCALE_LIMITS = (0.5, 2.0)
+LENGTH_NAMED = np.log(1.6)  # a phone held 1.6 times as long (or as short) as the attempt's pace gives it
+LENGTH_FLOOR_S = 0.02  # added to both lengths: a few ms of alignment error on a short phone is not a length
 MAX_SEGMENTS = 5
-SCORE_SCALE_MM = 5.0
+SCORE_SCALE = 1.0
 SPEECH_MARGIN_S = 0.04  # one frame either side of the reference's speech
 TIMING_TOLERANCE_FRAMES = 1
+ARTICULATION, LENGTH, SOUND = "articulation", "length", "sound"
+SOUND_NAMED = 4.0  # spectral distance (mean-removed log-mel, dB) above the attempt's usual one that is named
 
 
 @dataclass(frozen=True)
@@ -52,22 +83,29 @@ class Segment:
     attempt_mm: float
     en: str
     ja: str
+    severity: float = 1.0  # how far beyond the named threshold (1: at it)
+    kind: str = ARTICULATION
+    reference_len_s: float | None = None  # a length difference: the reference's length at the attempt's pace ...
+    attempt_len_s: float | None = None  # ... and the attempt's
 
     @property
     def difference_mm(self) -> float:
         return self.attempt_mm - self.reference_mm
 
     def to_json(self) -> dict:
-        return {"articulator": self.articulator, "start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
-                "peak_s": round(self.peak_s, 3), "phone": self.phone, "reference_mm": round(self.reference_mm, 2),
-                "attempt_mm": round(self.attempt_mm, 2), "difference_mm": round(self.difference_mm, 2),
+        lengths = ({} if self.kind != LENGTH else
+                   {"reference_len_s": round(self.reference_len_s, 3), "attempt_len_s": round(self.attempt_len_s, 3)})
+        return {"articulator": self.articulator, "kind": self.kind, "start_s": round(self.start_s, 3),
+                "end_s": round(self.end_s, 3), "peak_s": round(self.peak_s, 3), "phone": self.phone,
+                "reference_mm": _rounded(self.reference_mm), "attempt_mm": _rounded(self.attempt_mm),
+                "difference_mm": _rounded(self.difference_mm), "severity": round(self.severity, 2), **lengths,
                 "en": self.en, "ja": self.ja}
 
 
 @dataclass(frozen=True)
 class Comparison:
     score: int
-    rms_mm: float
+    distance: float  # the root mean square severity the score is made from
     times_s: np.ndarray  # reference frame instants k / 25
     speech: np.ndarray  # bool per reference frame: compared
     reference: dict[str, np.ndarray]  # articulator -> curve (mm) per reference frame
@@ -79,32 +117,43 @@ class Comparison:
     reference_frames: np.ndarray = field(repr=False)
     attempt_frames: np.ndarray = field(repr=False)  # the attempt's frames, per reference frame (aligned)
     closed_mm: float = 0.0
+    speaker_scale: dict[str, float] = field(default_factory=dict)  # articulator -> the attempt's gaps over the reference's
+    lengths: tuple[dict, ...] = ()  # per reference phone: its length, the attempt's, the ratio at the attempt's pace
+    tempo: float = 1.0  # the attempt's length over the reference's (median over the phones)
+    by_phone: tuple[dict, ...] = ()  # per reference phone: its severities (articulators: signed mean; length; sound)
 
     def to_json(self) -> dict:
         curves = lambda d: {k: [None if not np.isfinite(v) else round(float(v), 2) for v in c] for k, c in d.items()}
         return {
-            "score": self.score, "rms_mm": round(self.rms_mm, 3) if np.isfinite(self.rms_mm) else None,
-            "score_rule": f"100 x exp(-rms / {SCORE_SCALE_MM:g} mm), rms over the articulators and the reference's speech",
-            "large_mm": LARGE_MM, "closed_mm": round(self.closed_mm, 3), "fps": FPS,
+            "score": self.score, "distance": round(self.distance, 3) if np.isfinite(self.distance) else None,
+            "score_rule": (f"100 x exp(-d / {SCORE_SCALE:g}), d the root mean square over the reference's speech of each "
+                           "frame's difference (articulators and the length of its phone) in units of a named difference"),
+            "named": dict(NAMED), "soft_mm": SOFT_MM, "length_named": round(float(np.exp(LENGTH_NAMED)), 2),
+            "closed_mm": round(self.closed_mm, 3), "fps": FPS,
+            "speaker_scale": {k: round(v, 3) for k, v in self.speaker_scale.items()}, "tempo": round(self.tempo, 3),
             "articulators": [{"key": a.key, "en": a.en, "ja": a.ja, "regions": list(a.regions)} for a in ARTICULATORS],
             "times_s": [round(float(t), 3) for t in self.times_s],
             "attempt_times_s": [round(float(t), 3) for t in self.attempt_times_s],
             "speech": [bool(v) for v in self.speech],
             "reference": curves(self.reference), "attempt": curves(self.attempt),
-            "phones": list(self.phones),
+            "phones": list(self.phones), "lengths": list(self.lengths), "by_phone": list(self.by_phone),
             "segments": [s.to_json() for s in self.segments],
             "dtw_cost": round(self.alignment.cost, 3),
         }
+
+
+def _rounded(value: float) -> float | None:
+    return round(float(value), 2) if np.isfinite(value) else None
 
 
 def compare(attempt_wav: np.ndarray, reference_wav: np.ndarray, engine, grid, phones=()) -> Comparison:
     """AttemptError (rtmri.lessons.activity) for an attempt that cannot be scored."""
     reference_span = activity(reference_wav)
     attempt_span = check_attempt(attempt_wav, reference_span)
-    alignment = align(reference_wav, reference_span, attempt_wav, attempt_span)
     ref = articulate(engine, reference_wav, grid)
     att = articulate(engine, attempt_wav, grid)
-    return compare_articulations(ref, att, alignment, tuple(phones), speech_span(phones, reference_span))
+    sound = compare_sound(reference_wav, reference_span, attempt_wav, attempt_span, len(ref.frames))
+    return compare_articulations(ref, att, sound, tuple(phones), speech_span(phones, reference_span))
 
 
 def speech_span(phones, span) -> tuple[float, float]:
@@ -113,25 +162,62 @@ def speech_span(phones, span) -> tuple[float, float]:
     return span.start_s - SPEECH_MARGIN_S, span.end_s + SPEECH_MARGIN_S
 
 
-def compare_articulations(ref: Articulation, att: Articulation, alignment: Alignment, phones: tuple[dict, ...],
+def sound_scale(gap_mm: np.ndarray) -> np.ndarray:
+    """How a gap weighs in the sound: log(1 + gap / SOFT_MM) (a closure is 0)."""
+    return np.log1p(np.maximum(gap_mm, 0.0) / SOFT_MM)
+
+
+def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, phones: tuple[dict, ...],
                           span: tuple[float, float]) -> Comparison:
+    alignment = sound.alignment
     times = np.arange(len(ref.frames)) / FPS
     attempt_times = alignment.attempt_time(times)
     position = np.clip(attempt_times * FPS, 0, max(len(att.frames) - 1, 0))
     source = np.arange(len(att.frames))
     attempt = {k: np.interp(position, source, c) for k, c in att.curves.items()}
-    pairs = {a.key: nearest_pair(ref.curves[a.key], att.curves[a.key], position) for a in ARTICULATORS}
     speech = (times >= span[0]) & (times <= span[1])
-    differences = np.stack([pairs[a.key][1] - pairs[a.key][0] for a in ARTICULATORS])[:, speech]
-    with np.errstate(all="ignore"):
-        rms = float(np.sqrt(np.nanmean(differences**2))) if np.isfinite(differences).any() else float("nan")
-    score = round(100 * float(np.exp(-rms / SCORE_SCALE_MM))) if np.isfinite(rms) else 0
     closed = ref.mm_per_px + 1e-6
-    segments = sorted((s for a in ARTICULATORS for s in runs(a.key, times, speech, *pairs[a.key], phones, closed)),
-                      key=lambda s: -abs(s.difference_mm))[:MAX_SEGMENTS]
+    scale = {a.key: speaker_scale(ref.curves[a.key], attempt[a.key], speech, closed) for a in ARTICULATORS}
+    pairs = {a.key: nearest_pair(sound_scale(ref.curves[a.key]), sound_scale(att.curves[a.key] / scale[a.key]), position)
+             for a in ARTICULATORS}
+    severity = {k: habit_removed(pair[1] - pair[0], speech, NAMED[k]) for k, pair in pairs.items()}  # signed, per frame
+    lengths, tempo = phone_lengths(phones, alignment)
+    frame_length = length_per_frame(lengths, times)
+    unlike = np.nan_to_num(np.clip(habit_removed(sound.distance, speech, SOUND_NAMED), 0, None))
+    per_frame = np.sqrt(np.nanmean(np.stack([severity[a.key] ** 2 for a in ARTICULATORS]), axis=0) + frame_length**2 + unlike**2)
+    with np.errstate(all="ignore"):
+        distance = float(np.sqrt(np.nanmean(per_frame[speech] ** 2))) if np.isfinite(per_frame[speech]).any() else float("nan")
+    score = round(100 * float(np.exp(-distance / SCORE_SCALE))) if np.isfinite(distance) else 0
+    differences = phone_segments if phones else runs
+    segments = [s for a in ARTICULATORS for s in differences(a.key, times, speech, severity[a.key], ref.curves[a.key],
+                                                            attempt[a.key] / scale[a.key], phones, closed)]
+    segments += length_segments(lengths, ref, attempt, times, closed)
+    segments += sound_segments(phones, unlike, ref, attempt, times, segments)
+    segments = sorted(segments, key=lambda s: -s.severity)[:MAX_SEGMENTS]
     aligned_frames = att.frames[np.rint(position).astype(int)] if len(att.frames) else att.frames
-    return Comparison(score, rms, times, speech, dict(ref.curves), attempt, attempt_times, segments, phones, alignment,
-                      ref.frames, aligned_frames, closed)
+    return Comparison(score, distance, times, speech, dict(ref.curves), attempt, attempt_times, segments, phones, alignment,
+                      ref.frames, aligned_frames, closed, scale, tuple(lengths), tempo,
+                      tuple(phone_severities(phones, times, severity, lengths, unlike)))
+
+
+def habit_removed(difference: np.ndarray, speech: np.ndarray, named: float) -> np.ndarray:
+    """The difference in units of a named one, less what this attempt does throughout: its median
+    over the speech is taken away, and it is divided by SPREAD times its robust spread where that
+    exceeds the named size (a voice the model reads unsteadily everywhere is not wrong everywhere)."""
+    values = difference[speech & np.isfinite(difference)]
+    if not values.size:
+        return difference / named
+    centre = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - centre)))
+    return (difference - centre) / max(named, SPREAD * spread)
+
+
+def speaker_scale(reference: np.ndarray, attempt: np.ndarray, speech: np.ndarray, closed_mm: float) -> float:
+    """The attempt's gaps over the reference's, typically (median over the speech frames where both are open)."""
+    both = speech & (reference > closed_mm) & (attempt > closed_mm) & np.isfinite(reference) & np.isfinite(attempt)
+    if not both.any():
+        return 1.0
+    return float(np.clip(np.exp(np.median(np.log(attempt[both] / reference[both]))), *SCALE_LIMITS))
 
 
 def nearest_pair(reference: np.ndarray, curve: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,11 +235,10 @@ def nearest_pair(reference: np.ndarray, curve: np.ndarray, position: np.ndarray)
     return refs[best // len(shifts), frames], atts[best % len(shifts), frames]
 
 
-def runs(key: str, times, speech, reference, attempt, phones, closed_mm: float) -> list[Segment]:
-    """Runs of speech frames where the attempt's gap differs from the reference's by LARGE_MM or more, one sign each."""
-    difference = np.where(speech, attempt - reference, 0.0)
-    difference = np.nan_to_num(difference)
-    sign = np.where(difference >= LARGE_MM, 1, np.where(difference <= -LARGE_MM, -1, 0))
+def runs(key: str, times, speech, severity, reference, attempt, phones, closed_mm: float) -> list[Segment]:
+    """Runs of speech frames whose severity is 1 or more, one sign each, lasting MIN_RUN_S or more."""
+    value = np.nan_to_num(np.where(speech, severity, 0.0))
+    sign = np.where(value >= 1, 1, np.where(value <= -1, -1, 0))
     out, k = [], 0
     while k < len(sign):
         if sign[k] == 0:
@@ -162,14 +247,139 @@ def runs(key: str, times, speech, reference, attempt, phones, closed_mm: float) 
         end = k
         while end + 1 < len(sign) and sign[end + 1] == sign[k]:
             end += 1
-        peak = k + int(np.argmax(np.abs(difference[k : end + 1])))
-        phone = phone_at(phones, times[peak])
-        en, ja = describe(key, float(reference[peak]), float(attempt[peak]), closed_mm)
-        place_en, place_ja = where(phone, float(times[peak]))
-        out.append(Segment(key, float(times[k]), float(times[end] + 1 / FPS), float(times[peak]), phone,
-                           float(reference[peak]), float(attempt[peak]), en + place_en, ja + place_ja))
+        if (end + 1 - k) / FPS >= MIN_RUN_S - 1e-9:
+            peak = k + int(np.argmax(np.abs(value[k : end + 1])))
+            phone = phone_at(phones, times[peak])
+            en, ja = describe(key, float(reference[peak]), float(attempt[peak]), closed_mm)
+            place_en, place_ja = where(phone, float(times[peak]))
+            out.append(Segment(key, float(times[k]), float(times[end] + 1 / FPS), float(times[peak]), phone,
+                               float(reference[peak]), float(attempt[peak]), en + place_en, ja + place_ja,
+                               float(abs(value[peak]))))
         k = end + 1
     return out
+
+
+def frames_of(phone: dict, times: np.ndarray) -> np.ndarray:
+    """The reference frames a phone is seen in (at least the one it starts in, even if shorter than a frame)."""
+    first = int(np.clip(np.floor(phone["start"] * FPS), 0, len(times) - 1))
+    last = int(np.clip(np.ceil(phone["end"] * FPS) - 1, first, len(times) - 1))
+    return np.arange(first, last + 1)
+
+
+def phone_segments(key: str, times, speech, severity, reference, attempt, phones, closed_mm: float) -> list[Segment]:
+    """The phones over which the articulator's severity is 1 or more on average (phones make a
+    difference steadier than single frames do)."""
+    out = []
+    for entry in phones:
+        frames = frames_of(entry, times)
+        values = severity[frames]
+        if not frames.size or not np.isfinite(values).any() or abs(np.nanmean(values)) < 1:
+            continue
+        peak = int(frames[np.nanargmax(np.abs(values) * (np.sign(values) == np.sign(np.nanmean(values))))])
+        en, ja = describe(key, float(reference[peak]), float(attempt[peak]), closed_mm)
+        place_en, place_ja = where(entry["phone"], float(times[peak]))
+        out.append(Segment(key, entry["start"], entry["end"], float(times[peak]), entry["phone"], float(reference[peak]),
+                           float(attempt[peak]), en + place_en, ja + place_ja, float(abs(np.nanmean(values)))))
+    return out
+
+
+def phone_lengths(phones: tuple[dict, ...], alignment: Alignment) -> tuple[list[dict], float]:
+    """Per reference phone: its length, the attempt's (by the alignment), and their ratio at the
+    attempt's tempo; and the tempo (the median ratio)."""
+    if not phones:
+        return [], 1.0
+    starts = alignment.attempt_time(np.array([p["start"] for p in phones]))
+    ends = alignment.attempt_time(np.array([p["end"] for p in phones]))
+    reference = np.array([p["end"] - p["start"] for p in phones])
+    attempt = np.maximum(ends - starts, 0.0)
+    tempo = float(np.median((attempt + LENGTH_FLOOR_S) / (reference + LENGTH_FLOOR_S)))
+    paced = reference * tempo
+    log_ratio = np.log((attempt + LENGTH_FLOOR_S) / (paced + LENGTH_FLOOR_S))
+    return [{"phone": p["phone"], "start": p["start"], "end": p["end"], "reference_s": round(float(r), 3),
+             "attempt_s": round(float(a), 3), "paced_s": round(float(e), 3), "log_ratio": round(float(q), 3),
+             "severity": round(float(abs(q) / LENGTH_NAMED), 3)}
+            for p, r, a, e, q in zip(phones, reference, attempt, paced, log_ratio)], tempo
+
+
+def length_per_frame(lengths: list[dict], times: np.ndarray) -> np.ndarray:
+    """Each reference frame's length severity: its phone's (0 outside the phones)."""
+    out = np.zeros(len(times))
+    for entry in lengths:
+        frames = frames_of(entry, times)
+        out[frames] = np.maximum(out[frames], entry["severity"])
+    return out
+
+
+def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times, closed_mm: float) -> list[Segment]:
+    out = []
+    for entry in lengths:
+        if entry["severity"] < 1:
+            continue
+        frames = frames_of(entry, times)
+        middle = (entry["start"] + entry["end"]) / 2
+        key = articulator_of(entry["phone"], ref, frames)
+        peak = int(frames[len(frames) // 2])
+        en, ja = describe_length(entry["phone"], entry["paced_s"], entry["attempt_s"])
+        place_en, place_ja = where(entry["phone"], middle)
+        out.append(Segment(key, entry["start"], entry["end"], middle, entry["phone"], float(ref.curves[key][peak]),
+                           float(attempt[key][peak]), en + place_en, ja + place_ja, entry["severity"], LENGTH,
+                           entry["paced_s"], entry["attempt_s"]))
+    return out
+
+
+def phone_severities(phones, times, severity: dict, lengths: list[dict], unlike: np.ndarray) -> list[dict]:
+    out = []
+    for entry, length in zip(phones, lengths):
+        frames = frames_of(entry, times)
+        mean = lambda v: round(float(np.nanmean(v[frames])), 3) if np.isfinite(v[frames]).any() else None
+        out.append({"phone": entry["phone"], "start": entry["start"], "end": entry["end"],
+                    "articulators": {k: mean(v) for k, v in severity.items()}, "length": length["severity"],
+                    "sound": mean(unlike)})
+    return out
+
+
+def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict, times, named: list[Segment]) -> list[Segment]:
+    """Phones that sound unlike the reference's (mean severity 1 or more over the phone) where no
+    articulator or length is named: named after the phone and the articulator at its place."""
+    out = []
+    for entry in phones:
+        frames = frames_of(entry, times)
+        if any(s.start_s <= times[frames].mean() <= s.end_s or s.phone == entry["phone"] and
+                                  abs(s.peak_s - times[frames].mean()) < 1.5 / FPS for s in named):
+            continue
+        severity = float(np.mean(unlike[frames]))
+        if severity < 1:
+            continue
+        key = articulator_of(entry["phone"], ref, frames)
+        peak = int(frames[np.argmax(unlike[frames])])
+        middle = (entry["start"] + entry["end"]) / 2
+        place_en, place_ja = where(entry["phone"], middle)
+        out.append(Segment(key, entry["start"], entry["end"], middle, entry["phone"], float(ref.curves[key][peak]),
+                           float(attempt[key][peak]), f"/{entry['phone']}/ sounded unlike the reference's (made with the "
+                           f"{BY_KEY[key].en})" + place_en, f"/{entry['phone']}/ の音がお手本と違いました（{BY_KEY[key].ja}）" + place_ja,
+                           severity, SOUND))
+    return out
+
+
+def describe_length(phone: str, paced_s: float, attempt_s: float) -> tuple[str, str]:
+    """(English, Japanese) for a phone held too long or too short, without the time."""
+    if attempt_s < paced_s:
+        return (f"/{phone}/ was too short ({attempt_s:.2f} s; the reference at your pace holds it {paced_s:.2f} s)",
+                f"/{phone}/ が短すぎました（{attempt_s:.2f} 秒、お手本はあなたの速さで {paced_s:.2f} 秒）")
+    return (f"/{phone}/ was held too long ({attempt_s:.2f} s; the reference at your pace holds it {paced_s:.2f} s)",
+            f"/{phone}/ が長すぎました（{attempt_s:.2f} 秒、お手本はあなたの速さで {paced_s:.2f} 秒）")
+
+
+def articulator_of(phone: str, ref: Articulation, frames: np.ndarray) -> str:
+    """The articulator at the phone's place; else the one the reference narrows most during it."""
+    place = R.place_of(phone)
+    for articulator in ARTICULATORS:
+        if place in articulator.regions:
+            return articulator.key
+    tract = [a for a in ARTICULATORS if a.key != "velum"]
+    if not frames.size:
+        return tract[0].key
+    return min(tract, key=lambda a: np.nan_to_num(np.nanmean(ref.curves[a.key][frames]), nan=np.inf)).key
 
 
 def phone_at(phones, time_s: float) -> str | None:

@@ -63,7 +63,7 @@ def main(args) -> int:
     if not args.no_video:
         outputs.write_mp4(args.out / MP4_FILE, comparison, reference_wav, attempt_wav)
     print(f"rtmri compare: {lesson.name} ({lesson.romaji or lesson.id}): score {comparison.score}/100 "
-          f"(rms difference {comparison.rms_mm:.1f} mm)")
+          f"(distance {comparison.distance:.2f}: 1 = as large as a named difference)")
     for segment in comparison.segments:
         print(f"  - {segment.en}")
     if not comparison.segments:

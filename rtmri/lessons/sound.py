@@ -1,0 +1,74 @@
+"""The attempt's sound against the reference's, with the voice taken out: the alignment the
+comparison uses, and how unlike the reference each instant sounds.
+
+A voice differs from another in two ways that are not how the words are said: its level per
+frequency band (a microphone, a voice quality) and its vocal tract's length (a child's formants
+lie higher). The first is taken out as in rtmri.lessons.align (each mel band's mean over the
+speech removed); the second by warping the attempt's frequency axis (vocal-tract-length
+normalisation): each of ``WARPS`` is tried and the one whose DTW path is cheapest is kept.
+That path is the alignment; along it, the distance between the two normalised spectra at each
+reference instant says how unlike the reference it sounds there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+
+from rtmri.alignment import FPS
+from rtmri.audio import FMAX, FMIN, MEL_COLUMNS_PER_SECOND, N_MELS
+from rtmri.lessons.activity import Activity
+from rtmri.lessons.align import Alignment, speech_columns
+
+# Frequency scalings tried: a band at f takes the attempt's level at f x warp (a child's tract,
+# about 0.7 of an adult male's length, has its formants about 1.4 times as high).
+WARPS = tuple(float(w) for w in np.exp(np.linspace(np.log(0.8), np.log(1.5), 12)))
+BAND_HZ = librosa.mel_frequencies(N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]  # centre of each mel band
+
+
+@dataclass(frozen=True)
+class Sound:
+    alignment: Alignment
+    warp: float  # the attempt's frequency scaling that matched the reference best
+    distance: np.ndarray  # per reference frame (k / FPS): spectral distance to the attempt said there (NaN outside the speech)
+
+
+def warped(columns: np.ndarray, warp: float) -> np.ndarray:
+    """Mel columns with the frequency axis scaled: band f gets the level at f x warp."""
+    return np.stack([np.interp(BAND_HZ * warp, BAND_HZ, column) for column in columns.T], axis=1)
+
+
+def compare_sound(reference: np.ndarray, reference_span: Activity, attempt: np.ndarray, attempt_span: Activity,
+                  n_frames: int) -> Sound:
+    ref, ref_first = speech_columns(reference, reference_span)
+    raw, att_first = speech_columns(attempt, attempt_span)
+    best = None
+    for warp in WARPS:
+        att = warped(raw, warp)
+        att = att - att.mean(axis=1, keepdims=True)
+        cost, path = librosa.sequence.dtw(X=ref, Y=att, metric="euclidean")
+        mean_cost = float(cost[-1, -1] / len(path))
+        if best is None or mean_cost < best[0]:
+            best = (mean_cost, warp, att, path[::-1])
+    mean_cost, warp, att, path = best
+    distance = np.linalg.norm(ref[:, path[:, 0]] - att[:, path[:, 1]], axis=0)
+    counts = np.bincount(path[:, 0], minlength=ref.shape[1])
+    per_column = np.bincount(path[:, 0], weights=distance, minlength=ref.shape[1]) / np.maximum(counts, 1)
+    # several attempt columns may pair with one reference column (the attempt lingered): their mean
+    att_cols = np.maximum.accumulate(np.bincount(path[:, 0], weights=path[:, 1], minlength=ref.shape[1]) / np.maximum(counts, 1))
+    ref_cols = np.arange(ref.shape[1])
+    alignment = Alignment((ref_cols + ref_first) / MEL_COLUMNS_PER_SECOND, (att_cols + att_first) / MEL_COLUMNS_PER_SECOND, mean_cost)
+    return Sound(alignment, warp, per_frame(per_column, ref_first, n_frames))
+
+
+def per_frame(per_column: np.ndarray, first: int, n_frames: int) -> np.ndarray:
+    """Column values averaged into the reference's video frames (frame k: columns of [k, k+1) / FPS)."""
+    out = np.full(n_frames, np.nan)
+    frame_of = ((np.arange(len(per_column)) + first) * FPS) // MEL_COLUMNS_PER_SECOND
+    inside = frame_of < n_frames
+    sums = np.bincount(frame_of[inside], weights=per_column[inside], minlength=n_frames)
+    counts = np.bincount(frame_of[inside], minlength=n_frames)
+    out[counts > 0] = sums[counts > 0] / counts[counts > 0]
+    return out
