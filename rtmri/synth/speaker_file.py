@@ -256,13 +256,13 @@ def set_glottis_statics(text: str, values: dict[str, float], model: str = "Geome
 # Japanese /ɯ/ from the tract's rounded /u/, tuned on JD3 to the Kyoto survey's male /ɯ/
 # (F1 367, F2 1332 Hz; docs/drafts/vowels.md): lips not protruded (LP as JD3's /i/ and /a/)
 # and a little further apart, the tongue body and blade forward and a little lower. The
-# shifts are JD3's centimetres, scaled with the tract's length.
+# shifts are JD3's centimetres; a built tract takes them scaled (``tracts.add_own_vowels``).
 JA_U_LIP_PROTRUSION_CM = 0.1
 JA_U_SHIFT_CM = {"LD": 0.06, "TCX": 0.6, "TBX": 0.6, "TCY": -0.25, "TBY": -0.25}
 
 
 def unrounded_u(rounded: np.ndarray, scale: float, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Japanese /ɯ/ of a tract whose rounded /u/ is ``rounded``; scale: its length / JD3's."""
+    """Japanese /ɯ/ of a tract whose rounded /u/ is ``rounded``, moved by ``scale`` times JD3's shift."""
     out = np.array(rounded, dtype=float)
     out[T["LP"]] = JA_U_LIP_PROTRUSION_CM
     for key, shift in JA_U_SHIFT_CM.items():

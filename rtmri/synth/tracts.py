@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import vocaltractlab_cython as vtl
+from scipy.signal import find_peaks
 
 from rtmri.files import atomic_write
 from rtmri.synth import shape_repair, speaker_file
 from rtmri.synth.anatomy import Head
 from rtmri.synth.errors import SpeakerRejected, SynthError
-from rtmri.synth.japanese import JA_U
+from rtmri.synth.japanese import JA_U, ROUNDED_U
 from rtmri.synth.layout import SpeakerFolder
 from rtmri.synth.outlines import rest_outlines
 from rtmri.synth.speaker_file import H0, H2
@@ -42,7 +43,15 @@ SIZE_ANCHORS = np.stack([_JD3, (_JD3 + _FEMALE_25) / 2, _FEMALE_25, _GIRL_12, _G
 VOCAL_FOLD_RATIO = np.array([1.0, 0.922, 0.844, 0.572, 0.488])
 REFERENCE_REST_LENGTH_CM, REFERENCE_REST_THICKNESS_CM = 1.6, 0.45  # JD3's geometric glottis
 
-BUILD_VERSION = 2  # raise when the building changes: older cached files are rebuilt
+FRONT_VOWEL = "i"
+# Japanese /ɯ/'s F2 between the tract's own rounded /u/ and /i/ (0: u, 1: i), as JD3's JA_U
+# (tuned to the Kyoto survey's male speakers: 1324 Hz between 797 and 2153 Hz, transfer function).
+JA_U_F2_POSITION = 0.39
+MIN_JA_U_SHIFT, MAX_JA_U_SHIFT = 0.3, 2.0  # times JD3's tongue shift (speaker_file.JA_U_SHIFT_CM) scaled with the tract
+JA_U_BISECTIONS = 8
+SPECTRUM_SAMPLES = 4096  # 5.4 Hz apart at 44.1 kHz
+LOWEST_FORMANT_HZ = 150.0
+BUILD_VERSION = 3  # raise when the building changes: older cached files are rebuilt
 VOICE_QUALITIES = ("modal", "breathy", "pressed")  # glottis shapes of JD3
 NEUTRAL_SHAPE = "@"
 # Points of VocalTractLab's upper outline (27 points: velum, hard palate, incisor, upper lip).
@@ -151,13 +160,48 @@ def build_tract(anatomy, statics: dict[str, float], folder: Path) -> Tract:
 
 
 def add_own_vowels(path: Path, anatomy: np.ndarray, reference: np.ndarray) -> None:
-    """Japanese /ɯ/ from the file's fitted /u/; SpeakerRejected('vowel-closed') if it closes the tract."""
-    made = speaker_file.add_own_vowels(path, speaker_file.length_scale(anatomy, reference))
+    """Japanese /ɯ/ from the file's fitted /u/: lips not protruded, the tongue body moved forward
+    until its F2 lies where JD3's does between the tract's own /u/ and /i/ (at least
+    MIN_JA_U_SHIFT of JD3's shift scaled with the tract); SpeakerRejected('vowel-closed') if it
+    closes the tract.
+
+    JD3's shift scaled with the tract's length fronts a small tract's /ɯ/ relatively more (a
+    child's F2 came out 60 % above the man's where its /a/ is 20 % above; Kasuya et al. 1968
+    found Japanese /u/ changing less with age than the open vowels)."""
+    speaker_file.load(path, force=True)
+    scale = speaker_file.length_scale(anatomy, reference)
+    low, high = speaker_file.limits_of(Path(path).read_text())
+    rounded, front = vtl.get_shape(ROUNDED_U, "tract"), vtl.get_shape(FRONT_VOWEL, "tract")
+    f2_u, f2_i = second_formant_hz(rounded), second_formant_hz(front)
+    target = f2_u + JA_U_F2_POSITION * (f2_i - f2_u)
+    f2_at = lambda shift: second_formant_hz(speaker_file.unrounded_u(rounded, shift, low, high))  # noqa: E731
+    least, most = MIN_JA_U_SHIFT * scale, MAX_JA_U_SHIFT * scale
+    for _ in range(JA_U_BISECTIONS):  # F2 rises as the tongue moves forward
+        middle = 0.5 * (least + most)
+        least, most = (middle, most) if f2_at(middle) < target else (least, middle)
+    made = speaker_file.add_own_vowels(path, 0.5 * (least + most))
     speaker_file.load(path, force=True)
     for name, state in made.items():
         area, section = shape_repair.min_area(state)
         if area < shape_repair.CLOSED_CM2:
             raise SpeakerRejected("vowel-closed", f"/{name}/: min area {area:.4f} cm^2 at tube section {section}")
+
+
+def second_formant_hz(state: np.ndarray) -> float:
+    """F2 of a tract state of the active speaker: the second peak (above 150 Hz) of VocalTractLab's
+    transfer function (within 20 Hz of Praat's on the sustained vowel, JD3)."""
+    spectrum = vtl.tract_state_to_transfer_function(state, SPECTRUM_SAMPLES, save_phase_spectrum=False)
+    magnitude = np.asarray(spectrum["magnitude_spectrum"])
+    hz = np.arange(len(magnitude)) * vtl_sample_rate() / spectrum["n_spectrum_samples"]
+    peaks, _ = find_peaks(magnitude)
+    peaks = peaks[hz[peaks] > LOWEST_FORMANT_HZ]
+    if len(peaks) < 2:
+        raise SpeakerRejected("no-formants", f"{len(peaks)} resonances in the transfer function")
+    return float(hz[peaks[1]])
+
+
+def vtl_sample_rate() -> float:
+    return float(vtl.get_constants()["sr_audio"])
 
 
 def _measured(path: Path, anatomy: np.ndarray) -> Tract:
