@@ -6,7 +6,9 @@ with stand-in workers), `rtmri deploy haproxy`, and the shipped lessons served b
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 import socket
 import socketserver
@@ -34,6 +36,7 @@ from rtmri.streamer.server.clients import Client
 from rtmri.streamer.server.comparisons import ComparisonQueue
 from rtmri.streamer.server.metrics import ServerMetrics
 from rtmri.streamer.server.protocol import COMPARISON, audio_message, control
+from rtmri.streamer.server.remote_comparer import NICE, RemoteComparer
 from rtmri.streamer.server.security import Limits
 
 HAPROXY = Path("/usr/sbin/haproxy")
@@ -78,42 +81,40 @@ def answers(client: Client) -> list[dict]:
     return [json.loads(text) for text in client.controls]
 
 
-def test_the_comparison_queue_hands_one_at_a_time_and_says_busy_when_full():
+def test_the_comparison_bound_hands_requests_over_at_once_and_says_busy_past_it():
     comparer, metrics = RecordingComparer(), ServerMetrics()
-    queue = ComparisonQueue(comparer, max_waiting=3, metrics=metrics)
+    queue = ComparisonQueue(comparer, max_outstanding=4, metrics=metrics)
     clients = [Client(StubSocket(), Limits()) for _ in range(6)]
     for k, client in enumerate(clients):
         queue.request(client, {"type": "compare", "id": k})
-    assert [c for c, _ in comparer.handed] == clients[:1]  # one with the comparer
-    assert metrics.comparisons_waiting._value.get() == 3 and metrics.comparisons_running._value.get() == 1
-    for client in clients[4:]:  # past the queue's bound: told at once
+    assert [c for c, _ in comparer.handed] == clients[:4]  # at once: the comparer cuts each attempt now
+    assert metrics.comparisons_queued._value.get() == 4
+    for client in clients[4:]:  # past the bound: told at once
         (busy,) = answers(client)
         assert busy["type"] == COMPARISON and "try again" in busy["error"] and busy["id"] == clients.index(client)
     assert metrics.comparisons_refused._value.get() == 2
-    queue.leave(clients[2])  # gone while waiting: its request goes with it
+    queue.leave(clients[3])  # gone: its place is free
     comparer.answer(0)
-    assert [c for c, _ in comparer.handed] == [clients[0], clients[1]]
-    comparer.answer(1)
-    assert [c for c, _ in comparer.handed] == [clients[0], clients[1], clients[3]]  # in arrival order
-    comparer.answer(2)
-    assert metrics.comparisons_waiting._value.get() == 0 and metrics.comparisons_running._value.get() == 0
+    assert metrics.comparisons_queued._value.get() == 2
+    queue.request(clients[4], {"type": "compare", "id": 9})
+    assert comparer.handed[-1] == (clients[4], {"type": "compare", "id": 9})
     assert answers(clients[0])[0]["comparison"] == {"score": 50}
-    assert metrics.comparison_time._sum.get() >= 0 and 'rtmri_comparison_seconds_count 3.0' in metrics.text().decode()
+    assert "rtmri_comparison_seconds_count 1.0" in metrics.text().decode()
 
 
-def test_a_second_request_while_one_waits_is_refused_and_a_busy_answer_frees_nothing():
+def test_one_request_per_learner_and_a_busy_answer_frees_nothing():
     comparer = RecordingComparer()
-    queue = ComparisonQueue(comparer, max_waiting=1)
+    queue = ComparisonQueue(comparer, max_outstanding=1)
     a, b = Client(StubSocket(), Limits()), Client(StubSocket(), Limits())
     queue.request(a, {"id": 1})
-    queue.request(a, {"id": 2})  # a's first is with the comparer: this one waits
-    queue.request(a, {"id": 3})  # and a third is refused: one waiting per learner
-    assert answers(a)[-1]["id"] == 3 and "waiting" in answers(a)[-1]["error"]
-    queue.request(b, {"id": 4})  # the queue is full: b is told so, and a's place is not freed by that answer
+    queue.request(a, {"id": 2})  # a's first is still being compared
+    assert answers(a)[-1]["id"] == 2 and "still being compared" in answers(a)[-1]["error"]
+    queue.request(b, {"id": 3})  # the bound is reached: b is told so, and a's place is not freed by these answers
     assert "try again" in answers(b)[-1]["error"]
-    assert len(comparer.handed) == 1
+    assert len(comparer.handed) == 1 and a in queue.outstanding
     comparer.answer(0)
-    assert [r["id"] for _, r in comparer.handed] == [1, 2]
+    queue.request(b, {"id": 4})
+    assert [r["id"] for _, r in comparer.handed] == [1, 4]
 
 
 # --- one worker's server, in process ------------------------------------------------------
@@ -321,18 +322,79 @@ def test_learner_mode_without_references_serves_the_shipped_lessons(make_tiny_bu
     assert all(r["frames"] > 0 and r["original"] for r in served)
 
 
-def test_the_queue_takes_on_no_longer_wait_than_its_recent_comparisons_allow(monkeypatch):
+def test_the_bound_takes_on_no_longer_wait_than_its_recent_comparisons_allow(monkeypatch):
     clock = [100.0]
     monkeypatch.setattr("rtmri.streamer.server.comparisons.time.monotonic", lambda: clock[0])
     comparer = RecordingComparer()
-    queue = ComparisonQueue(comparer, max_waiting=50)
+    queue = ComparisonQueue(comparer, max_outstanding=50)
     first = Client(StubSocket(), Limits())
     queue.request(first, {"id": 0})
     clock[0] += 3.0  # one comparison took 3 s
     comparer.answer(0)
-    clients = [Client(StubSocket(), Limits()) for _ in range(6)]
+    clients = [Client(StubSocket(), Limits()) for _ in range(5)]
     for k, client in enumerate(clients):
         queue.request(client, {"id": k})
-    # 3 s each: one with the comparer and three waiting is 12 s of work ahead: the fifth and sixth are told to come back
-    assert len(queue.waiting) == 3 and all("try again" in answers(c)[-1]["error"] for c in clients[4:])
-    assert all(not answers(c) for c in clients[:4])
+    # 3 s each: the fourth would be answered after 12 s; it and the fifth are told to come back
+    assert len(queue.outstanding) == 3 and all("try again" in answers(c)[-1]["error"] for c in clients[3:])
+    assert all(not answers(c) for c in clients[:3])
+
+
+# --- the comparer in a process of its own ------------------------------------------------------
+
+class EchoComparer:
+    """In the comparing process: answers with what it was sent, its pid and its niceness."""
+
+    def __init__(self) -> None:
+        self.samples: dict = {}
+
+    def audio(self, client, offset, samples) -> None:
+        self.samples[client] = self.samples.get(client, 0) + len(samples)
+
+    def request(self, client, request) -> None:
+        asyncio.get_running_loop().call_later(0.05, client.say, control(
+            COMPARISON, id=request["id"], samples=self.samples.get(client, 0), pid=os.getpid(), nice=os.nice(0)))
+
+    def leave(self, client) -> None:
+        self.samples.pop(client, None)
+
+
+def make_echo_comparer():
+    return EchoComparer()
+
+
+def make_no_comparer():
+    return None
+
+
+def test_the_remote_comparer_compares_in_a_lower_priority_process_and_answers_each_client():
+    comparer = RemoteComparer(make_echo_comparer)
+    try:
+        clients = [Client(StubSocket(), Limits()) for _ in range(3)]
+
+        async def scenario():
+            for k, client in enumerate(clients):
+                for _ in range(k + 1):
+                    comparer.audio(client, 0, np.zeros(320, np.float32))
+                comparer.request(client, {"id": k})
+            comparer.leave(clients[2])  # gone before its answer: nothing is said to it
+            deadline = time.monotonic() + 20
+            while not all(c.controls for c in clients[:2]):
+                assert time.monotonic() < deadline, "no answer from the comparing process"
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+
+        asyncio.run(scenario())
+        first, second = (json.loads(c.controls[0]) for c in clients[:2])
+        assert (first["id"], first["samples"]) == (0, 320) and (second["id"], second["samples"]) == (1, 640)
+        assert first["pid"] == comparer.process.pid != os.getpid()
+        assert first["nice"] == os.nice(0) + NICE
+        assert not clients[2].controls
+    finally:
+        comparer.close()
+        comparer.process.join(10)
+    assert not comparer.process.is_alive()  # its pipe closed: it ended
+
+
+def test_a_remote_comparer_whose_factory_gives_none_is_an_error():
+    with pytest.raises(RuntimeError, match="no comparer"):
+        RemoteComparer(make_no_comparer)

@@ -103,6 +103,8 @@ def worker_command(args, address: WorkerAddress, token: str | None, cpus: list[i
             command += ["--" + name.replace("_", "-"), str(value)]
     if token:
         command += ["--token", token]
+    if args.compare_here:
+        command.append("--compare-here")
     for origin in args.allow_origin:
         command += ["--allow-origin", origin]
     if cpus:

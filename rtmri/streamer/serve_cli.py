@@ -32,6 +32,7 @@ from rtmri.demo import shipped
 from rtmri.lessons.live import lesson_comparer, lesson_references
 from rtmri.streamer.server.app import ANY_ADDRESS, RtmriServer, ServerOptions
 from rtmri.streamer.server.protocol import CODECS, DEFAULT_CODEC, DEFAULT_QUALITY
+from rtmri.streamer.server.remote_comparer import RemoteComparer
 from rtmri.streamer.server.security import Limits, is_loopback, new_token
 from rtmri.streamer.sources import FileSource, MicrophoneSource, device_argument
 
@@ -58,8 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
     parser.add_argument("--smooth", type=float, default=0.0, help="broadcast: temporal smoothing 0..1 (default 0: off)")
     parser.add_argument("--provider", help="onnxruntime provider: tensorrt, cuda or cpu (default: the best available)")
+    parser.add_argument("--compare-here", action="store_true",
+                        help="learner mode: compare attempts in this process (default: in a process of their own, at a "
+                             "lower priority, so that comparisons do not take the live frames' CPU)")
     parser.add_argument("--max-comparisons-waiting", type=int, default=16,
-                        help="learner mode: compare requests queued; past that a learner is told the server is busy (default 16)")
+                        help="learner mode: compare requests in hand at once; past that, or past 10 s of work ahead, a "
+                             "learner is told the server is busy (default 16)")
     group = parser.add_argument_group("several processes (learner mode)")
     group.add_argument("--workers", type=int, default=1,
                        help="worker processes behind one HAProxy on --host:--port (default 1: this process alone)")
@@ -120,6 +125,26 @@ def cpu_list(text: str) -> set[int]:
     return cores
 
 
+COMPARER_THREADS = 1
+
+
+def make_lesson_comparer(bundle: str, folder: str, threads: int):
+    """In the comparing process (RemoteComparer): its own engine, the lessons, their comparer."""
+    engine = Engine(bundle, threads=threads)
+    return lesson_comparer(engine, lesson_references(folder, engine))
+
+
+def comparer_for(args, folder, engine, references):
+    """The learners' comparer, in a process of its own (or in this one with --compare-here)."""
+    if args.compare_here:
+        return lesson_comparer(engine, references)
+    try:
+        return RemoteComparer(make_lesson_comparer, (args.bundle, str(folder), COMPARER_THREADS))
+    except RuntimeError as exc:
+        print(f"rtmri serve: attempts will not be compared: {exc}", file=sys.stderr)
+        return None
+
+
 def main(args) -> int:
     if args.workers != 1:
         from rtmri.deploy.workers import serve_workers  # the supervisor: only when there are several
@@ -163,8 +188,8 @@ def main(args) -> int:
     if folder:
         references = lesson_references(folder, engine, args.codec, args.quality)
         print(f"rtmri serve: {len(references)} reference recording(s) rendered from {folder}", file=sys.stderr)
-        if args.mode == "learner":
-            comparer = lesson_comparer(engine, references)
+        if args.mode == "learner" and references:
+            comparer = comparer_for(args, folder, engine, references)
     limits = Limits(max_sessions=args.max_sessions, max_clients=args.max_clients,
                     max_comparisons_waiting=args.max_comparisons_waiting)
     options = ServerOptions(mode=args.mode, host=args.host, port=args.port, token=token, codec=args.codec,

@@ -1,6 +1,6 @@
 """A joined client's messages, each to where it goes: audio to the mode and to the comparer
 (which keeps what each learner said, to cut attempts from), a ping answered here, compare
-to the comparer (through the bounded queue of comparisons.py), start and stop to the mode;
+to the comparer (within the bound of comparisons.py), start and stop to the mode;
 and the periodic status to every client.
 
 The comparer is the server's only link to the learner comparison: the command that starts

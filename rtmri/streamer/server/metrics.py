@@ -10,8 +10,7 @@ apart): served on its own port (`rtmri serve --metrics-port`), apart from the pa
     rtmri_frame_latency_seconds      last audio sample at the server -> frame handed to the socket
                                      (histogram; rtmri_frame_latency_recent_seconds: p50, p95,
                                      p99 of the last LATENCY_WINDOW frames, for a glance)
-    rtmri_comparisons_waiting        compare requests queued (comparisons.py)
-    rtmri_comparisons_running        handed to the comparer, not answered yet
+    rtmri_comparisons_queued         compare requests with the comparer, not answered yet (comparisons.py)
     rtmri_comparisons_refused_total  answered "busy" because the queue was full
     rtmri_comparison_seconds         request -> answer (histogram)
     rtmri_refused_sessions_total     new sessions refused (full or draining)
@@ -46,8 +45,8 @@ class ServerMetrics:
                        ["quantile"], registry=r)
         for q in QUANTILES:
             recent.labels(quantile=str(q)).set_function(lambda q=q: self.recent_latency(q))
-        self.comparisons_waiting = Gauge("rtmri_comparisons_waiting", "compare requests queued", registry=r)
-        self.comparisons_running = Gauge("rtmri_comparisons_running", "compare requests handed to the comparer", registry=r)
+        self.comparisons_queued = Gauge("rtmri_comparisons_queued", "compare requests with the comparer, not answered yet",
+                                        registry=r)
         self.comparisons_refused = Counter("rtmri_comparisons_refused", "compare requests refused: the queue was full",
                                            registry=r)
         self.comparison_time = Histogram("rtmri_comparison_seconds", "compare request -> answer", buckets=COMPARISON_BUCKETS,

@@ -40,7 +40,7 @@ class Limits:
     start_burst: int = 5
     max_clients: int = 100  # connections past hello
     max_sessions: int = 8
-    max_comparisons_waiting: int = 16  # compare requests queued (comparisons.py); past that: "busy"
+    max_comparisons_waiting: int = 16  # compare requests with the comparer at once (comparisons.py); past that: "busy"
     max_waiting: int = 64  # connections before hello, apart from max_clients; the oldest is closed for a new one
     hello_timeout_s: float = 5.0
     max_write_buffer_bytes: int = 1024 * 1024  # what may wait in one connection's outgoing buffer
