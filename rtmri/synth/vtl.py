@@ -109,7 +109,7 @@ def with_own_vowels(gesture_file: Path, segments) -> None:
     shapes. VocalTractLab makes one vowel gesture per vowel segment, in order: the k-th gesture
     of a stand-in's gesture name belongs to the k-th segment that makes that gesture."""
     original = text = gesture_file.read_text()
-    for gesture in {s.gesture for s in inventory.STAND_INS.values()}:
+    for gesture in dict.fromkeys(s.gesture for s in inventory.STAND_INS.values()):
         shapes = [inventory.STAND_INS[s.phone].shape if s.phone in inventory.STAND_INS else gesture
                   for s in segments if _makes_gesture(s.phone, gesture)]
         if all(shape == gesture for shape in shapes):
