@@ -44,7 +44,7 @@ class Cluster:
 
     def __init__(self, bundle, references: Path, *extra: str) -> None:
         command = [sys.executable, "-m", "rtmri.cli", "serve", "--bundle", str(bundle), "--mode", "learner", "--workers", "2",
-                   "--port", "0", "--references", str(references), "--max-sessions", "8", *extra]
+                   "--port", "0", "--references", str(references), "--max-sessions", "8", "--compare-here", *extra]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr: list[str] = []
         threading.Thread(target=lambda: self.stderr.extend(self.process.stderr), daemon=True).start()
@@ -239,7 +239,7 @@ def test_the_page_token_tls_and_references_work_through_the_balancer(make_tiny_b
     subprocess.run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     command = [sys.executable, "-m", "rtmri.cli", "serve", "--bundle", str(make_tiny_bundle(size=64).path), "--mode", "learner",
-               "--workers", "2", "--port", "0", "--references", str(references), "--token", "s3cret",
+               "--workers", "2", "--port", "0", "--references", str(references), "--token", "s3cret", "--compare-here",
                "--tls-cert", str(cert), "--tls-key", str(key)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
