@@ -16,7 +16,7 @@ from rtmri.demo import ASSETS
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
-FLAP = ASSETS / "lessons" / "07_flap_r.flac"
+FLAP = ASSETS / "lessons" / "07_flap_r.male.flac"
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and shutil.which("espeak-ng") and shutil.which("sox")),

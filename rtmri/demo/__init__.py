@@ -7,7 +7,7 @@ true rtMRI video, and native reference utterances for the learner page.
     rtmri/demo/assets/example/example.flac, example.mp4       speech and its true rtMRI (25 fps, cropped)
     rtmri/demo/assets/example/example.json                    where it comes from (clip, speaker, phones)
     rtmri/demo/assets/references/<name>.flac, <name>.mp4      native utterances for the learner page
-    rtmri/demo/assets/lessons/<id>.flac, .mp4, .json          lessons: native utterances with their words (rtmri make-lessons)
+    rtmri/demo/assets/lessons/<lesson>.<voice>.flac, .mp4, .json  lessons in a male, a female and a child voice, with their words (rtmri make-lessons)
     rtmri/demo/assets/checkpoint/<kind>.pt                    weights to fine-tune from: the default's inverter.pt and
                                                               renderer.pt, the wav2lip generator.pt it was started from
 

@@ -46,7 +46,7 @@ def main(args) -> int:
     manifest = read_manifest(args.bundle).manifest  # refuses a broken bundle before anything is replaced
     assets = DemoAssets(args.out)
     example = pick_example(dataset, args.example, manifest.reference.get("speaker"))
-    references = dataset.require_split(REFERENCE_SPLIT)[: args.references]
+    references = spread_over_speakers(dataset.require_split(REFERENCE_SPLIT), args.references)
     for folder in (assets.bundle, assets.example_audio.parent, assets.references):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -90,6 +90,21 @@ def pick_example(dataset, clip_id: str | None, speaker: str | None = None):
         if clip.clip_id == clip_id:
             return clip
     raise RtmriError(f"--example {clip_id}: not a {EXAMPLE_SPLIT} clip of {dataset.root}")
+
+
+def spread_over_speakers(clips: list, n: int) -> list:
+    """n clips taken from each speaker in turn (each speaker's in order): the references show
+    every voice and anatomy of the held-out speakers, not n clips of the first one."""
+    by_speaker: dict[str, list] = {}
+    for clip in clips:
+        by_speaker.setdefault(clip.speaker, []).append(clip)
+    queues = list(by_speaker.values())
+    chosen: list = []
+    while len(chosen) < n and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop(0))
+    return chosen
 
 
 def reference_name(clip) -> str:

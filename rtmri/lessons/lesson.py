@@ -38,17 +38,20 @@ class Lesson:
     speaker: str = ""
     note: str = ""  # what is missing, for the user
     extra: dict = field(default_factory=dict)
+    voice: str = ""  # male, female or child: a lesson comes in several voices, the learner picks the nearest
+    lesson: str = ""  # the lesson this recording says, shared by its voices ("" : its id)
 
     def describe(self) -> dict:
         """What a page or a report shows of it."""
         return {"id": self.id, "name": self.name, "name_ja": self.name_ja or self.name, "text": self.text, "kana": self.kana,
                 "romaji": self.romaji, "gloss": self.gloss, "phones": list(self.phones), "speaker": self.speaker,
-                "video": self.video is not None, "note": self.note}
+                "video": self.video is not None, "note": self.note, "voice": self.voice, "lesson": self.lesson or self.id}
 
     def to_json(self) -> dict:
         return {"format": LESSON_FORMAT, "version": LESSON_VERSION, "name": self.name, "name_ja": self.name_ja,
                 "text": self.text, "kana": self.kana, "romaji": self.romaji, "gloss": self.gloss,
-                "speaker": self.speaker, "phones": list(self.phones), **self.extra}
+                "speaker": self.speaker, "phones": list(self.phones),
+                **({"voice": self.voice} if self.voice else {}), **({"lesson": self.lesson} if self.lesson else {}), **self.extra}
 
 
 def read_lesson(path: str | Path) -> Lesson:
@@ -114,13 +117,13 @@ def _lesson(lesson_id: str, audio: Path, video: Path | None, text_file: Path) ->
     if not text_file.is_file():
         return Lesson(lesson_id, lesson_id, audio, video, note=MISSING_TEXT_NOTE.format(json=text_file.name))
     content = _read_json(text_file)
-    texts = {key: _text(content, key, text_file) for key in TEXT_FIELDS + ("name", "name_ja", "speaker")}
+    texts = {key: _text(content, key, text_file) for key in TEXT_FIELDS + ("name", "name_ja", "speaker", "voice", "lesson")}
     missing = [key for key in TEXT_FIELDS if not texts[key]]
     note = f"{text_file.name} has no {', '.join(missing)}" if missing else ""
-    known = set(TEXT_FIELDS) | {"name", "name_ja", "speaker", "phones", "format", "version"}
+    known = set(TEXT_FIELDS) | {"name", "name_ja", "speaker", "phones", "format", "version", "voice", "lesson"}
     return Lesson(lesson_id, texts["name"] or lesson_id, audio, video, texts["text"], texts["kana"], texts["romaji"],
                   texts["gloss"], texts["name_ja"], read_phones(content.get("phones", []), text_file), texts["speaker"], note,
-                  {k: v for k, v in content.items() if k not in known})
+                  {k: v for k, v in content.items() if k not in known}, texts["voice"], texts["lesson"])
 
 
 def _read_json(path: Path) -> dict:

@@ -48,6 +48,7 @@ from rtmri.synth.tracts import DEFAULT_TYPES
 
 SPEAKER_SEED = 25_000  # + --seed: a seed no corpus uses (they use 0 and 1), so every voice is unseen
 SPARE_SPEAKERS = 2  # drawn per type beyond --speakers-per-type, for tracts VocalTractLab cannot make
+REFERENCE_VOICE = "male"  # of rtmri make-lessons' voices
 RATES = (4.0, 5.0, 6.0)  # morae per second: slower than, as fast as and faster than the lessons (5)
 PEAK = 0.7  # each attempt is scaled to this peak, like a level-normalised recording
 CORRECT = "correct"
@@ -178,10 +179,9 @@ def make_reference(bench: BenchFolder, text: LessonText) -> list[dict]:
     path = bench.reference_text(text.id)
     if path.is_file() and bench.reference_audio(text.id).is_file():
         return json.loads(path.read_text(encoding="utf-8"))["phones"]
-    speaker = next(s for s in make_speakers(lesson_make.CORPUS_SPEAKERS, lesson_make.CORPUS_HELD_OUT, lesson_make.CORPUS_SEED)
-                   if s.id == lesson_make.SPEAKER)
-    utterance = lesson_make.lesson_utterance(text, speaker)
     with tempfile.TemporaryDirectory(prefix="rtmri-mistakes-") as scratch:
+        speaker = lesson_make.voice_speaker(REFERENCE_VOICE, Path(scratch))  # the shipped lesson's male voice
+        utterance = lesson_make.lesson_utterance(text, speaker)
         audio = spoken(utterance, speaker, Path(scratch))
     phones = lesson_make.phone_labels(text.romaji, utterance.phone_intervals())
     lesson = Lesson(text.id, text.name, bench.reference_audio(text.id), None, text.text, text.kana, text.romaji, text.gloss,
