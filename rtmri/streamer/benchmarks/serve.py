@@ -231,9 +231,10 @@ async def _learners(url: str, sessions: int, seconds: float) -> list[dict]:
     return records
 
 
-def learner_server(bundle: str, max_sessions: int, workers: int) -> Server:
+def learner_server(bundle: str, max_sessions: int, workers: int, compare_here: bool = False) -> Server:
     return Server("--bundle", bundle, "--mode", "learner", "--max-sessions", str(max_sessions), "--max-clients",
-                  str(max_sessions + 10), "--max-comparisons-waiting", str(max_sessions), workers=workers)
+                  str(max_sessions + 10), "--max-comparisons-waiting", str(max_sessions),
+                  *(["--compare-here"] if compare_here else []), workers=workers)
 
 
 def bench_learners(bundle: str, max_sessions: int, seconds: float, workers: int = 1) -> list[dict]:
@@ -302,8 +303,9 @@ async def _class(url: str, pairs: list, after_s: float, timeout_s: float) -> tup
     return learners, asked, last
 
 
-def bench_class(bundle: str, count: int, workers: int = 1, after_s: float = 5.0, timeout_s: float = 60.0) -> dict:
-    server = learner_server(bundle, max(count, 8), workers)
+def bench_class(bundle: str, count: int, workers: int = 1, after_s: float = 5.0, timeout_s: float = 60.0,
+                compare_here: bool = False) -> dict:
+    server = learner_server(bundle, max(count, 8), workers, compare_here)
     try:
         pairs = attempts(server, count)
         cpu0, t0 = server.cpu_s(), time.monotonic()
@@ -316,7 +318,7 @@ def bench_class(bundle: str, count: int, workers: int = 1, after_s: float = 5.0,
     end = max(last, asked + after_s)
     fps = [learner.record.fps(asked, end) for learner in learners]
     before = [learner.record.fps(asked - 2.0, asked) for learner in learners]
-    return {"learners": count, "workers": workers, "answered": len(times), "errors": sorted({m["error"] for _, m in answers if m.get("error")}),
+    return {"learners": count, "workers": workers, "compared_in": "the server's process" if compare_here else "a process of their own", "answered": len(times), "errors": sorted({m["error"] for _, m in answers if m.get("error")}),
             "unanswered": count - len(answers), "comparison_p50_s": pct(times, 50), "comparison_p95_s": pct(times, 95),
             "comparison_max_s": max(times, default=float("nan")), "fps_min_during": min(fps), "fps_median_during": float(np.median(fps)),
             "sessions_at_25fps_during": sum(f >= 0.95 * 25 for f in fps), "fps_min_before": min(before),
@@ -418,6 +420,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--comparisons", type=int, default=0, metavar="N",
                         help="a class answering at once: N learners finish an attempt together and ask for its comparison")
     parser.add_argument("--compare-seconds", type=float, default=5.0, help="frames measured this long after the class asks (default 5)")
+    parser.add_argument("--compare-here", action="store_true",
+                        help="comparisons: in the server's process (`rtmri serve --compare-here`), not in one of their own")
     parser.add_argument("--batch-curve", action="store_true",
                         help="also the engine's batch curve (one pass's time against its batch size, 1 and 2 threads)")
     parser.add_argument("--json", help="also write the figures here")
@@ -475,7 +479,7 @@ def main(args) -> int:
             kept = [r["sessions"] for r in rows if r["keeps_25fps"]]
             console.print(f"learner sessions that keep 25 fps: {max(kept) if kept else 0} ({args.workers} worker(s))")
         if args.comparisons:
-            c = bench_class(bundle, args.comparisons, args.workers, args.compare_seconds)
+            c = bench_class(bundle, args.comparisons, args.workers, args.compare_seconds, compare_here=args.compare_here)
             results["class"] = c
             table = Table("learners", "workers", "answered", "comparison p50 / p95 / max s", "fps min / median while comparing",
                           "sessions at 25 fps", "fps min before", "server CPU %", "errors",
