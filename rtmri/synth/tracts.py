@@ -166,7 +166,7 @@ def add_own_vowels(path: Path, anatomy: np.ndarray, reference: np.ndarray) -> No
     closes the tract.
 
     JD3's shift scaled with the tract's length fronts a small tract's /ɯ/ relatively more (a
-    child's F2 came out 60 % above the man's where its /a/ is 20 % above; Kasuya et al. 1968
+    child's F2 came out 55 % above the man's where its /a/ is 30 % above; Kasuya et al. 1968
     found Japanese /u/ changing less with age than the open vowels)."""
     speaker_file.load(path, force=True)
     scale = speaker_file.length_scale(anatomy, reference)
