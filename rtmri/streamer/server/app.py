@@ -92,6 +92,7 @@ class RtmriServer:
         self.metrics.clients.set_function(lambda: len(self.admission.clients))
         self.dispatch = Dispatch(self.mode, comparer, self.limits.max_comparisons_waiting, self.metrics)
         self.draining = False
+        self._drain_task: asyncio.Task | None = None
         self.port: int | None = None
         self.agent_port: int | None = None
         self.metrics_port: int | None = None
@@ -163,7 +164,7 @@ class RtmriServer:
         log.info("draining: %d clients told to move within %g s", len(self.admission.clients), deadline_s)
         for client in list(self.admission.clients):
             client.tell(control(MOVE, reason=DRAINING, within_s=deadline_s))
-        asyncio.get_running_loop().create_task(self._drain(deadline_s))
+        self._drain_task = asyncio.get_running_loop().create_task(self._drain(deadline_s))  # held: a task is weakly referenced
 
     async def _drain(self, deadline_s: float) -> None:
         end = time.monotonic() + deadline_s
