@@ -1,0 +1,128 @@
+"""`rtmri serve --workers 2` behind a real HAProxy: a worker sent SIGTERM drains (its learners,
+the page among them, are told to move and go; it exits), and the page, the token, TLS and the
+references work through the balancer as with one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import soundfile
+from websockets.sync.client import connect
+
+from helpers_cluster import CHROMIUM, FPS, Crowd, cluster_fixture, needs_haproxy, open_page, references_folder, stats
+from rtmri.audio import SAMPLE_RATE
+from rtmri.streamer.benchmarks.signals import bursts
+
+pytestmark = needs_haproxy
+
+
+@pytest.fixture
+def references(tmp_path) -> Path:
+    return references_folder(tmp_path)
+
+
+@pytest.fixture
+def cluster(make_tiny_bundle, references):
+    yield from cluster_fixture(make_tiny_bundle, references)
+
+
+def test_sigterm_drains_a_worker_its_learners_move_and_it_exits(cluster, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    c = cluster("--drain-s", "5")
+    microphone = tmp_path / "mic.wav"
+    soundfile.write(microphone, bursts(3.0, seed=6), SAMPLE_RATE)
+    crowd = Crowd(c.ws, 3)
+    with sync_api.sync_playwright() as playwright:
+        browser, page, errors = open_page(playwright, c.url, microphone)
+        try:
+            page.wait_for_function("() => window.rtmriStats.state === 'open'", timeout=20000)
+            page.click("#mic")
+            crowd.wait_connected()
+            victim = stats(page)["worker"]
+            pid = c.worker_pid(victim)
+            told_at = time.monotonic()
+            os.kill(pid, signal.SIGTERM)
+            on_victim = [learner for learner in crowd.learners if learner.record.worker_at(told_at) == victim]
+            page.wait_for_function(f"() => window.rtmriStats.worker && window.rtmriStats.worker !== '{victim}'", timeout=10000)
+            assert time.monotonic() - told_at < 2.0  # the page moved at once, told by its server
+            assert page.is_visible("#connection-notice") and stats(page)["micRunning"]
+            end = time.monotonic() + 10
+            while not all(learner.record.worker_at(time.monotonic()) not in (victim, None) for learner in on_victim):
+                assert time.monotonic() < end, "the learners did not move"
+                time.sleep(0.1)
+            for learner in on_victim:
+                assert learner.record.moves and learner.record.moves[0] - told_at < 1.0  # told to move, at once
+            # The drained worker exits (its sessions are gone) well before the deadline.
+            while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+                assert time.monotonic() - told_at < 5.0 + 2.0, "the drained worker did not exit"
+                time.sleep(0.1)
+            time.sleep(2.0)
+            now = time.monotonic()
+            moved_fps = [learner.record.fps(now - 1.5, now - 0.5) for learner in on_victim]
+            assert min(moved_fps, default=FPS) >= 0.8 * FPS, moved_fps
+            painted = stats(page)["painted"]
+            page.wait_for_timeout(1000)
+            assert stats(page)["painted"] - painted >= 0.8 * FPS  # its microphone streams on the new worker
+            assert not errors, errors
+        finally:
+            browser.close()
+            crowd.close()
+
+
+def test_the_page_token_tls_and_references_work_through_the_balancer(make_tiny_bundle, references, tmp_path):
+    """TLS ends at HAProxy; every worker holds the token and the same references."""
+    if not Path("/usr/bin/openssl").exists():
+        pytest.skip("needs openssl to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    command = [sys.executable, "-m", "rtmri.cli", "serve", "--bundle", str(make_tiny_bundle(size=64).path), "--mode", "learner",
+               "--workers", "2", "--port", "0", "--references", str(references), "--token", "s3cret", "--compare-here",
+               "--tls-cert", str(cert), "--tls-key", str(key)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"open (https://127\.0\.0\.1:(\d+)/)#token=s3cret", line)
+        assert match, line
+        base, port = match.group(1), match.group(2)
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        with urllib.request.urlopen(base, context=context, timeout=10) as page:
+            assert page.status == 200 and "Content-Security-Policy" in page.headers
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + "references", context=context, timeout=10)
+        assert refused.value.code == 403
+        listed = []
+        for _ in range(4):  # whichever worker answers, the same references
+            with urllib.request.urlopen(base + "references?token=s3cret", context=context, timeout=10) as response:
+                listed.append([(r["id"], r["name"], r["frames"]) for r in json.loads(response.read())])
+        assert listed[0] and all(entry == listed[0] for entry in listed)
+        for _ in range(2):
+            with connect(f"wss://127.0.0.1:{port}/ws", ssl=context, compression=None) as ws:
+                ws.send(json.dumps({"type": "hello", "token": "s3cret"}))
+                welcome = json.loads(ws.recv(timeout=10))
+                assert welcome["worker"] in ("w1", "w2")
+                assert [r["id"] for r in welcome["references"]] == [r[0] for r in listed[0]]
+        with connect(f"wss://127.0.0.1:{port}/ws", ssl=context, compression=None) as ws:
+            ws.send(json.dumps({"type": "hello", "token": "wrong"}))
+            with pytest.raises(Exception):
+                while True:
+                    ws.recv(timeout=10)
+            assert ws.close_code == 1008
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
