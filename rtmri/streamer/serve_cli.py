@@ -68,6 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("several processes (learner mode)")
     group.add_argument("--workers", type=int, default=1,
                        help="worker processes behind one HAProxy on --host:--port (default 1: this process alone)")
+    group.add_argument("--balancer", action="store_true",
+                       help="HAProxy in front even of one worker (--workers 1 alone is this process, without one)")
     group.add_argument("--stats-port", type=int, default=0,
                        help="with --workers: HAProxy's stats page and the workers' metrics on 127.0.0.1 (default: a free port)")
     group.add_argument("--agent-port", type=int,
@@ -146,7 +148,7 @@ def comparer_for(args, folder, engine, references):
 
 
 def main(args) -> int:
-    if args.workers != 1:
+    if args.workers != 1 or args.balancer:
         from rtmri.deploy.workers import serve_workers  # the supervisor: only when there are several
 
         return serve_workers(args)

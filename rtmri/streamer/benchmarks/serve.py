@@ -84,9 +84,9 @@ def tree_cpu_s(pid: int) -> float:
 class Server:
     """`rtmri serve` in its own process on a free loopback port (--workers N: N processes behind HAProxy)."""
 
-    def __init__(self, *args: str, workers: int = 1) -> None:
+    def __init__(self, *args: str, workers: int = 1, balancer: bool = False) -> None:
         command = [sys.executable, "-m", "rtmri.cli", "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers),
-                   *args]
+                   *(["--balancer"] if balancer else []), *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -231,14 +231,14 @@ async def _learners(url: str, sessions: int, seconds: float) -> list[dict]:
     return records
 
 
-def learner_server(bundle: str, max_sessions: int, workers: int, compare_here: bool = False) -> Server:
+def learner_server(bundle: str, max_sessions: int, workers: int, compare_here: bool = False, balancer: bool = False) -> Server:
     return Server("--bundle", bundle, "--mode", "learner", "--max-sessions", str(max_sessions), "--max-clients",
                   str(max_sessions + 10), "--max-comparisons-waiting", str(max_sessions),
-                  *(["--compare-here"] if compare_here else []), workers=workers)
+                  *(["--compare-here"] if compare_here else []), workers=workers, balancer=balancer)
 
 
-def bench_learners(bundle: str, max_sessions: int, seconds: float, workers: int = 1) -> list[dict]:
-    server = learner_server(bundle, max_sessions, workers)
+def bench_learners(bundle: str, max_sessions: int, seconds: float, workers: int = 1, balancer: bool = False) -> list[dict]:
+    server = learner_server(bundle, max_sessions, workers, balancer=balancer)
     rows = []
     try:
         count = 1
@@ -304,8 +304,8 @@ async def _class(url: str, pairs: list, after_s: float, timeout_s: float) -> tup
 
 
 def bench_class(bundle: str, count: int, workers: int = 1, after_s: float = 5.0, timeout_s: float = 60.0,
-                compare_here: bool = False) -> dict:
-    server = learner_server(bundle, max(count, 8), workers, compare_here)
+                compare_here: bool = False, balancer: bool = False) -> dict:
+    server = learner_server(bundle, max(count, 8), workers, compare_here, balancer)
     try:
         pairs = attempts(server, count)
         cpu0, t0 = server.cpu_s(), time.monotonic()
@@ -420,6 +420,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sessions", type=int, default=32)
     parser.add_argument("--skip", choices=("broadcast", "learners"), action="append", default=[], help="leave a part out (repeatable)")
     parser.add_argument("--workers", type=int, default=1, help="learner parts: `rtmri serve --workers N` behind HAProxy (default 1)")
+    parser.add_argument("--balancer", action="store_true", help="HAProxy in front of one worker too (`rtmri serve --balancer`)")
     parser.add_argument("--comparisons", type=int, default=0, metavar="N",
                         help="a class answering at once: N learners finish an attempt together and ask for its comparison")
     parser.add_argument("--compare-seconds", type=float, default=5.0, help="frames measured this long after the class asks (default 5)")
@@ -472,10 +473,11 @@ def main(args) -> int:
                           "cut off after %.0f s" % cut if cut is not None else "still connected")
             console.print(table)
         if "learners" not in args.skip:
-            rows = bench_learners(bundle, args.max_sessions, args.session_seconds, args.workers)
+            rows = bench_learners(bundle, args.max_sessions, args.session_seconds, args.workers, args.balancer)
             results["learners"] = rows
             table = Table("sessions", "fps min / median", "dropped", "audio->recv p50/p95 ms", "server CPU %", "keeps 25 fps",
-                          title=f"learner sessions, {args.session_seconds:g} s of real-time audio each, {args.workers} worker(s)")
+                          title=f"learner sessions, {args.session_seconds:g} s of real-time audio each, {args.workers} worker(s)"
+                                f"{' behind HAProxy' if args.workers > 1 or args.balancer else ''}")
             for r in rows:
                 table.add_row(str(r["sessions"]), f"{r['fps_min']:.1f} / {r['fps_median']:.1f}", str(r["dropped"]),
                               f"{r['audio_to_receive_p50_ms']:.1f} / {r['audio_to_receive_p95_ms']:.1f}",
@@ -484,7 +486,7 @@ def main(args) -> int:
             kept = [r["sessions"] for r in rows if r["keeps_25fps"]]
             console.print(f"learner sessions that keep 25 fps: {max(kept) if kept else 0} ({args.workers} worker(s))")
         if args.comparisons:
-            c = bench_class(bundle, args.comparisons, args.workers, args.compare_seconds, compare_here=args.compare_here)
+            c = bench_class(bundle, args.comparisons, args.workers, args.compare_seconds, compare_here=args.compare_here, balancer=args.balancer)
             results["class"] = c
             table = Table("learners", "workers", "answered", "comparison p50 / p95 / max s", "fps min / median while comparing",
                           "sessions at 25 fps", "fps min before", "server CPU %", "errors",
