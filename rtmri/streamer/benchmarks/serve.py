@@ -43,6 +43,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -88,11 +89,15 @@ class Server:
         command = [sys.executable, "-m", "rtmri.cli", "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers),
                    *(["--balancer"] if balancer else []), *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.log: list[str] = []  # its stderr, read as it comes (workers and HAProxy write there too: a full pipe would stop them)
+        reader = threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True)
+        reader.start()
         line = self.process.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         if not match:
             self.process.kill()
-            raise SystemExit(f"the server did not start: {line}{self.process.stderr.read()}")
+            reader.join(5)
+            raise SystemExit(f"the server did not start: {line}{''.join(self.log)}")
         self.ws = f"ws://127.0.0.1:{match.group(1)}/ws"
         self.http = f"http://127.0.0.1:{match.group(1)}"
         self.port = int(match.group(1))
