@@ -222,10 +222,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stand_in_worker(status: int, hits: list) -> ThreadingHTTPServer:
+def stand_in_worker(status: int, hits: list, hold: threading.Event | None = None) -> ThreadingHTTPServer:
+    """Answers every GET with status; with hold, only once hold is set (a connection that
+    stays, as a learner's WebSocket does)."""
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             hits.append(self.path)
+            if hold is not None:
+                hold.wait(30)
             body = b"ok" if status == 200 else b"server full"
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
@@ -250,38 +254,92 @@ def stand_in_agent(reply: bytes) -> socketserver.ThreadingTCPServer:
     return server
 
 
-@needs_haproxy
-def test_haproxy_sends_a_request_a_full_worker_refused_to_another(tmp_path):
-    refused_hits, served_hits = [], []
-    full, open_ = stand_in_worker(503, refused_hits), stand_in_worker(200, served_hits)
-    agents = [stand_in_agent(b"up ready 100%\n") for _ in range(2)]
-    workers = [WorkerAddress(f"w{i + 1}", "127.0.0.1", s.server_address[1], a.server_address[1], free_port())
-               for i, (s, a) in enumerate(zip((full, open_), agents))]
+def start_haproxy(tmp_path, workers: list[WorkerAddress]) -> tuple[subprocess.Popen, int]:
     port = free_port()
     config = tmp_path / "haproxy.cfg"
     config.write_text(haproxy_config(workers, ("127.0.0.1", port)))
     haproxy = subprocess.Popen([str(HAPROXY), "-db", "-f", str(config)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return haproxy, port
+        except OSError:
+            assert time.monotonic() < deadline, "HAProxy did not listen"
+            time.sleep(0.1)
+
+
+def stand_ins(statuses, replies, hold=None) -> tuple[list, list, list[WorkerAddress]]:
+    """Stand-in workers answering with these statuses, their agents with these replies."""
+    hits = [[] for _ in statuses]
+    servers = [stand_in_worker(status, h, hold) for status, h in zip(statuses, hits)]
+    agents = [stand_in_agent(reply) for reply in replies]
+    workers = [WorkerAddress(f"w{i + 1}", "127.0.0.1", s.server_address[1], a.server_address[1], free_port())
+               for i, (s, a) in enumerate(zip(servers, agents))]
+    return hits, servers + agents, workers
+
+
+def get_all(port: int, count: int) -> list[int]:
+    statuses = []
+    for k in range(count):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ws?k={k}", timeout=10) as response:
+            statuses.append(response.status)
+    return statuses
+
+
+@needs_haproxy
+def test_haproxy_sends_a_request_a_full_worker_refused_to_another(tmp_path):
+    (refused_hits, served_hits), stubs, workers = stand_ins((503, 200), (b"up ready 100%\n",) * 2)
+    haproxy, port = start_haproxy(tmp_path, workers)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "HAProxy did not listen"
-                time.sleep(0.1)
-        statuses = []
-        for k in range(12):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ws?k={k}", timeout=10) as response:
-                statuses.append(response.status)
-        assert statuses == [200] * 12
+        assert get_all(port, 12) == [200] * 12
         assert refused_hits, "the full worker was never tried: the retry was not exercised"
         assert len(served_hits) == 12
     finally:
         haproxy.terminate()
         haproxy.wait(10)
-        for s in (full, open_, *agents):
-            s.shutdown()
+        for stub in stubs:
+            stub.shutdown()
+
+
+@needs_haproxy
+def test_haproxy_places_sessions_by_the_workers_agent_weights_and_sends_none_to_a_draining_one(tmp_path):
+    # Sessions that stay (leastconn weighs the connections each worker holds by its weight):
+    # a worker whose agent says 20 % free gets about a fifth of what one with 100 % free gets.
+    hold = threading.Event()
+    hits, stubs, workers = stand_ins((200, 200), (b"up ready 20%\n", b"up ready 100%\n"), hold)
+    haproxy, port = start_haproxy(tmp_path, workers)
+    sessions = []
+    try:
+        time.sleep(1.5)  # three agent checks
+        sessions += [threading.Thread(target=get_all, args=(port, 1), daemon=True) for _ in range(12)]
+        for session in sessions:
+            session.start()
+            time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while len(hits[0]) + len(hits[1]) < 12:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert len(hits[1]) >= 9 and 1 <= len(hits[0]) <= 3, (len(hits[0]), len(hits[1]))
+    finally:
+        hold.set()
+        for session in sessions:
+            session.join(10)
+        haproxy.terminate()
+        haproxy.wait(10)
+        for stub in stubs:
+            stub.shutdown()
+    hits, stubs, workers = stand_ins((200, 200), (b"up ready 100%\n", b"drain\n"))
+    haproxy, port = start_haproxy(tmp_path, workers)
+    try:
+        time.sleep(1.5)
+        assert get_all(port, 10) == [200] * 10
+        assert len(hits[0]) == 10 and not hits[1]
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)
+        for stub in stubs:
+            stub.shutdown()
 
 
 @needs_haproxy
