@@ -40,7 +40,8 @@ from rtmri.streamer.server.remote_comparer import NICE, RemoteComparer
 from rtmri.streamer.server.security import Limits
 
 HAPROXY = Path("/usr/sbin/haproxy")
-needs_haproxy = pytest.mark.skipif(not HAPROXY.exists(), reason="needs HAProxy at /usr/sbin/haproxy (Debian: apt-get install haproxy)")
+needs_haproxy = pytest.mark.skipif(not HAPROXY.exists(),
+                                   reason="needs HAProxy at /usr/sbin/haproxy (Debian: apt-get install haproxy)")
 
 
 def test_the_agent_weighs_a_worker_by_its_free_places_and_drains_a_full_one():

@@ -89,7 +89,7 @@ class Server:
         command = [sys.executable, "-m", "rtmri.cli", "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers),
                    *(["--balancer"] if balancer else []), *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.log: list[str] = []  # its stderr, read as it comes (workers and HAProxy write there too: a full pipe would stop them)
+        self.log: list[str] = []  # its stderr, read as it comes (its workers and HAProxy write there too)
         reader = threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True)
         reader.start()
         line = self.process.stdout.readline()
@@ -323,11 +323,13 @@ def bench_class(bundle: str, count: int, workers: int = 1, after_s: float = 5.0,
     end = max(last, asked + after_s)
     fps = [learner.record.fps(asked, end) for learner in learners]
     before = [learner.record.fps(asked - 2.0, asked) for learner in learners]
-    return {"learners": count, "workers": workers, "compared_in": "the server's process" if compare_here else "a process of their own", "answered": len(times), "errors": sorted({m["error"] for _, m in answers if m.get("error")}),
+    return {"learners": count, "workers": workers,
+            "compared_in": "the server's process" if compare_here else "a process of their own",
+            "answered": len(times), "errors": sorted({m["error"] for _, m in answers if m.get("error")}),
             "unanswered": count - len(answers), "comparison_p50_s": pct(times, 50), "comparison_p95_s": pct(times, 95),
-            "comparison_max_s": max(times, default=float("nan")), "fps_min_during": min(fps), "fps_median_during": float(np.median(fps)),
-            "sessions_at_25fps_during": sum(f >= 0.95 * 25 for f in fps), "fps_min_before": min(before),
-            "measured_s": end - asked, "server_cpu_percent": 100.0 * cpu}
+            "comparison_max_s": max(times, default=float("nan")), "fps_min_during": min(fps),
+            "fps_median_during": float(np.median(fps)), "sessions_at_25fps_during": sum(f >= 0.95 * 25 for f in fps),
+            "fps_min_before": min(before), "measured_s": end - asked, "server_cpu_percent": 100.0 * cpu}
 
 
 # --- a stand-in bundle of a given cost ------------------------------------------------
@@ -423,12 +425,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="broadcast: measured time (default 20)")
     parser.add_argument("--session-seconds", type=float, default=8.0, help="learners: audio per session and step (default 8)")
     parser.add_argument("--max-sessions", type=int, default=32)
-    parser.add_argument("--skip", choices=("broadcast", "learners"), action="append", default=[], help="leave a part out (repeatable)")
-    parser.add_argument("--workers", type=int, default=1, help="learner parts: `rtmri serve --workers N` behind HAProxy (default 1)")
+    parser.add_argument("--skip", choices=("broadcast", "learners"), action="append", default=[],
+                        help="leave a part out (repeatable)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="learner parts: `rtmri serve --workers N` behind HAProxy (default 1)")
     parser.add_argument("--balancer", action="store_true", help="HAProxy in front of one worker too (`rtmri serve --balancer`)")
     parser.add_argument("--comparisons", type=int, default=0, metavar="N",
                         help="a class answering at once: N learners finish an attempt together and ask for its comparison")
-    parser.add_argument("--compare-seconds", type=float, default=5.0, help="frames measured this long after the class asks (default 5)")
+    parser.add_argument("--compare-seconds", type=float, default=5.0,
+                        help="frames measured this long after the class asks (default 5)")
     parser.add_argument("--compare-here", action="store_true",
                         help="comparisons: in the server's process (`rtmri serve --compare-here`), not in one of their own")
     parser.add_argument("--batch-curve", action="store_true",
@@ -491,7 +496,8 @@ def main(args) -> int:
             kept = [r["sessions"] for r in rows if r["keeps_25fps"]]
             console.print(f"learner sessions that keep 25 fps: {max(kept) if kept else 0} ({args.workers} worker(s))")
         if args.comparisons:
-            c = bench_class(bundle, args.comparisons, args.workers, args.compare_seconds, compare_here=args.compare_here, balancer=args.balancer)
+            c = bench_class(bundle, args.comparisons, args.workers, args.compare_seconds, compare_here=args.compare_here,
+                            balancer=args.balancer)
             results["class"] = c
             table = Table("learners", "workers", "answered", "comparison p50 / p95 / max s", "fps min / median while comparing",
                           "sessions at 25 fps", "fps min before", "server CPU %", "errors",
