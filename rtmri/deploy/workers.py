@@ -33,7 +33,9 @@ from rtmri.streamer.server.security import is_loopback, new_token
 HAPROXY = "/usr/sbin/haproxy"
 WORKER_HOST = "127.0.0.1"
 START_TIMEOUT_S = 180.0
-RESTART_DELAY_S = 1.0
+RESTART_DELAY_S = 1.0  # doubled, up to MAX_RESTART_DELAY_S, for a worker that died within STABLE_S of its start
+MAX_RESTART_DELAY_S = 30.0
+STABLE_S = 10.0
 POLL_S = 0.2
 STOP_TIMEOUT_S = 10.0
 OPEN_LINE = re.compile(r"rtmri serve: open (\S+)")
@@ -64,9 +66,12 @@ class Worker:
         self.command = command
         self.process: subprocess.Popen | None = None
         self.ready = threading.Event()
+        self.started_at = 0.0
+        self.restart_delay = RESTART_DELAY_S
 
     def start(self) -> None:
         self.ready.clear()
+        self.started_at = time.monotonic()
         self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True)
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
 
@@ -245,9 +250,11 @@ def _supervise(workers: list[Worker], haproxy: subprocess.Popen, stopping: threa
                 continue
             if worker not in died:
                 died[worker] = now
+                quick = now - worker.started_at < STABLE_S
+                worker.restart_delay = min(2 * worker.restart_delay, MAX_RESTART_DELAY_S) if quick else RESTART_DELAY_S
                 print(f"rtmri serve: worker {worker.address.name} stopped (exit {worker.process.returncode}); "
-                      f"starting it again in {RESTART_DELAY_S:g} s", file=sys.stderr)
-            elif now - died[worker] >= RESTART_DELAY_S:
+                      f"starting it again in {worker.restart_delay:g} s", file=sys.stderr)
+            elif now - died[worker] >= worker.restart_delay:
                 del died[worker]
                 worker.start()
         time.sleep(POLL_S)
