@@ -6,8 +6,8 @@ temporary folder) and starts.
 The workers get the command's own options (bundle, lessons, token, limits); TLS ends at
 HAProxy (the certificate and key joined into the one PEM file it reads). A worker that
 dies is started again on its ports after RESTART_DELAY_S (longer when it keeps dying at its
-start); meanwhile HAProxy sends its
-learners' pages, which reconnect by themselves, to the others. Ctrl+C stops everything;
+start); meanwhile HAProxy sends its learners' pages, which reconnect by themselves, to the
+others. Ctrl+C stops everything;
 SIGTERM drains the workers first (each tells its learners to move, and is gone within
 --drain-s), then stops HAProxy.
 """
