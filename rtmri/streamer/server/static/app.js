@@ -292,8 +292,12 @@ function connect() {
         delay = RECONNECT_FIRST_MS + Math.random() * RECONNECT_SPREAD_MS;
       }
       showNotice(lost.moving ? "msg_moving" : "msg_reconnecting");
-    } else if (e.code === 1013) { say("msg_full"); delay = reconnectDelay = 5000; }
-    else say("msg_closed", `${e.code} ${e.reason}`);
+    } else { // refused or closed by the server for a reason: the microphone stops, as the learner is told
+      mic.stop(false);
+      lost.at = null;
+      if (e.code === 1013) { say("msg_full"); delay = reconnectDelay = 5000; }
+      else say("msg_closed", `${e.code} ${e.reason}`);
+    }
     setTimeout(connect, delay);
     reconnectDelay = Math.min(reconnectDelay * 2, 15000);
   };
