@@ -46,12 +46,26 @@ class Articulation:
     mm_per_px: float
 
 
+def windows_of(engine, wav: np.ndarray) -> np.ndarray:
+    """The model's mel windows of a 16 kHz recording, one per frame (the shared DESIGN.md §3)."""
+    n_frames = n_frames_for_samples(len(wav))
+    return frame_windows(melspectrogram(np.asarray(wav, np.float32)), n_frames, engine.bundle.lookahead_ms,
+                         engine.bundle.window_columns)
+
+
+def model_states(engine, wav: np.ndarray) -> np.ndarray:
+    """An articulatory bundle's states of a 16 kHz recording, without drawing."""
+    windows = windows_of(engine, wav)
+    if not len(windows):
+        return np.zeros((0, STATE_SIZE), np.float32)
+    return np.concatenate([engine.states(windows[i : i + FRAMES_PER_BATCH]) for i in range(0, len(windows), FRAMES_PER_BATCH)])
+
+
 def render(engine, wav: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """The model's frames of a 16 kHz recording, on the offline path (the shared DESIGN.md §3
     windows), and its articulatory states where the bundle gives them."""
-    n_frames = n_frames_for_samples(len(wav))
-    windows = frame_windows(melspectrogram(np.asarray(wav, np.float32)), n_frames, engine.bundle.lookahead_ms,
-                            engine.bundle.window_columns)
+    windows = windows_of(engine, wav)
+    n_frames = len(windows)
     size = engine.image_size
     if n_frames == 0:
         return np.zeros((0, size, size), np.uint8), (np.zeros((0, STATE_SIZE), np.float32) if engine.bundle.gives_state else None)
@@ -69,9 +83,14 @@ def curves_of(measures: Measures) -> dict[str, np.ndarray]:
     return curves
 
 
-def articulate(engine, wav: np.ndarray, grid) -> Articulation:
+def articulate(engine, wav: np.ndarray, grid, draw: bool = True) -> Articulation:
     """The model's frames and constriction curves: from the state it gives (articulatory
-    bundles), else measured on its frames."""
+    bundles), else measured on its frames. draw=False: an articulatory bundle's state only,
+    no frames (none to show: the benchmark of mistakes)."""
+    if not draw and engine.bundle.gives_state:
+        states = model_states(engine, wav)
+        return Articulation(np.zeros((len(states), 0, 0), np.uint8), curves_of(ArticulatoryState.from_vector(states).measures(grid)),
+                            grid.mm_per_px)
     frames, states = render(engine, wav)
     measures = measure(frames, grid) if states is None else ArticulatoryState.from_vector(states).measures(grid)
     return Articulation(frames, curves_of(measures), grid.mm_per_px)

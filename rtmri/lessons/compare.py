@@ -43,6 +43,7 @@ speech frames, of each frame's severity (articulators and the length of its phon
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -58,18 +59,20 @@ SOFT_MM = 2.0
 # A difference of log(1 + gap / SOFT_MM) this large is named, per articulator: measured on
 # correct attempts by voices the model never heard (rtmri make-mistakes --seed 1, see
 # docs/drafts/mistakes.md), above what they reach.
-NAMED = {"lips": 0.6, "tongue_tip": 0.6, "tongue_body": 0.6, "tongue_back": 0.6, "velum": 0.6, "tongue_root": 0.6}
+NAMED = {"lips": 1.2, "tongue_tip": 1.2, "tongue_body": 1.2, "tongue_back": 1.2, "velum": 1.2, "tongue_root": 1.2}
 MIN_RUN_S = 0.06
-SPREAD = 3.0  # robust standard deviations of an attempt's own difference that a named one exceeds
+CENTRE_LIMIT = 0.25  # an attempt's median difference (log units) taken for its voice's, at most
 SCALE_LIMITS = (0.5, 2.0)
 LENGTH_NAMED = np.log(1.6)  # a phone held 1.6 times as long (or as short) as the attempt's pace gives it
 LENGTH_FLOOR_S = 0.02  # added to both lengths: a few ms of alignment error on a short phone is not a length
 MAX_SEGMENTS = 5
+DISTANCE_NAMED = 0.5  # an attempt this far from the reference (the score's d) is told its largest difference even below NAMED
 SCORE_SCALE = 1.0
 SPEECH_MARGIN_S = 0.04  # one frame either side of the reference's speech
 TIMING_TOLERANCE_FRAMES = 1
 ARTICULATION, LENGTH, SOUND = "articulation", "length", "sound"
-SOUND_NAMED = 4.0  # spectral distance (mean-removed log-mel, dB) above the attempt's usual one that is named
+SOUND_NAMED = 2.0  # spectral distance (rtmri.lessons.sound) above the attempt's usual one that is named
+SOUND_CENTRE_LIMIT = 7.0  # the usual distance of the same words in another voice (a child's, warped), at most
 
 
 @dataclass(frozen=True)
@@ -146,12 +149,15 @@ def _rounded(value: float) -> float | None:
     return round(float(value), 2) if np.isfinite(value) else None
 
 
-def compare(attempt_wav: np.ndarray, reference_wav: np.ndarray, engine, grid, phones=()) -> Comparison:
-    """AttemptError (rtmri.lessons.activity) for an attempt that cannot be scored."""
+def compare(attempt_wav: np.ndarray, reference_wav: np.ndarray, engine, grid, phones=(), draw: bool = True,
+            reference: Articulation | None = None) -> Comparison:
+    """AttemptError (rtmri.lessons.activity) for an attempt that cannot be scored. draw=False:
+    no frames (an articulatory bundle's state is enough to compare); reference: the reference's
+    articulation when already made (of the same bundle and grid)."""
     reference_span = activity(reference_wav)
     attempt_span = check_attempt(attempt_wav, reference_span)
-    ref = articulate(engine, reference_wav, grid)
-    att = articulate(engine, attempt_wav, grid)
+    ref = reference if reference is not None else articulate(engine, reference_wav, grid, draw)
+    att = articulate(engine, attempt_wav, grid, draw)
     sound = compare_sound(reference_wav, reference_span, attempt_wav, attempt_span, len(ref.frames))
     return compare_articulations(ref, att, sound, tuple(phones), speech_span(phones, reference_span))
 
@@ -180,36 +186,47 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
     scale = {a.key: speaker_scale(ref.curves[a.key], attempt[a.key], speech, closed) for a in ARTICULATORS}
     pairs = {a.key: nearest_pair(sound_scale(ref.curves[a.key]), sound_scale(att.curves[a.key] / scale[a.key]), position)
              for a in ARTICULATORS}
-    severity = {k: habit_removed(pair[1] - pair[0], speech, NAMED[k]) for k, pair in pairs.items()}  # signed, per frame
+    severity = {k: habit_removed(pair[1] - pair[0], speech, NAMED[k], (-CENTRE_LIMIT, CENTRE_LIMIT))
+                for k, pair in pairs.items()}  # signed, per frame
     lengths, tempo = phone_lengths(phones, alignment)
     frame_length = length_per_frame(lengths, times)
-    unlike = np.nan_to_num(np.clip(habit_removed(sound.distance, speech, SOUND_NAMED), 0, None))
+    unlike = np.nan_to_num(np.clip(habit_removed(sound.distance, speech, SOUND_NAMED, (0.0, SOUND_CENTRE_LIMIT)), 0, None))
     per_frame = np.sqrt(np.nanmean(np.stack([severity[a.key] ** 2 for a in ARTICULATORS]), axis=0) + frame_length**2 + unlike**2)
     with np.errstate(all="ignore"):
         distance = float(np.sqrt(np.nanmean(per_frame[speech] ** 2))) if np.isfinite(per_frame[speech]).any() else float("nan")
     score = round(100 * float(np.exp(-distance / SCORE_SCALE))) if np.isfinite(distance) else 0
-    differences = phone_segments if phones else runs
-    segments = [s for a in ARTICULATORS for s in differences(a.key, times, speech, severity[a.key], ref.curves[a.key],
-                                                            attempt[a.key] / scale[a.key], phones, closed)]
-    segments += length_segments(lengths, ref, attempt, times, closed)
-    segments += sound_segments(phones, unlike, ref, attempt, times, segments)
-    segments = sorted(segments, key=lambda s: -s.severity)[:MAX_SEGMENTS]
+    named = partial(differences, times, speech, severity, unlike, lengths, ref, attempt, scale, phones, closed)
+    segments = named(1.0)
+    if not segments and phones and distance >= DISTANCE_NAMED:  # unlike the reference as a whole: its largest difference
+        segments = named(0.0)[:1]
+    segments = segments[:MAX_SEGMENTS]
     aligned_frames = att.frames[np.rint(position).astype(int)] if len(att.frames) else att.frames
     return Comparison(score, distance, times, speech, dict(ref.curves), attempt, attempt_times, segments, phones, alignment,
                       ref.frames, aligned_frames, closed, scale, tuple(lengths), tempo,
                       tuple(phone_severities(phones, times, severity, lengths, unlike)))
 
 
-def habit_removed(difference: np.ndarray, speech: np.ndarray, named: float) -> np.ndarray:
-    """The difference in units of a named one, less what this attempt does throughout: its median
-    over the speech is taken away, and it is divided by SPREAD times its robust spread where that
-    exceeds the named size (a voice the model reads unsteadily everywhere is not wrong everywhere)."""
+def differences(times, speech, severity, unlike, lengths, ref: Articulation, attempt: dict, scale: dict, phones, closed: float,
+                at_least: float) -> list[Segment]:
+    """Every difference of at_least this severity (1: a named one), the largest first."""
+    if phones:
+        found = [s for a in ARTICULATORS for s in phone_segments(a.key, times, severity[a.key], ref.curves[a.key],
+                                                                 attempt[a.key] / scale[a.key], phones, closed, at_least)]
+    else:
+        found = [s for a in ARTICULATORS for s in runs(a.key, times, speech, severity[a.key], ref.curves[a.key],
+                                                       attempt[a.key] / scale[a.key], phones, closed)]
+    found += length_segments(lengths, ref, attempt, times, at_least)
+    found += sound_segments(phones or speech_phones(unlike, speech, times), unlike, ref, attempt, times, found, at_least)
+    return sorted(found, key=lambda s: -s.severity)
+
+
+def habit_removed(difference: np.ndarray, speech: np.ndarray, named: float, centre_limits: tuple[float, float]) -> np.ndarray:
+    """The difference in units of a named one, less what this attempt does throughout, as far as a
+    voice can: its median over the speech, within centre_limits (other words than the lesson's
+    stay far from it)."""
     values = difference[speech & np.isfinite(difference)]
-    if not values.size:
-        return difference / named
-    centre = float(np.median(values))
-    spread = 1.4826 * float(np.median(np.abs(values - centre)))
-    return (difference - centre) / max(named, SPREAD * spread)
+    centre = float(np.clip(np.median(values), *centre_limits)) if values.size else 0.0
+    return (difference - centre) / named
 
 
 def speaker_scale(reference: np.ndarray, attempt: np.ndarray, speech: np.ndarray, closed_mm: float) -> float:
@@ -266,14 +283,14 @@ def frames_of(phone: dict, times: np.ndarray) -> np.ndarray:
     return np.arange(first, last + 1)
 
 
-def phone_segments(key: str, times, speech, severity, reference, attempt, phones, closed_mm: float) -> list[Segment]:
+def phone_segments(key: str, times, severity, reference, attempt, phones, closed_mm: float, at_least: float) -> list[Segment]:
     """The phones over which the articulator's severity is 1 or more on average (phones make a
     difference steadier than single frames do)."""
     out = []
     for entry in phones:
         frames = frames_of(entry, times)
         values = severity[frames]
-        if not frames.size or not np.isfinite(values).any() or abs(np.nanmean(values)) < 1:
+        if not np.isfinite(values).any() or abs(np.nanmean(values)) < at_least:
             continue
         peak = int(frames[np.nanargmax(np.abs(values) * (np.sign(values) == np.sign(np.nanmean(values))))])
         en, ja = describe(key, float(reference[peak]), float(attempt[peak]), closed_mm)
@@ -310,10 +327,10 @@ def length_per_frame(lengths: list[dict], times: np.ndarray) -> np.ndarray:
     return out
 
 
-def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times, closed_mm: float) -> list[Segment]:
+def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times, at_least: float) -> list[Segment]:
     out = []
     for entry in lengths:
-        if entry["severity"] < 1:
+        if entry["severity"] < at_least:
             continue
         frames = frames_of(entry, times)
         middle = (entry["start"] + entry["end"]) / 2
@@ -338,7 +355,16 @@ def phone_severities(phones, times, severity: dict, lengths: list[dict], unlike:
     return out
 
 
-def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict, times, named: list[Segment]) -> list[Segment]:
+def speech_phones(unlike: np.ndarray, speech: np.ndarray, times: np.ndarray) -> tuple[dict, ...]:
+    """Without the reference's phones: its runs of speech frames that sound unlike it, as unnamed phones."""
+    loud = np.concatenate([[False], speech & (unlike >= 1), [False]])
+    edges = np.flatnonzero(np.diff(loud.astype(int)))
+    return tuple({"phone": None, "start": float(times[a]), "end": float(times[b - 1] + 1 / FPS)}
+                 for a, b in zip(edges[::2], edges[1::2]) if (b - a) / FPS >= MIN_RUN_S - 1e-9)
+
+
+def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict, times, named: list[Segment],
+                   at_least: float) -> list[Segment]:
     """Phones that sound unlike the reference's (mean severity 1 or more over the phone) where no
     articulator or length is named: named after the phone and the articulator at its place."""
     out = []
@@ -348,15 +374,16 @@ def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict,
                                   abs(s.peak_s - times[frames].mean()) < 1.5 / FPS for s in named):
             continue
         severity = float(np.mean(unlike[frames]))
-        if severity < 1:
+        if severity < at_least:
             continue
         key = articulator_of(entry["phone"], ref, frames)
         peak = int(frames[np.argmax(unlike[frames])])
         middle = (entry["start"] + entry["end"]) / 2
         place_en, place_ja = where(entry["phone"], middle)
+        what_en, what_ja = (f"/{entry['phone']}/", f"/{entry['phone']}/ の音") if entry["phone"] else ("the sound", "音")
         out.append(Segment(key, entry["start"], entry["end"], middle, entry["phone"], float(ref.curves[key][peak]),
-                           float(attempt[key][peak]), f"/{entry['phone']}/ sounded unlike the reference's (made with the "
-                           f"{BY_KEY[key].en})" + place_en, f"/{entry['phone']}/ の音がお手本と違いました（{BY_KEY[key].ja}）" + place_ja,
+                           float(attempt[key][peak]), f"{what_en} sounded unlike the reference's (made with the "
+                           f"{BY_KEY[key].en})" + place_en, f"{what_ja}がお手本と違いました（{BY_KEY[key].ja}）" + place_ja,
                            severity, SOUND))
     return out
 

@@ -18,13 +18,15 @@ import librosa
 import numpy as np
 
 from rtmri.alignment import FPS
-from rtmri.audio import FMAX, FMIN, MEL_COLUMNS_PER_SECOND, N_MELS
+from rtmri.audio import FMAX, FMIN, MAX_ABS_VALUE, MEL_COLUMNS_PER_SECOND, MIN_LEVEL_DB, N_MELS, melspectrogram
 from rtmri.lessons.activity import Activity
 from rtmri.lessons.align import Alignment, speech_columns
 
 # Frequency scalings tried: a band at f takes the attempt's level at f x warp (a child's tract,
 # about 0.7 of an adult male's length, has its formants about 1.4 times as high).
-WARPS = tuple(float(w) for w in np.exp(np.linspace(np.log(0.8), np.log(1.5), 12)))
+WARPS = tuple(float(w) for w in 1.05 ** np.arange(-5, 9))  # 0.78 to 1.48, and 1 itself (the same voice)
+QUIET_DB = 30.0
+DB_PER_UNIT = -MIN_LEVEL_DB / (2 * MAX_ABS_VALUE)  # the features' scale (rtmri.audio): 12.5 dB per unit
 BAND_HZ = librosa.mel_frequencies(N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]  # centre of each mel band
 
 
@@ -56,6 +58,7 @@ def compare_sound(reference: np.ndarray, reference_span: Activity, attempt: np.n
     distance = np.linalg.norm(ref[:, path[:, 0]] - att[:, path[:, 1]], axis=0)
     counts = np.bincount(path[:, 0], minlength=ref.shape[1])
     per_column = np.bincount(path[:, 0], weights=distance, minlength=ref.shape[1]) / np.maximum(counts, 1)
+    per_column[quiet(reference, ref_first, ref.shape[1])] = np.nan  # a closure has no spectrum to compare
     # several attempt columns may pair with one reference column (the attempt lingered): their mean
     att_cols = np.maximum.accumulate(np.bincount(path[:, 0], weights=path[:, 1], minlength=ref.shape[1]) / np.maximum(counts, 1))
     ref_cols = np.arange(ref.shape[1])
@@ -63,12 +66,19 @@ def compare_sound(reference: np.ndarray, reference_span: Activity, attempt: np.n
     return Sound(alignment, warp, per_frame(per_column, ref_first, n_frames))
 
 
+def quiet(wav: np.ndarray, first: int, n_columns: int) -> np.ndarray:
+    """Columns whose loudest band is QUIET_DB or more below the recording's loudest (a closure, a pause)."""
+    level = melspectrogram(wav)[:, first : first + n_columns].max(axis=0)
+    return level < level.max() - QUIET_DB / DB_PER_UNIT
+
+
 def per_frame(per_column: np.ndarray, first: int, n_frames: int) -> np.ndarray:
     """Column values averaged into the reference's video frames (frame k: columns of [k, k+1) / FPS)."""
     out = np.full(n_frames, np.nan)
     frame_of = ((np.arange(len(per_column)) + first) * FPS) // MEL_COLUMNS_PER_SECOND
     inside = frame_of < n_frames
-    sums = np.bincount(frame_of[inside], weights=per_column[inside], minlength=n_frames)
-    counts = np.bincount(frame_of[inside], minlength=n_frames)
+    known = inside & np.isfinite(per_column)
+    sums = np.bincount(frame_of[known], weights=per_column[known], minlength=n_frames)
+    counts = np.bincount(frame_of[known], minlength=n_frames)
     out[counts > 0] = sums[counts > 0] / counts[counts > 0]
     return out

@@ -24,7 +24,8 @@ from tqdm import tqdm
 from rtmri.audio import load_audio
 from rtmri.bundle.engine import Engine
 from rtmri.demo import shipped
-from rtmri.files import atomic_write
+from rtmri.files import atomic_write, atomic_writer
+from rtmri.lessons.articulators import articulate
 from rtmri.lessons.compare import compare
 from rtmri.lessons.grid import bundle_grid
 from rtmri.lessons.lesson import read_lesson
@@ -56,8 +57,10 @@ def main(args) -> int:
     lessons = {lesson: read_lesson(bench.reference_audio(lesson)) for lesson in sorted({label["lesson"] for label in labels})}
     references = {lesson: load_audio(l.audio) for lesson, l in lessons.items()}
     started = time.perf_counter()
+    drawn = {lesson: articulate(engine, wav, grid, draw=False) for lesson, wav in references.items()}
     results = [attempt_result(label, compare(load_audio(bench.attempt_audio(label["attempt"])), references[label["lesson"]],
-                                             engine, grid, lessons[label["lesson"]].phones))
+                                             engine, grid, lessons[label["lesson"]].phones, draw=False,
+                                             reference=drawn[label["lesson"]]))
                for label in tqdm(labels, desc="compare-bench", unit="attempt", file=sys.stderr)]
     seconds = time.perf_counter() - started
     summary = scoring.summary(results)
@@ -66,9 +69,10 @@ def main(args) -> int:
     report = {"bench": str(bench.path), "bench_seed": manifest["seed"], "bundle": str(engine.bundle.path),
               "attempts": len(results), "seconds": round(seconds, 1), "targets": TARGETS, "near_s": scoring.NEAR_S,
               "summary": summary, "results": results}
-    atomic_write(out / JSON_FILE, json.dumps(report, indent=1, ensure_ascii=False, allow_nan=True) + "\n")
-    atomic_write(out / MD_FILE, markdown(summary))
+    atomic_write(out / JSON_FILE, json.dumps(finite(report), indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    atomic_write(out / MD_FILE, markdown(summary) + "\n" + headroom_line(summary["correct_headroom"]) + "\n")
     Console().print(table(summary))
+    print(headroom_line(summary["correct_headroom"]))
     if not args.no_plot:
         try:
             plot(summary, out / PNG_FILE, f"{engine.bundle.path.name}: {len(results)} attempts of {bench.path.name}")
@@ -78,10 +82,22 @@ def main(args) -> int:
     return 0
 
 
+def finite(value):
+    """NaN (a figure with nothing to measure: no pair, no attempt) as null, so the JSON is standard."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
 def attempt_result(label: dict, comparison) -> dict:
     return {"attempt": label["attempt"], "lesson": label["lesson"], "correct": label["correct"], "mistake": label["mistake"],
             "speaker": label["speaker"]["id"], "speaker_type": label["speaker"]["type"], "morae_per_s": label["morae_per_s"],
-            "score": comparison.score, "segments": [s.to_json() for s in comparison.segments], "wrong": label.get("wrong")}
+            "score": comparison.score, "segments": [s.to_json() for s in comparison.segments], "wrong": label.get("wrong"),
+            "by_phone": list(comparison.by_phone)}
 
 
 def rows(summary: dict):
@@ -103,6 +119,11 @@ def cell(key: str, value) -> str:
 def markdown(summary: dict) -> str:
     head = "| | " + " | ".join(name for _, name in COLUMNS) + " |\n|---|" + "---:|" * len(COLUMNS) + "\n"
     return head + "".join(f"| {name} | " + " | ".join(cell(k, f[k]) for k, _ in COLUMNS) + " |\n" for name, f in rows(summary))
+
+
+def headroom_line(headroom: dict) -> str:
+    return (f"correct attempts, largest difference per phone ({100 * scoring.QUANTILE:.0f}th percentile; 1 = named): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in headroom.items()))
 
 
 def table(summary: dict) -> Table:
@@ -136,6 +157,6 @@ def plot(summary: dict, path: Path, title: str) -> None:
     ax.set_title(title + " (ticks: targets)", fontsize=9)
     ax.legend(fontsize=8, ncols=3, loc="upper right")
     fig.tight_layout()
-    with open(path, "wb") as handle:
+    with atomic_writer(path) as handle:
         fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)

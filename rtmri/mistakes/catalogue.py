@@ -7,7 +7,7 @@ with the timing class its onset takes: a flap said as a held /d/ or an English /
 variant has the lesson's number of phones, so ``phone`` (an index into the lesson's phones)
 names the mistaken phone in both the reference and the attempt.
 
-Left out, with the reason (also in the benchmark's manifest):
+What could not be made is in ``LEFT_OUT``, with the reason (the benchmark's manifest lists it).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("01_vowels", "i_e_confusion", 1, (B,), said="a e u e o"),
     Variant("01_vowels", "i_e_confusion", 3, (B,), said="a i u i o"),
     Variant("02_moraic_nasal", "nasal_place", 2, (L, T), swap="n"),
-    Variant("02_moraic_nasal", "nasal_place", 2, (L, K), swap="N"),
+    Variant("02_moraic_nasal", "nasal_place", 2, (L, K, B), swap="N"),  # the dorsum: the back of the tongue or its body
     Variant("03_geminate", "missing_geminate", 2, (T,), said="kite"),
     Variant("03_geminate", "i_e_confusion", 1, (B,), said="kette"),
     Variant("04_long_vowel", "short_vowel", 2, (ROOT,), said="obasan"),

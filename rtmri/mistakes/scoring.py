@@ -64,6 +64,25 @@ def figures(mistaken: list[dict], correct: list[dict]) -> dict:
     }
 
 
+CHANNELS = ("lips", "tongue_tip", "tongue_body", "tongue_back", "velum", "tongue_root", "length", "sound")
+QUANTILE = 0.95
+
+
+def largest(by_phone: list[dict], channel: str) -> float:
+    """An attempt's largest per-phone difference on a channel (an articulator, length or sound), in named units."""
+    values = [abs(p["articulators"].get(channel) or 0.0) if channel in p["articulators"] else abs(p[channel] or 0.0)
+              for p in by_phone]
+    return max(values, default=0.0)
+
+
+def headroom(results: list[dict]) -> dict:
+    """Per channel, over the correct attempts: the QUANTILE of their largest per-phone difference
+    (1 = the named threshold: above 1, that share of correct attempts would be told of a difference there)."""
+    correct = [r for r in results if r["correct"] and r.get("by_phone")]
+    return {c: float(np.quantile([largest(r["by_phone"], c) for r in correct], QUANTILE)) if correct else float("nan")
+            for c in CHANNELS}
+
+
 def summary(results: list[dict]) -> dict:
     """Figures over everything, per mistake type (against every correct attempt of its lessons)
     and per speaker type (mistakes and correct attempts of that type only)."""
@@ -73,6 +92,7 @@ def summary(results: list[dict]) -> dict:
     types = sorted({r["speaker_type"] for r in results})
     return {
         ALL: figures(mistaken, correct),
+        "correct_headroom": headroom(results),
         "by_mistake": {m: figures([r for r in mistaken if r["mistake"] == m],
                                   [c for c in correct if c["lesson"] in {r["lesson"] for r in mistaken if r["mistake"] == m}])
                        for m in mistakes},

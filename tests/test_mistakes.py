@@ -1,0 +1,118 @@
+"""The benchmark of known learner mistakes (rtmri.mistakes): its catalogue, its scoring, and a
+small seeded piece of it made with VocalTractLab (a geminate said as a single /t/ by a voice the
+model never heard, and the words said correctly by another such voice): the maker resumes,
+`rtmri compare-bench` detects and localises the mistake and names nothing in the correct attempt."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rtmri import cli
+from rtmri.lessons.catalogue import LESSONS
+from rtmri.mistakes import catalogue, scoring
+from rtmri.mistakes.layout import BenchError, BenchFolder
+
+PIECE = ["--lessons", "03_geminate", "--mistakes", "missing_geminate", "--types", "reference-male", "--rates", "5",
+         "--speakers-per-type", "2", "--seed", "7"]
+
+
+def result(lesson, speaker, score, correct, segments=(), wrong=None, mistake=None, kind="male"):
+    return {"attempt": f"{lesson}.{speaker}.{score}", "lesson": lesson, "speaker": speaker, "speaker_type": kind,
+            "score": score, "correct": correct, "segments": list(segments), "wrong": wrong, "mistake": mistake}
+
+
+def test_auc_pairs_a_mistake_only_with_correct_attempts_of_its_lesson_by_other_voices():
+    mistaken = [result("a", "spk1", 50, False), result("b", "spk2", 80, False)]
+    correct = [result("a", "spk1", 10, True),  # the same voice: not a pair
+               result("a", "spk3", 60, True), result("a", "spk4", 50, True),  # one win, one tie
+               result("b", "spk5", 70, True)]  # a loss
+    area, pairs = scoring.auc(mistaken, correct)
+    assert pairs == 3 and area == pytest.approx((1 + 0.5 + 0) / 3)
+
+
+def test_localised_needs_the_right_articulator_within_100_ms_of_the_mistake():
+    wrong = {"articulators": ["tongue_tip"], "reference_start_s": 0.50, "reference_end_s": 0.70}
+    near = {"articulator": "tongue_tip", "peak_s": 0.79}
+    far = {"articulator": "tongue_tip", "peak_s": 0.81}
+    other = {"articulator": "lips", "peak_s": 0.6}
+    assert scoring.localised(result("a", "s", 1, False, [near, far], wrong))
+    assert not scoring.localised(result("a", "s", 1, False, [far, near], wrong))  # the first one counts
+    assert not scoring.localised(result("a", "s", 1, False, [other], wrong))
+    assert not scoring.localised(result("a", "s", 1, False, [], wrong))
+    assert scoring.wrongly_named(result("a", "s", 1, False, [near, other], wrong))
+
+
+def test_every_variant_keeps_the_lessons_phones_one_to_one():
+    from rtmri.lessons.make import phone_labels
+    from rtmri.synth.japanese_timing import japanese_segments
+    from rtmri.synth.segments import Utterance
+
+    texts = {t.id: t for t in LESSONS}
+    for variant in catalogue.VARIANTS + catalogue.ROUNDED_U_VARIANTS:
+        assert variant.mistake in catalogue.TYPES and variant.articulators
+        text = texts[variant.lesson]
+        phones = lambda romaji: phone_labels(romaji, Utterance("x", "x", romaji, tuple(
+            japanese_segments(romaji, 0.2, np.random.default_rng(0)))).phone_intervals())
+        expected, said = phones(text.romaji), phones(variant.said or text.romaji)
+        assert len(said) == len(expected), variant
+        assert variant.phone < len(expected)
+        if variant.said and catalogue.TYPES[variant.mistake].kind == catalogue.ARTICULATION:
+            assert said[variant.phone]["phone"] != expected[variant.phone]["phone"], variant
+
+
+def test_a_folder_without_a_finished_benchmark_is_named(tmp_path):
+    with pytest.raises(BenchError, match="no bench.json.*rtmri make-mistakes"):
+        BenchFolder(tmp_path).read_manifest()
+    assert cli.main(["compare-bench", str(tmp_path)]) == 2
+
+
+@pytest.fixture(scope="module")
+def piece(tmp_path_factory):
+    """Two attempts of きって by two unseen voices (JD3's tract, as the lessons' speaker has: no tract to build,
+    so the test stays quick): said correctly, and as きて."""
+    pytest.importorskip("vocaltractlab_cython")
+    out = tmp_path_factory.mktemp("mistakes") / "bench"
+    assert cli.main(["make-mistakes", str(out), *PIECE]) == 0
+    return BenchFolder(out)
+
+
+def test_the_maker_writes_labelled_attempts_and_resumes(piece, capsys):
+    labels = piece.read_labels()
+    assert len(labels) == 2 and sorted(l["correct"] for l in labels) == [False, True]
+    mistaken = next(l for l in labels if not l["correct"])
+    assert mistaken["said"] == "kite" and mistaken["expected"] == "kitte" and mistaken["speaker"]["type"] == "reference-male"
+    wrong = mistaken["wrong"]
+    assert wrong["articulator"] == "tongue_tip" and wrong["place"] == "alveolar" and wrong["phone"] == "t"
+    assert wrong["end_s"] - wrong["start_s"] < 0.6 * (wrong["reference_end_s"] - wrong["reference_start_s"])  # no geminate
+    correct = next(l for l in labels if l["correct"])
+    assert correct["speaker"]["id"] != mistaken["speaker"]["id"]
+    manifest = piece.read_manifest()
+    assert manifest["speaker_seed"] != 0 and "f_for_phi" in manifest["left_out"]
+    assert all(s["type"] == "reference-male" for s in manifest["speakers"])
+
+    audio = piece.attempt_audio(mistaken["attempt"])
+    before = {l["attempt"]: piece.attempt_audio(l["attempt"]).stat().st_mtime_ns for l in labels}
+    piece.attempt_label(correct["attempt"]).unlink()  # as if interrupted before its label was written
+    capsys.readouterr()
+    assert cli.main(["make-mistakes", str(piece.path), *PIECE]) == 0
+    assert "2 attempts (1 already written)" in capsys.readouterr().err
+    assert audio.stat().st_mtime_ns == before[mistaken["attempt"]]  # not made again
+    assert piece.attempt_label(correct["attempt"]).is_file()
+
+
+def test_compare_bench_detects_and_localises_the_missing_geminate(piece, capsys):
+    out = piece.path / "results"
+    assert cli.main(["compare-bench", str(piece.path), "-o", str(out)]) == 0
+    report = json.loads((out / "compare_bench.json").read_text())
+    results = {r["correct"]: r for r in report["results"]}
+    assert results[False]["score"] < results[True]["score"]
+    assert report["summary"]["all"]["auc"] == 1.0
+    first = results[False]["segments"][0]
+    assert first["articulator"] == "tongue_tip" and first["phone"] == "t" and first["kind"] == "length", first
+    assert report["summary"]["all"]["localisation"] == 1.0
+    assert results[True]["segments"] == []  # the correct attempt by another voice: nothing named
+    assert "missing_geminate" in (out / "compare_bench.md").read_text()
+    assert (out / "compare_bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
