@@ -71,7 +71,7 @@ def main(args) -> int:
               "summary": summary, "results": results}
     atomic_write(out / JSON_FILE, json.dumps(finite(report), indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     atomic_write(out / MD_FILE, markdown(summary) + "\n" + headroom_line(summary["correct_headroom"]) + "\n")
-    Console().print(table(summary))
+    Console(width=None if sys.stdout.isatty() else 150).print(table(summary))
     print(headroom_line(summary["correct_headroom"]))
     if not args.no_plot:
         try:

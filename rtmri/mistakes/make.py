@@ -92,8 +92,10 @@ def main(args) -> int:
     reference_phones = {text.id: make_reference(bench, text) for text in lessons}
     attempts = plan_attempts(lessons, variants, voices, tuple(args.rates))
     todo = [a for a in attempts if not bench.done(a.id)]
+    relabelled = sum(relabel(bench, a, reference_phones[a.lesson.id]) for a in attempts if a not in todo)
     print(f"rtmri make-mistakes: {len(attempts)} attempts ({len(attempts) - len(todo)} already written), "
-          f"{sum(1 for a in attempts if a.variant)} with a mistake", file=sys.stderr)
+          f"{sum(1 for a in attempts if a.variant)} with a mistake; {relabelled} labels brought up to the catalogue",
+          file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="rtmri-mistakes-") as scratch:
         for attempt in tqdm(todo, desc="make-mistakes", unit="attempt", file=sys.stderr):
             write_attempt(bench, attempt, reference_phones[attempt.lesson.id], args.seed, Path(scratch))
@@ -240,6 +242,17 @@ def write_attempt(bench: BenchFolder, attempt: Attempt, reference_phones: list[d
     atomic_write(bench.attempt_audio(attempt.id), flac_bytes(audio))
     label = attempt_label(attempt, phones, reference_phones)
     atomic_write(bench.attempt_label(attempt.id), json.dumps(label, indent=1, ensure_ascii=False) + "\n")
+
+
+def relabel(bench: BenchFolder, attempt: Attempt, reference_phones: list[dict]) -> bool:
+    """A written attempt's label made again from the catalogue (its audio and phones kept); True if it changed."""
+    path = bench.attempt_label(attempt.id)
+    label = json.loads(path.read_text(encoding="utf-8"))
+    fresh = attempt_label(attempt, label["phones"], reference_phones)
+    if fresh == label:
+        return False
+    atomic_write(path, json.dumps(fresh, indent=1, ensure_ascii=False) + "\n")
+    return True
 
 
 def attempt_label(attempt: Attempt, phones: list[dict], reference_phones: list[dict]) -> dict:
