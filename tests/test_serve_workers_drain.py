@@ -52,6 +52,7 @@ def test_sigterm_drains_a_worker_its_learners_move_and_it_exits(cluster, tmp_pat
             page.wait_for_function("() => window.rtmriStats.state === 'open'", timeout=20000)
             page.click("#mic")
             crowd.wait_connected()
+            page.wait_for_function("() => window.rtmriStats.painted >= 25", timeout=20000)
             victim = stats(page)["worker"]
             pid = c.worker_pid(victim)
             told_at = time.monotonic()

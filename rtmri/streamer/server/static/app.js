@@ -316,10 +316,10 @@ function onControl(m) {
       showNotice("msg_reconnected", m.worker ? `(${lost.worker || "?"} → ${m.worker})` : "");
       lost.at = null;
       lost.moving = false;
-      if (mic.running) mic.resume();
     } else {
       showNotice("");
     }
+    if (mic.running && !mic.streaming) mic.beginStream(); // carry on where the learner was
     $("d-source").textContent = m.mode === "learner" ? t("source_mic") : m.source || "–";
     loadReferences(m.references || []);
     if (m.mode === "learner") say("msg_speak");
@@ -393,12 +393,8 @@ const mic = {
     this.node.connect(this.ctx.destination); // silent: keeps the graph pulling
     const settings = this.stream.getAudioTracks()[0].getSettings();
     this.inputLatencyMs = (settings.latency || 0) * 1000;
-    this.offset = 0;
-    this.epoch = null;
-    this.anchor = null;
-    this.rms = { block: -1, sum: 0, n: 0 };
-    ws.send(JSON.stringify({ type: "start" }));
-    this.running = stats.micRunning = this.streaming = true;
+    this.running = stats.micRunning = true;
+    if (ws && ws.readyState === WebSocket.OPEN) this.beginStream(); // else at the next welcome
     render();
   },
 
@@ -432,7 +428,7 @@ const mic = {
     }
   },
 
-  resume() { // a new server: a new stream on it, the microphone as it was
+  beginStream() { // a new stream on the server now connected: at the start, and on a new server
     this.offset = 0;
     this.epoch = null;
     this.anchor = null;
