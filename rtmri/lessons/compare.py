@@ -291,6 +291,11 @@ def frames_of(phone: dict, times: np.ndarray) -> np.ndarray:
     return np.arange(first, last + 1)
 
 
+def frame_span(frames: np.ndarray) -> tuple[float, float]:
+    """(start, end) s of a run of reference frames: what the page marks and seeks to."""
+    return float(frames[0] / FPS), float((frames[-1] + 1) / FPS)
+
+
 def phone_segments(key: str, times, severity, reference, attempt, phones, closed_mm: float, at_least: float) -> list[Segment]:
     """The phones over which the articulator's severity is 1 or more on average (phones make a
     difference steadier than single frames do)."""
@@ -303,7 +308,7 @@ def phone_segments(key: str, times, severity, reference, attempt, phones, closed
         peak = int(frames[np.nanargmax(np.abs(values) * (np.sign(values) == np.sign(np.nanmean(values))))])
         en, ja = describe(key, float(reference[peak]), float(attempt[peak]), closed_mm)
         place_en, place_ja = where(entry["phone"], float(times[peak]))
-        out.append(Segment(key, entry["start"], entry["end"], float(times[peak]), entry["phone"], float(reference[peak]),
+        out.append(Segment(key, *frame_span(frames), float(times[peak]), entry["phone"], float(reference[peak]),
                            float(attempt[peak]), en + place_en, ja + place_ja, float(abs(np.nanmean(values)))))
     return out
 
@@ -346,7 +351,7 @@ def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times
         peak = int(frames[len(frames) // 2])
         en, ja = describe_length(entry["phone"], entry["paced_s"], entry["attempt_s"])
         place_en, place_ja = where(entry["phone"], middle)
-        out.append(Segment(key, entry["start"], entry["end"], middle, entry["phone"], float(ref.curves[key][peak]),
+        out.append(Segment(key, *frame_span(frames), middle, entry["phone"], float(ref.curves[key][peak]),
                            float(attempt[key][peak]), en + place_en, ja + place_ja, entry["severity"], LENGTH,
                            entry["paced_s"], entry["attempt_s"]))
     return out
@@ -389,7 +394,7 @@ def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict,
         middle = (entry["start"] + entry["end"]) / 2
         place_en, place_ja = where(entry["phone"], middle)
         what_en, what_ja = (f"/{entry['phone']}/", f"/{entry['phone']}/ の音") if entry["phone"] else ("the sound", "音")
-        out.append(Segment(key, entry["start"], entry["end"], middle, entry["phone"], float(ref.curves[key][peak]),
+        out.append(Segment(key, *frame_span(frames), middle, entry["phone"], float(ref.curves[key][peak]),
                            float(attempt[key][peak]), f"{what_en} sounded unlike the reference's (made with the "
                            f"{BY_KEY[key].en})" + place_en, f"{what_ja}がお手本と違いました（{BY_KEY[key].ja}）" + place_ja,
                            severity, SOUND))

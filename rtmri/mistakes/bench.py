@@ -75,7 +75,8 @@ def main(args) -> int:
     print(headroom_line(summary["correct_headroom"]))
     if not args.no_plot:
         try:
-            plot(summary, out / PNG_FILE, f"{engine.bundle.path.name}: {len(results)} attempts of {bench.path.name}")
+            name = engine.bundle.path.parent.name if engine.bundle.path.is_file() else engine.bundle.path.name
+            plot(summary, out / PNG_FILE, f"bundle {name}: {len(results)} attempts of {bench.path.name}")
         except ImportError as exc:  # matplotlib comes with the [eval] extra, not the core
             print(f"rtmri compare-bench: note: no {PNG_FILE} ({exc}; pip install 'rtmri-live[eval]')", file=sys.stderr)
     print(f"rtmri compare-bench: {len(results)} attempts in {seconds:.0f} s; wrote {out}/")
