@@ -3,7 +3,9 @@
 On each worker machine:
 
     rtmri serve --bundle B --mode learner --host 10.0.0.11 --port 9000 --agent-port 9001 \\
-        --metrics-port 9002 --token T --public-host school.example --cpus 0-7 --threads 8
+        --metrics-port 9002 --token T --public-host school.example --cpus 0-1 --threads 2
+
+(one such worker per 1-2 cores, each on its own ports: a process is held to about one core)
 
 On the balancer:
 
