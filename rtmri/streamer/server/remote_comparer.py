@@ -1,9 +1,9 @@
 """A comparer (dispatch.Comparer) in a process of its own, at a lower CPU priority.
 
 A comparison is 0.2-0.5 s of Python and numpy work (the shipped lessons, an idle core), and
-a class asks for sixteen at once. In the server's process it holds the GIL
-against the event loop and the engine thread, so a class that finishes its attempts together
-takes everyone's live frames down with it. RemoteComparer runs the real comparer in a
+a class asks for sixteen at once. In the server's process it holds the GIL against the event
+loop and the engine thread, so a class that finishes its attempts together takes everyone's
+live frames down with it. RemoteComparer runs the real comparer in a
 spawned process (built there by a factory the command names, e.g. `rtmri serve`'s lesson
 comparer: the server still imports no lessons), `nice`d by NICE: the live frames come first,
 the comparisons take the CPU that is left.
