@@ -89,7 +89,6 @@ HARD_PALATE = [(0, -14), (9, -13.5), (18, -16), (28, -17.8), (35, -16), (41, -9.
                (60, -22), (30, -20.5), (10, -19.5), (0, -19.5)]
 PALATE_MARROW = [(1, -16.8), (10, -16.5), (20, -18.2), (30, -19.0), (45, -15), (52, -19)]
 UPPER_INCISOR = [(47, 0), (53.4, 8), (55.4, 8), (55.4, 0), (54, -12), (50, -17), (47, -10)]
-VELUM_ROOT = (0.0, -18.5)  # where the soft palate's nasal surface leaves the hard palate
 VELUM_THICKNESS_MM = 9.0  # soft palate, oral to nasal surface (adults: about 8-10 mm)
 
 SYMPHYSIS = [(41, 29), (49, 27), (54, 33), (56, 43), (55, 53), (50, 60), (43, 61), (38, 55), (37, 44), (38, 35)]
@@ -229,12 +228,13 @@ def tongue(outlines: Outlines) -> np.ndarray:
 
 def velum(outlines: Outlines, head: Head) -> np.ndarray:
     """Uvula and soft palate as one body: the uvula and oral surface VocalTractLab draws (back
-    to the hard palate), up to the root of the nasal surface on the hard palate, and back along
-    the nasal surface, VELUM_THICKNESS_MM above the oral one (on its convex side: it cannot
-    cross it), to the back of the uvula."""
+    to the hard palate), then back along the nasal surface, VELUM_THICKNESS_MM above the oral
+    one on its convex side (it cannot cross it), to the back of the uvula. Its front end lies
+    under the hard palate's nasal surface; a fixed point there (the warped head's) could
+    fall behind it and cross the body."""
     uvula, oral = outlines["uvula"], outlines["upper"][:VELUM_END]  # oral: from the uvula to the hard palate
     nasal = offset_polyline(oral, VELUM_THICKNESS_MM * head.warp.scale)  # to the left of back -> front: up
-    return np.concatenate([uvula, oral, head.points([VELUM_ROOT]), nasal[::-1]])
+    return np.concatenate([uvula, oral, nasal[::-1]])
 
 
 def tract_shapes(outlines: Outlines, rest: Outlines, head: Head | None = None) -> tuple[np.ndarray, list[Shape]]:
