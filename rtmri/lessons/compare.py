@@ -1,9 +1,11 @@
-"""A learner's attempt against a native reference, articulator by articulator, and phone by
-phone for how long each is held.
+"""A learner's attempt against a native reference: articulator by articulator, phone by phone
+for how long each is held, and for how it sounds.
 
 1. Both recordings are checked for speech (rtmri.lessons.activity): a silent or too-short
    attempt is refused with a message (AttemptError), never scored.
-2. The attempt is aligned to the reference by DTW on the audio features (rtmri.lessons.align).
+2. The attempt is aligned to the reference by DTW on the audio features with the voice taken
+   out (rtmri.lessons.sound: band levels, and a vocal-tract-length warp), which also says how
+   unlike the reference each instant sounds.
 3. Both are drawn by the same bundle with the same reference anatomy (the engine's), and
    measured on the bundle's analysis grid (rtmri.articulation): one constriction curve per
    articulator (rtmri.lessons.articulators), from the model's articulatory state.
@@ -18,9 +20,10 @@ closing 2 mm to 0 changes the sound far more than widening 15 mm to 20 (the acou
 the narrowest part of the tract), and that scale weighs them so.
 
 The speaker: a smaller tract (a child's) has smaller gaps everywhere, which is not a mistake.
-Per articulator, the attempt's gaps are divided by its typical ratio to the reference's over
-the words (the median over the frames where both are open, within ``SCALE_LIMITS``): what is
-left is how this voice's articulation departs from its own habit, locally.
+Per articulator, the attempt's gaps are divided by their typical ratio to the reference's over
+the words (the median over the frames where both are open, within ``SCALE_LIMITS``), and what
+the attempt does throughout (its median difference, within ``CENTRE_LIMIT``; for the sound,
+``SOUND_CENTRE_LIMIT``) is its voice's habit: what is left is how it departs locally.
 
 Lengths: per reference phone, the length the alignment gives it in the attempt against its
 length in the reference times the attempt's tempo (the median of those ratios over the
@@ -28,16 +31,18 @@ phones): a phone held for half the time the attempt's own pace gives it (a gemin
 a single consonant, a long vowel said short) or twice (the reverse) is a mistake, a slow
 or quick attempt is not. DTW keeps the tempo out of the articulation; this puts length back.
 
-Differences named: per articulator, the runs of frames where the difference is at least
-``NAMED`` (per articulator, in units of the scale above) for at least ``MIN_RUN_S``; per
-phone, a length ratio beyond ``LENGTH_NAMED``; each described in words with the reference
-phone there, ranked by how far beyond its threshold it goes (severity), the
-``MAX_SEGMENTS`` largest returned. Nothing below the thresholds is named: re-recordings of
-the same words by other voices of every type stay below them (rtmri compare-bench).
+Differences named (with the reference's phones): per phone, an articulator whose difference
+averages ``NAMED`` or more there, a length ratio beyond ``LENGTH_NAMED``, or a sound unlike the
+reference's by ``SOUND_NAMED`` where neither is named (then the articulator at the phone's
+place is given); without phones, runs of frames of at least ``MIN_RUN_S``. Each is described
+in words with the reference phone there, ranked by how far beyond its threshold it goes
+(severity), the ``MAX_SEGMENTS`` largest returned. Nothing below the thresholds is named,
+except for an attempt far from the reference as a whole (``DISTANCE_NAMED``): its largest
+difference. The thresholds are set on correct attempts by unseen voices (rtmri compare-bench).
 
 Score (0-100): 100 x exp(-d / ``SCORE_SCALE``), d the root mean square, over the reference's
-speech frames, of each frame's severity (articulators and the length of its phone together,
-1 = as large as a named difference): 100 for the same articulation and timing.
+speech frames, of each frame's severity (articulators, the length of its phone and its sound
+together, 1 = as large as a named difference): 100 for the same articulation and timing.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The native references are the lessons of ``rtmri.lessons.catalogue`` said the way `rtmri
 make-lessons` says them (its speaker, pace and timing draws). The learners are voices no
 corpus has: drawn by ``rtmri.synth.speakers.make_speakers`` with the seed ``SPEAKER_SEED + S``
-(the corpora use 0 and 1), ``--speakers-per-type`` of each type (male, female, child). For
+(the corpora use 0), ``--speakers-per-type`` of each type (male, female, child). For
 every lesson, speaker type and speaking rate one voice says the words correctly and, for each
 mistake of the lesson (``catalogue.VARIANTS``), another voice of that type says them with the
 mistake: so every mistaken attempt has correct attempts by other voices of its type, at its
@@ -46,7 +46,7 @@ from rtmri.synth.segments import Segment, Utterance
 from rtmri.synth.speakers import Speaker, build_speaker_tract, make_speakers
 from rtmri.synth.tracts import DEFAULT_TYPES
 
-SPEAKER_SEED = 25_000  # + --seed: a seed no corpus uses (they use 0 and 1), so every voice is unseen
+SPEAKER_SEED = 25_000  # + --seed: a seed no corpus uses (they use 0), so every voice is unseen
 SPARE_SPEAKERS = 2  # drawn per type beyond --speakers-per-type, for tracts VocalTractLab cannot make
 REFERENCE_VOICE = "male"  # of rtmri make-lessons' voices
 RATES = (4.0, 5.0, 6.0)  # morae per second: slower than, as fast as and faster than the lessons (5)
