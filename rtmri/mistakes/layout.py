@@ -9,7 +9,8 @@ Layout (format "rtmri-mistakes", version 1)::
     OUT/references/<lesson>.json   ... with its words and phones (a lesson: rtmri.lessons.lesson reads it)
     OUT/attempts/<id>.flac         what the learner says (16 kHz mono)
     OUT/attempts/<id>.json         its label (written last: its presence means the attempt is complete)
-    OUT/speakers/<speaker>/        the VocalTractLab speaker file of each voice (reused on resume)
+    OUT/speakers/<speaker>/        the VocalTractLab speaker file of each voice (reused on resume); the
+                                   references' voice in OUT/speakers/tract-<speaker>/
 
 A label: attempt, lesson, correct (bool), mistake (a catalogue type or null), said and
 expected (romaji), speaker {id, type, f0_hz}, morae_per_s, phones (the attempt's, s), and

@@ -1,7 +1,7 @@
 """rtmri make-mistakes OUT --seed S: the benchmark of known learner mistakes (layout: ``layout.py``).
 
 The native references are the lessons of ``rtmri.lessons.catalogue`` said the way `rtmri
-make-lessons` says them (its speaker, pace and timing draws). The learners are voices no
+make-lessons` says them in its male voice (``REFERENCE_VOICE``: its speaker, pace and timing draws). The learners are voices no
 corpus has: drawn by ``rtmri.synth.speakers.make_speakers`` with the seed ``SPEAKER_SEED + S``
 (the corpora use 0), ``--speakers-per-type`` of each type (male, female, child). For
 every lesson, speaker type and speaking rate one voice says the words correctly and, for each
@@ -38,7 +38,7 @@ from rtmri.lessons import make as lesson_make
 from rtmri.lessons.catalogue import LESSONS, LessonText
 from rtmri.lessons.lesson import Lesson
 from rtmri.mistakes import catalogue
-from rtmri.mistakes.layout import ATTEMPTS, BENCH_FORMAT, BENCH_VERSION, LABEL_FORMAT, REFERENCES, BenchError, BenchFolder
+from rtmri.mistakes.layout import ATTEMPTS, BENCH_FORMAT, BENCH_VERSION, LABEL_FORMAT, REFERENCES, SPEAKERS, BenchError, BenchFolder
 from rtmri.synth import japanese, vtl
 from rtmri.synth.errors import SpeakerRejected
 from rtmri.synth.japanese_timing import ONSET_SHARE, japanese_segments
@@ -181,8 +181,9 @@ def make_reference(bench: BenchFolder, text: LessonText) -> list[dict]:
     path = bench.reference_text(text.id)
     if path.is_file() and bench.reference_audio(text.id).is_file():
         return json.loads(path.read_text(encoding="utf-8"))["phones"]
+    # the shipped lessons' male voice, its tract kept with the learners' voices (built once)
+    speaker = lesson_make.voice_speaker(REFERENCE_VOICE, bench.path / SPEAKERS)
     with tempfile.TemporaryDirectory(prefix="rtmri-mistakes-") as scratch:
-        speaker = lesson_make.voice_speaker(REFERENCE_VOICE, Path(scratch))  # the shipped lesson's male voice
         utterance = lesson_make.lesson_utterance(text, speaker)
         audio = spoken(utterance, speaker, Path(scratch))
     phones = lesson_make.phone_labels(text.romaji, utterance.phone_intervals())
