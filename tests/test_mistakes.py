@@ -116,3 +116,25 @@ def test_compare_bench_detects_and_localises_the_missing_geminate(piece, capsys)
     assert results[True]["segments"] == []  # the correct attempt by another voice: nothing named
     assert "missing_geminate" in (out / "compare_bench.md").read_text()
     assert (out / "compare_bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("contract, line", [("mistakes-scored-without-synth", "from rtmri.synth import vtl"),
+                                            ("nothing-imports-the-mistake-maker", "from rtmri.mistakes import make")])
+def test_the_benchmark_runner_stays_apart_from_the_synthesizer(tmp_path, contract, line):
+    """`rtmri compare-bench` (rtmri.mistakes.bench) imports neither the synthesizer nor the maker."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lint = shutil.which("lint-imports", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if lint is None:
+        pytest.skip("needs import-linter (the test extra)")
+    root = Path(__file__).parents[1]
+    shutil.copytree(root / "rtmri", tmp_path / "rtmri", ignore=shutil.ignore_patterns("__pycache__", "assets", "static"))
+    shutil.copy(root / "pyproject.toml", tmp_path)
+    (tmp_path / "rtmri" / "mistakes" / "bench.py").write_text(line + "\n")
+    result = subprocess.run([lint, "--no-cache", "--no-logo", "--contract", contract], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 1 and "rtmri.mistakes.bench -> " in result.stdout, result.stdout + result.stderr
