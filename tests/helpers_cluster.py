@@ -4,6 +4,8 @@ does, and the page in Chromium: what tests/test_serve_workers*.py share."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import re
 import signal
 import subprocess
@@ -127,3 +129,11 @@ def open_page(playwright, url: str, microphone: Path):
 
 def stats(page) -> dict:
     return page.evaluate("() => window.rtmriStats")
+
+
+def page_api():
+    """Playwright's sync API where Chromium and Playwright are installed (.ci/run installs both),
+    else None: the tests then leave the page's own checks out."""
+    if not CHROMIUM.exists() or importlib.util.find_spec("playwright") is None:
+        return None
+    return importlib.import_module("playwright.sync_api")
