@@ -69,7 +69,7 @@ def write_corpus(request: CorpusRequest) -> dict:
     plan_jobs(drawn, request.minutes, request.seed, request.eval_sentences, str(request.out),  # bad phones: before any work
               request.material, request.rates)
     resuming = prepare_output(request.out, request.overwrite, request.plan())
-    speakers, skipped_speakers = build_tracts(drawn, request.out, request.workers)
+    speakers, skipped_speakers = build_tracts(drawn, request.out, request.workers, request.progress)
     for entry in skipped_speakers:
         print(f"rtmri synth: skipped speaker {entry['speaker']} ({entry['type']}): {entry['detail']}", file=sys.stderr)
     if not any(not s.held_out for s in speakers):
@@ -186,15 +186,23 @@ def _difference(out: Path, plan: dict) -> str:
     return f", unfinished, for another plan ({'; '.join(changed)}): run the same command to resume it"
 
 
-def build_tracts(speakers: list[Speaker], out: Path, workers: int) -> tuple[list[Speaker], list[dict]]:
-    """Each speaker with its own speaker file (in parallel); those VocalTractLab cannot make
-    are left out and listed with the named reason (their folders removed)."""
+def build_tracts(speakers: list[Speaker], out: Path, workers: int, progress: bool = False) -> tuple[list[Speaker], list[dict]]:
+    """Each speaker with its own speaker file (in parallel; one already built is reused); those
+    VocalTractLab cannot make are left out and listed with the named reason (their folders removed)."""
     folders = [SpeakerFolder.of(out, s.id).path for s in speakers]
-    if workers == 1 or sum(not s.reference_tract for s in speakers) < 2:
-        outcomes = [_tract_or_rejection(s, f) for s, f in zip(speakers, folders)]
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            outcomes = list(pool.map(_tract_or_rejection, speakers, folders))
+    bar = tqdm(total=len(speakers), unit="speaker", desc="vocal tracts", disable=not progress, file=sys.stderr)
+    outcomes: list[Speaker | dict] = []
+    with bar:
+        if workers == 1 or sum(not s.reference_tract for s in speakers) < 2:
+            made = map(_tract_or_rejection, speakers, folders)
+            for outcome in made:
+                outcomes.append(outcome)
+                bar.update(1)
+        else:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for outcome in pool.map(_tract_or_rejection, speakers, folders):
+                    outcomes.append(outcome)
+                    bar.update(1)
     built, skipped = [], []
     for speaker, folder, outcome in zip(speakers, folders, outcomes):
         if isinstance(outcome, Speaker):
