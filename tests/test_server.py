@@ -763,6 +763,10 @@ def test_the_page_is_served_with_its_assets(serve):
     for name, kind in (("app.js", "text/javascript"), ("worklet.js", "text/javascript"), ("style.css", "text/css")):
         status, headers, body = http_get(f"{base}/{name}")
         assert status == 200 and headers["Content-Type"].startswith(kind) and body
+        assert headers.get_all("Cache-Control") == ["no-store"]
+    status, headers, body = http_get(f"{base}/NotoSansJP-subset.woff2")  # the page's Japanese font, kept a day
+    assert status == 200 and headers["Content-Type"] == "font/woff2" and body[:4] == b"wOF2"
+    assert headers.get_all("Cache-Control") == ["public, max-age=86400"]
     assert http_get(base + "/../pyproject.toml")[0] == 404
     assert http_get(base + "/nothing-here")[0] == 404
     assert http_get(base + "/", {"Host": "attacker.example"})[0] == 403

@@ -472,6 +472,8 @@ def run(opts: Options) -> dict:
     write_header(opts.out, header)
     states = articulatory.write_clip_states(opts.out, [clip["id"] for clip in clips], opts.progress) if grids else {}
     write_header(opts.out, {**header, **states})
+    if grids:  # the image measure against the synthesizer's geometry, the velopharyngeal lines apart
+        report.write_geometry_check(opts.out, opts.progress)
     return manifest
 
 

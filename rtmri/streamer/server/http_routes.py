@@ -27,7 +27,9 @@ from rtmri.streamer.server.security import request_problem, token_ok
 STATIC = Path(__file__).parent / "static"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".json": "application/json", ".wav": "audio/wav",
-                 ".bin": "application/octet-stream"}
+                 ".bin": "application/octet-stream", ".woff2": "font/woff2", ".txt": "text/plain; charset=utf-8"}
+# The font is 0.7 MB and changes only with the package: a browser keeps it a day, not per page load.
+CACHED_SUFFIXES = {".woff2": "public, max-age=86400"}
 # connect-src names the page's own ws:/wss: origin too: older browsers do not count it as 'self'.
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
                "media-src 'self' blob:; connect-src 'self' {sockets}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
@@ -76,6 +78,9 @@ class HttpRoutes:
 
     def _static_file(self, file: Path, host: str) -> Response:
         response = respond(HTTPStatus.OK, file.read_bytes(), CONTENT_TYPES.get(file.suffix, "application/octet-stream"))
+        if file.suffix in CACHED_SUFFIXES:
+            del response.headers["Cache-Control"]  # Headers adds a value on assignment: replace it
+            response.headers["Cache-Control"] = CACHED_SUFFIXES[file.suffix]
         if file.suffix == ".html":
             sockets = f"ws://{host} wss://{host}" if HOST_PATTERN.fullmatch(host) else ""
             response.headers["Content-Security-Policy"] = PAGE_POLICY.format(sockets=sockets)
