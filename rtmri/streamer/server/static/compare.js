@@ -20,7 +20,7 @@ const TEXT = {
     attempts: "Your attempts at this item", sound: "Sound", both: "both", ref_only: "reference", you_only: "you",
     keys: "Keys: Space play/pause · ←/→ one frame · 1 2 3 speed 1× 0.5× 0.25× · L labels · J/E language",
     curves: "How narrow each part of the vocal tract is (mm; 0 = closed)", time: "time on the reference (s)",
-    score_rule: "100 = the reference's articulation; 50 ≈ 3.5 mm apart on average", language: "日本語",
+    score_rule: "100 = the reference's articulation and timing; 50 ≈ on average 0.7 of a difference worth naming", language: "日本語",
   },
   ja: {
     score: "スコア", play: "再生", pause: "一時停止", speed: "速度", labels: "ラベル", you: "あなた（揃えた時間）",
@@ -28,7 +28,7 @@ const TEXT = {
     attempts: "この項目のこれまでの試行", sound: "音声", both: "両方", ref_only: "お手本", you_only: "あなた",
     keys: "キー: スペース 再生/停止 · ←/→ 1コマ · 1 2 3 速度 1× 0.5× 0.25× · L ラベル · J/E 言語",
     curves: "声道の各部分の狭さ（mm、0 = 閉鎖）", time: "お手本の時間（秒）",
-    score_rule: "100 = お手本と同じ調音、50 ≈ 平均 3.5 mm の違い", language: "English",
+    score_rule: "100 = お手本と同じ調音とタイミング、50 ≈ 平均して指摘するほどの違いの約 0.7 倍", language: "English",
   },
 };
 
