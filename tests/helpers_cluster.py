@@ -102,8 +102,15 @@ def references_folder(tmp_path) -> Path:
     return folder
 
 
-def cluster_fixture(make_tiny_bundle, references):
-    """The body of a test module's `cluster` fixture: start(*extra) -> a Cluster, all stopped after."""
+@pytest.fixture
+def references(tmp_path) -> Path:
+    """A references folder (references_folder) for a test module that imports this fixture."""
+    return references_folder(tmp_path)
+
+
+@pytest.fixture
+def cluster(make_tiny_bundle, references):
+    """start(*extra) -> a Cluster of the tiny bundle and the references; all stopped after."""
     running = []
 
     def start(*extra: str) -> Cluster:

@@ -11,28 +11,17 @@ import contextlib
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 import soundfile
 
-from helpers_cluster import FPS, Crowd, cluster_fixture, needs_haproxy, open_page, page_api, references_folder, stats
+from helpers_cluster import FPS, Crowd, cluster, needs_haproxy, open_page, page_api, references, stats  # noqa: F401 (fixtures)
 from rtmri.audio import SAMPLE_RATE
 from rtmri.streamer.benchmarks.signals import bursts
 
 pytestmark = needs_haproxy
 LEARNERS = 8
 BACK_WITHIN_S = 2.0
-
-
-@pytest.fixture
-def references(tmp_path) -> Path:
-    return references_folder(tmp_path)
-
-
-@pytest.fixture
-def cluster(make_tiny_bundle, references):
-    yield from cluster_fixture(make_tiny_bundle, references)
 
 
 def test_a_killed_workers_learners_are_back_on_the_other_within_2_s(cluster, tmp_path):

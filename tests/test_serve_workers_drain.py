@@ -22,21 +22,11 @@ import pytest
 import soundfile
 from websockets.sync.client import connect
 
-from helpers_cluster import FPS, Crowd, cluster_fixture, needs_haproxy, open_page, page_api, references_folder, stats
+from helpers_cluster import FPS, Crowd, cluster, needs_haproxy, open_page, page_api, references, stats  # noqa: F401 (fixtures)
 from rtmri.audio import SAMPLE_RATE
 from rtmri.streamer.benchmarks.signals import bursts
 
 pytestmark = needs_haproxy
-
-
-@pytest.fixture
-def references(tmp_path) -> Path:
-    return references_folder(tmp_path)
-
-
-@pytest.fixture
-def cluster(make_tiny_bundle, references):
-    yield from cluster_fixture(make_tiny_bundle, references)
 
 
 def test_sigterm_drains_a_worker_its_learners_move_and_it_exits(cluster, tmp_path):

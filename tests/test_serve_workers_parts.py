@@ -7,6 +7,7 @@ with stand-in workers), `rtmri deploy haproxy`, and the shipped lessons served b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -280,6 +281,20 @@ def stand_ins(statuses, replies, hold=None) -> tuple[list, list, list[WorkerAddr
     return hits, servers + agents, workers
 
 
+@contextlib.contextmanager
+def balanced_stand_ins(tmp_path, statuses, replies, hold=None):
+    """HAProxy in front of stand-in workers (stand_ins); yields (hits, port); stops them all."""
+    hits, stubs, workers = stand_ins(statuses, replies, hold)
+    haproxy, port = start_haproxy(tmp_path, workers)
+    try:
+        yield hits, port
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)
+        for stub in stubs:
+            stub.shutdown()
+
+
 def get_all(port: int, count: int) -> list[int]:
     statuses = []
     for k in range(count):
@@ -290,17 +305,10 @@ def get_all(port: int, count: int) -> list[int]:
 
 @needs_haproxy
 def test_haproxy_sends_a_request_a_full_worker_refused_to_another(tmp_path):
-    (refused_hits, served_hits), stubs, workers = stand_ins((503, 200), (b"up ready 100%\n",) * 2)
-    haproxy, port = start_haproxy(tmp_path, workers)
-    try:
+    with balanced_stand_ins(tmp_path, (503, 200), (b"up ready 100%\n",) * 2) as ((refused_hits, served_hits), port):
         assert get_all(port, 12) == [200] * 12
         assert refused_hits, "the full worker was never tried: the retry was not exercised"
         assert len(served_hits) == 12
-    finally:
-        haproxy.terminate()
-        haproxy.wait(10)
-        for stub in stubs:
-            stub.shutdown()
 
 
 @needs_haproxy
@@ -308,39 +316,27 @@ def test_haproxy_places_sessions_by_the_workers_agent_weights_and_sends_none_to_
     # Sessions that stay (leastconn weighs the connections each worker holds by its weight):
     # a worker whose agent says 20 % free gets about a fifth of what one with 100 % free gets.
     hold = threading.Event()
-    hits, stubs, workers = stand_ins((200, 200), (b"up ready 20%\n", b"up ready 100%\n"), hold)
-    haproxy, port = start_haproxy(tmp_path, workers)
     sessions = []
-    try:
-        time.sleep(1.5)  # three agent checks
-        sessions += [threading.Thread(target=get_all, args=(port, 1), daemon=True) for _ in range(12)]
-        for session in sessions:
-            session.start()
-            time.sleep(0.05)
-        deadline = time.monotonic() + 10
-        while len(hits[0]) + len(hits[1]) < 12:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert len(hits[1]) >= 9 and 1 <= len(hits[0]) <= 3, (len(hits[0]), len(hits[1]))
-    finally:
-        hold.set()
-        for session in sessions:
-            session.join(10)
-        haproxy.terminate()
-        haproxy.wait(10)
-        for stub in stubs:
-            stub.shutdown()
-    hits, stubs, workers = stand_ins((200, 200), (b"up ready 100%\n", b"drain\n"))
-    haproxy, port = start_haproxy(tmp_path, workers)
-    try:
+    with balanced_stand_ins(tmp_path, (200, 200), (b"up ready 20%\n", b"up ready 100%\n"), hold) as (hits, port):
+        try:
+            time.sleep(1.5)  # three agent checks
+            sessions += [threading.Thread(target=get_all, args=(port, 1), daemon=True) for _ in range(12)]
+            for session in sessions:
+                session.start()
+                time.sleep(0.05)
+            deadline = time.monotonic() + 10
+            while len(hits[0]) + len(hits[1]) < 12:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert len(hits[1]) >= 9 and 1 <= len(hits[0]) <= 3, (len(hits[0]), len(hits[1]))
+        finally:  # the held sessions end before HAProxy and the stand-ins stop
+            hold.set()
+            for session in sessions:
+                session.join(10)
+    with balanced_stand_ins(tmp_path, (200, 200), (b"up ready 100%\n", b"drain\n")) as (hits, port):
         time.sleep(1.5)
         assert get_all(port, 10) == [200] * 10
         assert len(hits[0]) == 10 and not hits[1]
-    finally:
-        haproxy.terminate()
-        haproxy.wait(10)
-        for stub in stubs:
-            stub.shutdown()
 
 
 @needs_haproxy
