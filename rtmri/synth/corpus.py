@@ -80,16 +80,17 @@ def write_corpus(request: CorpusRequest) -> dict:
         folder = SpeakerFolder.of(request.out, speaker.id)
         write_json(folder.speaker_file, speaker.to_json())
         write_speaker_grid(folder, speaker)
-    done = [job for job in jobs if is_written(job)]
+    written = [is_written(job) for job in jobs]
+    done = [job for job, was in zip(jobs, written) if was]
     if resuming:
         print(f"rtmri synth: resuming {request.out}: {len(done)} of {len(jobs)} utterances were written before",
               file=sys.stderr)
-    results = run_jobs([job for job in jobs if not is_written(job)], request.workers, request.progress,
-                       done_seconds=sum(job.utterance.duration for job in done))
-    skipped = [{"utterance": f"{r.speaker}/{r.utterance}", "reason": r.error} for r in results if r.error]
-    for entry in skipped:
-        print(f"rtmri synth: skipped {entry['utterance']}: {entry['reason']}", file=sys.stderr)
-    results = sorted(results + [earlier_result(job) for job in done], key=lambda r: (r.speaker, r.utterance))
+    made = run_jobs([job for job, was in zip(jobs, written) if not was], request.workers, request.progress,
+                    done_seconds=sum(job.utterance.duration for job in done))
+    for result in made:
+        if result.error:
+            print(f"rtmri synth: skipped {result.speaker}/{result.utterance}: {result.error}", file=sys.stderr)
+    results = sorted(made + [earlier_result(job) for job in done], key=lambda r: (r.speaker, r.utterance))
     skipped = [{"utterance": f"{r.speaker}/{r.utterance}", "reason": r.error} for r in results if r.error]
     corpus = {
         "format": CORPUS_FORMAT,
