@@ -37,6 +37,13 @@ SILENCE_VALUE = -MAX_ABS_VALUE
 
 _MIN_AMPLITUDE = 10.0 ** (MIN_LEVEL_DB / 20.0)
 
+# Session normalisation (SessionNorm). Levels are in the features' units: 8 = 100 dB.
+SESSION_PRIOR_COLUMNS = 160  # the prior weighs as 2 s of speech: a session's first words are not over-corrected
+SESSION_GATE_BELOW_PEAK = 2.4  # a column counts when within 30 dB of the session's loudest so far...
+SESSION_GATE_FLOOR = -3.2  # ...and above -80 dB: pauses and silence do not pull the mean down
+SESSION_MIN_STD = 0.05
+SESSION_MAX_SCALE = 3.0  # a band that hardly varies (cut off by a telephone line) is not blown up
+
 
 class AudioError(RtmriError, ValueError):
     """An audio file or signal that cannot be turned into features."""
@@ -157,6 +164,76 @@ class StreamingMel:
         self._buffer = self._buffer[n_columns * HOP_LENGTH :]
         self.columns_emitted += n_columns
         return columns
+
+
+class SessionNorm:
+    """Streaming mean and variance normalisation of log-mel columns over a session (a
+    learner's connection, a microphone run, a file): each band's running mean and spread
+    over the session's louder columns so far are taken out and the training corpus's
+    (the prior) put in their place, so a room's, a microphone's or a voice's spectral colour
+    is taken out while what changes within the session (the articulation) stays. Causal:
+    column j depends on columns 0..j only, so ``push`` in chunks and ``normalise`` on the
+    whole mel give the same columns. Before the session has much speech the prior weighs in
+    as ``prior_columns`` columns of it."""
+
+    def __init__(self, prior_mean, prior_std, prior_columns: int = SESSION_PRIOR_COLUMNS) -> None:
+        self.prior_mean = np.asarray(prior_mean, np.float64).reshape(N_MELS)
+        self.prior_std = np.maximum(np.asarray(prior_std, np.float64).reshape(N_MELS), SESSION_MIN_STD)
+        self.prior_columns = float(prior_columns)
+        self.reset()
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> "SessionNorm":
+        return cls(spec["prior_mean"], spec["prior_std"], spec.get("prior_columns", SESSION_PRIOR_COLUMNS))
+
+    def to_dict(self) -> dict:
+        """What a bundle's manifest records (``input_norm``)."""
+        return {"kind": "session", "prior_mean": [round(float(v), 5) for v in self.prior_mean],
+                "prior_std": [round(float(v), 5) for v in self.prior_std], "prior_columns": self.prior_columns,
+                "gate_below_peak": SESSION_GATE_BELOW_PEAK, "gate_floor": SESSION_GATE_FLOOR}
+
+    def fresh(self) -> "SessionNorm":
+        """A new session with the same prior."""
+        return SessionNorm(self.prior_mean, self.prior_std, self.prior_columns)
+
+    def reset(self) -> None:
+        self._count = self.prior_columns
+        self._sum = self.prior_mean * self.prior_columns
+        self._sum_sq = (self.prior_std**2 + self.prior_mean**2) * self.prior_columns
+        self._peak = -np.inf
+
+    def push(self, columns: np.ndarray) -> np.ndarray:
+        """(N_MELS, k) columns of the session, in order -> the same columns normalised."""
+        columns = np.asarray(columns, np.float32)
+        if columns.shape[1] == 0:
+            return columns
+        x = columns.astype(np.float64)
+        loud, peak = _loud_columns(x.mean(axis=0), self._peak)
+        counted = loud.astype(np.float64)
+        count = self._count + np.cumsum(counted)
+        total = self._sum[:, None] + np.cumsum(x * counted, axis=1)
+        total_sq = self._sum_sq[:, None] + np.cumsum(x * x * counted, axis=1)
+        mean = total / count
+        std = np.sqrt(np.maximum(total_sq / count - mean**2, SESSION_MIN_STD**2))
+        scale = np.clip(self.prior_std[:, None] / std, 1.0 / SESSION_MAX_SCALE, SESSION_MAX_SCALE)
+        self._count, self._sum, self._sum_sq, self._peak = count[-1], total[:, -1], total_sq[:, -1], peak[-1]
+        out = (x - mean) * scale + self.prior_mean[:, None]
+        return np.clip(out, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
+
+    def normalise(self, mel: np.ndarray) -> np.ndarray:
+        """A whole session's mel (N_MELS, n) normalised from its start (this object untouched)."""
+        return self.fresh().push(mel)
+
+
+def speech_columns(mel: np.ndarray) -> np.ndarray:
+    """The columns of ``mel`` that SessionNorm would count for a session of this mel alone."""
+    return mel[:, _loud_columns(mel.mean(axis=0), -np.inf)[0]]
+
+
+def _loud_columns(level: np.ndarray, previous_peak: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which columns (by their mean level) a session counts, and the session's peak level so far at each."""
+    peak = np.maximum.accumulate(np.maximum(level, previous_peak))
+    return level >= np.maximum(SESSION_GATE_FLOOR, peak - SESSION_GATE_BELOW_PEAK), peak
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:

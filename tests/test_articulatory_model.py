@@ -107,7 +107,7 @@ def articulatory_bundle(data, tmp_path_factory):
     common = ["--steps", "6", "--eval-every", "3", "--eval-samples", "8", "--batch-size", "4", "--num-workers", "0",
               "--no-progress", "--no-tensorboard"]
     assert rtmri(["train", "inverter", str(synth_clip_dataset), "--out", str(runs / "inv"), "--context-columns", "32",
-                  "--channels", "16", "--hidden", "16", *common]) == 0
+                  "--channels", "16", "--hidden", "16", "--input-norm", "session", *common]) == 0
     assert rtmri(["train", "renderer", str(synth_clip_dataset), "--out", str(runs / "ren"), *common]) == 0
     out = runs / "bundle"
     assert rtmri(["export", str(runs / "inv/checkpoints/last.pt"), str(out), "--renderer", str(runs / "ren/checkpoints/last.pt"),
@@ -140,6 +140,40 @@ def test_the_bundle_gives_the_state_and_its_frames_and_the_streamer_carries_them
     assert (made.states[:, S.GAP] >= 0).all() and ((made.states[:, S.CLOSED] >= 0) & (made.states[:, S.CLOSED] <= 1)).all()
     # the frames are the renderer's drawing of those states on the reference speaker's grid
     assert np.abs(engine.render(made.states).astype(int) - made.frames.astype(int)).max() <= 1
+
+
+def test_the_session_normalisation_travels_from_training_to_the_stream(articulatory_bundle, data):
+    from rtmri.alignment import frame_windows
+    from rtmri.evaluation.generate import generate_clip
+    from rtmri.training.data import StateSamples
+    from rtmri.training.models.checkpoints import build_from_meta, checkpoint_meta, read_checkpoint
+
+    runs, out = articulatory_bundle
+    engine = Engine(out)
+    norm = engine.bundle.session_norm()
+    ckpt = read_checkpoint(runs / "inv/checkpoints/last.pt")
+    inverter = build_from_meta("inverter", checkpoint_meta(ckpt))
+    inverter.load_state_dict(ckpt["state_dict"])
+    np.testing.assert_allclose(norm.prior_mean, inverter.session_mean.numpy(), atol=1e-4)  # the training corpus's prior
+    assert -4 < norm.prior_mean.mean() < 0 and (norm.prior_std > 0.05).all()
+    # the stream (evaluation runs the streamer) gives the states of the whole clip normalised as a session
+    clip = ClipDataset(data).split("train")[0]
+    streamed = generate_clip(engine, clip).states
+    offline = engine.states(frame_windows(engine.bundle.features(clip.mel()), clip.n_frames, engine.bundle.lookahead_ms,
+                                          engine.bundle.window_columns))
+    np.testing.assert_allclose(streamed, offline, atol=1e-3)
+    raw = engine.states(frame_windows(clip.mel(), clip.n_frames, engine.bundle.lookahead_ms, engine.bundle.window_columns))
+    assert np.abs(raw - offline).max() > 1e-2  # the normalisation is not a no-op
+    # a training sample near the clip's start (its session began there) reads exactly those windows
+    from rtmri.alignment import first_column, mel_window
+
+    samples = StateSamples([clip], split="train", columns=32, steps=2, lookahead_ms=engine.bundle.lookahead_ms)
+    samples.session_norm = norm
+    frames = [0, 1, 2]
+    mel = samples._session_mel(0, 0, [first_column(f, engine.bundle.lookahead_ms, 32) for f in frames], np.random.default_rng(0))
+    expected = frame_windows(norm.normalise(clip.mel()), 3, engine.bundle.lookahead_ms, 32)
+    for f in frames:
+        np.testing.assert_allclose(mel_window(mel, f, engine.bundle.lookahead_ms, 32), expected[f], atol=1e-5)
 
 
 def test_another_speakers_anatomy_needs_its_grid(articulatory_bundle):

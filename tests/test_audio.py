@@ -159,3 +159,53 @@ def test_load_audio_stops_reading_past_max_seconds(tmp_path, container):
     with pytest.raises(audio.AudioTooLongError, match=rf"speech.{container}: the audio lasts more than 1.000 s"):
         audio.load_audio(path, max_seconds=1.0)
     assert len(audio.load_audio(path, max_seconds=3.1)) == pytest.approx(len(wav), abs=2)
+
+
+# ---- session normalisation -------------------------------------------------------------------
+
+
+def session_norm():
+    return audio.SessionNorm(np.full(N_MELS, -1.5), np.full(N_MELS, 1.0))
+
+
+def test_session_norm_in_chunks_equals_the_whole_session():
+    mel = melspectrogram(speech_like(3.0))
+    whole = session_norm().normalise(mel)
+    norm = session_norm()
+    rng = np.random.default_rng(1)
+    pieces, at = [], 0
+    while at < mel.shape[1]:
+        step = int(rng.integers(0, 9))
+        pieces.append(norm.push(mel[:, at : at + step]))
+        at += step
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-5)
+    assert not np.allclose(whole, mel, atol=0.1)  # it did change the features
+
+
+def test_session_norm_takes_out_a_microphones_colour_but_keeps_the_articulation():
+    wav = np.tile(speech_like(2.0), 4)  # 8 s: the session has heard its voice
+    mel = melspectrogram(wav)
+    tilt = np.linspace(-1.2, 0.8, N_MELS)[:, None].astype(np.float32)  # a channel: +-10..15 dB per band
+    coloured = np.clip(mel + tilt, -4, 4)
+    late = slice(mel.shape[1] // 2, None)
+    speech = mel[:, late].mean(axis=0) > -2.5
+    raw_gap = np.abs(coloured - mel)[:, late][:, speech].mean()
+    normalised_gap = np.abs(session_norm().normalise(coloured) - session_norm().normalise(mel))[:, late][:, speech].mean()
+    assert normalised_gap < raw_gap / 3  # what remains: the prior's share, clipping at the floor
+    # what changes within the session (the envelope, the articulation) is still there
+    assert session_norm().normalise(mel)[:, late].std(axis=1).mean() > 0.5 * mel[:, late].std(axis=1).mean()
+
+
+def test_session_norm_is_not_pulled_by_pauses():
+    mel = melspectrogram(speech_like(4.0))
+    pause = np.full((N_MELS, 400), audio.SILENCE_VALUE, np.float32)  # 5 s of silence before the speech
+    after_pause = session_norm().normalise(np.concatenate([pause, mel], axis=1))[:, 400:]
+    np.testing.assert_allclose(after_pause, session_norm().normalise(mel), atol=1e-4)
+    assert audio.speech_columns(np.concatenate([pause, mel], axis=1)).shape[1] <= mel.shape[1]
+
+
+def test_session_norm_round_trips_through_its_manifest_form():
+    norm = audio.SessionNorm(np.linspace(-2, 0, N_MELS), np.linspace(0.5, 1.5, N_MELS))
+    again = audio.SessionNorm.from_dict(norm.to_dict())
+    mel = melspectrogram(speech_like(1.0))
+    np.testing.assert_allclose(again.normalise(mel), norm.normalise(mel), atol=1e-4)

@@ -163,6 +163,10 @@ BAD_MANIFESTS = {
     "reference jpeg": ({"reference": {"frames": [png_base64(np.zeros((32, 32), np.uint8), "JPEG")]}},
                        "field 'reference': frame 0 is not a PNG"),
     "reference text": ({"reference": {"frames": ["not base64 at all!"]}}, "field 'reference': frame 0 is not base64"),
+    "input norm kind": ({"input_norm": {"kind": "cepstral", "prior_mean": [0.0] * 80, "prior_std": [1.0] * 80}},
+                        "field 'input_norm' has kind 'cepstral'"),
+    "input norm bands": ({"input_norm": {"kind": "session", "prior_mean": [0.0] * 40, "prior_std": [1.0] * 80}},
+                         "field 'input_norm': 'prior_mean' must be a list of 80 numbers"),
 }
 
 

@@ -24,6 +24,10 @@ graphs: ``model.onnx`` gives the state and the renderer (the manifest's ``render
                             "face"  float32 (batch, 2*C, S, S)    the state drawn on the reference
                                                                   speaker's grid, then the reference
                    output:  "frames" float32 (batch, C, S, S)
+
+A bundle whose manifest has ``input_norm`` (rtmri.audio.SessionNorm.to_dict) takes its mel
+normalised over the session: every reader builds its windows from ``Bundle.features`` (a whole
+recording) or from a FrameWindows given ``Bundle.session_norm()`` (a stream).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from PIL import Image
 
 from rtmri import RtmriError
 from rtmri.alignment import FPS, WINDOW_COLUMNS, lookahead_samples, window_end_sample
-from rtmri.audio import HALF_WINDOW, N_MELS, SAMPLE_RATE, feature_params
+from rtmri.audio import HALF_WINDOW, N_MELS, SAMPLE_RATE, SessionNorm, feature_params
 from rtmri.bundle import architectures
 from rtmri.files import atomic_write
 
@@ -98,6 +102,7 @@ class Manifest:
     fps: int = FPS
     window_columns: int = WINDOW_COLUMNS
     renderer: dict | None = None  # articulatory bundles: {"onnx": file, "onnx_sha256": ..., "state_size": n}
+    input_norm: dict | None = None  # the mel's normalisation before the graph (rtmri.audio.SessionNorm.to_dict); None: raw
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -112,7 +117,7 @@ class Manifest:
 
     def to_dict(self) -> dict:
         typed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        for optional in ("onnx_sha256", "renderer"):
+        for optional in ("onnx_sha256", "renderer", "input_norm"):
             if typed[optional] is None:
                 del typed[optional]
         return {**typed, **self.extra}
@@ -155,7 +160,7 @@ _FIELD_TYPES = {
     "training": dict,
     "evaluation": dict,
 }
-_OPTIONAL_TYPES = {"architecture": str, "onnx_sha256": str, "renderer": dict}
+_OPTIONAL_TYPES = {"architecture": str, "onnx_sha256": str, "renderer": dict, "input_norm": dict}
 
 
 def _problems(data) -> list[str]:
@@ -187,6 +192,7 @@ def _problems(data) -> list[str]:
     if articulatory and not WINDOW_COLUMNS <= data["window_columns"] <= MAX_WINDOW_COLUMNS:
         problems.append(f"field 'window_columns' is {data['window_columns']}, expected {WINDOW_COLUMNS} to {MAX_WINDOW_COLUMNS}")
     problems += _renderer_problems(data.get("renderer"), articulatory)
+    problems += _input_norm_problems(data.get("input_norm"))
     problems += _lookahead_problems(data["lookahead_ms"])
     problems += _onnx_problems(data["onnx"], data.get("onnx_sha256"))
     if data["image_size"] <= 0:
@@ -210,6 +216,15 @@ def _lookahead_problems(lookahead_ms) -> list[str]:
     except RtmriError as exc:
         return [f"field 'lookahead_ms': {exc}"]
     return []
+
+
+def _input_norm_problems(spec: dict | None) -> list[str]:
+    if spec is None:
+        return []
+    if spec.get("kind") != "session":
+        return [f"field 'input_norm' has kind {spec.get('kind')!r}; this version knows 'session'"]
+    bad = [key for key in ("prior_mean", "prior_std") if not (isinstance(spec.get(key), list) and len(spec[key]) == N_MELS)]
+    return [f"field 'input_norm': {key!r} must be a list of {N_MELS} numbers" for key in bad]
 
 
 def _renderer_problems(renderer: dict | None, articulatory: bool) -> list[str]:
@@ -303,6 +318,15 @@ class Bundle:
     def reference_frames(self) -> np.ndarray:
         """uint8 (n, S, S) grayscale reference frames."""
         return self.manifest.reference_frames()
+
+    def session_norm(self) -> SessionNorm | None:
+        """A new session's input normalisation (None: the graph takes the raw mel)."""
+        return None if self.manifest.input_norm is None else SessionNorm.from_dict(self.manifest.input_norm)
+
+    def features(self, mel: np.ndarray) -> np.ndarray:
+        """A whole recording's mel as this bundle's graph takes it (a session from its start)."""
+        norm = self.session_norm()
+        return mel if norm is None else norm.push(mel)
 
 
 def manifest_path_for(path: str | Path) -> Path:

@@ -69,7 +69,8 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
         raise RtmriError(f"{data}: the reference speaker {speaker} has no analysis grid; the renderer draws the state on it")
     columns, lookahead_ms = int(inverter_meta["window_columns"]), float(inverter_meta["lookahead_ms"])
     val = dataset.split("val") or dataset.require_split("train")
-    offsets = calibrate_closures(inverter, val, lookahead_ms, columns)
+    norm = inverter.session_norm()
+    offsets = calibrate_closures(inverter, val, lookahead_ms, columns, norm)
     state_graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
     face = face_input(reference, 1)
     render_graph = to_onnx(renderer, (torch.zeros(2, STATE_SIZE), torch.from_numpy(np.repeat(face, 2, axis=0))),
@@ -88,12 +89,13 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
                   "heldout_speakers": dataset.header.get("heldout_speakers"), "hours": dataset.header.get("hours"),
                   **(training_extra or {})},
         evaluation={}, architecture=architectures.ARTICULATORY, renderer={"onnx": "model.renderer.onnx", "state_size": STATE_SIZE},
+        **({} if norm is None else {"input_norm": norm.to_dict()}),
     )
     manifest = dataclasses.replace(manifest, extra={**manifest.extra, MANIFEST_KEY: grid.to_json()})
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(write_bundle(Path(tmp) / "staged", state_graph, manifest, renderer_bytes=render_graph))
-        parity = _parity(inverter, renderer, engine, clip_windows(val[:PARITY_CLIPS], lookahead_ms, columns=columns), grid, face)
-        figures = quality(engine, clip_windows(val[:QUALITY_CLIPS], lookahead_ms, columns=columns))
+        parity = _parity(inverter, renderer, engine, clip_windows(val[:PARITY_CLIPS], lookahead_ms, columns=columns, norm=norm), grid, face)
+        figures = quality(engine, clip_windows(val[:QUALITY_CLIPS], lookahead_ms, columns=columns, norm=norm))
         manifest = dataclasses.replace(manifest, evaluation={**figures, "split": "val", "variant": "fp32",
                                                              "parity_max_abs_error_fp32": parity,
                                                              "closure_offsets": {k: round(v, 3) for k, v in offsets.items()}})
@@ -104,14 +106,14 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
             "onnx_mb": round((bundle.onnx_path.stat().st_size + bundle.renderer_path.stat().st_size) / 2**20, 2)}
 
 
-def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int) -> dict[str, float]:
+def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=None) -> dict[str, float]:
     """Set the inverter's closure offsets (added to its logits) to those that score best on
     ``clips``: per place, the F1 of full closure during the stops and nasals made there (what
     ``rtmri eval`` counts), over offsets from -log(20) to +1. The training loss weighs a closed
     frame by up to 20, which shifts its probabilities towards closure; this takes the
     shift out where it costs precision. Returns place -> offset."""
     logits, truth, during = [], [], []
-    for clip, windows in clip_windows(clips, lookahead_ms, max_frames=10_000, columns=columns):
+    for clip, windows in clip_windows(clips, lookahead_ms, max_frames=10_000, columns=columns, norm=norm):
         path = clip.folder / STATE_FILE
         if not path.is_file():
             continue

@@ -20,12 +20,14 @@ class ParityError(RtmriError):
 
 
 def clip_windows(clips, lookahead_ms: float, max_frames: int = MAX_FRAMES_PER_CLIP,
-                 columns: int = WINDOW_COLUMNS) -> list[tuple[object, np.ndarray]]:
-    """(clip, its first max_frames mel windows of ``columns``) for each clip, via the shared alignment."""
+                 columns: int = WINDOW_COLUMNS, norm=None) -> list[tuple[object, np.ndarray]]:
+    """(clip, its first max_frames mel windows of ``columns``) for each clip, via the shared
+    alignment; each clip's mel normalised as a session by ``norm`` (rtmri.audio.SessionNorm) if given."""
     out = []
     for clip in clips:
         n = min(clip.n_frames, max_frames)
-        out.append((clip, frame_windows(clip.mel(), n, lookahead_ms, columns)))
+        mel = clip.mel() if norm is None else norm.normalise(clip.mel())
+        out.append((clip, frame_windows(mel, n, lookahead_ms, columns)))
     return out
 
 

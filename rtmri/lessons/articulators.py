@@ -49,7 +49,7 @@ class Articulation:
 def windows_of(engine, wav: np.ndarray) -> np.ndarray:
     """The model's mel windows of a 16 kHz recording, one per frame (the shared DESIGN.md §3)."""
     n_frames = n_frames_for_samples(len(wav))
-    return frame_windows(melspectrogram(np.asarray(wav, np.float32)), n_frames, engine.bundle.lookahead_ms,
+    return frame_windows(engine.bundle.features(melspectrogram(np.asarray(wav, np.float32))), n_frames, engine.bundle.lookahead_ms,
                          engine.bundle.window_columns)
 
 

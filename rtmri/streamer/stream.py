@@ -68,7 +68,7 @@ class Streamer:
         self._previous: np.ndarray | None = None
 
     def run(self, source, max_seconds: float | None = None) -> StreamStats:
-        windows = FrameWindows(self.engine.bundle.lookahead_ms, self.engine.bundle.window_columns)
+        windows = FrameWindows.for_bundle(self.engine.bundle)
         queue = WindowQueue(source.sample_time, source.sample_time, keep=self.max_batch)
         started = time.monotonic()
         source.start()

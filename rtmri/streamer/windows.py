@@ -1,5 +1,6 @@
 """Sliding mel windows: audio chunks in, (frame index, mel window) out as soon as each
-frame's audio (its timestamp plus the model's lookahead) has arrived."""
+frame's audio (its timestamp plus the model's lookahead) has arrived; normalised over the
+session as the bundle says (its SessionNorm carries the session's statistics)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtmri.alignment import WINDOW_COLUMNS, first_column, n_frames_for_samples, samples_needed, slice_columns
-from rtmri.audio import N_MELS, StreamingMel
+from rtmri.audio import N_MELS, SessionNorm, StreamingMel
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,11 @@ class FrameWindows:
     """The streaming half of the alignment contract; equals rtmri.alignment.mel_window on
     the whole signal's mel, frame for frame."""
 
-    def __init__(self, lookahead_ms: float, columns: int = WINDOW_COLUMNS) -> None:
+    def __init__(self, lookahead_ms: float, columns: int = WINDOW_COLUMNS, norm: SessionNorm | None = None) -> None:
         self.lookahead_ms = lookahead_ms
         self.columns = columns
         self.mel = StreamingMel()
+        self.norm = norm  # the bundle's session normalisation, carried from column to column
         self.next_frame = 0
         self._columns = np.zeros((N_MELS, 0), np.float32)
         self._first_column = 0  # the signal column index of self._columns[:, 0]
@@ -41,8 +43,15 @@ class FrameWindows:
         total = n_frames_for_samples(self.mel.samples_received)
         return self._take_while(lambda k: k < total)
 
+    @classmethod
+    def for_bundle(cls, bundle) -> "FrameWindows":
+        """A new session's windows as ``bundle`` (rtmri.bundle.Bundle) takes them."""
+        return cls(bundle.lookahead_ms, bundle.window_columns, bundle.session_norm())
+
     def _append(self, columns: np.ndarray) -> None:
         if columns.shape[1]:
+            if self.norm is not None:
+                columns = self.norm.push(columns)
             self._columns = np.concatenate((self._columns, columns), axis=1)
 
     def _take_while(self, ready) -> list[FrameWindow]:

@@ -167,7 +167,8 @@ class InverterConfig(CommonConfig):
     context_columns: int = _opt(64, "mel columns of a frame's window with its past (64 = 0.8 s; 16 = the per-frame window alone)")
     channels: int = _opt(128, "channels of the convolutional front end")
     hidden: int = _opt(128, "GRU units")
-    input_norm: str = _opt("none", "input normalisation: 'none' or 'window' (each mel band's mean over the window taken away)")
+    input_norm: str = _opt("none", "input normalisation: 'none', 'window' (each mel band's mean over the window taken away) or "
+                           "'session' (each band's mean and spread over the session so far, rtmri.audio.SessionNorm)")
     steps_per_sample: int = _opt(3, "consecutive frames per sample (for the velocity term)")
     position_weight: float = _opt(0.5, "weight of the position error (mm) against the gap error (mm)")
     closure_weight: float = _opt(2.0, "weight of the closure classification (BCE, positives weighted by their rarity)")
@@ -178,8 +179,8 @@ class InverterConfig(CommonConfig):
         super().validate()
         if self.context_columns < 16 or min(self.channels, self.hidden, self.steps_per_sample) < 1:
             raise ConfigError("context_columns must be >= 16 and channels, hidden, steps_per_sample >= 1")
-        if self.input_norm not in ("none", "window"):
-            raise ConfigError(f"input_norm must be 'none' or 'window', got {self.input_norm!r}")
+        if self.input_norm not in ("none", "window", "session"):
+            raise ConfigError(f"input_norm must be 'none', 'window' or 'session', got {self.input_norm!r}")
 
 
 @dataclass

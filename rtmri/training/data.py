@@ -36,6 +36,7 @@ from torch.utils.data import Dataset, Sampler
 
 from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, SYNC_FRAMES, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
 from rtmri.articulation import state as articulatory_state
+from rtmri.audio import MEL_COLUMNS_PER_SECOND, SessionNorm
 from rtmri.clips import IMAGE_SIZE, Clip, DatasetError
 from rtmri.training.augment import Augmentation
 
@@ -90,6 +91,10 @@ def usable_clips(clips: list[Clip], split: str, min_frames: int = SYNC_FRAMES + 
     if not kept:
         raise DatasetError(f"split {split!r} has no clip of at least {min_frames} frames ({len(clips)} clips)")
     return kept
+
+
+MAX_SESSION_LEAD_S = 4.0  # how much of a session an inverter sample may have heard before its windows
+MAX_SESSION_LEAD_COLUMNS = int(MAX_SESSION_LEAD_S * MEL_COLUMNS_PER_SECOND)
 
 
 class _ClipSampling(Dataset):
@@ -231,6 +236,7 @@ class StateSamples(_StateSampling):
     def __init__(self, clips, *, columns: int, steps: int = 3, **options) -> None:
         super().__init__(clips, **options)
         self.columns, self.steps = int(columns), int(steps)
+        self.session_norm: SessionNorm | None = None  # the inverter's input normalisation, set by its run
 
     def __getitem__(self, index: int):
         rng = self._rng(index)
@@ -239,9 +245,26 @@ class StateSamples(_StateSampling):
         n = min(self.clips[ci].n_frames, len(states))
         k = int(rng.integers(max(n - self.steps, 0) + 1))
         frames = range(k, k + self.steps)
-        mel = self._mel(ci, index, [first_column(f, self.lookahead_ms, self.columns) for f in frames], self.columns)
+        starts = [first_column(f, self.lookahead_ms, self.columns) for f in frames]
+        if self.session_norm is None:
+            mel = self._mel(ci, index, starts, self.columns)
+        else:
+            mel = self._session_mel(ci, index, starts, rng)
         mels = np.stack([mel_window(mel, f, self.lookahead_ms, self.columns) for f in frames])[:, None]
         return torch.from_numpy(mels), torch.from_numpy(states[np.minimum(list(frames), n - 1)])
+
+    def _session_mel(self, ci: int, index: int, starts: list[int], rng: np.random.Generator) -> np.ndarray:
+        """The clip's mel with the sample's columns normalised as a session that began up to
+        MAX_SESSION_LEAD_S before its first window (at the clip's start at the earliest) would
+        have them: what the streamer gives the model at every point of a session."""
+        session_start = max(0, min(starts) - int(rng.integers(MAX_SESSION_LEAD_COLUMNS + 1)))
+        mel = self._mel(ci, index, [session_start, *starts], self.columns)
+        end = min(max(starts) + self.columns, mel.shape[1])
+        if end <= session_start:
+            return mel
+        out = mel.copy()
+        out[:, session_start:end] = self.session_norm.normalise(mel[:, session_start:end])
+        return out
 
 
 class RenderSamples(_StateSampling):

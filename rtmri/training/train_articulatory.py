@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from rtmri.articulation import regions as R
 from rtmri.articulation import state as S
+from rtmri.audio import speech_columns
 from rtmri.clips import ClipDataset, DatasetError
 from rtmri.training.config import InverterConfig, RendererConfig
 from rtmri.training.data import RenderSamples, StateSamples
@@ -45,6 +46,7 @@ from rtmri.training.models.checkpoints import (
 
 MAX_CLOSURE_WEIGHT = 20.0
 SCORED_CLOSURES = (R.LIPS, R.ALVEOLAR)
+PRIOR_CLIPS = 400
 
 
 def state_statistics(samples: StateSamples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,6 +61,14 @@ def state_statistics(samples: StateSamples) -> tuple[np.ndarray, np.ndarray, np.
     return mean.astype(np.float32), np.maximum(scale, 0.5).astype(np.float32), weight.astype(np.float32)
 
 
+def speech_statistics(samples: StateSamples, max_clips: int = PRIOR_CLIPS) -> tuple[np.ndarray, np.ndarray]:
+    """Each mel band's mean and spread over the speech of the training clips (up to
+    ``max_clips`` of them, spread over the set): the session normalisation's prior."""
+    picks = np.unique(np.linspace(0, len(samples.clips) - 1, min(max_clips, len(samples.clips))).astype(int))
+    speech = np.concatenate([speech_columns(samples.cache.mel(int(i))) for i in picks], axis=1)
+    return speech.mean(axis=1).astype(np.float32), speech.std(axis=1).astype(np.float32)
+
+
 class InverterRun(OneOptimizerRun):
     kind = INVERTER_KIND
     early_stop_metric = "loss"
@@ -68,6 +78,11 @@ class InverterRun(OneOptimizerRun):
         options = dict(columns=cfg.context_columns, steps=cfg.steps_per_sample)
         self.make_datasets(StateSamples, train_clips, val_clips, **options)
         self.net = Inverter(cfg.context_columns, cfg.channels, cfg.hidden, cfg.input_norm).to(self.rt.device)
+        if cfg.input_norm == "session":
+            band_mean, band_std = speech_statistics(self.train_set)
+            self.net.session_mean.copy_(torch.from_numpy(band_mean))
+            self.net.session_std.copy_(torch.from_numpy(band_std))
+            self.train_set.session_norm = self.val_set.session_norm = self.net.session_norm()
         mean, scale, closure_weight = state_statistics(self.train_set)
         self.net.target_mean.copy_(torch.from_numpy(mean))
         self.net.target_scale.copy_(torch.from_numpy(scale))

@@ -176,7 +176,7 @@ class Learners:
             self._stop_stream(session)
         session.budget.start()
         session.epochs += 1
-        session.stream = MicStream(session, session.epochs, FrameWindows(self.engine.bundle.lookahead_ms, self.engine.bundle.window_columns), self.max_per_session)
+        session.stream = MicStream(session, session.epochs, FrameWindows.for_bundle(self.engine.bundle), self.max_per_session)
         return session.stream
 
     def _stop_stream(self, session: Session) -> None:

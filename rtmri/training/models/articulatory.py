@@ -22,11 +22,14 @@ from torch import nn
 
 from rtmri.alignment import WINDOW_COLUMNS
 from rtmri.articulation.state import CLOSED, CLOSURE_PLACES, GAP, N_LINES, POSITION, STATE_SIZE
-from rtmri.audio import N_MELS
+from rtmri.audio import N_MELS, SessionNorm
 from rtmri.training.models.generator import Generator
 
 INVERTER_FIELDS = ("window_columns", "channels", "hidden", "input_norm")
-INPUT_NORMS = ("none", "window")  # "window": each band's mean over the window is taken away (sliding cepstral mean normalisation)
+# "window": each band's mean over the window is taken away (sliding cepstral mean normalisation);
+# "session": the mel is normalised over the session before it reaches the graph (rtmri.audio.SessionNorm,
+# the training corpus's band means and spreads as its prior, kept here as buffers)
+INPUT_NORMS = ("none", "window", "session")
 RENDERER_FIELDS = ("width", "in_channels")
 DEFAULT_CONTEXT_COLUMNS = 64  # 0.8 s: the window's 0.2 s and 0.6 s before it
 
@@ -51,6 +54,15 @@ class Inverter(nn.Module):
         # Added to the closure logits before the sigmoid: the training loss weighs a closed frame
         # up, which biases the probabilities; export calibrates this on validation clips.
         self.register_buffer("closure_offset", torch.zeros(len(CLOSURE_PLACES)), persistent=False)
+        if input_norm == "session":
+            self.register_buffer("session_mean", torch.zeros(N_MELS))
+            self.register_buffer("session_std", torch.ones(N_MELS))
+
+    def session_norm(self) -> SessionNorm | None:
+        """The normalisation its input goes through before the graph (None: the raw mel)."""
+        if self.input_norm != "session":
+            return None
+        return SessionNorm(self.session_mean.cpu().numpy(), self.session_std.cpu().numpy())
 
     def architecture(self) -> dict:
         return {name: getattr(self, name) for name in INVERTER_FIELDS}
