@@ -44,7 +44,8 @@ def scored():
     for info, grid, reference, wav, truth in unseen_clips():
         n = info["n_frames"]
         mel = melspectrogram(wav)
-        said = S.ArticulatoryState.from_vector(model.states(frame_windows(mel, n, model.bundle.lookahead_ms, model.bundle.window_columns)))
+        said = S.ArticulatoryState.from_vector(model.states(frame_windows(model.bundle.features(mel), n, model.bundle.lookahead_ms,
+                                                                          model.bundle.window_columns)))
         wav2lip.set_reference(reference)
         drawn = wav2lip.run(frame_windows(mel, n, wav2lip.bundle.lookahead_ms))
         true = truth.measures(grid)
