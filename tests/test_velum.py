@@ -97,3 +97,83 @@ def test_velum_is_a_body_that_does_not_cross_itself(nasal_utterance):
         middle = (oral[len(oral) // 2] + oral[len(oral) // 2 - 1]) / 2
         thickness = np.min(np.linalg.norm(body - middle, axis=1)[len(outlines["uvula"]) + len(oral) + 1:])
         assert 7.0 <= thickness <= 11.0, f"velum {thickness:.1f} mm thick"
+
+
+PORT_SEED = 3
+NASAL_PORT_MM = 5.0  # the drawn port of VocalTractLab's nasals (VO 0.5 cm2)
+BEHIND_WALL_MM = 4.0  # the port lines begin at least this far behind the posterior wall (JD3: 8.7)
+VELUM_SEEN_MM = 3.5  # ... and cross this much of the velum's body (3 pixels of the 1.2 mm clips), not its tip
+
+
+def test_port_lines_are_placed_against_jd3s_wall_top_and_kept_where_the_landmarks_find_it():
+    from rtmri.articulation import grid as analysis_grid
+
+    jd3 = rest_outlines(None)
+    assert np.allclose(synth_grid.port_anchor(jd3), analysis_grid.CANONICAL_PORT_ANCHOR_MM, atol=0.01)
+    assert not synth_grid.port_shift_mm(analysis_grid.CANONICAL_LANDMARKS_MM, jd3).any()
+    # landmarks that carry JD3's wall top 8 mm forward and 2 mm up (a woman's tract): moved back onto it
+    moved = analysis_grid.CANONICAL_LANDMARKS_MM + np.array([8.0, -2.0])
+    assert np.allclose(synth_grid.port_shift_mm(moved, jd3), [-8.0, 2.0], atol=0.01)
+
+
+@pytest.fixture(scope="module", params=("female", "child"))
+def own_tract(request, tmp_path_factory):
+    """A speaker of the type with its own VocalTractLab speaker file (its anatomy only)."""
+    from rtmri.synth import speaker_file
+    from rtmri.synth.layout import TRACT_FILE
+    from rtmri.synth.speakers import CROP_CENTRE_MM, with_tract
+
+    speaker = make_speakers(1, 0, PORT_SEED, (request.param,))[0]
+    path = tmp_path_factory.mktemp(request.param) / TRACT_FILE
+    shape = tracts.anatomy_for(speaker.tract_size, speaker.palate_scale, speaker.pharynx_scale)
+    speaker_file.write_speaker_file(shape, path, tracts.glottis_statics(speaker.tract_size, speaker.f0_hz))
+    return with_tract(speaker, str(path), tracts.landmarks_mm(str(path)), tracts.head_of(str(path)).points([CROP_CENTRE_MM])[0])
+
+
+def test_port_lines_of_a_womans_and_a_childs_tract_cross_the_port_behind_the_velum(own_tract):
+    from rtmri.articulation.outlines import crossings, true_spans
+    from rtmri.synth.outlines import with_port
+
+    speaker = own_tract
+    grid = synth_grid.speaker_grid(speaker)
+    port = grid.lines_of(R.VELOPHARYNGEAL)
+    rest = rest_outlines(speaker.tract_file)
+    renderer = FrameRenderer(speaker, rest, tracts.head_of(speaker.tract_file))
+    drawn = [with_port(rest, 0.0), with_port(rest, NASAL_PORT_MM)]  # the port closed, a nasal's
+    shapes = synth_grid.utterance_geometry(drawn, speaker)
+    gaps, starts = (v[:, port] * grid.mm_per_px for v in true_spans(shapes, grid, (IMAGE_SIZE, IMAGE_SIZE)))
+    open_mm = NASAL_PORT_MM * speaker.head_scale  # the drawn port in the image's mm
+    # open: every line begins in the tissue behind the posterior wall and its gap begins at the
+    # wall; the narrowest is the drawn port between the wall and the velum's back
+    assert starts[1].min() >= BEHIND_WALL_MM * speaker.head_scale, f"port lines begin only {starts[1]} mm behind the wall"
+    assert abs(gaps[1].min() - open_mm) <= 1.0, f"port {open_mm:.1f} mm drawn, {gaps[1]} on the lines"
+    # closed: the velum's back against the wall closes the port; no line reads the oral airway
+    # in front of the velum (the wall slants away below the port: the lowest lines open a little)
+    assert gaps[0].min() <= CLOSED_MM and gaps[0].max() < open_mm, f"port closed, lines read {gaps[0]} mm"
+    for frame in range(len(drawn)):
+        cuts = crossings(shapes["shape_velum"][frame], grid.inner[port], grid.direction[port])
+        through = np.array([np.sum(c[1::2] - c[0::2]) for c in cuts]) * grid.mm_per_px
+        assert through.min() >= VELUM_SEEN_MM * speaker.head_scale, f"port lines cross {through.round(1)} mm of the velum"
+    # and the picture shows it on these lines
+    image = measure(np.stack([renderer.render(o, np.random.default_rng(0)) for o in drawn]), grid).distance_mm[:, port]
+    assert np.sqrt(np.mean((image - gaps) ** 2)) <= 1.5, f"image measure {image.round(1)}, drawn {gaps.round(1)}"
+
+
+def test_prepare_takes_the_moved_port_lines_and_refuses_a_grid_file_written_before_them(own_tract, tmp_path):
+    import json
+
+    from rtmri.articulation import grid as analysis_grid
+    from rtmri.prepare.articulation import source_grid
+    from rtmri.synth.layout import GRID_FILE
+
+    content = synth_grid.grid_content(own_tract)
+    (tmp_path / GRID_FILE).write_text(json.dumps(content))
+    prepared, own = source_grid(tmp_path, own_tract.id, None, "test"), synth_grid.speaker_grid(own_tract)
+    assert np.allclose(prepared.inner, own.inner, atol=1e-3) and np.allclose(prepared.reach, own.reach, atol=1e-3)
+    landmarks = analysis_grid.grid_from_landmarks(content["landmarks"], 1.0)
+    port = own.lines_of(R.VELOPHARYNGEAL)
+    assert np.linalg.norm(own.inner[port] - landmarks.inner[port], axis=1).min() > analysis_grid.PORT_TOLERANCE_MM
+    del content[analysis_grid.OWN_PORT_KEY]
+    (tmp_path / GRID_FILE).write_text(json.dumps(content))
+    with pytest.raises(analysis_grid.GridError, match="--grids-only"):
+        source_grid(tmp_path, own_tract.id, None, "test")

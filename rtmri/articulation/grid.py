@@ -10,7 +10,10 @@ group crosses the nasopharynx from behind the posterior wall to the velum (the p
 The grid is defined once, in the millimetres of VocalTractLab's rest tract (``CANONICAL``),
 with four landmarks. A speaker's grid is the canonical one carried by the similarity
 transform (scale, rotation, shift) that takes the canonical landmarks onto the speaker's:
-exact for synthetic speakers (their head pose is a similarity), a fit for real ones.
+exact for synthetic speakers (their head pose is a similarity), a fit for real ones. The
+landmarks say little about the nasopharynx: a synthetic tract whose own pharynx wall lies far
+from where they carry JD3's (women's and children's tracts) has its port lines moved onto its
+own wall (``moved_port``, ``rtmri.synth.grid.port_moves_mm``).
 
 Per line the grid also holds its measuring window (``reach``: an air gap must begin before
 it, so a closed constriction is not read as the air beyond it, e.g. the nasopharynx above a
@@ -47,6 +50,19 @@ LIP_X_MM = (56.5, 58.5, 60.5, 62.5)
 LIP_Y_MM = (28.0, -8.0)  # inner (lower lip, chin), outer (upper lip)
 PORT_Y_MM = np.linspace(-3.0, 3.0, 5)
 PORT_X_MM = (-34.0, 2.0)  # inner (behind the posterior wall), outer (in the velum)
+# The top of the posterior pharynx wall of JD3's rest tract, where the uvula's back rests on it
+# (rtmri.synth.grid.port_anchor, checked by a test): the port lines begin 8.7 mm behind it.
+CANONICAL_PORT_ANCHOR_MM = (-24.87, -3.96)
+# A synthetic tract whose own wall top lies further than this from JD3's carried by its landmarks
+# gets its port lines moved by the difference. Measured on 19 tracts: men 0.7-3.7 mm (kept, as
+# they were), women 7.4-8.3 mm and children 11.3-14.5 mm (whose lines began inside the velum).
+PORT_TOLERANCE_MM = 5.0
+# Their windows end this far past the wall, where the port's gap begins open or closed: before
+# the front of a closed velum (a child's uvula is 4 mm thick there, a man's 6-7 mm).
+PORT_REACH_MM = 2.0
+# ... and the lowest of them stands this far above the tip of the tract's uvula (JD3's: 9.0 mm
+# under the wall top, its lowest port line 7.0 mm).
+PORT_TIP_MM = 2.0
 
 # Measured on the rest tract (rtmri.synth.grid.canonical_windows, checked by a
 # test): per line, the rest gap's far end plus REACH_MARGIN_MM; the fixed wall (hard palate,
@@ -64,6 +80,9 @@ CANONICAL_WALL_MM = (_NO,) * 14 + (35.15, 34.7, 36.3, 37.55, 40.0, 43.1, 44.55, 
 # A synthetic speaker's grid.json with this key has windows (reach, wall) measured on its own
 # rest tract: they hold for its lines only, not for the canonical grid carried by its landmarks.
 OWN_WINDOWS_KEY = "windows"
+# ... and with this key its port lines are placed on its own pharynx wall (they may stand moved
+# from the canonical ones, parallel); a grid.json with windows but without it predates that.
+OWN_PORT_KEY = "port_lines"
 
 
 @dataclass(frozen=True)
@@ -203,13 +222,32 @@ def grid_from_landmarks(landmarks: dict, mm_per_px: float, source: str = "landma
 
 
 def with_windows(grid: AnalysisGrid, own: AnalysisGrid, where: str, tolerance_px: float = 0.01) -> AnalysisGrid:
-    """The grid with the reach and walls of ``own``, a grid of the same lines (a synthetic
-    speaker's grid.json, measured on its rest tract); GridError if its lines are not these."""
-    if own.regions != grid.regions or not (np.allclose(own.inner, grid.inner, atol=tolerance_px)
-                                           and np.allclose(own.outer, grid.outer, atol=tolerance_px)):
+    """The grid with the reach, walls and port lines of ``own``, a grid of the same lines (a
+    synthetic speaker's grid.json, measured on its rest tract) whose port lines may stand moved
+    (placed on its own pharynx wall: as long, in the same direction); GridError if its lines
+    are not these."""
+    same = own.regions == grid.regions
+    if same:
+        tract = grid.tract_lines
+        port = grid.lines_of(R.VELOPHARYNGEAL)
+        same = all(np.allclose(a, b, atol=tolerance_px) for a, b in (
+            (own.inner[tract], grid.inner[tract]), (own.outer[tract], grid.outer[tract]),
+            (own.outer[port] - own.inner[port], grid.outer[port] - grid.inner[port])))
+    if not same:
         raise GridError(f"{where}: its lines are not those of the current grid definition; rewrite it "
                         "(rtmri synth CORPUS --grids-only)")
-    return dataclasses.replace(grid, reach=own.reach.copy(), wall=own.wall.copy())
+    return dataclasses.replace(grid, inner=own.inner.copy(), outer=own.outer.copy(), reach=own.reach.copy(),
+                               wall=own.wall.copy())
+
+
+def moved_port(grid: AnalysisGrid, shift) -> AnalysisGrid:
+    """The grid with its port lines moved by shift (x, y in its pixels; one for all or one per
+    port line), nothing else changed."""
+    port = grid.lines_of(R.VELOPHARYNGEAL)
+    inner, outer = grid.inner.copy(), grid.outer.copy()
+    inner[port] += np.asarray(shift, float)
+    outer[port] += np.asarray(shift, float)
+    return dataclasses.replace(grid, inner=inner, outer=outer)
 
 
 MANIFEST_KEY = "analysis_grid"  # where a bundle's manifest carries its reference speaker's grid

@@ -82,7 +82,7 @@ def read_landmark_file(path: Path | None) -> dict | None:
 def source_grid(speaker_folder: Path | None, speaker: str, landmarks: dict | None, where: str) -> analysis_grid.AnalysisGrid | None:
     """The speaker's grid in the source video's pixels: from the landmark file, else from a
     synthetic corpus's grid.json (its landmarks, so the current grid definition applies; the
-    windows its speaker's own rest tract gave, where it has them)."""
+    windows and port lines its speaker's own rest tract gave, where it has them)."""
     if landmarks is not None and speaker in landmarks["speakers"]:
         return analysis_grid.grid_from_landmarks(landmarks["speakers"][speaker], float(landmarks.get("pixel_mm", 1.0)),
                                                  f"{where}: speaker {speaker}", fixed_walls=False)
@@ -93,6 +93,9 @@ def source_grid(speaker_folder: Path | None, speaker: str, landmarks: dict | Non
         data = json.loads(path.read_text())
         source = f"synthesizer geometry of {speaker}"
         if analysis_grid.OWN_WINDOWS_KEY in data:  # a speaker of its own tract: its windows, measured on it
+            if analysis_grid.OWN_PORT_KEY not in data:
+                raise analysis_grid.GridError(f"{path}: written before the port lines were placed on the speaker's own "
+                                              "pharynx wall; rewrite it (rtmri synth CORPUS --grids-only)")
             grid = analysis_grid.grid_from_landmarks(data["landmarks"], float(data.get("pixel_mm", 1.0)), source)
             return analysis_grid.with_windows(grid, analysis_grid.AnalysisGrid.from_json(data["grid"], str(path)), str(path))
         # JD3's (walls in its grid): the canonical windows; a warped tract's written before its own: none

@@ -12,6 +12,7 @@ import numpy as np
 
 from rtmri.articulation import grid as analysis_grid
 from rtmri.articulation import outlines as geometry_file
+from rtmri.articulation import regions as R
 from rtmri.files import atomic_write
 from rtmri.synth import anatomy
 from rtmri.synth.errors import SynthError
@@ -22,6 +23,7 @@ from rtmri.synth.speakers import Speaker
 from rtmri.synth.tracts import head_of
 
 OWN_WINDOWS = "measured on the speaker's own rest tract and head"
+OWN_PORT_LINES = "placed on the speaker's own rest pharynx wall"
 OUTLINE_PARTS = ("tongue", "upper", "lower", "uvula", "pharynx_wall", "epiglottis", "larynx")
 # The filled shapes of anatomy.tract_shapes that border the air, by position from the end.
 TRACT_SHAPES = ("velum", "airway", "tongue", "epiglottis", "lower_incisor")
@@ -78,24 +80,70 @@ def speaker_landmarks(speaker) -> dict[str, list[float]]:
 
 def speaker_grid(speaker) -> analysis_grid.AnalysisGrid:
     """The speaker's grid in its videos' pixels. JD3 keeps the canonical measuring windows;
-    any other tract gets its own, measured on its own rest tract and head (``rest_windows``)."""
+    any other tract gets its own, measured on its own rest tract and head (``rest_windows``),
+    and its port lines placed on its own pharynx wall where the landmarks miss it (``port_moves_mm``)."""
     source = f"synthesizer geometry of {speaker.id}"
     if speaker.tract_file is None:
         return analysis_grid.grid_from_landmarks(speaker_landmarks(speaker), PIXEL_MM, source, fixed_walls=True)
     grid = analysis_grid.grid_from_landmarks(speaker_landmarks(speaker), PIXEL_MM, source)
+    rest = rest_outlines(speaker.tract_file)
     in_mm = analysis_grid.grid_from_landmarks(dict(zip(analysis_grid.LANDMARKS, speaker.landmarks)), 1.0)
-    reach, wall = rest_windows(in_mm.inner, in_mm.outer, rest_outlines(speaker.tract_file), head_of(speaker.tract_file))
+    moves = port_moves_mm(in_mm, speaker.landmarks, rest)
+    in_mm = analysis_grid.moved_port(in_mm, moves)
+    from_wall = np.zeros(len(in_mm), bool)
+    from_wall[in_mm.lines_of(R.VELOPHARYNGEAL)] = moves.any()
+    reach, wall = rest_windows(in_mm.inner, in_mm.outer, rest, head_of(speaker.tract_file), from_wall=from_wall)
     # the same lines (the landmarks' similarity fit commutes with the head pose): mm -> px by its scale
-    scale = HeadPose.of(speaker).scale
-    return dataclasses.replace(grid, reach=reach * scale, wall=wall * scale)
+    pose = HeadPose.of(speaker)
+    grid = analysis_grid.moved_port(grid, moves @ pose.matrix.T)
+    return dataclasses.replace(grid, reach=reach * pose.scale, wall=wall * pose.scale)
+
+
+def port_anchor(rest: Outlines) -> np.ndarray:
+    """The top of the rest tract's posterior pharynx wall (mm), where the uvula's back rests."""
+    wall = rest["pharynx_wall"]
+    return wall[np.argmin(wall[:, 1])].astype(float)
+
+
+def port_shift_mm(landmarks_mm: np.ndarray, rest: Outlines) -> np.ndarray:
+    """How far the port lines the landmarks carry move (x, y mm) so that they begin behind the
+    speaker's own pharynx wall and cross its velum's back as JD3's do: from JD3's wall top,
+    carried by the landmarks, to the tract's own; none where that is within PORT_TOLERANCE_MM.
+    The landmarks (glottis, palate, ridge, lip) fit a shorter pharynx by shrinking the whole grid,
+    which puts a woman's or a child's port lines in front of the wall, inside the velum."""
+    matrix, offset = analysis_grid.similarity(analysis_grid.CANONICAL_LANDMARKS_MM, landmarks_mm)
+    carried = matrix @ np.array(analysis_grid.CANONICAL_PORT_ANCHOR_MM) + offset
+    shift = port_anchor(rest) - carried
+    return shift if np.linalg.norm(shift) > analysis_grid.PORT_TOLERANCE_MM else np.zeros(2)
+
+
+def port_moves_mm(in_mm: analysis_grid.AnalysisGrid, landmarks_mm: np.ndarray, rest: Outlines) -> np.ndarray:
+    """(port lines, 2) how far each port line of the landmarks' grid (in the speaker's mm) moves:
+    none where the landmarks find the wall (``port_shift_mm``); else by the shift, and drawn
+    together towards the wall top (parallel, as long) so that the lowest stands PORT_TIP_MM
+    above the tip of the tract's uvula, as JD3's does: a child's uvula is too short for JD3's
+    spread, and a line grazing its tip reads its partial volume as air."""
+    port = in_mm.lines_of(R.VELOPHARYNGEAL)
+    shift = port_shift_mm(landmarks_mm, rest)
+    if not shift.any():
+        return np.zeros((len(port), 2))
+    anchor = port_anchor(rest)
+    direction = in_mm.direction[port]
+    down = np.stack([-direction[:, 1], direction[:, 0]], axis=1)  # x forward, y down: the normal pointing down
+    below = ((in_mm.inner[port] + shift - anchor) * down).sum(axis=1)  # each line's depth under the wall top
+    room = rest["uvula"][:, 1].max() - anchor[1] - analysis_grid.PORT_TIP_MM
+    factor = min(1.0, room / below.max()) if below.max() > 0 else 1.0
+    return shift + (factor - 1.0) * below[:, None] * down
 
 
 def grid_content(speaker) -> dict:
     """grid.json: the landmarks (what prepare builds the grid from) and, for reading, the grid
-    itself; a speaker with its own tract also says its windows are its own (prepare takes them)."""
+    itself; a speaker with its own tract also says its windows and port lines are its own
+    (prepare takes them)."""
     content = {"pixel_mm": PIXEL_MM, "landmarks": speaker_landmarks(speaker)}
     if speaker.tract_file is not None:
         content[analysis_grid.OWN_WINDOWS_KEY] = OWN_WINDOWS
+        content[analysis_grid.OWN_PORT_KEY] = OWN_PORT_LINES
     return {**content, "grid": speaker_grid(speaker).to_json()}
 
 
@@ -124,12 +172,17 @@ def rewrite_grids(corpus: Path) -> list[str]:
 
 
 def rest_windows(inner: np.ndarray, outer: np.ndarray, rest: Outlines, head: anatomy.Head,
-                 margin_mm: float = analysis_grid.REACH_MARGIN_MM) -> tuple[np.ndarray, np.ndarray]:
+                 margin_mm: float = analysis_grid.REACH_MARGIN_MM,
+                 from_wall: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(reach, wall) per gridline (inner, outer in the speaker's mm), measured on its rest
     tract and head: the rest gap's far end plus the margin; the far end again as the wall
     where it lies on the rigid palate or incisor (a little past it on the front of the soft
     palate), brought forward on those lines to where the line first enters their bone, if
-    sooner (a line grazing an incisor's edge: the tooth is as dark as the air beyond it)."""
+    sooner (a line grazing an incisor's edge: the tooth is as dark as the air beyond it).
+    Lines in from_wall (port lines moved onto the tract's own wall) reach PORT_REACH_MM past
+    where the rest gap begins (the posterior wall): their tract rests with the port open and a
+    uvula thinner than JD3's, and the far end plus the margin would reach past the front of a
+    closed velum into the oral airway."""
     names = ("",) * len(inner)
     unlimited = analysis_grid.AnalysisGrid(inner, outer, np.full(len(inner), 1e9), np.full(len(inner), np.nan), names, 1.0)
     arrays = {k: v[None] if not k.startswith("static_") else v for k, v in frame_shapes_mm(rest, rest, head).items()}
@@ -149,7 +202,10 @@ def rest_windows(inner: np.ndarray, outer: np.ndarray, rest: Outlines, head: ana
     bone = np.concatenate([geometry_file.crossings_dense(polygon[0], inner, unlimited.direction)
                            for name, polygon in arrays.items() if name.startswith("static_bone")], axis=1)
     into_bone = np.where(bone > s[start][:, None], bone, np.inf).min(axis=1)
-    return np.minimum(far + margin_mm, unlimited.length), np.minimum(wall, into_bone)
+    reach = far + margin_mm
+    if from_wall is not None:
+        reach = np.where(from_wall, s[start] + analysis_grid.PORT_REACH_MM, reach)
+    return np.minimum(reach, unlimited.length), np.minimum(wall, into_bone)
 
 
 def canonical_windows(margin_mm: float = analysis_grid.REACH_MARGIN_MM) -> tuple[np.ndarray, np.ndarray]:
