@@ -236,8 +236,9 @@ def with_windows(grid: AnalysisGrid, own: AnalysisGrid, where: str, tolerance_px
     if not same:
         raise GridError(f"{where}: its lines are not those of the current grid definition; rewrite it "
                         "(rtmri synth CORPUS --grids-only)")
-    return dataclasses.replace(grid, inner=own.inner.copy(), outer=own.outer.copy(), reach=own.reach.copy(),
-                               wall=own.wall.copy())
+    moved = np.linalg.norm(own.inner - grid.inner, axis=1)[:, None] > tolerance_px  # else the landmarks' (unrounded)
+    return dataclasses.replace(grid, inner=np.where(moved, own.inner, grid.inner), outer=np.where(moved, own.outer, grid.outer),
+                               reach=own.reach.copy(), wall=own.wall.copy())
 
 
 def moved_port(grid: AnalysisGrid, shift) -> AnalysisGrid:
