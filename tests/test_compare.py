@@ -263,3 +263,64 @@ def test_a_bundle_without_a_grid_is_named(make_tiny_bundle):
     bundle = make_tiny_bundle()
     with pytest.raises(GridError, match="no analysis_grid.*rtmri export .* --data DATASET"):
         bundle_grid(bundle)
+
+
+def test_a_held_sound_is_timed_where_it_turns_not_spread_over_its_column():
+    """The attempt holds a vowel (attempt columns 4-10) that DTW pairs with the reference's
+    column 3, whose 50 ms window straddles the consonant-vowel boundary: the boundary goes where
+    the held columns turn from the consonant's sound to the vowel's, not into the middle of them."""
+    from rtmri.audio import MEL_COLUMNS_PER_SECOND as RATE
+    from rtmri.lessons.align import path_alignment
+
+    consonant, vowel = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    ref = np.stack([consonant, consonant, consonant, (consonant + vowel) / 2, vowel, vowel], axis=1)
+    att = np.stack([consonant] * 4 + [vowel] * 9, axis=1)
+    path = np.array([(0, 0), (1, 1), (2, 2)] + [(3, j) for j in range(3, 11)] + [(4, 11), (5, 12)])
+    alignment = path_alignment(path, 0, 0, 0.0, ref, att)
+    boundary = 3.3 / RATE  # inside reference column 3 ([2.5, 3.5) columns)
+    assert alignment.boundary_time(boundary) == pytest.approx(3.5 / RATE)  # attempt column 3 is the consonant's
+    assert alignment.attempt_time(boundary) > 7 / RATE  # the column's own share of the time: deep in the vowel
+    assert alignment.attempt_time(2.5 / RATE) == pytest.approx(2.5 / RATE)  # edges go to edges
+    assert alignment.attempt_time(3.5 / RATE) == pytest.approx(10.5 / RATE)
+    assert np.all(np.diff(alignment.attempt_time(np.linspace(-0.01, 0.08, 50))) >= 0)
+
+
+def test_a_length_is_named_against_its_phones_own_threshold(monkeypatch):
+    """The same length difference is named at a phone that varies little between voices and not
+    at one the thresholds do not list (the channel's own threshold)."""
+    from rtmri.lessons import compare as C
+    from rtmri.lessons.articulators import ARTICULATORS, Articulation
+
+    monkeypatch.setitem(C.PHONE_NAMED, "t", {"length": 0.5, "sound": 0.5})
+    times = np.arange(10) / 25
+    curves = {a.key: np.full(10, 5.0) for a in ARTICULATORS}
+    ref = Articulation(np.zeros((10, 0, 0), np.uint8), curves, 0.5)
+    lengths = [{"phone": phone, "start": start, "end": start + 0.12, "reference_s": 0.12, "attempt_s": 0.2, "paced_s": 0.12,
+                "log_ratio": 0.45, "severity": 0.7} for phone, start in (("t", 0.0), ("unlisted", 0.2))]
+    (named,) = C.length_segments(lengths, ref, curves, times, 1.0)
+    assert named.phone == "t" and named.kind == C.LENGTH and named.severity == pytest.approx(1.4)
+    assert "/t/ was held too long" in named.en
+
+
+def test_the_sound_hears_the_vowel_not_the_voices_pitch():
+    """Two voices say the same vowel at pitches an octave apart, a third says another vowel at the
+    first one's pitch: along the alignment, the other vowel sounds far more unlike than the pitch."""
+    from scipy.signal import lfilter
+
+    from rtmri.lessons.activity import activity
+    from rtmri.lessons.sound import compare_sound
+
+    def vowel(f0: float, formants: tuple[float, ...], seconds: float = 0.6) -> np.ndarray:
+        pulses = np.zeros(int(seconds * SAMPLE_RATE))
+        pulses[:: int(SAMPLE_RATE / f0)] = 1.0
+        out = pulses
+        for f in formants:  # a two-pole resonator per formant, 80 Hz wide
+            r = np.exp(-np.pi * 80 / SAMPLE_RATE)
+            out = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / SAMPLE_RATE), r * r], out)
+        silence = np.zeros(SAMPLE_RATE // 4)
+        out = np.concatenate([silence, out * np.hanning(len(out)) ** 0.2, silence])
+        return (0.5 * out / np.max(np.abs(out))).astype(np.float32)
+
+    a_low, a_high, i_low = vowel(110, (700, 1200, 2600)), vowel(220, (700, 1200, 2600)), vowel(110, (300, 2300, 3000))
+    unlike = lambda attempt: np.nanmedian(compare_sound(a_low, activity(a_low), attempt, activity(attempt), 25).distance)
+    assert unlike(i_low) > 2 * unlike(a_high)

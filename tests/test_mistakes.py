@@ -138,3 +138,25 @@ def test_the_benchmark_runner_stays_apart_from_the_synthesizer(tmp_path, contrac
     result = subprocess.run([lint, "--no-cache", "--no-logo", "--contract", contract], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert result.returncode == 1 and "rtmri.mistakes.bench -> " in result.stdout, result.stdout + result.stderr
+
+
+def test_per_phone_thresholds_follow_each_phones_spread_over_correct_attempts():
+    """A phone whose sound varies much between correct attempts gets a higher threshold than one
+    that varies little; 95 % of the correct attempts are left with no length or sound named; the
+    articulators and mistaken attempts take no part."""
+    from rtmri.mistakes import thresholds
+
+    rng = np.random.default_rng(0)
+
+    def attempt(correct, noisy_s, quiet_t, lips=0.0):
+        by_phone = [{"phone": "s", "articulators": {"lips": lips}, "length": 0.1, "sound": noisy_s},
+                    {"phone": "t", "articulators": {"lips": lips}, "length": 0.1, "sound": quiet_t}]
+        return {"correct": correct, "by_phone": by_phone}
+
+    results = [attempt(True, abs(rng.normal(0, 1.0)), abs(rng.normal(0, 0.1)), lips=5.0) for _ in range(100)]
+    results.append(attempt(False, 50.0, 50.0))
+    named = thresholds.phone_named(results)
+    assert set(named) == {"s", "t"} and set(named["s"]) == {"length", "sound"}
+    assert named["s"]["sound"] > 2 * named["t"]["sound"]  # each drawn towards the channel's, at least half of it
+    told = [any(p[c] >= named[p["phone"]][c] for p in r["by_phone"] for c in ("length", "sound")) for r in results[:100]]
+    assert 3 <= sum(told) <= 5

@@ -10,7 +10,7 @@ pace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import librosa
 import numpy as np
@@ -26,6 +26,20 @@ class Alignment:
     reference_s: np.ndarray  # increasing instants of the reference ...
     attempt_s: np.ndarray  # ... and the attempt's instants said at the same point (non-decreasing)
     cost: float  # mean feature distance along the path
+    # (reference start s, end s, attempt instant) of each reference column the attempt lingers on
+    # (several of its columns paired with it): where its held columns turn from the sound before
+    # that column to the sound after it
+    held: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+    def boundary_time(self, reference_s) -> np.ndarray:
+        """Attempt instants of boundaries between phones: as attempt_time, but a boundary inside a
+        column the attempt lingers on goes where the held sound turns (a 50 ms analysis window
+        straddles the boundary, so the column's own share of the time says nothing of it)."""
+        t = np.asarray(reference_s, float)
+        out = self.attempt_time(t)
+        for start, end, turn in self.held:
+            out = np.where((t >= start) & (t < end), turn, out)
+        return out
 
     def attempt_time(self, reference_s) -> np.ndarray:
         """Attempt instants for reference instants; beyond the path both advance together."""
@@ -49,12 +63,45 @@ def align(reference: np.ndarray, reference_span: Activity, attempt: np.ndarray, 
     ref, ref_first = speech_columns(reference, reference_span)
     att, att_first = speech_columns(attempt, attempt_span)
     cost, path = librosa.sequence.dtw(X=ref, Y=att, metric="euclidean")
-    path = path[::-1]  # librosa returns it end first
-    ref_cols = np.arange(ref.shape[1])
-    # several attempt columns may pair with one reference column (the attempt lingered): their mean
-    sums = np.bincount(path[:, 0], weights=path[:, 1], minlength=len(ref_cols))
-    counts = np.bincount(path[:, 0], minlength=len(ref_cols))
-    att_cols = sums / np.maximum(counts, 1)
-    att_cols = np.maximum.accumulate(att_cols)
-    return Alignment((ref_cols + ref_first) / MEL_COLUMNS_PER_SECOND, (att_cols + att_first) / MEL_COLUMNS_PER_SECOND,
-                     float(cost[-1, -1] / len(path)))
+    return path_alignment(path[::-1], ref_first, att_first, float(cost[-1, -1] / len(path)))  # librosa gives it end first
+
+
+def path_alignment(path: np.ndarray, ref_first: int, att_first: int, cost: float, ref: np.ndarray | None = None,
+                   att: np.ndarray | None = None) -> Alignment:
+    """The alignment a DTW path (reference column, attempt column; in order) gives, edge to edge:
+    the edge before reference column k goes to the edge between the last attempt column paired
+    with k - 1 and the first paired with k. Where the attempt lingers (several of its columns
+    paired with one reference column), the extra time stays inside that column: a vowel held
+    two morae is as long as the attempt holds it, not spread half onto the phone before it."""
+    n_ref = int(path[-1, 0]) + 1
+    columns = np.arange(n_ref)
+    first = path[np.searchsorted(path[:, 0], columns, side="left"), 1].astype(float)
+    last = path[np.searchsorted(path[:, 0], columns, side="right") - 1, 1].astype(float)
+    # edge k: between last[k-1] + 1 and first[k] (the same instant on a diagonal step; mid-column
+    # where one attempt column is paired with both)
+    edges = np.concatenate([[first[0]], (last[:-1] + 1 + first[1:]) / 2, [last[-1] + 1]])
+    edges = np.maximum.accumulate(edges)
+    # column k spans [k - 1/2, k + 1/2) on either clock (its centre at k: the columns' instants)
+    reference_s = (np.arange(n_ref + 1) - 0.5 + ref_first) / MEL_COLUMNS_PER_SECOND
+    attempt_s = (edges - 0.5 + att_first) / MEL_COLUMNS_PER_SECOND
+    held = held_turns(first, last, ref, att) if ref is not None and att is not None else np.zeros((0, 2))
+    seconds = lambda columns, offset: (columns - 0.5 + offset) / MEL_COLUMNS_PER_SECOND  # a column's start
+    spans = np.column_stack([seconds(held[:, 0], ref_first), seconds(held[:, 0] + 1, ref_first), seconds(held[:, 1], att_first)])
+    return Alignment(reference_s, attempt_s, cost, spans)
+
+
+def held_turns(first: np.ndarray, last: np.ndarray, ref: np.ndarray, att: np.ndarray) -> np.ndarray:
+    """(reference column, attempt column starting the turn) for each reference column paired
+    with several attempt columns (first..last of them; ref, att: the spectra the path was found
+    on): the split that best divides them into those like the reference column before
+    and those like the one after (least summed distance)."""
+    out = []
+    for k in np.flatnonzero(last > first):
+        before, after = ref[:, max(k - 1, 0)], ref[:, min(k + 1, ref.shape[1] - 1)]
+        columns = att[:, int(first[k]) : int(last[k]) + 1]
+        to_before = np.linalg.norm(columns - before[:, None], axis=0)
+        to_after = np.linalg.norm(columns - after[:, None], axis=0)
+        # split s: columns [0, s) go with the column before, [s, n) with the one after
+        costs = np.concatenate([[0.0], np.cumsum(to_before)]) + np.concatenate([np.cumsum(to_after[::-1])[::-1], [0.0]])
+        out.append((k, first[k] + int(np.argmin(costs))))
+    return np.array(out, float).reshape(-1, 2)

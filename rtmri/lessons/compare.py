@@ -25,24 +25,27 @@ the words (the median over the frames where both are open, within ``SCALE_LIMITS
 the attempt does throughout (its median difference, within ``CENTRE_LIMIT``; for the sound,
 ``SOUND_CENTRE_LIMIT``) is its voice's habit: what is left is how it departs locally.
 
-Lengths: per reference phone, the length the alignment gives it in the attempt against its
-length in the reference times the attempt's tempo (the median of those ratios over the
-phones): a phone held for half the time the attempt's own pace gives it (a geminate said as
+Lengths: per reference phone, the length the alignment gives it in the attempt (its boundaries
+by ``Alignment.boundary_time``: where a held sound turns, not spread over a 50 ms column)
+against its length in the reference times the attempt's tempo (the median of those ratios
+over the phones): a phone held for half the time the attempt's own pace gives it (a geminate said as
 a single consonant, a long vowel said short) or twice (the reverse) is a mistake, a slow
 or quick attempt is not. DTW keeps the tempo out of the articulation; this puts length back.
 
 Differences named (with the reference's phones): per phone, an articulator whose difference
-averages ``NAMED`` or more there, a length ratio beyond ``LENGTH_NAMED``, or a sound unlike the
-reference's by ``SOUND_NAMED`` where neither is named (then the articulator at the phone's
-place is given); without phones, runs of frames of at least ``MIN_RUN_S``. Each is described
-in words with the reference phone there, ranked by how far beyond its threshold it goes
-(severity), the ``MAX_SEGMENTS`` largest returned. Nothing below the thresholds is named,
+averages ``NAMED`` or more there, a length ratio beyond what is named at that phone
+(``PHONE_NAMED``: the phone's own spread over correct attempts, in units of ``LENGTH_NAMED``), or
+a sound unlike the reference's by what is named at that phone (in units of ``SOUND_NAMED``)
+where neither is named (then the articulator at the phone's place is given); without phones,
+runs of frames of at least ``MIN_RUN_S``. Each is described in words with the reference phone
+there, ranked by how far beyond its threshold it goes (severity), the ``MAX_SEGMENTS`` largest
+returned. Nothing below the thresholds is named,
 except for an attempt far from the reference as a whole (``DISTANCE_NAMED``): its largest
 difference. The thresholds are set on correct attempts by unseen voices (rtmri compare-bench).
 
 Score (0-100): 100 x exp(-d / ``SCORE_SCALE``), d the root mean square, over the reference's
 speech frames, of each frame's severity (articulators, the length of its phone and its sound
-together, 1 = as large as a named difference): 100 for the same articulation and timing.
+together, 1 = as large as a difference named there): 100 for the same articulation and timing.
 """
 
 from __future__ import annotations
@@ -79,13 +82,44 @@ SCALE_LIMITS = (0.5, 2.0)
 LENGTH_NAMED = np.log(1.89)  # a phone held 1.89 times as long (or as short) as the attempt's pace gives it
 LENGTH_FLOOR_S = 0.02  # added to both lengths: a few ms of alignment error on a short phone is not a length
 MAX_SEGMENTS = 5
-DISTANCE_NAMED = 0.6  # an attempt this far (the score's d; 95 % of those correct attempts are nearer) is told its largest difference
+# an attempt this far from the reference (the score's d; 95 % of those correct attempts are nearer) is told its
+# largest difference
+DISTANCE_NAMED = 0.82
 SCORE_SCALE = 1.0
 SPEECH_MARGIN_S = 0.04  # one frame either side of the reference's speech
 TIMING_TOLERANCE_FRAMES = 1
 ARTICULATION, LENGTH, SOUND = "articulation", "length", "sound"
-SOUND_NAMED = 3.67  # spectral distance (rtmri.lessons.sound) above the attempt's usual one that is named
-SOUND_CENTRE_LIMIT = 7.0  # the usual distance of the same words in another voice (a child's, warped), at most
+SOUND_NAMED = 3.1  # spectral-envelope distance (rtmri.lessons.sound) above the attempt's usual one that is named
+SOUND_CENTRE_LIMIT = 5.0  # the usual distance of the same words in another voice, at most (every correct one's is below)
+# Per reference phone, for its length and its sound: the difference named there, in units of the
+# channel's threshold above (LENGTH_NAMED, SOUND_NAMED; a phone not listed: 1). A phone's own
+# spread over the correct attempts of dev1 and dev2 (rtmri.mistakes.thresholds, then one factor
+# so that 95 % of them get no length or sound named): one threshold per channel is as high as its
+# noisiest phone makes it (an /s/, a final moraic nasal vary much from voice to voice; a /t/, a
+# flap or /a/ little), so a rounded /u/ or /tʃu/ for /tsu/ went unnamed. The articulators keep
+# one threshold each: the model's reading of an unheard voice is unsteady everywhere.
+PHONE_NAMED: dict[str, dict[str, float]] = {
+    "M": {"length": 0.69, "sound": 0.39},
+    "N": {"length": 0.51, "sound": 0.86},
+    "S": {"length": 0.92, "sound": 0.97},
+    "a": {"length": 0.52, "sound": 0.31},
+    "a:": {"length": 0.37, "sound": 0.34},
+    "b": {"length": 0.46, "sound": 0.43},
+    "e": {"length": 0.46, "sound": 0.39},
+    "f": {"length": 0.49, "sound": 0.54},
+    "h": {"length": 0.59, "sound": 0.33},
+    "i": {"length": 0.55, "sound": 0.51},
+    "j": {"length": 0.53, "sound": 0.41},
+    "k": {"length": 0.81, "sound": 0.56},
+    "m": {"length": 0.4, "sound": 0.46},
+    "n": {"length": 0.68, "sound": 0.81},
+    "o": {"length": 0.44, "sound": 0.47},
+    "p": {"length": 0.59, "sound": 0.39},
+    "r": {"length": 0.62, "sound": 0.35},
+    "s": {"length": 0.53, "sound": 1.03},
+    "t": {"length": 0.5, "sound": 0.29},
+    "ts": {"length": 0.43, "sound": 0.82},
+}
 
 
 @dataclass(frozen=True)
@@ -143,8 +177,10 @@ class Comparison:
         return {
             "score": self.score, "distance": round(self.distance, 3) if np.isfinite(self.distance) else None,
             "score_rule": (f"100 x exp(-d / {SCORE_SCALE:g}), d the root mean square over the reference's speech of each "
-                           "frame's difference (articulators and the length of its phone) in units of a named difference"),
-            "named": dict(NAMED), "soft_mm": SOFT_MM, "length_named": round(float(np.exp(LENGTH_NAMED)), 2),
+                           "frame's difference (articulators, the length of its phone and its sound) in units of a difference "
+                           "named there"),
+            "named": dict(NAMED), "phone_named": PHONE_NAMED, "soft_mm": SOFT_MM,
+            "length_named": round(float(np.exp(LENGTH_NAMED)), 2),
             "closed_mm": round(self.closed_mm, 3), "fps": FPS,
             "speaker_scale": {k: round(v, 3) for k, v in self.speaker_scale.items()}, "tempo": round(self.tempo, 3),
             "articulators": [{"key": a.key, "en": a.en, "ja": a.ja, "regions": list(a.regions)} for a in ARTICULATORS],
@@ -204,7 +240,10 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
     lengths, tempo = phone_lengths(phones, alignment)
     frame_length = length_per_frame(lengths, times)
     unlike = np.nan_to_num(np.clip(habit_removed(sound.distance, speech, SOUND_NAMED, (0.0, SOUND_CENTRE_LIMIT)), 0, None))
-    per_frame = np.sqrt(np.nanmean(np.stack([severity[a.key] ** 2 for a in ARTICULATORS]), axis=0) + frame_length**2 + unlike**2)
+    # the score counts a length and a sound in units of what is named at their phone
+    scored_length, scored_sound = frame_length / frame_named(phones, times, LENGTH), unlike / frame_named(phones, times, SOUND)
+    articulation = np.nanmean(np.stack([severity[a.key] ** 2 for a in ARTICULATORS]), axis=0)
+    per_frame = np.sqrt(articulation + scored_length**2 + scored_sound**2)
     with np.errstate(all="ignore"):
         distance = float(np.sqrt(np.nanmean(per_frame[speech] ** 2))) if np.isfinite(per_frame[speech]).any() else float("nan")
     score = round(100 * float(np.exp(-distance / SCORE_SCALE))) if np.isfinite(distance) else 0
@@ -308,14 +347,30 @@ def phone_segments(key: str, times, severity, reference, attempt, phones, closed
     for entry in phones:
         frames = frames_of(entry, times)
         values = severity[frames]
-        if not np.isfinite(values).any() or abs(np.nanmean(values)) < at_least:
+        if not np.isfinite(values).any():
+            continue
+        named = abs(np.nanmean(values)) / phone_named(entry["phone"], key)
+        if named < at_least:
             continue
         peak = int(frames[np.nanargmax(np.abs(values) * (np.sign(values) == np.sign(np.nanmean(values))))])
         en, ja = describe(key, float(reference[peak]), float(attempt[peak]), closed_mm)
         place_en, place_ja = where(entry["phone"], float(times[peak]))
         out.append(Segment(key, *frame_span(frames), float(times[peak]), entry["phone"], float(reference[peak]),
-                           float(attempt[peak]), en + place_en, ja + place_ja, float(abs(np.nanmean(values)))))
+                           float(attempt[peak]), en + place_en, ja + place_ja, float(named)))
     return out
+
+
+def frame_named(phones, times: np.ndarray, channel: str) -> np.ndarray:
+    """Each reference frame's threshold on a channel: its phone's (1 outside the phones)."""
+    out = np.ones(len(times))
+    for entry in phones:
+        out[frames_of(entry, times)] = phone_named(entry["phone"], channel)
+    return out
+
+
+def phone_named(phone: str | None, channel: str) -> float:
+    """The difference named on a channel at this phone, in units of the channel's threshold."""
+    return PHONE_NAMED.get(phone, {}).get(channel, 1.0)
 
 
 def phone_lengths(phones: tuple[dict, ...], alignment: Alignment) -> tuple[list[dict], float]:
@@ -323,8 +378,8 @@ def phone_lengths(phones: tuple[dict, ...], alignment: Alignment) -> tuple[list[
     attempt's tempo; and the tempo (the median ratio)."""
     if not phones:
         return [], 1.0
-    starts = alignment.attempt_time(np.array([p["start"] for p in phones]))
-    ends = alignment.attempt_time(np.array([p["end"] for p in phones]))
+    starts = alignment.boundary_time(np.array([p["start"] for p in phones]))
+    ends = alignment.boundary_time(np.array([p["end"] for p in phones]))
     reference = np.array([p["end"] - p["start"] for p in phones])
     attempt = np.maximum(ends - starts, 0.0)
     tempo = float(np.median((attempt + LENGTH_FLOOR_S) / (reference + LENGTH_FLOOR_S)))
@@ -348,7 +403,8 @@ def length_per_frame(lengths: list[dict], times: np.ndarray) -> np.ndarray:
 def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times, at_least: float) -> list[Segment]:
     out = []
     for entry in lengths:
-        if entry["severity"] < at_least:
+        named = entry["severity"] / phone_named(entry["phone"], LENGTH)
+        if named < at_least:
             continue
         frames = frames_of(entry, times)
         middle = (entry["start"] + entry["end"]) / 2
@@ -357,7 +413,7 @@ def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times
         en, ja = describe_length(entry["phone"], entry["paced_s"], entry["attempt_s"])
         place_en, place_ja = where(entry["phone"], middle)
         out.append(Segment(key, *frame_span(frames), middle, entry["phone"], float(ref.curves[key][peak]),
-                           float(attempt[key][peak]), en + place_en, ja + place_ja, entry["severity"], LENGTH,
+                           float(attempt[key][peak]), en + place_en, ja + place_ja, named, LENGTH,
                            entry["paced_s"], entry["attempt_s"]))
     return out
 
@@ -391,7 +447,7 @@ def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict,
         if any(s.start_s <= times[frames].mean() <= s.end_s or s.phone == entry["phone"] and
                                   abs(s.peak_s - times[frames].mean()) < 1.5 / FPS for s in named):
             continue
-        severity = float(np.mean(unlike[frames]))
+        severity = float(np.mean(unlike[frames])) / phone_named(entry["phone"], SOUND)
         if severity < at_least:
             continue
         key = articulator_of(entry["phone"], ref, frames)

@@ -6,8 +6,9 @@ frequency band (a microphone, a voice quality) and its vocal tract's length (a c
 lie higher). The first is taken out as in rtmri.lessons.align (each mel band's mean over the
 speech removed); the second by warping the attempt's frequency axis (vocal-tract-length
 normalisation): each of ``WARPS`` is tried and the one whose DTW path is cheapest is kept.
-That path is the alignment; along it, the distance between the two normalised spectra at each
-reference instant says how unlike the reference it sounds there.
+That path is the alignment (rtmri.lessons.align.path_alignment); along it, the distance between
+the two normalised spectral envelopes (``ENVELOPE``) at each reference instant says how unlike
+the reference it sounds there.
 """
 
 from __future__ import annotations
@@ -16,16 +17,23 @@ from dataclasses import dataclass
 
 import librosa
 import numpy as np
+import scipy.fft
 
 from rtmri.alignment import FPS
 from rtmri.audio import FMAX, FMIN, MAX_ABS_VALUE, MEL_COLUMNS_PER_SECOND, MIN_LEVEL_DB, N_MELS, melspectrogram
 from rtmri.lessons.activity import Activity
-from rtmri.lessons.align import Alignment, speech_columns
+from rtmri.lessons.align import Alignment, path_alignment, speech_columns
 
 # Frequency scalings tried: a band at f takes the attempt's level at f x warp (a child's tract,
 # about 0.7 of an adult male's length, has its formants about 1.4 times as high).
 WARPS = tuple(float(w) for w in 1.05 ** np.arange(-5, 9))  # 0.78 to 1.48, and 1 itself (the same voice)
 QUIET_DB = 30.0
+# How unlike the reference an instant sounds is measured on the spectral envelope: the first
+# ENVELOPE cosine coefficients over the mel bands but the level (c1-c12, as speech recognisers
+# keep): the formants, where the articulation is, not a voice's harmonics (a child's, a woman's
+# pitch resolves into the low bands and would sound "unlike" everywhere). The DTW itself runs on
+# the whole spectrum.
+ENVELOPE = 12
 DB_PER_UNIT = -MIN_LEVEL_DB / (2 * MAX_ABS_VALUE)  # the features' scale (rtmri.audio): 12.5 dB per unit
 BAND_HZ = librosa.mel_frequencies(N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]  # centre of each mel band
 
@@ -55,15 +63,18 @@ def compare_sound(reference: np.ndarray, reference_span: Activity, attempt: np.n
         if best is None or mean_cost < best[0]:
             best = (mean_cost, warp, att, path[::-1])
     mean_cost, warp, att, path = best
-    distance = np.linalg.norm(ref[:, path[:, 0]] - att[:, path[:, 1]], axis=0)
+    distance = np.linalg.norm(envelope(ref)[:, path[:, 0]] - envelope(att)[:, path[:, 1]], axis=0)
     counts = np.bincount(path[:, 0], minlength=ref.shape[1])
     per_column = np.bincount(path[:, 0], weights=distance, minlength=ref.shape[1]) / np.maximum(counts, 1)
     per_column[quiet(reference, ref_first, ref.shape[1])] = np.nan  # a closure has no spectrum to compare
-    # several attempt columns may pair with one reference column (the attempt lingered): their mean
-    att_cols = np.maximum.accumulate(np.bincount(path[:, 0], weights=path[:, 1], minlength=ref.shape[1]) / np.maximum(counts, 1))
-    ref_cols = np.arange(ref.shape[1])
-    alignment = Alignment((ref_cols + ref_first) / MEL_COLUMNS_PER_SECOND, (att_cols + att_first) / MEL_COLUMNS_PER_SECOND, mean_cost)
+    alignment = path_alignment(path, ref_first, att_first, mean_cost, ref, att)
     return Sound(alignment, warp, per_frame(per_column, ref_first, n_frames))
+
+
+def envelope(columns: np.ndarray) -> np.ndarray:
+    """Each column's spectral envelope: its cosine transform over the bands, the first ENVELOPE
+    coefficients but the level (a voice's harmonics, at its pitch, are finer than the formants)."""
+    return scipy.fft.dct(columns, type=2, norm="ortho", axis=0)[1 : ENVELOPE + 1]
 
 
 def quiet(wav: np.ndarray, first: int, n_columns: int) -> np.ndarray:
