@@ -173,7 +173,8 @@ def test_prepare_takes_the_moved_port_lines_and_refuses_a_grid_file_written_befo
     landmarks = analysis_grid.grid_from_landmarks(content["landmarks"], 1.0)
     port = own.lines_of(R.VELOPHARYNGEAL)
     assert np.linalg.norm(own.inner[port] - landmarks.inner[port], axis=1).min() > analysis_grid.PORT_TOLERANCE_MM
-    del content[analysis_grid.OWN_PORT_KEY]
-    (tmp_path / GRID_FILE).write_text(json.dumps(content))
-    with pytest.raises(analysis_grid.GridError, match="--grids-only"):
-        source_grid(tmp_path, own_tract.id, None, "test")
+    for earlier in ("placed on the speaker's own rest pharynx wall", None):  # an earlier placement, none
+        content[analysis_grid.OWN_PORT_KEY] = earlier
+        (tmp_path / GRID_FILE).write_text(json.dumps({k: v for k, v in content.items() if v is not None}))
+        with pytest.raises(analysis_grid.GridError, match="--grids-only"):
+            source_grid(tmp_path, own_tract.id, None, "test")

@@ -80,9 +80,11 @@ CANONICAL_WALL_MM = (_NO,) * 14 + (35.15, 34.7, 36.3, 37.55, 40.0, 43.1, 44.55, 
 # A synthetic speaker's grid.json with this key has windows (reach, wall) measured on its own
 # rest tract: they hold for its lines only, not for the canonical grid carried by its landmarks.
 OWN_WINDOWS_KEY = "windows"
-# ... and with this key its port lines are placed on its own pharynx wall (they may stand moved
-# from the canonical ones, parallel); a grid.json with windows but without it predates that.
+# ... and with this key (and value) its port lines are placed on its own pharynx wall (they may
+# stand moved from the canonical ones, parallel); a grid.json with windows but without it predates
+# that (or holds an earlier placement).
 OWN_PORT_KEY = "port_lines"
+OWN_PORT_LINES = "placed on the speaker's own rest pharynx wall; reach and spread from its own velum"  # its value
 
 
 @dataclass(frozen=True)

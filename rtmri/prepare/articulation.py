@@ -93,9 +93,9 @@ def source_grid(speaker_folder: Path | None, speaker: str, landmarks: dict | Non
         data = json.loads(path.read_text())
         source = f"synthesizer geometry of {speaker}"
         if analysis_grid.OWN_WINDOWS_KEY in data:  # a speaker of its own tract: its windows, measured on it
-            if analysis_grid.OWN_PORT_KEY not in data:
+            if data.get(analysis_grid.OWN_PORT_KEY) != analysis_grid.OWN_PORT_LINES:
                 raise analysis_grid.GridError(f"{path}: written before the port lines were placed on the speaker's own "
-                                              "pharynx wall; rewrite it (rtmri synth CORPUS --grids-only)")
+                                              "pharynx wall as they are now; rewrite it (rtmri synth CORPUS --grids-only)")
             grid = analysis_grid.grid_from_landmarks(data["landmarks"], float(data.get("pixel_mm", 1.0)), source)
             return analysis_grid.with_windows(grid, analysis_grid.AnalysisGrid.from_json(data["grid"], str(path)), str(path))
         # JD3's (walls in its grid): the canonical windows; a warped tract's written before its own: none

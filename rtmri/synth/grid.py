@@ -23,7 +23,6 @@ from rtmri.synth.speakers import Speaker
 from rtmri.synth.tracts import head_of
 
 OWN_WINDOWS = "measured on the speaker's own rest tract and head"
-OWN_PORT_LINES = "placed on the speaker's own rest pharynx wall"
 OUTLINE_PARTS = ("tongue", "upper", "lower", "uvula", "pharynx_wall", "epiglottis", "larynx")
 # The filled shapes of anatomy.tract_shapes that border the air, by position from the end.
 TRACT_SHAPES = ("velum", "airway", "tongue", "epiglottis", "lower_incisor")
@@ -143,7 +142,7 @@ def grid_content(speaker) -> dict:
     content = {"pixel_mm": PIXEL_MM, "landmarks": speaker_landmarks(speaker)}
     if speaker.tract_file is not None:
         content[analysis_grid.OWN_WINDOWS_KEY] = OWN_WINDOWS
-        content[analysis_grid.OWN_PORT_KEY] = OWN_PORT_LINES
+        content[analysis_grid.OWN_PORT_KEY] = analysis_grid.OWN_PORT_LINES
     return {**content, "grid": speaker_grid(speaker).to_json()}
 
 
