@@ -97,8 +97,10 @@ def finite(value):
 def attempt_result(label: dict, comparison) -> dict:
     return {"attempt": label["attempt"], "lesson": label["lesson"], "correct": label["correct"], "mistake": label["mistake"],
             "speaker": label["speaker"]["id"], "speaker_type": label["speaker"]["type"], "morae_per_s": label["morae_per_s"],
-            "score": comparison.score, "distance": round(comparison.distance, 4),  # the score's d (rtmri.mistakes.thresholds)
-            "segments": [s.to_json() for s in comparison.segments], "wrong": label.get("wrong"), "by_phone": list(comparison.by_phone)}
+            # distance: the score's d (rtmri.mistakes.thresholds sets DISTANCE_NAMED from it)
+            "score": comparison.score, "distance": round(comparison.distance, 4),
+            "segments": [s.to_json() for s in comparison.segments], "wrong": label.get("wrong"),
+            "by_phone": list(comparison.by_phone)}
 
 
 def rows(summary: dict):
