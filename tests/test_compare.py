@@ -154,6 +154,10 @@ def test_rtmri_compare_end_to_end_at_44k(tmp_path, engine, grid, capsys):
     printed = capsys.readouterr().out
     assert f"score {report['score']}/100" in printed
     assert report["lesson"]["romaji"] == "sora"
+    shown = report["attempt_times_s"]
+    assert 0 <= min(shown) and max(shown) <= len(load_audio(attempt)) / SAMPLE_RATE
+    assert [p["ipa"] for p in report["phones"]] == ["s", "o", "ɾ", "a"]  # the flap in IPA, beside its SAMPA r
+    assert [p["phone"] for p in report["phones"]] == ["s", "o", "r", "a"]
     # the sample rate does not matter: the same words made at 16 kHz score the same
     direct = compare(load_audio(espeak(tmp_path / "attempt16.wav", "そら")), load_audio(FLAP), engine, grid, read_lesson(FLAP).phones)
     assert abs(report["score"] - direct.score) <= 3
@@ -324,3 +328,53 @@ def test_the_sound_hears_the_vowel_not_the_voices_pitch():
     a_low, a_high, i_low = vowel(110, (700, 1200, 2600)), vowel(220, (700, 1200, 2600)), vowel(110, (300, 2300, 3000))
     unlike = lambda attempt: np.nanmedian(compare_sound(a_low, activity(a_low), attempt, activity(attempt), 25).distance)
     assert unlike(i_low) > 2 * unlike(a_high)
+
+
+def test_the_attempts_shown_instant_stays_inside_the_attempt():
+    """The reference's speech starts 0.2 s later in its recording than the attempt's: before the
+    alignment's path the attempt runs on at the reference's pace, which put the reference's first
+    frames at negative attempt instants (espeak-ng's そら against the flap lesson: -0.18 s). The
+    instant shown is that of the attempt's frame shown, inside the attempt; the frames compared are
+    as before."""
+    from rtmri.lessons.align import Alignment
+    from rtmri.lessons.articulators import ARTICULATORS, Articulation
+    from rtmri.lessons.compare import compare_articulations
+    from rtmri.lessons.sound import Sound
+
+    n_ref, n_att = 15, 8
+    alignment = Alignment(np.array([0.2, 0.4]), np.array([0.0, 0.2]), 0.0)
+    assert alignment.attempt_time(0.0) < 0  # the cause: the path's start extended at the same pace
+    picture = lambda n: np.arange(n, dtype=np.uint8)[:, None, None] * np.ones((1, 2, 2), np.uint8)  # frame k is all k
+    ref = Articulation(picture(n_ref), {a.key: np.full(n_ref, 5.0) for a in ARTICULATORS}, 0.5)
+    att = Articulation(picture(n_att), {a.key: np.full(n_att, 5.0) for a in ARTICULATORS}, 0.5)
+    comparison = compare_articulations(ref, att, Sound(alignment, 1.0, np.zeros(n_ref)), (), (0.2, 0.4))
+    shown = comparison.attempt_times_s
+    assert shown.min() == 0.0 and shown.max() == pytest.approx((n_att - 1) / 25)
+    assert np.all(np.diff(shown) >= 0)
+    # the instant named is the attempt frame drawn there
+    assert np.array_equal(comparison.attempt_frames[:, 0, 0], np.rint(shown * 25).astype(np.uint8))
+    assert min(comparison.to_json()["attempt_times_s"]) >= 0
+
+
+def test_named_differences_name_phones_in_ipa_and_keep_the_sampa(monkeypatch):
+    """/ɯ/, not the synthesizer's M, in the words a learner reads (length, sound, articulator);
+    the JSON keeps "phone": "M" for what reads it and adds "ipa"."""
+    from rtmri.lessons import compare as C
+    from rtmri.lessons.articulators import ARTICULATORS, Articulation
+
+    times = np.arange(10) / 25
+    curves = {a.key: np.full(10, 5.0) for a in ARTICULATORS}
+    ref = Articulation(np.zeros((10, 0, 0), np.uint8), curves, 0.5)
+    lengths = [{"phone": "M", "start": 0.0, "end": 0.12, "reference_s": 0.12, "attempt_s": 0.3, "paced_s": 0.12,
+                "log_ratio": 0.9, "severity": 2.0}]
+    (length,) = C.length_segments(lengths, ref, curves, times, 1.0)
+    assert length.en.startswith("/ɯ/ was held too long") and "for /ɯ/ at" in length.en
+    assert length.ja.startswith("/ɯ/ が長すぎました") and "/M/" not in length.en + length.ja
+    phones = ({"phone": "ts", "start": 0.0, "end": 0.16}, {"phone": "N", "start": 0.16, "end": 0.36})
+    (sound,) = C.sound_segments(phones[1:], np.full(10, 5.0), ref, curves, times, [], 1.0)
+    assert sound.en.startswith("/ɴ/ sounded unlike") and sound.ja.startswith("/ɴ/ の音")
+    (tip,) = C.phone_segments("tongue_tip", times, np.where(times < 0.16, 3.0, 0.0), np.full(10, 2.0), np.full(10, 6.0),
+                              phones, 0.5, 1.0)
+    assert "for /t͡s/ at" in tip.en and "/t͡s/、" in tip.ja
+    assert (length.to_json()["phone"], length.to_json()["ipa"]) == ("M", "ɯ")
+    assert (sound.to_json()["phone"], sound.to_json()["ipa"]) == ("N", "ɴ")

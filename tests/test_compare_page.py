@@ -57,6 +57,13 @@ def test_compare_html_shows_the_panel_on_a_phone(comparison):
         drawn = page.evaluate("() => [...document.querySelectorAll('.cmp-curve')].map(p => p.getAttribute('d').split(/[ML]/).length - 1)")
         assert drawn == [len(report["times_s"])] * 12
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 390  # fits a phone
+        # the reference's phones and the time readout in IPA (the lesson's flap r is ɾ), the score's own rule
+        phones = page.evaluate("() => [...document.querySelectorAll('.cmp-phone')].map(t => t.textContent)")
+        assert phones == [p["ipa"] for p in report["phones"]] == ["s", "o", "ɾ", "a"]
+        flap = report["phones"][2]
+        page.evaluate("(t) => window.rtmriComparison.seek(t)", (flap["start"] + flap["end"]) / 2)
+        assert page.inner_text(".cmp-time").endswith("/ɾ/")
+        assert report["score_rule"] in page.inner_text(".cmp-rule") and "3.5 mm" not in page.inner_text(".cmp-rule")
         # a difference seeks to its time; both pictures show that frame (the attempt's aligned one)
         first = report["segments"][0]
         page.locator(".cmp-segment").first.click()

@@ -60,6 +60,7 @@ from rtmri.articulation import regions as R
 from rtmri.lessons.activity import activity, check_attempt
 from rtmri.lessons.align import Alignment
 from rtmri.lessons.articulators import ARTICULATORS, BY_KEY, Articulation, articulate
+from rtmri.lessons.ipa import ipa, with_ipa
 from rtmri.lessons.sound import Sound, compare_sound
 from rtmri.lessons.words import describe, where
 
@@ -146,7 +147,7 @@ class Segment:
         lengths = ({} if self.kind != LENGTH else
                    {"reference_len_s": round(self.reference_len_s, 3), "attempt_len_s": round(self.attempt_len_s, 3)})
         return {"articulator": self.articulator, "kind": self.kind, "start_s": round(self.start_s, 3),
-                "end_s": round(self.end_s, 3), "peak_s": round(self.peak_s, 3), "phone": self.phone,
+                "end_s": round(self.end_s, 3), "peak_s": round(self.peak_s, 3), "phone": self.phone, "ipa": ipa(self.phone),
                 "reference_mm": _rounded(self.reference_mm), "attempt_mm": _rounded(self.attempt_mm),
                 "difference_mm": _rounded(self.difference_mm), "severity": round(self.severity, 2), **lengths,
                 "en": self.en, "ja": self.ja}
@@ -188,7 +189,7 @@ class Comparison:
             "attempt_times_s": [round(float(t), 3) for t in self.attempt_times_s],
             "speech": [bool(v) for v in self.speech],
             "reference": curves(self.reference), "attempt": curves(self.attempt),
-            "phones": list(self.phones), "lengths": list(self.lengths), "by_phone": list(self.by_phone),
+            "phones": with_ipa(self.phones), "lengths": list(self.lengths), "by_phone": list(self.by_phone),
             "segments": [s.to_json() for s in self.segments],
             "dtw_cost": round(self.alignment.cost, 3),
         }
@@ -253,7 +254,10 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
         segments = named(0.0)[:1]
     segments = segments[:MAX_SEGMENTS]
     aligned_frames = att.frames[np.rint(position).astype(int)] if len(att.frames) else att.frames
-    return Comparison(score, distance, times, speech, dict(ref.curves), attempt, attempt_times, segments, phones, alignment,
+    # the instant of the attempt shown: before and after the alignment's path the attempt runs on at the
+    # reference's pace, which passes its first frame (a reference whose speech starts later) or its last
+    shown_times = position / FPS
+    return Comparison(score, distance, times, speech, dict(ref.curves), attempt, shown_times, segments, phones, alignment,
                       ref.frames, aligned_frames, closed, scale, tuple(lengths), tempo,
                       tuple(phone_severities(phones, times, severity, lengths, unlike)))
 
@@ -454,7 +458,8 @@ def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict,
         peak = int(frames[np.argmax(unlike[frames])])
         middle = (entry["start"] + entry["end"]) / 2
         place_en, place_ja = where(entry["phone"], middle)
-        what_en, what_ja = (f"/{entry['phone']}/", f"/{entry['phone']}/ の音") if entry["phone"] else ("the sound", "音")
+        name = ipa(entry["phone"])
+        what_en, what_ja = (f"/{name}/", f"/{name}/ の音") if name else ("the sound", "音")
         out.append(Segment(key, *frame_span(frames), middle, entry["phone"], float(ref.curves[key][peak]),
                            float(attempt[key][peak]), f"{what_en} sounded unlike the reference's (made with the "
                            f"{BY_KEY[key].en})" + place_en, f"{what_ja}がお手本と違いました（{BY_KEY[key].ja}）" + place_ja,
@@ -464,6 +469,7 @@ def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict,
 
 def describe_length(phone: str, paced_s: float, attempt_s: float) -> tuple[str, str]:
     """(English, Japanese) for a phone held too long or too short, without the time."""
+    phone = ipa(phone)
     if attempt_s < paced_s:
         return (f"/{phone}/ was too short ({attempt_s:.2f} s; the reference at your pace holds it {paced_s:.2f} s)",
                 f"/{phone}/ が短すぎました（{attempt_s:.2f} 秒、お手本はあなたの速さで {paced_s:.2f} 秒）")

@@ -7,7 +7,8 @@ reference sound on the left channel, the time-warped attempt on the right), ``cu
 curves, the differences in words) and ``compare.html`` (the learner page's comparison panel,
 with no server: aligned replay at 1x, 0.5x, 0.25x with a scrubber and both sounds, labels on
 the articulators, the curves, the differences, in English or Japanese). Recordings in any sample rate; a silent or too-short
-attempt exits with status 2 and says why.
+attempt exits with status 2 and says why. The differences name phones in IPA (rtmri.lessons.ipa: /ɯ/, not the
+synthesizer's M); compare.json keeps each phone's SAMPA as "phone", its IPA beside it as "ipa".
 """
 
 from __future__ import annotations

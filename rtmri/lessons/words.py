@@ -9,6 +9,7 @@ the curve is the opening of the velopharyngeal port: wider means lowered (air th
 from __future__ import annotations
 
 from rtmri.lessons.articulators import BY_KEY
+from rtmri.lessons.ipa import ipa
 
 # key -> ((wider en, wider ja), (narrower en, narrower ja))
 DIRECTION = {
@@ -49,7 +50,7 @@ def describe(key: str, reference_mm: float, attempt_mm: float, closed_mm: float)
 
 
 def where(phone: str | None, time_s: float) -> tuple[str, str]:
-    """(' for /a/ at 0.42 s', '（/a/、0.42 秒）')."""
+    """(' for /a/ at 0.42 s', '（/a/、0.42 秒）'); phone in SAMPA, shown in IPA (M: /ɯ/)."""
     if phone:
-        return f" for /{phone}/ at {time_s:.2f} s", f"（/{phone}/、{time_s:.2f} 秒）"
+        return f" for /{ipa(phone)}/ at {time_s:.2f} s", f"（/{ipa(phone)}/、{time_s:.2f} 秒）"
     return f" at {time_s:.2f} s", f"（{time_s:.2f} 秒）"

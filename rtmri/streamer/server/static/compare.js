@@ -20,7 +20,7 @@ const TEXT = {
     attempts: "Your attempts at this item", sound: "Sound", both: "both", ref_only: "reference", you_only: "you",
     keys: "Keys: Space play/pause · ←/→ one frame · 1 2 3 speed 1× 0.5× 0.25× · L labels · J/E language",
     curves: "How narrow each part of the vocal tract is (mm; 0 = closed)", time: "time on the reference (s)",
-    score_rule: "100 = the reference's articulation and timing; 50 ≈ on average 0.7 of a difference worth naming", language: "日本語",
+    score_means: "100 = the reference's articulation and timing. Score =", language: "日本語",
   },
   ja: {
     score: "スコア", play: "再生", pause: "一時停止", speed: "速度", labels: "ラベル", you: "あなた（揃えた時間）",
@@ -28,9 +28,12 @@ const TEXT = {
     attempts: "この項目のこれまでの試行", sound: "音声", both: "両方", ref_only: "お手本", you_only: "あなた",
     keys: "キー: スペース 再生/停止 · ←/→ 1コマ · 1 2 3 速度 1× 0.5× 0.25× · L ラベル · J/E 言語",
     curves: "声道の各部分の狭さ（mm、0 = 閉鎖）", time: "お手本の時間（秒）",
-    score_rule: "100 = お手本と同じ調音とタイミング、50 ≈ 平均して指摘するほどの違いの約 0.7 倍", language: "English",
+    score_means: "100 = お手本と同じ調音とタイミング。スコア =", language: "English",
   },
 };
+
+// A phone as the learner reads it: its IPA (rtmri.lessons.ipa), else the synthesizer's SAMPA.
+const phoneName = (phone) => phone.ipa || phone.phone;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -126,7 +129,7 @@ function drawCurves(svg, comparison, lang) {
   for (const phone of comparison.phones) {
     svg.append(svgEl("line", { x1: x(phone.start), x2: x(phone.start), y1: top, y2: top + ROW * arts.length, class: "cmp-phone-line", stroke: "#555", "stroke-width": 0.6 }));
     const label = svgEl("text", { x: (x(phone.start) + x(phone.end)) / 2, y: top - 4, "text-anchor": "middle", "font-size": 11, fill: "currentColor", class: "cmp-phone" });
-    label.textContent = phone.phone;
+    label.textContent = phoneName(phone);
     svg.append(label);
   }
   arts.forEach((art, row) => {
@@ -342,7 +345,7 @@ export function mountComparison(root, payload, options = {}) {
     drawPicture("attempt");
     scrubber.value = state.frame;
     const phone = comparison.phones.find((p) => p.start <= state.t && state.t < p.end);
-    time.textContent = `${state.t.toFixed(2)} s${phone ? ` /${phone.phone}/` : ""}`;
+    time.textContent = `${state.t.toFixed(2)} s${phone ? ` /${phoneName(phone)}/` : ""}`;
     captions.attempt.textContent = `${TEXT[state.lang].you} ${comparison.attempt_times_s[state.frame].toFixed(2)} s`;
     moveCursor(state.t);
   }
@@ -355,7 +358,8 @@ export function mountComparison(root, payload, options = {}) {
     words.push(el("span", { class: "gloss" }, state.lang === "ja" ? (lesson.name_ja || lesson.name || "") : [lesson.name, lesson.gloss].filter(Boolean).join(": ")));
     text.replaceChildren(...words);
     score.replaceChildren(`${T.score} `, el("b", { class: "cmp-score-value" }, String(comparison.score)), " / 100");
-    rule.textContent = T.score_rule;
+    // the rule the comparison scored with (its payload's, in English), not a text fixed here
+    rule.replaceChildren(`${T.score_means} `, el("span", { lang: "en", class: "cmp-rule-formula" }, comparison.score_rule || "100 × exp(−d)"));
     captions.reference.textContent = T.reference;
     playButton.textContent = state.playing ? T.pause : T.play;
     speedButtons.forEach((b) => b.setAttribute("aria-pressed", String(Number(b.dataset.speed) === state.speed)));
