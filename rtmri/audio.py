@@ -208,7 +208,7 @@ class SessionNorm:
         if columns.shape[1] == 0:
             return columns
         x = columns.astype(np.float64)
-        loud, peak = _loud_columns(x.mean(axis=0), self._peak)
+        loud, peak = _counted_and_peak(x.mean(axis=0), self._peak)
         counted = loud.astype(np.float64)
         count = self._count + np.cumsum(counted)
         total = self._sum[:, None] + np.cumsum(x * counted, axis=1)
@@ -225,12 +225,12 @@ class SessionNorm:
         return self.fresh().push(mel)
 
 
-def speech_columns(mel: np.ndarray) -> np.ndarray:
+def loud_columns(mel: np.ndarray) -> np.ndarray:
     """The columns of ``mel`` that SessionNorm would count for a session of this mel alone."""
-    return mel[:, _loud_columns(mel.mean(axis=0), -np.inf)[0]]
+    return mel[:, _counted_and_peak(mel.mean(axis=0), -np.inf)[0]]
 
 
-def _loud_columns(level: np.ndarray, previous_peak: float) -> tuple[np.ndarray, np.ndarray]:
+def _counted_and_peak(level: np.ndarray, previous_peak: float) -> tuple[np.ndarray, np.ndarray]:
     """Which columns (by their mean level) a session counts, and the session's peak level so far at each."""
     peak = np.maximum.accumulate(np.maximum(level, previous_peak))
     return level >= np.maximum(SESSION_GATE_FLOOR, peak - SESSION_GATE_BELOW_PEAK), peak

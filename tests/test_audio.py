@@ -201,7 +201,7 @@ def test_session_norm_is_not_pulled_by_pauses():
     pause = np.full((N_MELS, 400), audio.SILENCE_VALUE, np.float32)  # 5 s of silence before the speech
     after_pause = session_norm().normalise(np.concatenate([pause, mel], axis=1))[:, 400:]
     np.testing.assert_allclose(after_pause, session_norm().normalise(mel), atol=1e-4)
-    assert audio.speech_columns(np.concatenate([pause, mel], axis=1)).shape[1] <= mel.shape[1]
+    assert audio.loud_columns(np.concatenate([pause, mel], axis=1)).shape[1] <= mel.shape[1]
 
 
 def test_session_norm_round_trips_through_its_manifest_form():

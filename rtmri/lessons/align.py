@@ -81,13 +81,18 @@ def path_alignment(path: np.ndarray, ref_first: int, att_first: int, cost: float
     # where one attempt column is paired with both)
     edges = np.concatenate([[first[0]], (last[:-1] + 1 + first[1:]) / 2, [last[-1] + 1]])
     edges = np.maximum.accumulate(edges)
-    # column k spans [k - 1/2, k + 1/2) on either clock (its centre at k: the columns' instants)
-    reference_s = (np.arange(n_ref + 1) - 0.5 + ref_first) / MEL_COLUMNS_PER_SECOND
-    attempt_s = (edges - 0.5 + att_first) / MEL_COLUMNS_PER_SECOND
+    reference_s = column_start_s(np.arange(n_ref + 1), ref_first)
+    attempt_s = column_start_s(edges, att_first)
     held = held_turns(first, last, ref, att) if ref is not None and att is not None else np.zeros((0, 2))
-    seconds = lambda columns, offset: (columns - 0.5 + offset) / MEL_COLUMNS_PER_SECOND  # a column's start
-    spans = np.column_stack([seconds(held[:, 0], ref_first), seconds(held[:, 0] + 1, ref_first), seconds(held[:, 1], att_first)])
+    spans = np.column_stack([column_start_s(held[:, 0], ref_first), column_start_s(held[:, 0] + 1, ref_first),
+                             column_start_s(held[:, 1], att_first)])
     return Alignment(reference_s, attempt_s, cost, spans)
+
+
+def column_start_s(columns, first: int) -> np.ndarray:
+    """The instant (s) where a (fractional) column of speech starting at column ``first`` begins:
+    column k spans [k - 1/2, k + 1/2) on either clock (its centre at k: the columns' instants)."""
+    return (np.asarray(columns, float) - 0.5 + first) / MEL_COLUMNS_PER_SECOND
 
 
 def held_turns(first: np.ndarray, last: np.ndarray, ref: np.ndarray, att: np.ndarray) -> np.ndarray:

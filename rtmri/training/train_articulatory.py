@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from rtmri.articulation import regions as R
 from rtmri.articulation import state as S
-from rtmri.audio import speech_columns
+from rtmri.audio import loud_columns
 from rtmri.clips import ClipDataset, DatasetError
 from rtmri.training.config import InverterConfig, RendererConfig
 from rtmri.training.data import RenderSamples, StateSamples
@@ -65,7 +65,7 @@ def speech_statistics(samples: StateSamples, max_clips: int = PRIOR_CLIPS) -> tu
     """Each mel band's mean and spread over the speech of the training clips (up to
     ``max_clips`` of them, spread over the set): the session normalisation's prior."""
     picks = np.unique(np.linspace(0, len(samples.clips) - 1, min(max_clips, len(samples.clips))).astype(int))
-    speech = np.concatenate([speech_columns(samples.cache.mel(int(i))) for i in picks], axis=1)
+    speech = np.concatenate([loud_columns(samples.cache.mel(int(i))) for i in picks], axis=1)
     return speech.mean(axis=1).astype(np.float32), speech.std(axis=1).astype(np.float32)
 
 
