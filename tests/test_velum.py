@@ -105,20 +105,21 @@ BEHIND_WALL_MM = 4.0  # the port lines begin at least this far behind the poster
 VELUM_SEEN_MM = 3.5  # ... and cross this much of the velum's body (3 pixels of the 1.2 mm clips), not its tip
 
 
-def test_port_lines_are_placed_against_jd3s_wall_top_and_kept_where_the_landmarks_find_it():
+def test_port_lines_are_placed_against_jd3s_wall_top():
     from rtmri.articulation import grid as analysis_grid
 
     jd3 = rest_outlines(None)
     assert np.allclose(synth_grid.port_anchor(jd3), analysis_grid.CANONICAL_PORT_ANCHOR_MM, atol=0.01)
-    assert not synth_grid.port_shift_mm(analysis_grid.CANONICAL_LANDMARKS_MM, jd3).any()
+    assert np.allclose(synth_grid.port_shift_mm(analysis_grid.CANONICAL_LANDMARKS_MM, jd3), 0.0, atol=0.01)
     # landmarks that carry JD3's wall top 8 mm forward and 2 mm up (a woman's tract): moved back onto it
     moved = analysis_grid.CANONICAL_LANDMARKS_MM + np.array([8.0, -2.0])
     assert np.allclose(synth_grid.port_shift_mm(moved, jd3), [-8.0, 2.0], atol=0.01)
 
 
-@pytest.fixture(scope="module", params=("female", "child"))
+@pytest.fixture(scope="module", params=("female", "child", "male"))
 def own_tract(request, tmp_path_factory):
-    """A speaker of the type with its own VocalTractLab speaker file (its anatomy only)."""
+    """A speaker of the type with its own VocalTractLab speaker file (its anatomy only). The man's
+    landmarks carry JD3's wall top 2.2 mm from his own (a woman's 7-8 mm, a child's 11-15 mm)."""
     from rtmri.synth import speaker_file
     from rtmri.synth.layout import TRACT_FILE
     from rtmri.synth.speakers import CROP_CENTRE_MM, with_tract
@@ -130,7 +131,21 @@ def own_tract(request, tmp_path_factory):
     return with_tract(speaker, str(path), tracts.landmarks_mm(str(path)), tracts.head_of(str(path)).points([CROP_CENTRE_MM])[0])
 
 
-def test_port_lines_of_a_womans_and_a_childs_tract_cross_the_port_behind_the_velum(own_tract):
+def test_port_lines_of_every_own_tract_begin_behind_its_own_wall_top_as_jd3s_do(own_tract):
+    from rtmri.articulation import grid as analysis_grid
+    from rtmri.synth.geometry import HeadPose
+
+    grid, canonical = synth_grid.speaker_grid(own_tract), analysis_grid.canonical_grid()
+    port = grid.lines_of(R.VELOPHARYNGEAL)
+    wall_top = HeadPose.of(own_tract).to_image(synth_grid.port_anchor(rest_outlines(own_tract.tract_file))[None])[0]
+    wall_top = wall_top - synth_grid.PIXEL_CENTRE_SHIFT
+    behind = ((wall_top - grid.inner[port]) * grid.direction[port]).sum(axis=1) / (grid.length / canonical.length)[port]
+    jd3 = ((np.array(analysis_grid.CANONICAL_PORT_ANCHOR_MM) - canonical.inner[port]) * canonical.direction[port]).sum(axis=1)
+    # in JD3's mm along each line: where the landmarks alone put a man's lines this is off by 2 mm
+    assert np.allclose(behind, jd3, atol=0.05), f"port lines begin {behind.round(2)} mm behind the wall top, JD3's {jd3.round(2)}"
+
+
+def test_port_lines_of_every_own_tract_cross_the_port_behind_the_velum(own_tract):
     from rtmri.articulation.outlines import crossings, true_spans
     from rtmri.synth.outlines import with_port
 
@@ -172,7 +187,7 @@ def test_prepare_takes_the_moved_port_lines_and_refuses_a_grid_file_written_befo
     assert np.allclose(prepared.inner, own.inner, atol=1e-3) and np.allclose(prepared.reach, own.reach, atol=1e-3)
     landmarks = analysis_grid.grid_from_landmarks(content["landmarks"], 1.0)
     port = own.lines_of(R.VELOPHARYNGEAL)
-    assert np.linalg.norm(own.inner[port] - landmarks.inner[port], axis=1).min() > analysis_grid.PORT_TOLERANCE_MM
+    assert np.linalg.norm(own.inner[port] - landmarks.inner[port], axis=1).min() > 1.0  # moved: not the landmarks'
     for earlier in ("placed on the speaker's own rest pharynx wall", None):  # an earlier placement, none
         content[analysis_grid.OWN_PORT_KEY] = earlier
         (tmp_path / GRID_FILE).write_text(json.dumps({k: v for k, v in content.items() if v is not None}))

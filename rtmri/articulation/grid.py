@@ -11,9 +11,8 @@ The grid is defined once, in the millimetres of VocalTractLab's rest tract (``CA
 with four landmarks. A speaker's grid is the canonical one carried by the similarity
 transform (scale, rotation, shift) that takes the canonical landmarks onto the speaker's:
 exact for synthetic speakers (their head pose is a similarity), a fit for real ones. The
-landmarks say little about the nasopharynx: a synthetic tract whose own pharynx wall lies far
-from where they carry JD3's (women's and children's tracts) has its port lines moved onto its
-own wall (``moved_port``, ``rtmri.synth.grid.port_moves_mm``).
+landmarks say little about the nasopharynx: a synthetic speaker with its own tract has its port
+lines moved onto its own pharynx wall (``moved_port``, ``rtmri.synth.grid.port_moves_mm``).
 
 Per line the grid also holds its measuring window (``reach``: an air gap must begin before
 it, so a closed constriction is not read as the air beyond it, e.g. the nasopharynx above a
@@ -53,10 +52,8 @@ PORT_X_MM = (-34.0, 2.0)  # inner (behind the posterior wall), outer (in the vel
 # The top of the posterior pharynx wall of JD3's rest tract, where the uvula's back rests on it
 # (rtmri.synth.grid.port_anchor, checked by a test): the port lines begin 8.7 mm behind it.
 CANONICAL_PORT_ANCHOR_MM = (-24.87, -3.96)
-# A synthetic tract whose own wall top lies further than this from JD3's carried by its landmarks
-# gets its port lines moved by the difference. Measured on 19 tracts: men 0.7-3.7 mm (kept, as
-# they were), women 7.4-8.3 mm and children 11.3-14.5 mm (whose lines began inside the velum).
-PORT_TOLERANCE_MM = 5.0
+# A synthetic tract's own wall top lies 0.7-3.7 mm (men), 7.4-8.3 mm (women) and 11.3-14.5 mm
+# (children) from JD3's carried by its landmarks (19 tracts): its port lines move by the difference.
 # Their windows end this far past the wall, where the port's gap begins open or closed: before
 # the front of a closed velum (a child's uvula is 4 mm thick there, a man's 6-7 mm).
 PORT_REACH_MM = 2.0

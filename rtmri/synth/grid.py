@@ -80,7 +80,7 @@ def speaker_landmarks(speaker) -> dict[str, list[float]]:
 def speaker_grid(speaker) -> analysis_grid.AnalysisGrid:
     """The speaker's grid in its videos' pixels. JD3 keeps the canonical measuring windows;
     any other tract gets its own, measured on its own rest tract and head (``rest_windows``),
-    and its port lines placed on its own pharynx wall where the landmarks miss it (``port_moves_mm``)."""
+    and its port lines placed on its own pharynx wall (``port_moves_mm``)."""
     source = f"synthesizer geometry of {speaker.id}"
     if speaker.tract_file is None:
         return analysis_grid.grid_from_landmarks(speaker_landmarks(speaker), PIXEL_MM, source, fixed_walls=True)
@@ -90,7 +90,7 @@ def speaker_grid(speaker) -> analysis_grid.AnalysisGrid:
     moves = port_moves_mm(in_mm, speaker.landmarks, rest)
     in_mm = analysis_grid.moved_port(in_mm, moves)
     from_wall = np.zeros(len(in_mm), bool)
-    from_wall[in_mm.lines_of(R.VELOPHARYNGEAL)] = moves.any()
+    from_wall[in_mm.lines_of(R.VELOPHARYNGEAL)] = True
     reach, wall = rest_windows(in_mm.inner, in_mm.outer, rest, head_of(speaker.tract_file), from_wall=from_wall)
     # the same lines (the landmarks' similarity fit commutes with the head pose): mm -> px by its scale
     pose = HeadPose.of(speaker)
@@ -107,25 +107,23 @@ def port_anchor(rest: Outlines) -> np.ndarray:
 def port_shift_mm(landmarks_mm: np.ndarray, rest: Outlines) -> np.ndarray:
     """How far the port lines the landmarks carry move (x, y mm) so that they begin behind the
     speaker's own pharynx wall and cross its velum's back as JD3's do: from JD3's wall top,
-    carried by the landmarks, to the tract's own; none where that is within PORT_TOLERANCE_MM.
-    The landmarks (glottis, palate, ridge, lip) fit a shorter pharynx by shrinking the whole grid,
-    which puts a woman's or a child's port lines in front of the wall, inside the velum."""
+    carried by the landmarks, to the tract's own. The landmarks (glottis, palate, ridge, lip)
+    say little about the nasopharynx: they fit a shorter pharynx by shrinking the whole grid,
+    which puts a woman's or a child's port lines in front of the wall, inside the velum, and
+    miss a man's wall top by up to 4 mm, enough to misread his port."""
     matrix, offset = analysis_grid.similarity(analysis_grid.CANONICAL_LANDMARKS_MM, landmarks_mm)
     carried = matrix @ np.array(analysis_grid.CANONICAL_PORT_ANCHOR_MM) + offset
-    shift = port_anchor(rest) - carried
-    return shift if np.linalg.norm(shift) > analysis_grid.PORT_TOLERANCE_MM else np.zeros(2)
+    return port_anchor(rest) - carried
 
 
 def port_moves_mm(in_mm: analysis_grid.AnalysisGrid, landmarks_mm: np.ndarray, rest: Outlines) -> np.ndarray:
     """(port lines, 2) how far each port line of the landmarks' grid (in the speaker's mm) moves:
-    none where the landmarks find the wall (``port_shift_mm``); else by the shift, and drawn
-    together towards the wall top (parallel, as long) so that the lowest stands PORT_TIP_MM
-    above the tip of the tract's uvula, as JD3's does: a child's uvula is too short for JD3's
-    spread, and a line grazing its tip reads its partial volume as air."""
+    by the shift onto the tract's own wall top (``port_shift_mm``), and drawn together towards
+    it (parallel, as long) so that the lowest stands PORT_TIP_MM above the tip of the tract's
+    uvula, as JD3's does: a child's uvula is too short for JD3's spread, and a line grazing its
+    tip reads its partial volume as air."""
     port = in_mm.lines_of(R.VELOPHARYNGEAL)
     shift = port_shift_mm(landmarks_mm, rest)
-    if not shift.any():
-        return np.zeros((len(port), 2))
     anchor = port_anchor(rest)
     direction = in_mm.direction[port]
     down = np.stack([-direction[:, 1], direction[:, 0]], axis=1)  # x forward, y down: the normal pointing down
