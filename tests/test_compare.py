@@ -306,28 +306,63 @@ def test_a_length_is_named_against_its_phones_own_threshold(monkeypatch):
     assert "/t/ was held too long" in named.en
 
 
-def test_the_sound_hears_the_vowel_not_the_voices_pitch():
-    """Two voices say the same vowel at pitches an octave apart, a third says another vowel at the
-    first one's pitch: along the alignment, the other vowel sounds far more unlike than the pitch."""
+VOWEL_FORMANTS = {"a": (700, 1200, 2600), "i": (300, 2300, 3000), "e": (480, 1850, 2600)}
+LEAD_S = 0.25  # silence before and after
+
+
+def vowels(f0: float, said: str, seconds: float = 0.6, formant_scale: float = 1.0) -> np.ndarray:
+    """A source-filter voice saying vowels one after another (pulses at f0 through a two-pole
+    resonator per formant, 80 Hz wide), each for `seconds`, with silence around."""
     from scipy.signal import lfilter
 
-    from rtmri.lessons.activity import activity
-    from rtmri.lessons.sound import compare_sound
-
-    def vowel(f0: float, formants: tuple[float, ...], seconds: float = 0.6) -> np.ndarray:
+    parts = []
+    for vowel in said:
         pulses = np.zeros(int(seconds * SAMPLE_RATE))
         pulses[:: int(SAMPLE_RATE / f0)] = 1.0
         out = pulses
-        for f in formants:  # a two-pole resonator per formant, 80 Hz wide
+        for f in VOWEL_FORMANTS[vowel]:
             r = np.exp(-np.pi * 80 / SAMPLE_RATE)
+            f = f * formant_scale
             out = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / SAMPLE_RATE), r * r], out)
-        silence = np.zeros(SAMPLE_RATE // 4)
-        out = np.concatenate([silence, out * np.hanning(len(out)) ** 0.2, silence])
-        return (0.5 * out / np.max(np.abs(out))).astype(np.float32)
+        parts.append(out / np.max(np.abs(out)) * np.hanning(len(out)) ** 0.2)
+    silence = np.zeros(int(LEAD_S * SAMPLE_RATE))
+    out = np.concatenate([silence, *parts, silence])
+    return (0.5 * out / np.max(np.abs(out))).astype(np.float32)
 
-    a_low, a_high, i_low = vowel(110, (700, 1200, 2600)), vowel(220, (700, 1200, 2600)), vowel(110, (300, 2300, 3000))
+
+def test_the_sound_hears_the_vowel_not_the_voices_pitch():
+    """Two voices say the same vowel at pitches an octave apart, a third says another vowel at the
+    first one's pitch: along the alignment, the other vowel sounds far more unlike than the pitch."""
+    from rtmri.lessons.activity import activity
+    from rtmri.lessons.sound import compare_sound
+
+    a_low, a_high, i_low = vowels(110, "a"), vowels(220, "a"), vowels(110, "i")
     unlike = lambda attempt: np.nanmedian(compare_sound(a_low, activity(a_low), attempt, activity(attempt), 25).distance)
     assert unlike(i_low) > 2 * unlike(a_high)
+
+
+def test_two_vowels_said_alike_are_named_at_the_one_that_moved():
+    """The reference says /a i e/; a smaller, higher voice says /a e e/ (its /i/ as /e/): the pair
+    /i/-/e/ is named merged, at the /i/, said like /e/. The same voice saying /a i e/ keeps every
+    contrast: nothing is named. Nor when the reference's own recording is the attempt."""
+    from rtmri.lessons import contrast
+    from rtmri.lessons.activity import activity
+    from rtmri.lessons.sound import compare_sound
+
+    seconds = 0.3
+    reference = vowels(110, "aie", seconds)
+    phones = tuple({"phone": v, "start": LEAD_S + k * seconds, "end": LEAD_S + (k + 1) * seconds} for k, v in enumerate("aie"))
+
+    def kept(attempt):
+        sound = compare_sound(reference, activity(reference), attempt, activity(attempt), 40)
+        return contrast.kept(sound, phones, sound.alignment.boundary_time([p["start"] for p in phones] + [phones[-1]["end"]]))
+
+    lowest, merged = kept(vowels(210, "aee", seconds, formant_scale=1.12))
+    assert [(m.phone_index, m.said_like) for m in merged] == [(1, "e")], merged
+    assert lowest["i"] == lowest["e"] < contrast.CONTRAST_NAMED < lowest["a"]
+    for attempt in (vowels(210, "aie", seconds, formant_scale=1.12), reference):
+        lowest, merged = kept(attempt)
+        assert merged == [] and min(lowest.values()) > contrast.CONTRAST_NAMED / 2, lowest
 
 
 def test_the_attempts_shown_instant_stays_inside_the_attempt():

@@ -160,3 +160,19 @@ def test_per_phone_thresholds_follow_each_phones_spread_over_correct_attempts():
     assert named["s"]["sound"] > 2 * named["t"]["sound"]  # each drawn towards the channel's, at least half of it
     told = [any(p[c] >= named[p["phone"]][c] for p in r["by_phone"] for c in ("length", "sound")) for r in results[:100]]
     assert 3 <= sum(told) <= 5
+
+
+def test_the_merged_vowel_contrast_is_set_below_every_correct_attempt():
+    """CONTRAST_NAMED lies below the lowest contrast any correct attempt kept (so none of them is
+    told of a merged pair), rounded down; mistaken attempts and consonants take no part."""
+    from rtmri.mistakes import thresholds
+
+    def attempt(correct, *contrasts):
+        by_phone = [{"phone": "i", "articulators": {}, "length": 0.0, "sound": 0.0, "contrast": c} for c in contrasts]
+        by_phone.append({"phone": "t", "articulators": {}, "length": 0.0, "sound": 0.0, "contrast": None})
+        return {"correct": correct, "by_phone": by_phone}
+
+    results = [attempt(True, -0.2, -0.5), attempt(True, -0.734), attempt(False, -2.0)]
+    assert thresholds.contrast_named(results) == pytest.approx(-0.74)
+    assert thresholds.contrast_named([attempt(True, -0.7)]) == pytest.approx(-0.71)  # never at a correct one's value
+    assert thresholds.contrast_named([attempt(True)]) is None

@@ -36,16 +36,18 @@ Differences named (with the reference's phones): per phone, an articulator whose
 averages ``NAMED`` or more there, a length ratio beyond what is named at that phone
 (``PHONE_NAMED``: the phone's own spread over correct attempts, in units of ``LENGTH_NAMED``), or
 a sound unlike the reference's by what is named at that phone (in units of ``SOUND_NAMED``)
-where neither is named (then the articulator at the phone's place is given); without phones,
-runs of frames of at least ``MIN_RUN_S``. Each is described in words with the reference phone
-there, ranked by how far beyond its threshold it goes (severity), the ``MAX_SEGMENTS`` largest
-returned. Nothing below the thresholds is named,
-except for an attempt far from the reference as a whole (``DISTANCE_NAMED``): its largest
-difference. The thresholds are set on correct attempts by unseen voices (rtmri compare-bench).
+where neither is named (then the articulator at the phone's place is given), or two vowels the
+reference keeps apart said alike (rtmri.lessons.contrast: named at the one that moved); without
+phones, runs of frames of at least ``MIN_RUN_S``. Each is described in words with the reference
+phone there, ranked by how far beyond its threshold it goes (severity), the ``MAX_SEGMENTS``
+largest returned. Nothing below the thresholds is named, however low the score: an attempt's
+largest difference below them named nothing right in the benchmark and told correct attempts
+of a mistake. The thresholds are set on correct attempts by unseen voices (rtmri compare-bench).
 
 Score (0-100): 100 x exp(-d / ``SCORE_SCALE``), d the root mean square, over the reference's
-speech frames, of each frame's severity (articulators, the length of its phone and its sound
-together, 1 = as large as a difference named there): 100 for the same articulation and timing.
+speech frames, of each frame's severity (articulators, the length of its phone, its sound and,
+over a vowel, how far it merged with another, together; 1 = as large as a difference named
+there): 100 for the same articulation and timing.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from rtmri.alignment import FPS
 from rtmri.articulation import regions as R
 from rtmri.lessons.activity import activity, check_attempt
 from rtmri.lessons.align import Alignment
+from rtmri.lessons import contrast
 from rtmri.lessons.articulators import ARTICULATORS, BY_KEY, Articulation, articulate
 from rtmri.lessons.ipa import ipa, with_ipa
 from rtmri.lessons.sound import Sound, compare_sound
@@ -83,9 +86,6 @@ SCALE_LIMITS = (0.5, 2.0)
 LENGTH_NAMED = np.log(1.89)  # a phone held 1.89 times as long (or as short) as the attempt's pace gives it
 LENGTH_FLOOR_S = 0.02  # added to both lengths: a few ms of alignment error on a short phone is not a length
 MAX_SEGMENTS = 5
-# an attempt this far from the reference (the score's d; 95 % of those correct attempts are nearer) is told its
-# largest difference
-DISTANCE_NAMED = 0.82
 SCORE_SCALE = 1.0
 SPEECH_MARGIN_S = 0.04  # one frame either side of the reference's speech
 TIMING_TOLERANCE_FRAMES = 1
@@ -178,9 +178,9 @@ class Comparison:
         return {
             "score": self.score, "distance": round(self.distance, 3) if np.isfinite(self.distance) else None,
             "score_rule": (f"100 x exp(-d / {SCORE_SCALE:g}), d the root mean square over the reference's speech of each "
-                           "frame's difference (articulators, the length of its phone and its sound) in units of a difference "
-                           "named there"),
-            "named": dict(NAMED), "phone_named": PHONE_NAMED, "soft_mm": SOFT_MM,
+                           "frame's difference (articulators, the length of its phone, its sound and a vowel merged with "
+                           "another) in units of a difference named there"),
+            "named": dict(NAMED), "phone_named": PHONE_NAMED, "contrast_named": contrast.CONTRAST_NAMED, "soft_mm": SOFT_MM,
             "length_named": round(float(np.exp(LENGTH_NAMED)), 2),
             "closed_mm": round(self.closed_mm, 3), "fps": FPS,
             "speaker_scale": {k: round(v, 3) for k, v in self.speaker_scale.items()}, "tempo": round(self.tempo, 3),
@@ -239,31 +239,31 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
     severity = {k: habit_removed(pair[1] - pair[0], speech, NAMED[k], (-CENTRE_LIMIT, CENTRE_LIMIT))
                 for k, pair in pairs.items()}  # signed, per frame
     lengths, tempo = phone_lengths(phones, alignment)
+    lowest, merged = (contrast.kept(sound, phones, alignment.boundary_time([p["start"] for p in phones] + [phones[-1]["end"]]))
+                      if phones else ({}, []))
     frame_length = length_per_frame(lengths, times)
     unlike = np.nan_to_num(np.clip(habit_removed(sound.distance, speech, SOUND_NAMED, (0.0, SOUND_CENTRE_LIMIT)), 0, None))
     # the score counts a length and a sound in units of what is named at their phone
     scored_length, scored_sound = frame_length / frame_named(phones, times, LENGTH), unlike / frame_named(phones, times, SOUND)
+    scored_contrast = contrast_per_frame(phones, times, lowest)
     articulation = np.nanmean(np.stack([severity[a.key] ** 2 for a in ARTICULATORS]), axis=0)
-    per_frame = np.sqrt(articulation + scored_length**2 + scored_sound**2)
+    per_frame = np.sqrt(articulation + scored_length**2 + scored_sound**2 + scored_contrast**2)
     with np.errstate(all="ignore"):
         distance = float(np.sqrt(np.nanmean(per_frame[speech] ** 2))) if np.isfinite(per_frame[speech]).any() else float("nan")
     score = round(100 * float(np.exp(-distance / SCORE_SCALE))) if np.isfinite(distance) else 0
-    named = partial(differences, times, speech, severity, unlike, lengths, ref, attempt, scale, phones, closed)
-    segments = named(1.0)
-    if not segments and phones and distance >= DISTANCE_NAMED:  # unlike the reference as a whole: its largest difference
-        segments = named(0.0)[:1]
-    segments = segments[:MAX_SEGMENTS]
+    named = partial(differences, times, speech, severity, unlike, lengths, merged, ref, attempt, scale, phones, closed)
+    segments = named(1.0)[:MAX_SEGMENTS]
     aligned_frames = att.frames[np.rint(position).astype(int)] if len(att.frames) else att.frames
     # the instant of the attempt shown: before and after the alignment's path the attempt runs on at the
     # reference's pace, which passes its first frame (a reference whose speech starts later) or its last
     shown_times = position / FPS
     return Comparison(score, distance, times, speech, dict(ref.curves), attempt, shown_times, segments, phones, alignment,
                       ref.frames, aligned_frames, closed, scale, tuple(lengths), tempo,
-                      tuple(phone_severities(phones, times, severity, lengths, unlike)))
+                      tuple(phone_severities(phones, times, severity, lengths, unlike, lowest)))
 
 
-def differences(times, speech, severity, unlike, lengths, ref: Articulation, attempt: dict, scale: dict, phones, closed: float,
-                at_least: float) -> list[Segment]:
+def differences(times, speech, severity, unlike, lengths, merged, ref: Articulation, attempt: dict, scale: dict, phones,
+                closed: float, at_least: float) -> list[Segment]:
     """Every difference of at_least this severity (1: a named one), the largest first."""
     if phones:
         found = [s for a in ARTICULATORS for s in phone_segments(a.key, times, severity[a.key], ref.curves[a.key],
@@ -272,6 +272,7 @@ def differences(times, speech, severity, unlike, lengths, ref: Articulation, att
         found = [s for a in ARTICULATORS for s in runs(a.key, times, speech, severity[a.key], ref.curves[a.key],
                                                        attempt[a.key] / scale[a.key], phones, closed)]
     found += length_segments(lengths, ref, attempt, times, at_least)
+    found += contrast_segments(merged, phones, ref, attempt, times, at_least)
     found += sound_segments(phones or speech_phones(unlike, speech, times), unlike, ref, attempt, times, found, at_least)
     return sorted(found, key=lambda s: -s.severity)
 
@@ -395,6 +396,17 @@ def phone_lengths(phones: tuple[dict, ...], alignment: Alignment) -> tuple[list[
             for p, r, a, e, q in zip(phones, reference, attempt, paced, log_ratio)], tempo
 
 
+def contrast_per_frame(phones, times: np.ndarray, lowest: dict[str, float]) -> np.ndarray:
+    """Each reference frame's contrast severity: over a vowel, how far its quality merged with
+    another (0 for a contrast kept or widened; 1 at CONTRAST_NAMED)."""
+    out = np.zeros(len(times))
+    for entry in phones:
+        kept = lowest.get(contrast.quality(entry["phone"]))
+        if kept is not None and kept < 0:
+            out[frames_of(entry, times)] = kept / contrast.CONTRAST_NAMED
+    return out
+
+
 def length_per_frame(lengths: list[dict], times: np.ndarray) -> np.ndarray:
     """Each reference frame's length severity: its phone's (0 outside the phones)."""
     out = np.zeros(len(times))
@@ -422,14 +434,16 @@ def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times
     return out
 
 
-def phone_severities(phones, times, severity: dict, lengths: list[dict], unlike: np.ndarray) -> list[dict]:
+def phone_severities(phones, times, severity: dict, lengths: list[dict], unlike: np.ndarray, lowest: dict[str, float]) -> list[dict]:
+    """Per reference phone: each articulator's mean severity, its length's and sound's; a vowel
+    also the lowest log contrast its quality keeps with another (rtmri.lessons.contrast)."""
     out = []
     for entry, length in zip(phones, lengths):
         frames = frames_of(entry, times)
         mean = lambda v: round(float(np.nanmean(v[frames])), 3) if np.isfinite(v[frames]).any() else None
         out.append({"phone": entry["phone"], "start": entry["start"], "end": entry["end"],
                     "articulators": {k: mean(v) for k, v in severity.items()}, "length": length["severity"],
-                    "sound": mean(unlike)})
+                    "sound": mean(unlike), "contrast": _rounded(lowest.get(contrast.quality(entry["phone"]), np.nan))})
     return out
 
 
@@ -464,6 +478,26 @@ def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict,
                            float(attempt[key][peak]), f"{what_en} sounded unlike the reference's (made with the "
                            f"{BY_KEY[key].en})" + place_en, f"{what_ja}がお手本と違いました（{BY_KEY[key].ja}）" + place_ja,
                            severity, SOUND))
+    return out
+
+
+def contrast_segments(merged: list, phones, ref: Articulation, attempt: dict, times, at_least: float) -> list[Segment]:
+    """Vowels said like another the reference keeps apart (rtmri.lessons.contrast): named at the
+    vowel that moved, with the articulator at its place."""
+    out = []
+    for found in merged:
+        if found.severity < at_least:
+            continue
+        entry = phones[found.phone_index]
+        frames = frames_of(entry, times)
+        key = articulator_of(entry["phone"], ref, frames)
+        peak = int(frames[len(frames) // 2])
+        middle = (entry["start"] + entry["end"]) / 2
+        place_en, place_ja = where(entry["phone"], middle)
+        name, like = ipa(entry["phone"]), ipa(found.said_like)
+        out.append(Segment(key, *frame_span(frames), middle, entry["phone"], float(ref.curves[key][peak]),
+                           float(attempt[key][peak]), f"/{name}/ sounded like /{like}/ (the reference keeps them apart)" + place_en,
+                           f"/{name}/ が /{like}/ のように聞こえました（お手本では区別されています）" + place_ja, found.severity, SOUND))
     return out
 
 

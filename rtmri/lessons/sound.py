@@ -13,7 +13,7 @@ the reference it sounds there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import librosa
 import numpy as np
@@ -22,7 +22,7 @@ import scipy.fft
 from rtmri.alignment import FPS
 from rtmri.audio import FMAX, FMIN, MAX_ABS_VALUE, MEL_COLUMNS_PER_SECOND, MIN_LEVEL_DB, N_MELS, melspectrogram
 from rtmri.lessons.activity import Activity
-from rtmri.lessons.align import Alignment, path_alignment, speech_columns
+from rtmri.lessons.align import Alignment, column_start_s, path_alignment, speech_columns
 
 # Frequency scalings tried: a band at f takes the attempt's level at f x warp (a child's tract,
 # about 0.7 of an adult male's length, has its formants about 1.4 times as high).
@@ -43,6 +43,11 @@ class Sound:
     alignment: Alignment
     warp: float  # the attempt's frequency scaling that matched the reference best
     distance: np.ndarray  # per reference frame (k / FPS): spectral distance to the attempt said there (NaN outside the speech)
+    # each recording's spectral envelope per column (the attempt's warped), and the columns' centres (s)
+    reference_envelope: np.ndarray = field(default_factory=lambda: np.zeros((ENVELOPE, 0)), repr=False)
+    reference_centres_s: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    attempt_envelope: np.ndarray = field(default_factory=lambda: np.zeros((ENVELOPE, 0)), repr=False)
+    attempt_centres_s: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
 
 def warped(columns: np.ndarray, warp: float) -> np.ndarray:
@@ -63,12 +68,15 @@ def compare_sound(reference: np.ndarray, reference_span: Activity, attempt: np.n
         if best is None or mean_cost < best[0]:
             best = (mean_cost, warp, att, path[::-1])
     mean_cost, warp, att, path = best
-    distance = np.linalg.norm(envelope(ref)[:, path[:, 0]] - envelope(att)[:, path[:, 1]], axis=0)
+    ref_envelope, att_envelope = envelope(ref), envelope(att)
+    distance = np.linalg.norm(ref_envelope[:, path[:, 0]] - att_envelope[:, path[:, 1]], axis=0)
     counts = np.bincount(path[:, 0], minlength=ref.shape[1])
     per_column = np.bincount(path[:, 0], weights=distance, minlength=ref.shape[1]) / np.maximum(counts, 1)
     per_column[quiet(reference, ref_first, ref.shape[1])] = np.nan  # a closure has no spectrum to compare
     alignment = path_alignment(path, ref_first, att_first, mean_cost, ref, att)
-    return Sound(alignment, warp, per_frame(per_column, ref_first, n_frames))
+    centres = lambda n, first: column_start_s(np.arange(n) + 0.5, first)
+    return Sound(alignment, warp, per_frame(per_column, ref_first, n_frames), ref_envelope, centres(ref.shape[1], ref_first),
+                 att_envelope, centres(att.shape[1], att_first))
 
 
 def envelope(columns: np.ndarray) -> np.ndarray:

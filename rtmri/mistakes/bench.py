@@ -97,7 +97,7 @@ def finite(value):
 def attempt_result(label: dict, comparison) -> dict:
     return {"attempt": label["attempt"], "lesson": label["lesson"], "correct": label["correct"], "mistake": label["mistake"],
             "speaker": label["speaker"]["id"], "speaker_type": label["speaker"]["type"], "morae_per_s": label["morae_per_s"],
-            # distance: the score's d (rtmri.mistakes.thresholds sets DISTANCE_NAMED from it)
+            # distance: the score's d
             "score": comparison.score, "distance": round(comparison.distance, 4),
             "segments": [s.to_json() for s in comparison.segments], "wrong": label.get("wrong"),
             "by_phone": list(comparison.by_phone)}

@@ -1,5 +1,6 @@
 """python -m rtmri.mistakes.thresholds RESULTS.json [...]: the comparison's per-phone thresholds
-(rtmri.lessons.compare.PHONE_NAMED) from the correct attempts of `rtmri compare-bench` results.
+(rtmri.lessons.compare.PHONE_NAMED) and where a vowel contrast is named as merged
+(rtmri.lessons.contrast.CONTRAST_NAMED) from the correct attempts of `rtmri compare-bench` results.
 
 Thresholds are set on benchmarks of correct attempts only, never on the one the comparison is
 measured on (docs/mistakes_benchmark.md): `rtmri make-mistakes dev1 --seed 1 --mistakes
@@ -78,17 +79,19 @@ def phone_named(results: list[dict]) -> dict[str, dict[str, float]]:
             for p, channels in sorted(spread.items())}
 
 
-def distance_named(results: list[dict]) -> float:
-    """The score's distance that QUANTILE of the correct results stay under (DISTANCE_NAMED: valid
-    for results made with the thresholds in place)."""
-    return float(np.quantile([r["distance"] for r in results if r["correct"] and r.get("distance") is not None], QUANTILE))
+def contrast_named(results: list[dict]) -> float | None:
+    """The vowel contrast named as merged (rtmri.lessons.contrast.CONTRAST_NAMED, log units):
+    below every correct result's lowest (two decimals, rounded down); None without vowel pairs."""
+    lowest = [p["contrast"] for r in results if r["correct"] for p in r.get("by_phone", ()) if p.get("contrast") is not None]
+    return float(np.floor(min(lowest) * 100 - 1e-6) / 100) if lowest else None
 
 
 def main(argv: list[str]) -> int:
     results = [r for path in argv for r in json.loads(Path(path).read_text(encoding="utf-8"))["results"]]
     print("PHONE_NAMED =", json.dumps(phone_named(results), ensure_ascii=False))
-    if any("distance" in r for r in results):
-        print(f"DISTANCE_NAMED = {distance_named(results):.2f}  (with the PHONE_NAMED these results were made with)")
+    merged = contrast_named(results)
+    if merged is not None:
+        print(f"CONTRAST_NAMED = {merged:.2f}")
     return 0
 
 
