@@ -14,6 +14,7 @@ import pytest
 from rtmri import cli
 from rtmri.audio import SAMPLE_RATE, load_audio
 from rtmri.demo import ASSETS
+from rtmri.lessons.articulators import articulate
 from rtmri.lessons.catalogue import LESSONS
 from rtmri.lessons.lesson import LessonError, read_lesson, read_lessons
 
@@ -219,10 +220,17 @@ def test_recent_audio_cuts_by_offset_and_forgets_a_restarted_microphone():
     assert recent.cut(0, 1600).tolist() == [1.0] * 1600 and recent.cut(25 * 1600, 26 * 1600) is None
 
 
-def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine):
+def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine, monkeypatch):
+    """A learner's attempt cut from its microphone's audio is compared with the reference; an
+    unknown reference or audio no longer kept is answered with a reason. The reference is
+    drawn once however many attempts are compared with it."""
     import asyncio
 
+    from rtmri.lessons import live
     from rtmri.lessons.live import LessonComparer, lesson_references
+
+    drawn = []
+    monkeypatch.setattr(live, "articulate", lambda *a, **k: drawn.append(len(a[1])) or articulate(*a, **k))
 
     shutil.copy(FLAP, tmp_path / "sora.flac")
     shutil.copy(FLAP.with_suffix(".json"), tmp_path / "sora.json")
@@ -249,12 +257,15 @@ def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine):
         for start in range(0, len(wav), 1600):  # the microphone, 0.1 s at a time, after 1 s of silence
             comparer.audio(learner, 16000 + start, wav[start : start + 1600])
         itself = await ask(learner, {"reference": reference.id, "start": 16000, "end": 16000 + len(wav), "id": 7})
+        again = await ask(learner, {"reference": reference.id, "start": 16000, "end": 16000 + len(wav), "id": 8})
         unknown = await ask(learner, {"reference": "99", "start": 16000, "end": 17000})
         lost = await ask(learner, {"reference": reference.id, "start": 0, "end": 16000})
-        return itself, unknown, lost
+        return itself, again, unknown, lost
 
-    itself, unknown, lost = asyncio.run(session())
+    itself, again, unknown, lost = asyncio.run(session())
     assert itself["type"] == "comparison" and itself["id"] == 7 and "error" not in itself
+    assert again["id"] == 8 and again["comparison"]["score"] == itself["comparison"]["score"]
+    assert drawn == [len(wav)]  # the reference once, by the comparer; its attempts by compare itself
     assert itself["comparison"]["score"] == 100 and itself["lesson"]["romaji"] == "sora"
     assert len(itself["frames"]["attempt"]) == len(itself["comparison"]["times_s"])
     assert "no reference" in unknown["error"] and "no longer on the server" in lost["error"]

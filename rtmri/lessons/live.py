@@ -26,6 +26,7 @@ import soundfile
 
 from rtmri import RtmriError
 from rtmri.audio import SAMPLE_RATE
+from rtmri.lessons.articulators import Articulation, articulate
 from rtmri.lessons.compare import compare
 from rtmri.lessons.grid import bundle_grid
 from rtmri.lessons.lesson import read_lessons
@@ -75,7 +76,8 @@ class RecentAudio:
 class LessonComparer:
     """Holds the served references' audio and words and the learners' recent audio; one
     comparison at a time per learner, on one worker thread (the model is shared with the
-    live frames)."""
+    live frames). Each reference is drawn and measured once, at its first comparison: a class
+    comparing with the same lesson pays for its attempts only."""
 
     def __init__(self, engine, references: list[Reference]) -> None:
         self.engine = engine
@@ -85,6 +87,7 @@ class LessonComparer:
             wav, rate = soundfile.read(io.BytesIO(reference.audio_wav), dtype="float32")
             self.references[reference.id] = (wav if rate == SAMPLE_RATE else None, reference.lesson or {"name": reference.name})
         self.recent: dict[object, RecentAudio] = {}
+        self.articulated: dict[str, Articulation] = {}  # reference id -> its frames and curves (worker thread only)
         self.busy: set[object] = set()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtmri-compare")
 
@@ -103,7 +106,8 @@ class LessonComparer:
             client.say(control(COMPARISON, id=ident, error=str(exc)))
             return
         self.busy.add(client)
-        future = asyncio.get_running_loop().run_in_executor(self.executor, self._payload, attempt, reference, lesson)
+        future = asyncio.get_running_loop().run_in_executor(self.executor, self._payload, attempt, str(request.get("reference")),
+                                                            reference, lesson)
 
         def deliver(done) -> None:
             self.busy.discard(client)
@@ -133,8 +137,11 @@ class LessonComparer:
             raise RtmriError("the attempt's audio is no longer on the server; record it again")
         return attempt, entry
 
-    def _payload(self, attempt: np.ndarray, reference: np.ndarray, lesson: dict) -> dict:
-        comparison = compare(attempt, reference, self.engine, self.grid, tuple(lesson.get("phones") or ()))
+    def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict) -> dict:
+        if ident not in self.articulated:
+            self.articulated[ident] = articulate(self.engine, reference, self.grid)
+        comparison = compare(attempt, reference, self.engine, self.grid, tuple(lesson.get("phones") or ()),
+                             reference=self.articulated[ident])
         return panel_payload(comparison, lesson, reference, attempt, self.grid, self.engine.image_size)
 
 
