@@ -128,8 +128,8 @@ def test_a_wrong_vowel_is_named_at_its_time(tmp_path, engine, grid):
     for segment in result.segments:  # every large difference is at the wrong vowel
         assert segment.phone == "a" and vowel["start"] - 0.04 <= segment.peak_s <= vowel["end"] + 0.04, segment
     assert "/a/" in result.segments[0].en
-    body = [s for s in result.segments if s.articulator == "tongue_body"]
-    assert body and "higher" in body[0].en  # /i/ raises the tongue body against the hard palate
+    first = result.segments[0]  # /i/ raises the tongue towards the palate and the ridge
+    assert first.kind == "articulation" and first.articulator.startswith("tongue") and "higher" in first.en, first
 
 
 def _lesson_folder(tmp_path: Path) -> Path:
@@ -424,3 +424,18 @@ def test_named_differences_name_phones_in_ipa_and_keep_the_sampa(monkeypatch):
     assert "for /t͡s/ at" in tip.en and "/t͡s/、" in tip.ja
     assert (length.to_json()["phone"], length.to_json()["ipa"]) == ("M", "ɯ")
     assert (sound.to_json()["phone"], sound.to_json()["ipa"]) == ("N", "ɴ")
+
+
+def test_a_one_frame_tap_must_be_matched_within_a_frame():
+    """The reference's tongue tip taps for one frame (the flap). An attempt tapping a frame late is
+    timing: nothing left. An attempt that never taps (an /l/ with the tip lower) is compared with
+    the tap itself, not with the reference's open frames either side of it."""
+    from rtmri.lessons.compare import nearest_pair
+
+    reference = np.array([8.0, 8.0, 8.0, 1.0, 8.0, 8.0, 8.0])
+    position = np.arange(len(reference), dtype=float)
+    late = np.array([8.0, 8.0, 8.0, 8.0, 1.0, 8.0, 8.0])
+    ref, att = nearest_pair(reference, late, position)
+    assert np.allclose(ref, reference) and np.allclose(att, reference)
+    ref, att = nearest_pair(reference, np.full(7, 5.0), position)
+    assert att[3] - ref[3] == pytest.approx(4.0)
