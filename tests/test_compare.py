@@ -358,6 +358,7 @@ def test_two_vowels_said_alike_are_named_at_the_one_that_moved():
     contrast: nothing is named. Nor when the reference's own recording is the attempt."""
     from rtmri.lessons import contrast
     from rtmri.lessons.activity import activity
+    from rtmri.lessons.compare import attempt_spans
     from rtmri.lessons.sound import compare_sound
 
     seconds = 0.3
@@ -366,14 +367,33 @@ def test_two_vowels_said_alike_are_named_at_the_one_that_moved():
 
     def kept(attempt):
         sound = compare_sound(reference, activity(reference), attempt, activity(attempt), 40)
-        return contrast.kept(sound, phones, sound.alignment.boundary_time([p["start"] for p in phones] + [phones[-1]["end"]]))
+        return contrast.kept(sound, phones, *attempt_spans(phones, sound.alignment))
 
-    lowest, merged = kept(vowels(210, "aee", seconds, formant_scale=1.12))
+    merged_attempt, kept_attempt = vowels(210, "aee", seconds, formant_scale=1.12), vowels(210, "aie", seconds, formant_scale=1.12)
+    lowest, merged = kept(merged_attempt)
     assert [(m.phone_index, m.said_like) for m in merged] == [(1, "e")], merged
     assert lowest["i"] == lowest["e"] < contrast.CONTRAST_NAMED < lowest["a"]
-    for attempt in (vowels(210, "aie", seconds, formant_scale=1.12), reference):
+    for attempt in (kept_attempt, reference):
         lowest, merged = kept(attempt)
         assert merged == [] and min(lowest.values()) > contrast.CONTRAST_NAMED / 2, lowest
+
+    # in the whole comparison (the articulators alike): named at /i/ in words, in its phone's
+    # figures, and in the score
+    from rtmri.lessons.articulators import ARTICULATORS, Articulation
+    from rtmri.lessons.compare import compare_articulations, speech_span
+
+    n = int(len(reference) / SAMPLE_RATE * 25)
+    flat = Articulation(np.zeros((n, 0, 0), np.uint8), {a.key: np.full(n, 5.0) for a in ARTICULATORS}, 0.5)
+
+    def compared(attempt):
+        sound = compare_sound(reference, activity(reference), attempt, activity(attempt), n)
+        return compare_articulations(flat, flat, sound, phones, speech_span(phones, activity(reference)))
+
+    said, right = compared(merged_attempt), compared(kept_attempt)
+    (named,) = [s for s in said.segments if "sounded like" in s.en]
+    assert named.phone == "i" and "/i/ sounded like /e/" in named.en and named.severity > 1
+    assert said.by_phone[1]["contrast"] < contrast.CONTRAST_NAMED < right.by_phone[1]["contrast"]
+    assert not any("sounded like" in s.en for s in right.segments) and said.score < right.score
 
 
 def test_the_attempts_shown_instant_stays_inside_the_attempt():

@@ -159,7 +159,7 @@ def test_per_phone_thresholds_follow_each_phones_spread_over_correct_attempts():
     assert set(named) == {"s", "t"} and set(named["s"]) == {"length", "sound"}
     assert named["s"]["sound"] > 2 * named["t"]["sound"]  # each drawn towards the channel's, at least half of it
     told = [any(p[c] >= named[p["phone"]][c] for p in r["by_phone"] for c in ("length", "sound")) for r in results[:100]]
-    assert 3 <= sum(told) <= 5
+    assert round(100 * (1 - thresholds.QUANTILE)) - 1 <= sum(told) <= round(100 * (1 - thresholds.QUANTILE))
 
 
 def test_the_merged_vowel_contrast_is_set_below_every_correct_attempt():
@@ -176,3 +176,25 @@ def test_the_merged_vowel_contrast_is_set_below_every_correct_attempt():
     assert thresholds.contrast_named(results) == pytest.approx(-0.74)
     assert thresholds.contrast_named([attempt(True, -0.7)]) == pytest.approx(-0.71)  # never at a correct one's value
     assert thresholds.contrast_named([attempt(True)]) is None
+
+
+def test_articulator_thresholds_leave_the_quantile_of_correct_attempts_with_none_named():
+    """Each articulator's threshold follows its spread over the correct attempts (in the units of
+    the NAMED in force), one factor leaves QUANTILE of them with no articulator named, none
+    falls below the floor, and an articulator that never moves gets the floor."""
+    from rtmri.lessons.compare import NAMED
+    from rtmri.mistakes import thresholds
+
+    rng = np.random.default_rng(1)
+    still = dict.fromkeys(thresholds.ARTICULATOR_CHANNELS, 0.0)
+    noisy = lambda: {**still, "lips": abs(rng.normal(0, 2.0)), "tongue_tip": abs(rng.normal(0, 0.5))}
+    results = [{"correct": True, "by_phone": [{"phone": "a", "articulators": noisy(), "length": 0.0, "sound": 0.0}
+                                              for _ in range(3)]} for _ in range(400)]
+    results.append({"correct": False, "by_phone": [{"phone": "a", "articulators": {**still, "lips": 99.0}, "length": 0, "sound": 0}]})
+    named = thresholds.articulator_named(results)
+    assert named["lips"] / NAMED["lips"] > 3 * named["tongue_tip"] / NAMED["tongue_tip"]
+    assert named["velum"] == thresholds.MIN_ARTICULATOR_NAMED and min(named.values()) >= thresholds.MIN_ARTICULATOR_NAMED
+    told = [any(p["articulators"].get(c, 0.0) * NAMED[c] >= named[c] for p in r["by_phone"] for c in ("lips", "tongue_tip"))
+            for r in results[:400]]
+    share = 400 * (1 - thresholds.QUANTILE)  # at most that many (rounding up and the floor only name less)
+    assert share / 2 <= sum(told) <= share + 1e-9, sum(told)

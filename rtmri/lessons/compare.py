@@ -237,8 +237,7 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
     severity = {k: habit_removed(pair[1] - pair[0], speech, NAMED[k], (-CENTRE_LIMIT, CENTRE_LIMIT))
                 for k, pair in pairs.items()}  # signed, per frame
     lengths, tempo = phone_lengths(phones, alignment)
-    lowest, merged = (contrast.kept(sound, phones, alignment.boundary_time([p["start"] for p in phones] + [phones[-1]["end"]]))
-                      if phones else ({}, []))
+    lowest, merged = contrast.kept(sound, phones, *attempt_spans(phones, alignment)) if phones else ({}, [])
     frame_length = length_per_frame(lengths, times)
     unlike = np.nan_to_num(np.clip(habit_removed(sound.distance, speech, SOUND_NAMED, (0.0, SOUND_CENTRE_LIMIT)), 0, None))
     # the score counts a length and a sound in units of what is named at their phone
@@ -376,13 +375,19 @@ def phone_named(phone: str | None, channel: str) -> float:
     return PHONE_NAMED.get(phone, {}).get(channel, 1.0)
 
 
+def attempt_spans(phones, alignment: Alignment) -> tuple[np.ndarray, np.ndarray]:
+    """The attempt instants of each reference phone's start and of its end (a pause after a
+    phone stays out of it)."""
+    return (alignment.boundary_time(np.array([p["start"] for p in phones])),
+            alignment.boundary_time(np.array([p["end"] for p in phones])))
+
+
 def phone_lengths(phones: tuple[dict, ...], alignment: Alignment) -> tuple[list[dict], float]:
     """Per reference phone: its length, the attempt's (by the alignment), and their ratio at the
     attempt's tempo; and the tempo (the median ratio)."""
     if not phones:
         return [], 1.0
-    starts = alignment.boundary_time(np.array([p["start"] for p in phones]))
-    ends = alignment.boundary_time(np.array([p["end"] for p in phones]))
+    starts, ends = attempt_spans(phones, alignment)
     reference = np.array([p["end"] - p["start"] for p in phones])
     attempt = np.maximum(ends - starts, 0.0)
     tempo = float(np.median((attempt + LENGTH_FLOOR_S) / (reference + LENGTH_FLOOR_S)))

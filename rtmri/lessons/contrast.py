@@ -26,6 +26,9 @@ from rtmri.articulation import regions as R
 # two benchmarks the comparison's thresholds are set on (python -m rtmri.mistakes.thresholds).
 CONTRAST_NAMED = -0.88
 CORE = 0.5  # the middle share of a vowel its envelope is taken over: away from its transitions
+MIN_VOWEL_S = 0.025  # an attempt's vowel shorter than this (two spectral columns) is left out: a collapsed
+# alignment, not a vowel (a missing one is the length check's)
+LOWEST_LOG_RATIO = 3 * CONTRAST_NAMED  # a merge is counted at most this far (two spans on one column: log 0)
 VOWEL_QUALITIES = frozenset({"a", "i", R.UNROUNDED_U, "u", "e", "o"})
 
 
@@ -79,13 +82,13 @@ def said_as_other(attempt: np.ndarray, own: np.ndarray, other: np.ndarray) -> fl
     return float(np.linalg.norm(attempt - own) - np.linalg.norm(attempt - other))
 
 
-def kept(sound, phones, boundaries_s: np.ndarray) -> tuple[dict[str, float], list[Contrast]]:
+def kept(sound, phones, starts_s: np.ndarray, ends_s: np.ndarray) -> tuple[dict[str, float], list[Contrast]]:
     """(quality -> the lowest log contrast of its pairs; the pairs merged beyond CONTRAST_NAMED,
-    most merged first). sound: rtmri.lessons.sound.Sound; boundaries_s: the attempt instants of
-    the reference phones' edges (len(phones) + 1)."""
+    most merged first). sound: rtmri.lessons.sound.Sound; starts_s, ends_s: the attempt instants
+    of each reference phone's start and end."""
     vowels = [(i, quality(p["phone"])) for i, p in enumerate(phones) if quality(p["phone"])]
     reference_spans = [(i, q, phones[i]["start"], phones[i]["end"]) for i, q in vowels]
-    attempt_spans = [(i, q, boundaries_s[i], boundaries_s[i + 1]) for i, q in vowels]
+    attempt_spans = [(i, q, starts_s[i], ends_s[i]) for i, q in vowels if ends_s[i] - starts_s[i] >= MIN_VOWEL_S]
     reference = vowel_means(sound.reference_envelope, sound.reference_centres_s, reference_spans)
     attempt = vowel_means(sound.attempt_envelope, sound.attempt_centres_s, attempt_spans)
     ref_q, att_q = by_quality(reference, reference_spans), by_quality(attempt, attempt_spans)
@@ -95,7 +98,7 @@ def kept(sound, phones, boundaries_s: np.ndarray) -> tuple[dict[str, float], lis
         apart = float(np.linalg.norm(ref_q[a] - ref_q[b]))
         if apart <= 0:
             continue
-        log_ratio = float(np.log(max(float(np.linalg.norm(att_q[a] - att_q[b])), 1e-9) / apart))
+        log_ratio = max(float(np.log(max(float(np.linalg.norm(att_q[a] - att_q[b])), 1e-9) / apart)), LOWEST_LOG_RATIO)
         for q in (a, b):
             lowest[q] = min(lowest.get(q, np.inf), log_ratio)
         if log_ratio <= CONTRAST_NAMED:

@@ -139,10 +139,18 @@ class LessonComparer:
 
     def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict) -> dict:
         if ident not in self.articulated:
-            self.articulated[ident] = articulate(self.engine, reference, self.grid)
+            self.articulated[ident] = read_only(articulate(self.engine, reference, self.grid))
         comparison = compare(attempt, reference, self.engine, self.grid, tuple(lesson.get("phones") or ()),
                              reference=self.articulated[ident])
         return panel_payload(comparison, lesson, reference, attempt, self.grid, self.engine.image_size)
+
+
+def read_only(articulation: Articulation) -> Articulation:
+    """The articulation with its arrays made read-only: shared by every later comparison, an
+    edit in place would change them all."""
+    for array in (articulation.frames, *articulation.curves.values()):
+        array.flags.writeable = False
+    return articulation
 
 
 def lesson_references(folder: str | Path, engine, codec: str = DEFAULT_CODEC, quality: int = DEFAULT_QUALITY) -> list[Reference]:

@@ -125,7 +125,7 @@ def markdown(summary: dict) -> str:
 
 
 def headroom_line(headroom: dict) -> str:
-    return (f"correct attempts, largest difference per phone ({100 * scoring.QUANTILE:.0f}th percentile; 1 = named): "
+    return (f"correct attempts, largest difference per phone ({100 * scoring.QUANTILE:g}th percentile; 1 = named): "
             + ", ".join(f"{k} {v:.2f}" for k, v in headroom.items()))
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmri.lessons.compare import NAMED
-from rtmri.mistakes.scoring import CHANNELS, largest
+from rtmri.mistakes.scoring import CHANNELS, QUANTILE, largest
 
 # The channels given a threshold per phone: those measured without the model (the alignment's
 # lengths, the spectra). The articulators keep one threshold each (NAMED): the model reads the
@@ -38,12 +38,7 @@ from rtmri.mistakes.scoring import CHANNELS, largest
 PER_PHONE = ("length", "sound")
 PRIOR_COUNT = 6
 MIN_SHARE = 0.5  # of the channel's spread: a phone that hardly moves in a dozen attempts may still move
-# Each part (the articulators; length and sound; vowel contrasts, below every correct attempt)
-# leaves this share of the correct attempts with nothing of it named: the parts together then
-# name a difference in about 5 % of them. (At 0.95 each, dev1's correct attempts were told of a
-# difference in 10 %, at the edge of the benchmark's target.)
-QUANTILE = 0.975
-ARTICULATORS = tuple(c for c in CHANNELS if c not in PER_PHONE)
+ARTICULATOR_CHANNELS = tuple(c for c in CHANNELS if c not in PER_PHONE)
 # An articulator's threshold at least (log(1 + gap / SOFT_MM) units: the gap plus SOFT_MM a third
 # wider or narrower): smaller differences hardly change the sound, and named one in five correct
 # attempts of children when the tongue tip and body came out at 0.2 and 0.13.
@@ -76,7 +71,7 @@ def spreads(results: list[dict]) -> dict[str, dict[str, float]]:
 
 def common_factor(results: list[dict], spread: dict[str, dict[str, float]]) -> float:
     """The factor on every PER_PHONE spread that leaves QUANTILE of the results with none of
-    those channels named (as each articulator's threshold was set: its own 95th percentile)."""
+    those channels named (as the articulators' factor does for them)."""
     largest = [max((v / spread[p][c] for p, c, v in differences(r) if c in PER_PHONE), default=0.0) for r in results]
     return float(np.quantile(largest, QUANTILE))
 
@@ -86,7 +81,6 @@ def phone_named(results: list[dict]) -> dict[str, dict[str, float]]:
     correct = [r for r in results if r["correct"] and r.get("by_phone")]
     spread = spreads(correct)
     factor = common_factor(correct, spread)
-    up = lambda value: float(np.ceil(value * 100) / 100)  # two decimals, rounded up: rounding names nothing more
     return {p: {c: up(factor * v) for c, v in sorted(channels.items()) if c in PER_PHONE}
             for p, channels in sorted(spread.items())}
 
@@ -98,11 +92,16 @@ def articulator_named(results: list[dict]) -> dict[str, float]:
     MIN_ARTICULATOR_NAMED. The results must have been made with the NAMED in force (their
     articulators are in its units)."""
     correct = [r for r in results if r["correct"] and r.get("by_phone")]
-    table = np.array([[largest(r["by_phone"], c) for c in ARTICULATORS] for r in correct])
-    spread = np.maximum(np.quantile(table, QUANTILE, axis=0), 1e-6)
-    factor = float(np.quantile((table / spread).max(axis=1), QUANTILE))
-    up = lambda value: float(np.ceil(value * 100) / 100)
-    return {c: up(max(NAMED[c] * s * factor, MIN_ARTICULATOR_NAMED)) for c, s in zip(ARTICULATORS, spread)}
+    table = np.array([[largest(r["by_phone"], c) for c in ARTICULATOR_CHANNELS] for r in correct])
+    spread = np.quantile(table, QUANTILE, axis=0)
+    moving = spread > 0  # an articulator still in nearly every attempt gets the floor, and no say in the factor
+    factor = float(np.quantile((table[:, moving] / spread[moving]).max(axis=1), QUANTILE)) if moving.any() else 1.0
+    return {c: up(max(NAMED[c] * s * factor, MIN_ARTICULATOR_NAMED)) for c, s in zip(ARTICULATOR_CHANNELS, spread)}
+
+
+def up(value: float) -> float:
+    """Two decimals, rounded up: rounding a threshold names nothing more."""
+    return float(np.ceil(value * 100) / 100)
 
 
 def contrast_named(results: list[dict]) -> float | None:
