@@ -228,3 +228,29 @@ def test_rare_closures_weigh_more_than_open_frames():
     mean, scale, weight = state_statistics(Samples())
     assert weight[0] == pytest.approx(17 / 3) and weight[1] == MAX_CLOSURE_WEIGHT  # never closed: capped
     assert mean[0] == pytest.approx(6.0) and scale[0] >= 0.5
+
+
+def test_a_phone_head_trains_beside_the_inverter_resumes_and_stays_out_of_the_bundle(data, tmp_path):
+    """--phone-weight: each frame's phone class is learnt from the GRU's output; the head is kept
+    in the run's checkpoints (a resumed run goes on with it) and the exported bundle is the same
+    inverter graph as without it."""
+    import torch
+
+    from rtmri.training.data import PHONE_INDEX, frame_phone_classes
+
+    phones = [{"phone": "a", "start": 0.0, "end": 0.1}, {"phone": "zz", "start": 0.1, "end": 0.2}]
+    assert list(frame_phone_classes(phones, [0, 1, 2, 3, 4, 5])) == [PHONE_INDEX["a"]] * 2 + [-100] * 3 + [PHONE_INDEX[""]]
+
+    run = tmp_path / "inv"
+    common = ["--eval-every", "3", "--eval-samples", "8", "--batch-size", "4", "--num-workers", "0", "--no-progress",
+              "--no-tensorboard", "--context-columns", "32", "--channels", "16", "--hidden", "16"]
+    assert rtmri(["train", "inverter", str(data), "--out", str(run), "--steps", "4", "--phone-weight", "0.5", *common]) == 0
+    train = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    ce = [e["phone_ce"] for e in train if e.get("split") == "train" and "phone_ce" in e]
+    assert ce and all(np.isfinite(ce))
+    head = torch.load(run / "checkpoints/last.pt", map_location="cpu", weights_only=False)["phone_head"]
+    assert head["weight"].shape[0] == len(PHONE_INDEX)
+    assert rtmri(["train", "inverter", "--out", str(run), "--steps", "6"]) == 0  # resumes, head included
+    resumed = torch.load(run / "checkpoints/last.pt", map_location="cpu", weights_only=False)
+    assert resumed["global_step"] == 6 and not torch.equal(resumed["phone_head"]["weight"], head["weight"])
+    assert not any(k.startswith("phone") for k in resumed["state_dict"])

@@ -173,12 +173,16 @@ class InverterConfig(CommonConfig):
     position_weight: float = _opt(0.5, "weight of the position error (mm) against the gap error (mm)")
     closure_weight: float = _opt(2.0, "weight of the closure classification (BCE, positives weighted by their rarity)")
     velocity_weight: float = _opt(1.0, "weight of the frame-to-frame change error (mm), against over-smoothing")
+    phone_weight: float = _opt(0.0, "weight of a phone-classification head on the GRU's output (cross-entropy against the "
+                               "clips' phones; training only, never exported; 0 = none)")
     kind = "inverter"
 
     def validate(self) -> None:
         super().validate()
         if self.context_columns < 16 or min(self.channels, self.hidden, self.steps_per_sample) < 1:
             raise ConfigError("context_columns must be >= 16 and channels, hidden, steps_per_sample >= 1")
+        if self.phone_weight < 0:
+            raise ConfigError(f"phone_weight must be >= 0, got {self.phone_weight}")
         if self.input_norm not in ("none", "window", "session"):
             raise ConfigError(f"input_norm must be 'none', 'window' or 'session', got {self.input_norm!r}")
 

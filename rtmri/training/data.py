@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, SYNC_FRAMES, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
+from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, FPS, SYNC_FRAMES, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
+from rtmri.articulation import regions
 from rtmri.articulation import state as articulatory_state
 from rtmri.audio import MEL_COLUMNS_PER_SECOND, SessionNorm
 from rtmri.clips import IMAGE_SIZE, Clip, DatasetError
@@ -228,15 +229,33 @@ class _StateSampling(_ClipSampling):
         return self._states[ci]
 
 
+# The phones an inverter's auxiliary head tells apart (VocalTractLab's and the Japanese the
+# corpora speak), then one class for frames outside every phone (silence).
+PHONE_CLASSES = (*sorted(set(regions.PLACE) | regions.JAPANESE_PHONES), "")
+PHONE_INDEX = {p: i for i, p in enumerate(PHONE_CLASSES)}
+NO_PHONE = -100  # a phone of no class: left out of the loss (torch's ignore_index)
+
+
+def frame_phone_classes(phones, frames) -> np.ndarray:
+    """The class of the phone at each frame's centre (``PHONE_INDEX[""]`` outside the phones)."""
+    times = (np.asarray(frames, float) + 0.5) / FPS
+    out = np.full(len(times), PHONE_INDEX[""], np.int64)
+    for phone in phones or []:
+        inside = (times >= phone["start"]) & (times < phone["end"])
+        out[inside] = PHONE_INDEX.get(phone["phone"], NO_PHONE)
+    return out
+
+
 class StateSamples(_StateSampling):
     """The inverter's samples: ``steps`` consecutive frames of a clip, their mel windows with
     past context (steps, 1, 80, columns) and their states (steps, STATE_SIZE); NaN where a
-    line leaves the image."""
+    line leaves the image. With ``with_phones``, also each frame's phone class (steps,)."""
 
     def __init__(self, clips, *, columns: int, steps: int = 3, **options) -> None:
         super().__init__(clips, **options)
         self.columns, self.steps = int(columns), int(steps)
         self.session_norm: SessionNorm | None = None  # the inverter's input normalisation, set by its run
+        self.with_phones = False  # set by a run that trains a phone head
 
     def __getitem__(self, index: int):
         rng = self._rng(index)
@@ -251,7 +270,10 @@ class StateSamples(_StateSampling):
         else:
             mel = self._session_mel(ci, index, starts, rng)
         mels = np.stack([mel_window(mel, f, self.lookahead_ms, self.columns) for f in frames])[:, None]
-        return torch.from_numpy(mels), torch.from_numpy(states[np.minimum(list(frames), n - 1)])
+        sample = (torch.from_numpy(mels), torch.from_numpy(states[np.minimum(list(frames), n - 1)]))
+        if self.with_phones:
+            sample += (torch.from_numpy(frame_phone_classes(self.clips[ci].info.get("phones"), frames)),)
+        return sample
 
     def _session_mel(self, ci: int, index: int, starts: list[int], rng: np.random.Generator) -> np.ndarray:
         """The clip's mel with the sample's columns normalised as a session that began up to

@@ -8,7 +8,9 @@ Inverter: runs of consecutive frames (rtmri.training.data.StateSamples), their w
 frame-to-frame change of both (a model that moves too little pays here), plus
 ``closure_weight`` x the closure classification (binary cross-entropy at the lips, tongue
 tip and dorsum, a closed frame weighted by how rare closures are at that place, so a stop
-is not averaged away).
+is not averaged away), plus ``phone_weight`` x a phone classification from the GRU's output
+(a head of its own, trained with it and kept in the run's checkpoints, never exported: the
+phones anchor the features to what is said rather than to who says it).
 
 Renderer: one frame, its true state (with noise) drawn on its speaker's grid and a
 reference frame of the same speaker (rtmri.training.data.RenderSamples); L1 to the frame.
@@ -31,7 +33,7 @@ from rtmri.articulation import state as S
 from rtmri.audio import loud_columns
 from rtmri.clips import ClipDataset, DatasetError
 from rtmri.training.config import InverterConfig, RendererConfig
-from rtmri.training.data import RenderSamples, StateSamples
+from rtmri.training.data import NO_PHONE, PHONE_CLASSES, RenderSamples, StateSamples
 from rtmri.training.loop import Hooks, OneOptimizerRun
 from rtmri.training.models.articulatory import Inverter, Renderer
 from rtmri.training.models.checkpoints import (
@@ -88,7 +90,13 @@ class InverterRun(OneOptimizerRun):
         self.net.target_scale.copy_(torch.from_numpy(scale))
         self.closure_weight = torch.from_numpy(closure_weight).to(self.rt.device)
         self.model = self.rt.wrap(self.net)
-        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        self.phone_head = None
+        parameters = list(self.net.parameters())
+        if cfg.phone_weight > 0:
+            self.train_set.with_phones = True
+            self.phone_head = torch.nn.Linear(cfg.hidden, len(PHONE_CLASSES)).to(self.rt.device)
+            parameters += list(self.phone_head.parameters())
+        self.optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=1e-4)
         self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.amp)
 
     @property
@@ -105,9 +113,21 @@ class InverterRun(OneOptimizerRun):
         load_state_dict_checked(self.net, ckpt["state_dict"], self.cfg.init)
         self.log(f"initialised from {self.cfg.init}")
 
-    def losses(self, model, mels: torch.Tensor, truth: torch.Tensor) -> dict:
+    def checkpoint_extra(self) -> dict:
+        extra = super().checkpoint_extra()
+        return extra if self.phone_head is None else {**extra, "phone_head": self.phone_head.state_dict()}
+
+    def load_extra(self, ckpt: dict) -> None:
+        super().load_extra(ckpt)
+        if self.phone_head is not None:
+            if "phone_head" not in ckpt:
+                raise CheckpointError(f"{self.out}: its run was trained without a phone head; resume it with --phone-weight 0")
+            self.phone_head.load_state_dict(ckpt["phone_head"])
+
+    def losses(self, model, mels: torch.Tensor, truth: torch.Tensor, phones: torch.Tensor | None = None) -> dict:
         batch, steps = truth.shape[:2]
-        raw = self.unwrap(model).raw(mels.reshape(batch * steps, *mels.shape[2:])).float()
+        features = self.unwrap(model).features(mels.reshape(batch * steps, *mels.shape[2:]))
+        raw = self.unwrap(model).head(features).float()
         predicted = self.net.to_state(raw).reshape(batch, steps, -1)
         logits = raw[:, S.CLOSED].reshape(batch, steps, -1)
         known = torch.isfinite(truth)
@@ -124,18 +144,23 @@ class InverterRun(OneOptimizerRun):
         closure = F.binary_cross_entropy_with_logits(logits, target[..., S.CLOSED], pos_weight=self.closure_weight)
         cfg = self.cfg
         loss = gap + cfg.position_weight * position + cfg.velocity_weight * velocity + cfg.closure_weight * closure
-        return {"loss": loss, "gap_mm": gap, "position_mm": position, "velocity_mm": velocity, "closure_bce": closure,
-                "predicted": predicted, "truth": truth}
+        parts = {"loss": loss, "gap_mm": gap, "position_mm": position, "velocity_mm": velocity, "closure_bce": closure,
+                 "predicted": predicted, "truth": truth}
+        if phones is not None and self.phone_head is not None and bool((phones != NO_PHONE).any()):
+            parts["phone_ce"] = F.cross_entropy(self.phone_head(features).float(), phones.reshape(-1), ignore_index=NO_PHONE)
+            parts["loss"] = loss + cfg.phone_weight * parts["phone_ce"]
+        return parts
 
     def train_step(self, batch) -> dict:
-        mels, truth = self.to_device(batch)
+        mels, truth, *phones = self.to_device(batch)
         self.model.train()
         with self.autocast():
-            parts = self.losses(self.model, mels, truth)
+            parts = self.losses(self.model, mels, truth, *phones)
         value = self.guard(parts["loss"], "inverter loss")
         self.optimize(parts["loss"])
         self.set_learning_rate()
-        return {"loss": value, **{k: float(parts[k].detach()) for k in ("gap_mm", "position_mm", "velocity_mm", "closure_bce")}}
+        logged = ("gap_mm", "position_mm", "velocity_mm", "closure_bce", "phone_ce")
+        return {"loss": value, **{k: float(parts[k].detach()) for k in logged if k in parts}}
 
     def set_learning_rate(self) -> None:
         """Cosine decay from lr to lr / 10 over the run's steps."""

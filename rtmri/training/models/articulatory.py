@@ -71,14 +71,18 @@ class Inverter(nn.Module):
     def from_meta(cls, meta: dict) -> "Inverter":
         return cls(**{name: meta[name] for name in INVERTER_FIELDS if name in meta})
 
-    def raw(self, mel: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 80, W) -> (B, STATE_SIZE): standardised gaps and positions, closure logits."""
+    def features(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 80, W) -> (B, hidden): the GRU's output at the window's last column."""
         x = mel[:, 0]
         if self.input_norm == "window":  # the speaker's and the room's spectral colour, not the articulation
             x = x - x.mean(dim=2, keepdim=True)
         x = self.front(x)  # (B, C, W / 2)
         out, _ = self.gru(x.transpose(1, 2))
-        return self.head(out[:, -1])
+        return out[:, -1]
+
+    def raw(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 80, W) -> (B, STATE_SIZE): standardised gaps and positions, closure logits."""
+        return self.head(self.features(mel))
 
     def to_state(self, raw: torch.Tensor) -> torch.Tensor:
         """Standardised values -> mm (gaps never negative), logits -> probabilities."""
