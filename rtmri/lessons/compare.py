@@ -236,8 +236,9 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
              for a in ARTICULATORS}
     severity = {k: habit_removed(pair[1] - pair[0], speech, NAMED[k], (-CENTRE_LIMIT, CENTRE_LIMIT))
                 for k, pair in pairs.items()}  # signed, per frame
-    lengths, tempo = phone_lengths(phones, alignment)
-    lowest, merged = contrast.kept(sound, phones, *attempt_spans(phones, alignment)) if phones else ({}, [])
+    spans = attempt_spans(phones, alignment)
+    lengths, tempo = phone_lengths(phones, *spans)
+    lowest, merged = contrast.kept(sound, phones, *spans) if phones else ({}, [])
     frame_length = length_per_frame(lengths, times)
     unlike = np.nan_to_num(np.clip(habit_removed(sound.distance, speech, SOUND_NAMED, (0.0, SOUND_CENTRE_LIMIT)), 0, None))
     # the score counts a length and a sound in units of what is named at their phone
@@ -382,12 +383,11 @@ def attempt_spans(phones, alignment: Alignment) -> tuple[np.ndarray, np.ndarray]
             alignment.boundary_time(np.array([p["end"] for p in phones])))
 
 
-def phone_lengths(phones: tuple[dict, ...], alignment: Alignment) -> tuple[list[dict], float]:
-    """Per reference phone: its length, the attempt's (by the alignment), and their ratio at the
-    attempt's tempo; and the tempo (the median ratio)."""
+def phone_lengths(phones: tuple[dict, ...], starts: np.ndarray, ends: np.ndarray) -> tuple[list[dict], float]:
+    """Per reference phone: its length, the attempt's (its start and end there, by the
+    alignment), and their ratio at the attempt's tempo; and the tempo (the median ratio)."""
     if not phones:
         return [], 1.0
-    starts, ends = attempt_spans(phones, alignment)
     reference = np.array([p["end"] - p["start"] for p in phones])
     attempt = np.maximum(ends - starts, 0.0)
     tempo = float(np.median((attempt + LENGTH_FLOOR_S) / (reference + LENGTH_FLOOR_S)))
@@ -419,6 +419,17 @@ def length_per_frame(lengths: list[dict], times: np.ndarray) -> np.ndarray:
     return out
 
 
+def phone_segment(entry: dict, frames: np.ndarray, key: str, peak: int, ref: Articulation, attempt: dict,
+                  text: tuple[str, str], severity: float, kind: str, *lengths: float) -> Segment:
+    """A difference over a whole reference phone (a length, a sound, a merged vowel): its frames,
+    its middle instant, its words (English, Japanese) with the phone and the time, the
+    articulator's gaps at the peak frame."""
+    middle = (entry["start"] + entry["end"]) / 2
+    place_en, place_ja = where(entry["phone"], middle)
+    return Segment(key, *frame_span(frames), middle, entry["phone"], float(ref.curves[key][peak]), float(attempt[key][peak]),
+                   text[0] + place_en, text[1] + place_ja, severity, kind, *lengths)
+
+
 def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times, at_least: float) -> list[Segment]:
     out = []
     for entry in lengths:
@@ -426,14 +437,10 @@ def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times
         if named < at_least:
             continue
         frames = frames_of(entry, times)
-        middle = (entry["start"] + entry["end"]) / 2
         key = articulator_of(entry["phone"], ref, frames)
-        peak = int(frames[len(frames) // 2])
-        en, ja = describe_length(entry["phone"], entry["paced_s"], entry["attempt_s"])
-        place_en, place_ja = where(entry["phone"], middle)
-        out.append(Segment(key, *frame_span(frames), middle, entry["phone"], float(ref.curves[key][peak]),
-                           float(attempt[key][peak]), en + place_en, ja + place_ja, named, LENGTH,
-                           entry["paced_s"], entry["attempt_s"]))
+        text = describe_length(entry["phone"], entry["paced_s"], entry["attempt_s"])
+        out.append(phone_segment(entry, frames, key, int(frames[len(frames) // 2]), ref, attempt, text, named, LENGTH,
+                                 entry["paced_s"], entry["attempt_s"]))
     return out
 
 
@@ -472,15 +479,11 @@ def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict,
         if severity < at_least:
             continue
         key = articulator_of(entry["phone"], ref, frames)
-        peak = int(frames[np.argmax(unlike[frames])])
-        middle = (entry["start"] + entry["end"]) / 2
-        place_en, place_ja = where(entry["phone"], middle)
         name = ipa(entry["phone"])
         what_en, what_ja = (f"/{name}/", f"/{name}/ の音") if name else ("the sound", "音")
-        out.append(Segment(key, *frame_span(frames), middle, entry["phone"], float(ref.curves[key][peak]),
-                           float(attempt[key][peak]), f"{what_en} sounded unlike the reference's (made with the "
-                           f"{BY_KEY[key].en})" + place_en, f"{what_ja}がお手本と違いました（{BY_KEY[key].ja}）" + place_ja,
-                           severity, SOUND))
+        text = (f"{what_en} sounded unlike the reference's (made with the {BY_KEY[key].en})",
+                f"{what_ja}がお手本と違いました（{BY_KEY[key].ja}）")
+        out.append(phone_segment(entry, frames, key, int(frames[np.argmax(unlike[frames])]), ref, attempt, text, severity, SOUND))
     return out
 
 
@@ -494,13 +497,10 @@ def contrast_segments(merged: list, phones, ref: Articulation, attempt: dict, ti
         entry = phones[found.phone_index]
         frames = frames_of(entry, times)
         key = articulator_of(entry["phone"], ref, frames)
-        peak = int(frames[len(frames) // 2])
-        middle = (entry["start"] + entry["end"]) / 2
-        place_en, place_ja = where(entry["phone"], middle)
         name, like = ipa(entry["phone"]), ipa(found.said_like)
-        out.append(Segment(key, *frame_span(frames), middle, entry["phone"], float(ref.curves[key][peak]),
-                           float(attempt[key][peak]), f"/{name}/ sounded like /{like}/ (the reference keeps them apart)" + place_en,
-                           f"/{name}/ が /{like}/ のように聞こえました（お手本では区別されています）" + place_ja, found.severity, SOUND))
+        text = (f"/{name}/ sounded like /{like}/ (the reference keeps them apart)",
+                f"/{name}/ が /{like}/ のように聞こえました（お手本では区別されています）")
+        out.append(phone_segment(entry, frames, key, int(frames[len(frames) // 2]), ref, attempt, text, found.severity, SOUND))
     return out
 
 
