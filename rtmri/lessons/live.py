@@ -101,13 +101,12 @@ class LessonComparer:
         """Answer a compare request later, with client.say (from the event loop)."""
         ident = request.get("id") if isinstance(request.get("id"), (int, str)) else None
         try:
-            attempt, (reference, lesson) = self._inputs(client, request)
+            attempt, key, (reference, lesson) = self._inputs(client, request)
         except RtmriError as exc:
             client.say(control(COMPARISON, id=ident, error=str(exc)))
             return
         self.busy.add(client)
-        future = asyncio.get_running_loop().run_in_executor(self.executor, self._payload, attempt, str(request.get("reference")),
-                                                            reference, lesson)
+        future = asyncio.get_running_loop().run_in_executor(self.executor, self._payload, attempt, key, reference, lesson)
 
         def deliver(done) -> None:
             self.busy.discard(client)
@@ -122,11 +121,13 @@ class LessonComparer:
         future.add_done_callback(deliver)
 
     def _inputs(self, client, request: dict):
+        """(the attempt's audio, the reference's id, (its audio, its lesson)); RtmriError naming what is wrong."""
         if client in self.busy:
             raise RtmriError("a comparison is still running; wait for it")
-        entry = self.references.get(str(request.get("reference")))
+        key = str(request.get("reference"))
+        entry = self.references.get(key)
         if entry is None or entry[0] is None:
-            raise RtmriError(f"no reference {str(request.get('reference'))[:20]!r} on this server")
+            raise RtmriError(f"no reference {key[:20]!r} on this server")
         start, end = request.get("start"), request.get("end")
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)) or not 0 <= start < end:
             raise RtmriError("compare needs whole sample offsets 0 <= start < end")
@@ -135,7 +136,7 @@ class LessonComparer:
         attempt = self.recent.get(client, RecentAudio()).cut(start, end)
         if attempt is None:
             raise RtmriError("the attempt's audio is no longer on the server; record it again")
-        return attempt, entry
+        return attempt, key, entry
 
     def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict) -> dict:
         if ident not in self.articulated:
