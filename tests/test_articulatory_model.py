@@ -239,7 +239,7 @@ def test_a_phone_head_trains_beside_the_inverter_resumes_and_stays_out_of_the_bu
     from rtmri.training.data import PHONE_INDEX, frame_phone_classes
 
     phones = [{"phone": "a", "start": 0.0, "end": 0.1}, {"phone": "zz", "start": 0.1, "end": 0.2}]
-    assert list(frame_phone_classes(phones, [0, 1, 2, 3, 4, 5])) == [PHONE_INDEX["a"]] * 2 + [-100] * 3 + [PHONE_INDEX[""]]
+    assert list(frame_phone_classes(phones, [0, 1, 2, 3, 4, 5])) == [PHONE_INDEX["a"]] * 3 + [-100] * 2 + [PHONE_INDEX[""]]
 
     run = tmp_path / "inv"
     common = ["--eval-every", "3", "--eval-samples", "8", "--batch-size", "4", "--num-workers", "0", "--no-progress",

@@ -37,6 +37,7 @@ from torch.utils.data import Dataset, Sampler
 from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, FPS, SYNC_FRAMES, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
 from rtmri.articulation import regions
 from rtmri.articulation import state as articulatory_state
+from rtmri.articulation.compare import phone_frames
 from rtmri.audio import MEL_COLUMNS_PER_SECOND, SessionNorm
 from rtmri.clips import IMAGE_SIZE, Clip, DatasetError
 from rtmri.training.augment import Augmentation
@@ -237,13 +238,13 @@ NO_PHONE = -100  # a phone of no class: left out of the loss (torch's ignore_ind
 
 
 def frame_phone_classes(phones, frames) -> np.ndarray:
-    """The class of the phone at each frame's centre (``PHONE_INDEX[""]`` outside the phones)."""
-    times = (np.asarray(frames, float) + 0.5) / FPS
-    out = np.full(len(times), PHONE_INDEX[""], np.int64)
-    for phone in phones or []:
-        inside = (times >= phone["start"]) & (times < phone["end"])
-        out[inside] = PHONE_INDEX.get(phone["phone"], NO_PHONE)
-    return out
+    """The class of the phone at each frame (frame k at k / FPS s, as every measure places it:
+    ``rtmri.articulation.compare.phone_frames``); ``PHONE_INDEX[""]`` outside the phones."""
+    frames = np.asarray(frames, np.int64)
+    by_frame = np.full(int(frames.max(initial=-1)) + 1, PHONE_INDEX[""], np.int64)
+    for phone, inside in phone_frames(phones, len(by_frame)):
+        by_frame[inside] = PHONE_INDEX.get(phone, NO_PHONE)
+    return by_frame[frames]
 
 
 class StateSamples(_StateSampling):
