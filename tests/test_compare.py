@@ -207,7 +207,7 @@ def test_served_references_carry_their_lessons_words(tmp_path, engine):
 
 
 def test_recent_audio_cuts_by_offset_and_forgets_a_restarted_microphone():
-    from rtmri.lessons.live import RecentAudio
+    from rtmri.streamer.server.recent_audio import RecentAudio
 
     recent = RecentAudio(seconds=1.0)
     for k in range(30):  # 30 chunks of 0.1 s, each filled with its index

@@ -428,9 +428,9 @@ def test_the_remote_comparer_compares_in_a_lower_priority_process_and_answers_ea
 
         async def scenario():
             for k, client in enumerate(clients):
-                for _ in range(k + 1):
-                    comparer.audio(client, 0, np.zeros(320, np.float32))
-                comparer.request(client, {"id": k})
+                for chunk in range(4):
+                    comparer.audio(client, 320 * chunk, np.zeros(320, np.float32))
+                comparer.request(client, {"id": k, "start": 320, "end": 320 * (k + 2)})  # only the attempt goes
             comparer.leave(clients[2])  # gone before its answer: nothing is said to it
             deadline = time.monotonic() + 20
             while not all(c.controls for c in clients[:2]):
