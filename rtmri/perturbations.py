@@ -36,17 +36,21 @@ class RoomRanges:
 
 
 TRAINING_ROOMS = RoomRanges(size_m=((3.0, 8.0), (3.0, 7.0), (2.5, 3.5)), rt60_s=(0.2, 0.7), distance_m=(0.3, 2.0))
+# classrooms and lecture halls with a distant microphone: the held-out halls' range and beyond,
+# drawn from the run's own bank (never the held-out bank's rooms)
+TRAINING_HALLS = RoomRanges(size_m=((8.0, 18.0), (6.0, 14.0), (3.0, 5.5)), rt60_s=(0.6, 1.4), distance_m=(1.5, 5.0))
 HELDOUT_HALLS = RoomRanges(size_m=((10.0, 16.0), (8.0, 12.0), (3.5, 5.0)), rt60_s=(0.8, 1.1), distance_m=(2.0, 4.0))
+BANKS = {"room": TRAINING_ROOMS, "heldout": HELDOUT_HALLS, "hall": TRAINING_HALLS}  # the order seeds each bank
 
 
-@lru_cache(maxsize=ROOMS + HELDOUT_ROOMS)
-def room_impulse_response(bank_seed: int, room: int, sr: int, heldout: bool = False) -> np.ndarray:
-    """Room ``room`` of the bank ``bank_seed`` (training rooms, or the held-out halls),
-    starting at its direct path, unit peak."""
+@lru_cache(maxsize=2 * ROOMS + HELDOUT_ROOMS)
+def room_impulse_response(bank_seed: int, room: int, sr: int, bank: str = "room") -> np.ndarray:
+    """Room ``room`` of the bank ``bank_seed`` of kind ``bank`` (BANKS: training rooms,
+    training halls, or the held-out halls), starting at its direct path, unit peak."""
     import pyroomacoustics as pra  # the train extra
 
-    ranges = HELDOUT_HALLS if heldout else TRAINING_ROOMS
-    rng = np.random.default_rng([bank_seed, _ROOM_STREAM, room, int(heldout)])
+    ranges = BANKS[bank]
+    rng = np.random.default_rng([bank_seed, _ROOM_STREAM, room, list(BANKS).index(bank)])
     size = np.array([rng.uniform(*r) for r in ranges.size_m])
     absorption, max_order = pra.inverse_sabine(rng.uniform(*ranges.rt60_s), size)
     source, microphone = _placements(size, ranges.distance_m, rng)
@@ -117,7 +121,7 @@ def heldout_perturbation(audio: np.ndarray, sr: int, seed: int) -> np.ndarray:
     None of them is a training kind; ``seed`` picks the draws."""
     audio = np.asarray(audio, np.float32)
     rng = np.random.default_rng([int(seed), _HELDOUT_STREAM])
-    hall = room_impulse_response(HELDOUT_BANK_SEED, int(rng.integers(HELDOUT_ROOMS)), sr, heldout=True)
+    hall = room_impulse_response(HELDOUT_BANK_SEED, int(rng.integers(HELDOUT_ROOMS)), sr, bank="heldout")
     audio = reverberate(audio, hall)
     audio = mix_at_snr(audio, hum_and_fan_noise(len(audio), sr, rng), float(rng.uniform(*HELDOUT_SNR_DB)))
     return _heldout_microphone(audio, sr, rng)

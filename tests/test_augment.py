@@ -130,6 +130,37 @@ def test_heldout_perturbation_is_reproducible_and_none_of_the_training_kinds(spe
     assert perturbations.HELDOUT_HALLS.size_m[0][0] > perturbations.TRAINING_ROOMS.size_m[0][1]
 
 
+def test_a_hall_is_a_large_reverberant_room_of_the_run_own_bank_never_a_heldout_one():
+    hall = perturbations.room_impulse_response(0, 0, SAMPLE_RATE, bank="hall")
+    room = perturbations.room_impulse_response(0, 0, SAMPLE_RATE, bank="room")
+    heldout = {perturbations.room_impulse_response(perturbations.HELDOUT_BANK_SEED, k, SAMPLE_RATE, bank="heldout").tobytes()
+               for k in range(perturbations.HELDOUT_ROOMS)}
+
+    def decay_s(rir):  # time for the energy left to fall by 20 dB
+        left = np.cumsum((rir.astype(np.float64) ** 2)[::-1])[::-1]
+        return np.argmax(left < left[0] * 0.01) / SAMPLE_RATE
+
+    assert decay_s(hall) > 2 * decay_s(room)
+    assert all(perturbations.room_impulse_response(0, k, SAMPLE_RATE, bank="hall").tobytes() not in heldout
+               for k in range(perturbations.ROOMS))
+
+
+def test_hall_takes_the_room_place_and_band_removes_what_a_telephone_does_not_pass(speech):
+    audio, _ = speech
+    both = Augmentation({"room": 1.0, "hall": 1.0}).perturb(audio, SAMPLE_RATE, KEYS[0])
+    assert np.array_equal(both, Augmentation({"hall": 1.0}).perturb(audio, SAMPLE_RATE, KEYS[0]))
+    white = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32)
+    band = Augmentation({"band": 1.0}).perturb(white, SAMPLE_RATE, KEYS[0])
+    power = lambda x, where: float(np.sum(np.abs(np.fft.rfft(x)[where]) ** 2))  # noqa: E731
+    hz = np.fft.rfftfreq(len(white), 1 / SAMPLE_RATE)
+    for outside in (hz > 5000, hz < 120):
+        assert power(band, outside) < 0.01 * power(white, outside)
+    inside = (hz > 700) & (hz < 2500)
+    assert power(band, inside) > 0.5 * power(white, inside)
+    assert augment.parse_spec("hall,band") == augment.OPTIONAL_PROBABILITIES
+    assert "hall" not in augment.parse_spec("default")
+
+
 # ---- in the datasets and runs ---------------------------------------------------------------------
 
 

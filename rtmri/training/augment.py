@@ -1,7 +1,8 @@
 """Audio augmentation of the training samples (the held-out perturbations the evaluator uses
 for its robustness condition, never used in training, are ``rtmri.perturbations``).
 
-Training kinds, in the order they apply (each with its own probability, ``--augment``):
+Training kinds, each with its own probability (``--augment``); they apply in the order room
+or hall, noise, babble, microphone, band, gain, then vtlp on the features:
 
   room        reverberation: the impulse response of a shoebox room (pyroomacoustics'
               image-source model, its order from Sabine's formula), 3-8 m, RT60 0.2-0.7 s,
@@ -17,6 +18,15 @@ Training kinds, in the order they apply (each with its own probability, ``--augm
   gain        -12..+6 dB
   vtlp        vocal-tract-length perturbation of the features: the mel frequency axis
               warped by a factor 0.9-1.1 (Jaitly & Hinton 2013's piecewise-linear warp)
+  hall        (not in 'default') a classroom or lecture hall with a distant microphone:
+              8-18 m, RT60 0.6-1.4 s, 1.5-5 m away, from the run's own bank of ROOMS halls;
+              applied in place of room when both are drawn
+  band        (not in 'default') a narrow channel, as a telephone or a cheap headset passes:
+              band-pass, low edge 200-500 Hz, high edge 2.8-4 kHz (4th-order Butterworth)
+
+hall and band cover what the evaluator's held-out condition is made of (a hall, a
+telephone band) with other rooms and filters: with them, that condition measures rooms and
+channels of a kind training has seen, not new kinds.
 
 The audio kinds perturb the stretch of the clip a sample's mel windows read (with a
 PREROLL_S lead so a room has its tail) and the features come from rtmri.audio as always;
@@ -40,14 +50,17 @@ from rtmri import RtmriError
 from rtmri.audio import FMAX, FMIN, HALF_WINDOW, HOP_LENGTH, N_MELS, SAMPLE_RATE, melspectrogram
 from rtmri.perturbations import ROOMS, library_rngs, mix_at_snr, reverberate, room_impulse_response
 
-KINDS = ("room", "noise", "babble", "microphone", "gain", "vtlp")  # the order they apply in
+KINDS = ("room", "noise", "babble", "microphone", "gain", "vtlp", "hall", "band")  # new kinds go last: a kind's draws follow its index
 DEFAULT_PROBABILITIES = {"room": 0.4, "noise": 0.3, "babble": 0.2, "microphone": 0.5, "gain": 0.5, "vtlp": 0.5}
+OPTIONAL_PROBABILITIES = {"hall": 0.3, "band": 0.2}  # kinds only a setting that names them uses
 OFF = "none"
 DEFAULT = "default"
 
 NOISE_SNR_DB = (5.0, 30.0)
 NOISE_SLOPE_DB_PER_OCTAVE = (-6.0, 6.0)
 BABBLE_TALKERS = (4, 8)
+BAND_LOW_HZ = (200.0, 500.0)
+BAND_HIGH_HZ = (2800.0, 4000.0)
 GAIN_DB = (-12.0, 6.0)
 VTLP_FACTOR = (0.9, 1.1)
 VTLP_BOUNDARY_HZ = 4800.0  # Jaitly & Hinton's: below it the warp is linear
@@ -79,7 +92,7 @@ def parse_spec(spec: str) -> dict[str, float]:
         if name not in KINDS:
             raise AugmentError(f"augment {spec!r}: unknown kind {name!r}; kinds: {', '.join(KINDS)} (or 'none', 'default')")
         try:
-            p = float(value) if value.strip() else DEFAULT_PROBABILITIES[name]
+            p = float(value) if value.strip() else {**DEFAULT_PROBABILITIES, **OPTIONAL_PROBABILITIES}[name]
         except ValueError:
             raise AugmentError(f"augment {spec!r}: {name}={value!r} is not a probability") from None
         if not 0.0 <= p <= 1.0:
@@ -140,10 +153,12 @@ class Augmentation:
 
     def perturb(self, audio: np.ndarray, sr: int, key: Sequence[int]) -> np.ndarray:
         """The audio kinds drawn for ``key`` applied to ``audio`` (same length)."""
+        drawn = {kind: self._drawn(kind, key) for kind in _AUDIO_KINDS}
+        if drawn["hall"] is not None:
+            drawn["room"] = None  # one room at a time
         for kind, apply in _AUDIO_KINDS.items():
-            rng = self._drawn(kind, key)
-            if rng is not None:
-                audio = apply(audio, sr, rng, self.seed)
+            if drawn[kind] is not None:
+                audio = apply(audio, sr, drawn[kind], self.seed)
         return audio.astype(np.float32, copy=False)
 
     def warp(self, mel: np.ndarray, key: Sequence[int]) -> np.ndarray:
@@ -163,6 +178,15 @@ class Augmentation:
 
 def _add_room(audio, sr, rng, bank_seed):
     return reverberate(audio, room_impulse_response(bank_seed, int(rng.integers(ROOMS)), sr))
+
+
+def _add_hall(audio, sr, rng, bank_seed):
+    return reverberate(audio, room_impulse_response(bank_seed, int(rng.integers(ROOMS)), sr, bank="hall"))
+
+
+def _narrow_band(audio, sr, rng, bank_seed):
+    edges = [rng.uniform(*BAND_LOW_HZ), rng.uniform(*BAND_HIGH_HZ)]
+    return sosfilt(butter(4, edges, btype="bandpass", fs=sr, output="sos"), audio).astype(np.float32)
 
 
 def _add_noise(audio, sr, rng, bank_seed):
@@ -195,8 +219,9 @@ def _change_gain(audio, sr, rng, bank_seed):
     return audio * np.float32(10.0 ** (rng.uniform(*GAIN_DB) / 20.0))
 
 
-# in KINDS order
-_AUDIO_KINDS = {"room": _add_room, "noise": _add_noise, "babble": _add_babble, "microphone": _colour_microphone, "gain": _change_gain}
+# in the order they apply (a room's reverberation before the noise in it, the channel after)
+_AUDIO_KINDS = {"room": _add_room, "hall": _add_hall, "noise": _add_noise, "babble": _add_babble, "microphone": _colour_microphone,
+                "band": _narrow_band, "gain": _change_gain}
 
 
 # ---- the pieces: babble, vtlp ------------------------------------------------------------------
