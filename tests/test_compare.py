@@ -216,6 +216,7 @@ def test_recent_audio_cuts_by_offset_and_forgets_a_restarted_microphone():
     cut = recent.cut(25 * 1600 + 800, 27 * 1600)
     assert cut[0] == 25 and cut[-1] == 26 and len(cut) == 2400
     assert recent.cut(29 * 1600, 31 * 1600) is None  # not arrived yet
+    assert recent.cut(27 * 1600, 26 * 1600) is None and recent.cut(27 * 1600, 27 * 1600) is None  # not a span
     recent.push(0, np.ones(1600, np.float32))  # the microphone started again
     assert recent.cut(0, 1600).tolist() == [1.0] * 1600 and recent.cut(25 * 1600, 26 * 1600) is None
 

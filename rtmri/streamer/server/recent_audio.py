@@ -36,8 +36,9 @@ class RecentAudio:
             self.kept -= len(self.chunks.popleft()[1])
 
     def cut(self, start: int, end: int) -> np.ndarray | None:
-        """Samples [start, end) (silence where a chunk never came), or None if no longer kept."""
-        if not self.chunks or start < self.chunks[0][0] or end > self.end:
+        """Samples [start, end) (silence where a chunk never came), or None if no longer kept
+        (or not a span: end <= start)."""
+        if not self.chunks or end <= start or start < self.chunks[0][0] or end > self.end:
             return None
         out = np.zeros(end - start, np.float32)
         for offset, samples in self.chunks:
