@@ -57,8 +57,12 @@ CANONICAL_PORT_ANCHOR_MM = (-24.87, -3.96)
 # Their windows end this far past the wall, where the port's gap begins open or closed: before
 # the front of a closed velum (a child's uvula is 4 mm thick there, a man's 6-7 mm).
 PORT_REACH_MM = 2.0
-# ... and the lowest of them stands this far above the tip of the tract's uvula (JD3's: 9.0 mm
-# under the wall top, its lowest port line 7.0 mm).
+# ... and the lowest of them stands this far above the tip of the tract's uvula at its highest
+# (rtmri.synth.grid.raised_uvula: velum shape VS 0, /i/, about 1 mm above the rest tip). A line
+# passing the tip within 1.5 mm may see its partial volume as air and read through the velum into
+# the mouth (a 12-speaker part of c3h: 13 % of the lines within 1 mm of it 3 mm wrong or more, 4 %
+# within 1-1.5 mm, none further off). JD3's canonical lowest line (7.0 mm under the wall top)
+# stands only 1.0 mm above its raised tip (8.0 mm; 9.0 mm at rest).
 PORT_TIP_MM = 2.0
 
 # Measured on the rest tract (rtmri.synth.grid.canonical_windows, checked by a

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import vocaltractlab_cython as vtl
 
 from rtmri.articulation import grid as analysis_grid
 from rtmri.articulation import outlines as geometry_file
@@ -18,7 +21,8 @@ from rtmri.synth import anatomy
 from rtmri.synth.errors import SynthError
 from rtmri.synth.geometry import HeadPose
 from rtmri.synth.layout import SPEAKER_FILE, SpeakerFolder, speaker_folders
-from rtmri.synth.outlines import Outlines, rest_outlines
+from rtmri.synth.outlines import REST_SHAPE, Outlines, rest_outlines, tract_outlines
+from rtmri.synth.speaker_file import REFERENCE_FILE, T, load
 from rtmri.synth.speakers import Speaker
 from rtmri.synth.tracts import head_of
 
@@ -87,7 +91,7 @@ def speaker_grid(speaker) -> analysis_grid.AnalysisGrid:
     grid = analysis_grid.grid_from_landmarks(speaker_landmarks(speaker), PIXEL_MM, source)
     rest = rest_outlines(speaker.tract_file)
     in_mm = analysis_grid.grid_from_landmarks(dict(zip(analysis_grid.LANDMARKS, speaker.landmarks)), 1.0)
-    moves = port_moves_mm(in_mm, speaker.landmarks, rest)
+    moves = port_moves_mm(in_mm, speaker.landmarks, rest, raised_uvula(speaker.tract_file))
     in_mm = analysis_grid.moved_port(in_mm, moves)
     from_wall = np.zeros(len(in_mm), bool)
     from_wall[in_mm.lines_of(R.VELOPHARYNGEAL)] = True
@@ -116,21 +120,41 @@ def port_shift_mm(landmarks_mm: np.ndarray, rest: Outlines) -> np.ndarray:
     return port_anchor(rest) - carried
 
 
-def port_moves_mm(in_mm: analysis_grid.AnalysisGrid, landmarks_mm: np.ndarray, rest: Outlines) -> np.ndarray:
+def port_moves_mm(in_mm: analysis_grid.AnalysisGrid, landmarks_mm: np.ndarray, rest: Outlines,
+                  uvula: np.ndarray) -> np.ndarray:
     """(port lines, 2) how far each port line of the landmarks' grid (in the speaker's mm) moves:
     by the shift onto the tract's own wall top (``port_shift_mm``), and drawn together towards
     it (parallel, as long) so that the lowest stands PORT_TIP_MM above the tip of the tract's
-    uvula, as JD3's does: a child's uvula is too short for JD3's spread, and a line grazing its
-    tip reads its partial volume as air."""
+    uvula at its highest (``raised_uvula``): a child's uvula is too short for JD3's spread, and
+    a line grazing the tip reads its partial volume as air, through the velum into the mouth."""
     port = in_mm.lines_of(R.VELOPHARYNGEAL)
     shift = port_shift_mm(landmarks_mm, rest)
     anchor = port_anchor(rest)
     direction = in_mm.direction[port]
     down = np.stack([-direction[:, 1], direction[:, 0]], axis=1)  # x forward, y down: the normal pointing down
     below = ((in_mm.inner[port] + shift - anchor) * down).sum(axis=1)  # each line's depth under the wall top
-    room = rest["uvula"][:, 1].max() - anchor[1] - analysis_grid.PORT_TIP_MM
+    lowest = int(np.argmax(below))
+    room = ((uvula - anchor) @ down[lowest]).max() - analysis_grid.PORT_TIP_MM  # the tip's depth, as the lines'
     factor = min(1.0, room / below.max()) if below.max() > 0 else 1.0
     return shift + (factor - 1.0) * below[:, None] * down
+
+
+@lru_cache(maxsize=None)
+def raised_uvula(tract_file: str | None = None) -> np.ndarray:
+    """The tract's uvula (mm) at its highest: its rest state with the velum shape VS at its
+    lowest and the port closed. VocalTractLab gives the front vowels (/i/, /y/) and the
+    consonants shaped beside them VS 0, which lifts the uvula's tip about 1 mm above the rest
+    state's (schwa's); the velum opening only lowers it. Makes the tract the active speaker."""
+    load(tract_file or REFERENCE_FILE)
+    state = np.array(vtl.get_shape(REST_SHAPE, "tract"), dtype=np.float64)
+    for name in ("VS", "VO"):
+        state[T[name]] = _tract_param_min(name)
+    with tempfile.TemporaryDirectory(prefix="rtmri-grid-") as scratch:
+        return tract_outlines(state, Path(scratch) / "raised.svg")["uvula"]
+
+
+def _tract_param_min(name: str) -> float:
+    return float(next(p["min"] for p in vtl.get_param_info("tract") if p["name"] == name))
 
 
 def grid_content(speaker) -> dict:
