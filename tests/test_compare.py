@@ -272,6 +272,24 @@ def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine, monkeypatch)
     assert "no reference" in unknown["error"] and "no longer on the server" in lost["error"]
 
 
+def test_a_warmed_comparer_has_drawn_every_reference_before_the_first_attempt(tmp_path, engine, monkeypatch):
+    from rtmri.lessons import live
+    from rtmri.lessons.live import LessonComparer, lesson_references
+
+    drawn = []
+    monkeypatch.setattr(live, "articulate", lambda *a, **k: drawn.append(len(a[1])) or articulate(*a, **k))
+    for name in ("sora", "sora2"):
+        shutil.copy(FLAP, tmp_path / f"{name}.flac")
+        shutil.copy(FLAP.with_suffix(".json"), tmp_path / f"{name}.json")
+    references = lesson_references(tmp_path, engine)
+    comparer = LessonComparer(engine, references)
+    comparer.warm_up()
+    assert set(comparer.articulated) == {r.id for r in references} and len(drawn) == len(references)
+    wav = load_audio(FLAP)
+    payload = comparer._payload(wav, references[1].id, wav, comparer.references[references[1].id][1])
+    assert payload["comparison"]["score"] == 100 and len(drawn) == len(references)  # no reference drawn again
+
+
 def test_a_bundle_without_a_grid_is_named(make_tiny_bundle):
     from rtmri.articulation.grid import GridError
     from rtmri.lessons.grid import bundle_grid

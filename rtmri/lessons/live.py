@@ -103,6 +103,18 @@ class LessonComparer:
             raise RtmriError("the attempt's audio is no longer on the server; record it again")
         return attempt, key, entry
 
+    def warm_up(self) -> None:
+        """Draw every served reference now and compare one with itself: a class's first burst
+        of attempts then pays for the attempts only (the first comparison in a process also
+        loads the feature code's compiled kernels: about 1 s here, 0.1 s for every later one)."""
+        for ident, (wav, lesson) in self.references.items():
+            if wav is not None:
+                self._payload(wav, ident, wav, lesson)
+                break
+        for ident, (wav, _) in self.references.items():
+            if wav is not None and ident not in self.articulated:
+                self.articulated[ident] = read_only(articulate(self.engine, wav, self.grid))
+
     def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict) -> dict:
         if ident not in self.articulated:
             self.articulated[ident] = read_only(articulate(self.engine, reference, self.grid))

@@ -131,9 +131,13 @@ COMPARER_THREADS = 1
 
 
 def make_lesson_comparer(bundle: str, folder: str, threads: int):
-    """In the comparing process (RemoteComparer): its own engine, the lessons, their comparer."""
+    """In the comparing process (RemoteComparer): its own engine, the lessons, their comparer,
+    every reference drawn before the first learner asks."""
     engine = Engine(bundle, threads=threads)
-    return lesson_comparer(engine, lesson_references(folder, engine))
+    comparer = lesson_comparer(engine, lesson_references(folder, engine))
+    if comparer is not None:
+        comparer.warm_up()
+    return comparer
 
 
 def comparer_for(args, folder, engine, references):
