@@ -273,20 +273,27 @@ def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine, monkeypatch)
 
 
 def test_a_warmed_comparer_has_drawn_every_reference_before_the_first_attempt(tmp_path, engine, monkeypatch):
+    """warm_up draws every reference once (a silent one, which cannot be compared, does not
+    stop the others); the first attempt then draws no reference."""
+    import soundfile
+
     from rtmri.lessons import live
     from rtmri.lessons.live import LessonComparer, lesson_references
 
     drawn = []
     monkeypatch.setattr(live, "articulate", lambda *a, **k: drawn.append(len(a[1])) or articulate(*a, **k))
-    for name in ("sora", "sora2"):
-        shutil.copy(FLAP, tmp_path / f"{name}.flac")
+    soundfile.write(tmp_path / "a_silent.flac", np.zeros(16000, np.float32), 16000)
+    for name in ("a_silent", "sora", "sora2"):
+        if name != "a_silent":
+            shutil.copy(FLAP, tmp_path / f"{name}.flac")
         shutil.copy(FLAP.with_suffix(".json"), tmp_path / f"{name}.json")
     references = lesson_references(tmp_path, engine)
     comparer = LessonComparer(engine, references)
     comparer.warm_up()
     assert set(comparer.articulated) == {r.id for r in references} and len(drawn) == len(references)
     wav = load_audio(FLAP)
-    payload = comparer._payload(wav, references[1].id, wav, comparer.references[references[1].id][1])
+    spoken = [r for r in references if len(comparer.references[r.id][0]) == len(wav)][-1]
+    payload = comparer._payload(wav, spoken.id, wav, comparer.references[spoken.id][1])
     assert payload["comparison"]["score"] == 100 and len(drawn) == len(references)  # no reference drawn again
 
 

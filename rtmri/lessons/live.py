@@ -107,13 +107,18 @@ class LessonComparer:
         """Draw every served reference now and compare one with itself: a class's first burst
         of attempts then pays for the attempts only (the first comparison in a process also
         loads the feature code's compiled kernels: about 1 s here, 0.1 s for every later one)."""
+        compared = False
         for ident, (wav, lesson) in self.references.items():
-            if wav is not None:
-                self._payload(wav, ident, wav, lesson)
-                break
-        for ident, (wav, _) in self.references.items():
-            if wav is not None and ident not in self.articulated:
-                self.articulated[ident] = read_only(articulate(self.engine, wav, self.grid))
+            if wav is None:
+                continue
+            try:
+                if not compared:
+                    self._payload(wav, ident, wav, lesson)
+                    compared = True
+                elif ident not in self.articulated:
+                    self.articulated[ident] = read_only(articulate(self.engine, wav, self.grid))
+            except RtmriError as exc:  # said when a learner compares with it; the others are still warmed
+                log.warning("reference %s not warmed: %s", ident, exc)
 
     def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict) -> dict:
         if ident not in self.articulated:
