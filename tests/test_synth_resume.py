@@ -65,6 +65,17 @@ def test_a_killed_synthesis_resumes_and_writes_the_same_files(synth_corpus, tmp_
     assert not layout.partial_dir(out).exists()
 
 
+def test_workers_replaced_after_every_utterance_write_the_same_files(synth_corpus, tmp_path, monkeypatch):
+    """Worker processes are replaced every JOBS_PER_WORKER utterances (VocalTractLab keeps memory
+    for every speaker file it loads): what they write does not depend on it."""
+    from rtmri.synth import corpus
+
+    monkeypatch.setattr(corpus, "JOBS_PER_WORKER", 1)
+    out = tmp_path / "corpus"
+    assert rtmri(["synth", str(out), "--seed", str(SYNTH_SEED), *SYNTH_ARGS]) == 0
+    assert _files(out) == _files(synth_corpus)
+
+
 def test_a_different_request_does_not_resume_an_unfinished_corpus(tmp_path, capsys):
     out = tmp_path / "corpus"
     out.mkdir()
