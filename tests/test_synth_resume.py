@@ -70,9 +70,13 @@ def test_workers_replaced_after_every_utterance_write_the_same_files(synth_corpu
     for every speaker file it loads): what they write does not depend on it."""
     from rtmri.synth import corpus
 
+    pools = []
+    original = corpus._pool_results
     monkeypatch.setattr(corpus, "JOBS_PER_WORKER", 1)
+    monkeypatch.setattr(corpus, "_pool_results", lambda jobs, workers: pools.append(len(jobs)) or original(jobs, workers))
     out = tmp_path / "corpus"
     assert rtmri(["synth", str(out), "--seed", str(SYNTH_SEED), *SYNTH_ARGS]) == 0
+    assert len(pools) > 1 and max(pools) == 2  # two workers, one utterance each, then fresh ones
     assert _files(out) == _files(synth_corpus)
 
 

@@ -31,7 +31,7 @@ from rtmri.synth.speakers import Speaker, build_speaker_tract, make_speakers
 from rtmri.synth.tracts import rejection, tract_type
 from rtmri.synth.utterances import MATERIALS, READ
 
-# Each worker process is replaced after this many utterances: VocalTractLab keeps about 9 MB
+# Worker processes are replaced after about this many utterances each: VocalTractLab keeps about 9 MB
 # each time a speaker file is loaded (measured: 60 loads, 68 -> 604 MB), and the workers switch
 # speakers at almost every utterance (longest first); a 3-hour corpus grew to 6 GB a worker.
 JOBS_PER_WORKER = 16
@@ -244,8 +244,16 @@ def _results(jobs: list[Job], workers: int):
     if workers == 1:
         yield from (synthesize_job(job) for job in jobs)
         return
+    # Fresh worker processes for every workers x JOBS_PER_WORKER jobs (not the executor's
+    # max_tasks_per_child: with a backlog it deadlocks in Python 3.11-3.13, CPython gh-115634).
+    chunk = workers * JOBS_PER_WORKER
+    for first in range(0, len(jobs), chunk):
+        yield from _pool_results(jobs[first : first + chunk], workers)
+
+
+def _pool_results(jobs: list[Job], workers: int):
     context = multiprocessing.get_context("spawn")  # a fresh VocalTractLab in every worker
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=JOBS_PER_WORKER)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
         for future in as_completed([pool.submit(synthesize_job, job) for job in jobs]):
             yield future.result()
