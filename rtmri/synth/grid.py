@@ -22,7 +22,7 @@ from rtmri.synth.errors import SynthError
 from rtmri.synth.geometry import HeadPose
 from rtmri.synth.layout import SPEAKER_FILE, SpeakerFolder, speaker_folders
 from rtmri.synth.outlines import REST_SHAPE, Outlines, rest_outlines, tract_outlines
-from rtmri.synth.speaker_file import REFERENCE_FILE, T, load
+from rtmri.synth.speaker_file import REFERENCE_FILE, T, active_tract_limits, load
 from rtmri.synth.speakers import Speaker
 from rtmri.synth.tracts import head_of
 
@@ -147,14 +147,11 @@ def raised_uvula(tract_file: str | None = None) -> np.ndarray:
     state's (schwa's); the velum opening only lowers it. Makes the tract the active speaker."""
     load(tract_file or REFERENCE_FILE)
     state = np.array(vtl.get_shape(REST_SHAPE, "tract"), dtype=np.float64)
+    limits = active_tract_limits()
     for name in ("VS", "VO"):
-        state[T[name]] = _tract_param_min(name)
+        state[T[name]] = limits[name][0]
     with tempfile.TemporaryDirectory(prefix="rtmri-grid-") as scratch:
         return tract_outlines(state, Path(scratch) / "raised.svg")["uvula"]
-
-
-def _tract_param_min(name: str) -> float:
-    return float(next(p["min"] for p in vtl.get_param_info("tract") if p["name"] == name))
 
 
 def grid_content(speaker) -> dict:

@@ -67,17 +67,13 @@ def _reference_measures() -> tuple[dict[str, float], dict[str, np.ndarray]]:
     return minima, areas
 
 
-def _limits() -> dict[str, tuple[float, float]]:
-    return {p["name"]: (p["min"], p["max"]) for p in vtl.get_param_info("tract")}
-
-
 def repair_constrictions(path: Path, anatomy: np.ndarray, reference: np.ndarray) -> list[str]:
     """Fix the shapes in the file; returns what changed. SpeakerRejected('vowel-closed') if a
     Japanese vowel stays closed however far its tongue is lowered."""
     reference_minima, _ = _reference_measures()
     speaker_file.load(path, force=True)
     scale = speaker_file.area_scale(anatomy, reference)
-    limits = _limits()
+    limits = speaker_file.active_tract_limits()
     changed, notes = {}, []
     for name, _ in speaker_file.reference_shapes():
         state = vtl.get_shape(name, "tract")
@@ -123,7 +119,7 @@ def fit_vowels(path: Path, anatomy: np.ndarray, reference: np.ndarray) -> None:
     _, reference_areas = _reference_measures()
     speaker_file.load(path, force=True)
     scale = speaker_file.area_scale(anatomy, reference)
-    limits = _limits()
+    limits = speaker_file.active_tract_limits()
     index = [T[k] for k in FITTED_PARAMS]
     low = np.array([limits[k][0] for k in FITTED_PARAMS])
     high = np.array([limits[k][1] for k in FITTED_PARAMS])

@@ -190,6 +190,11 @@ def repair_saved_text(text: str) -> str:
     return re.sub(r'<param index="\d+"\s+name="(\w+)"[^\n]*', with_unit, head) + sep + tail
 
 
+def active_tract_limits() -> dict[str, tuple[float, float]]:
+    """The tract parameters' limits of VocalTractLab's active speaker."""
+    return {p["name"]: (p["min"], p["max"]) for p in vtl.get_param_info("tract")}
+
+
 def tract_limits(text: str) -> dict[str, tuple[float, float]]:
     """The tract parameters' limits VocalTractLab derived for the file's anatomy."""
     head = text.split("<shapes>")[0]

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, FPS, SYNC_FRAMES, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
+from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, SYNC_FRAMES, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
 from rtmri.articulation import regions
 from rtmri.articulation import state as articulatory_state
 from rtmri.articulation.compare import phone_frames
