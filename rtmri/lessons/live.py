@@ -115,16 +115,20 @@ class LessonComparer:
                 if not compared:
                     self._payload(wav, ident, wav, lesson)
                     compared = True
-                elif ident not in self.articulated:
-                    self.articulated[ident] = read_only(articulate(self.engine, wav, self.grid))
+                else:
+                    self._drawn(ident, wav)
             except RtmriError as exc:  # said when a learner compares with it; the others are still warmed
                 log.warning("reference %s not warmed: %s", ident, exc)
 
-    def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict) -> dict:
+    def _drawn(self, ident: str, reference: np.ndarray) -> Articulation:
+        """The reference's articulation, drawn at its first use and kept (worker thread only)."""
         if ident not in self.articulated:
             self.articulated[ident] = read_only(articulate(self.engine, reference, self.grid))
+        return self.articulated[ident]
+
+    def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict) -> dict:
         comparison = compare(attempt, reference, self.engine, self.grid, tuple(lesson.get("phones") or ()),
-                             reference=self.articulated[ident])
+                             reference=self._drawn(ident, reference))
         return panel_payload(comparison, lesson, reference, attempt, self.grid, self.engine.image_size)
 
 
