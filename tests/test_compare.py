@@ -3,6 +3,7 @@ references, the comparison's score and differences, and `rtmri compare` end to e
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -221,6 +222,22 @@ def test_recent_audio_cuts_by_offset_and_forgets_a_restarted_microphone():
     assert recent.cut(0, 1600).tolist() == [1.0] * 1600 and recent.cut(25 * 1600, 26 * 1600) is None
 
 
+def test_recent_frames_cut_an_attempt_by_its_samples_and_forget_a_restarted_session():
+    from rtmri.streamer.server.recent_frames import RecentFrames, frame_at
+
+    recent = RecentFrames(seconds=1.0)  # 25 frames
+    for index in range(40):
+        if index != 33:  # one frame the session never got
+            recent.push(index, "jpeg", bytes([index]))
+    assert [f[0] for f in recent.cut(0, 640 * 16)] == [14, 15]  # frames 0-13 are older than the last 25 kept
+    # an attempt from sample 32 * 640 + 300 (nearest frame 32) to the end of frame 35's instant
+    start = 32 * 640 + 300
+    assert frame_at(start) == 32
+    assert recent.cut(start, 36 * 640) == [(32, "jpeg", bytes([32])), (34, "jpeg", bytes([34])), (35, "jpeg", bytes([35]))]
+    recent.push(2, "png", b"again")  # the microphone started again: its frames count from 0
+    assert recent.cut(0, 640 * 40) == [(2, "png", b"again")]
+
+
 def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine, monkeypatch):
     """A learner's attempt cut from its microphone's audio is compared with the reference; an
     unknown reference or audio no longer kept is answered with a reason. The reference is
@@ -231,7 +248,7 @@ def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine, monkeypatch)
     from rtmri.lessons.live import LessonComparer, lesson_references
 
     drawn = []
-    monkeypatch.setattr(live, "articulate", lambda *a, **k: drawn.append(len(a[1])) or articulate(*a, **k))
+    monkeypatch.setattr(live, "articulate", lambda *a, **k: drawn.append((len(a[1]), k.get("draw", True))) or articulate(*a, **k))
 
     shutil.copy(FLAP, tmp_path / "sora.flac")
     shutil.copy(FLAP.with_suffix(".json"), tmp_path / "sora.json")
@@ -257,6 +274,8 @@ def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine, monkeypatch)
         learner = Client()
         for start in range(0, len(wav), 1600):  # the microphone, 0.1 s at a time, after 1 s of silence
             comparer.audio(learner, 16000 + start, wav[start : start + 1600])
+        for index in range(25, 25 + len(wav) // 640, 2):  # its live frames (from 16000 samples: frame 25), every other one
+            comparer.frame(learner, index, "png", f"live {index - 25}".encode())
         itself = await ask(learner, {"reference": reference.id, "start": 16000, "end": 16000 + len(wav), "id": 7})
         again = await ask(learner, {"reference": reference.id, "start": 16000, "end": 16000 + len(wav), "id": 8})
         unknown = await ask(learner, {"reference": "99", "start": 16000, "end": 17000})
@@ -266,9 +285,17 @@ def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine, monkeypatch)
     itself, again, unknown, lost = asyncio.run(session())
     assert itself["type"] == "comparison" and itself["id"] == 7 and "error" not in itself
     assert again["id"] == 8 and again["comparison"]["score"] == itself["comparison"]["score"]
-    assert drawn == [len(wav)]  # the reference once, by the comparer; its attempts by compare itself
+    # the reference drawn once; each attempt articulated by its states only (the shipped bundle gives them)
+    assert engine.bundle.gives_state and sorted(drawn) == [(len(wav), False), (len(wav), False), (len(wav), True)]
     assert itself["comparison"]["score"] == 100 and itself["lesson"]["romaji"] == "sora"
-    assert len(itself["frames"]["attempt"]) == len(itself["comparison"]["times_s"])
+    # the attempt shown in the frames its live session was sent, the ones it was not sent drawn now
+    shown = np.rint(np.array(itself["comparison"]["attempt_times_s"]) * 25).astype(int)
+    pictures = itself["frames"]["attempt"]
+    assert len(pictures) == len(itself["comparison"]["times_s"]) == len(shown)
+    for k, picture in zip(shown, pictures):
+        live_picture = "data:image/png;base64," + base64.b64encode(f"live {k}".encode()).decode()
+        assert picture == live_picture if k % 2 == 0 else picture.startswith("data:image/jpeg;base64,/9j/")
+    assert {k % 2 for k in shown} == {0, 1}
     assert "no reference" in unknown["error"] and "no longer on the server" in lost["error"]
 
 
@@ -281,7 +308,7 @@ def test_a_warmed_comparer_has_drawn_every_reference_before_the_first_attempt(tm
     from rtmri.lessons.live import LessonComparer, lesson_references
 
     drawn = []
-    monkeypatch.setattr(live, "articulate", lambda *a, **k: drawn.append(len(a[1])) or articulate(*a, **k))
+    monkeypatch.setattr(live, "articulate", lambda *a, **k: drawn.append((len(a[1]), k.get("draw", True))) or articulate(*a, **k))
     soundfile.write(tmp_path / "a_silent.flac", np.zeros(16000, np.float32), 16000)
     for name in ("a_silent", "sora", "sora2"):
         if name != "a_silent":
@@ -290,11 +317,12 @@ def test_a_warmed_comparer_has_drawn_every_reference_before_the_first_attempt(tm
     references = lesson_references(tmp_path, engine)
     comparer = LessonComparer(engine, references)
     comparer.warm_up()
-    assert set(comparer.articulated) == {r.id for r in references} and len(drawn) == len(references)
+    pictures = lambda: [d for d in drawn if d[1]]  # an attempt of an articulatory bundle is articulated undrawn
+    assert set(comparer.articulated) == {r.id for r in references} and len(pictures()) == len(references)
     wav = load_audio(FLAP)
     spoken = [r for r in references if len(comparer.references[r.id][0]) == len(wav)][-1]
     payload = comparer._payload(wav, spoken.id, wav, comparer.references[spoken.id][1])
-    assert payload["comparison"]["score"] == 100 and len(drawn) == len(references)  # no reference drawn again
+    assert payload["comparison"]["score"] == 100 and len(pictures()) == len(references)  # no reference drawn again
 
 
 def test_a_bundle_without_a_grid_is_named(make_tiny_bundle):

@@ -75,6 +75,9 @@ class RecordingComparer:
     def audio(self, client, offset, samples) -> None:
         pass
 
+    def frame(self, client, index, codec, image) -> None:
+        pass
+
     def leave(self, client) -> None:
         pass
 
@@ -401,13 +404,18 @@ class EchoComparer:
 
     def __init__(self) -> None:
         self.samples: dict = {}
+        self.frames: dict = {}
 
     def audio(self, client, offset, samples) -> None:
         self.samples[client] = self.samples.get(client, 0) + len(samples)
 
+    def frame(self, client, index, codec, image) -> None:
+        self.frames.setdefault(client, []).append([index, codec, image.decode()])
+
     def request(self, client, request) -> None:
         asyncio.get_running_loop().call_later(0.05, client.say, control(
-            COMPARISON, id=request["id"], samples=self.samples.get(client, 0), pid=os.getpid(), nice=os.nice(0)))
+            COMPARISON, id=request["id"], samples=self.samples.get(client, 0), frames=self.frames.get(client, []),
+            pid=os.getpid(), nice=os.nice(0)))
 
     def leave(self, client) -> None:
         self.samples.pop(client, None)
@@ -428,9 +436,11 @@ def test_the_remote_comparer_compares_in_a_lower_priority_process_and_answers_ea
 
         async def scenario():
             for k, client in enumerate(clients):
-                for chunk in range(4):
+                for chunk in range(8):
                     comparer.audio(client, 320 * chunk, np.zeros(320, np.float32))
-                comparer.request(client, {"id": k, "start": 320, "end": 320 * (k + 2)})  # only the attempt goes
+                for index in range(4):  # live frames 0-3 at samples 0, 640, 1280, 1920
+                    comparer.frame(client, index, "jpeg", f"{k}:{index}".encode())
+                comparer.request(client, {"id": k, "start": 640, "end": 640 * (k + 2)})  # only the attempt goes
             comparer.leave(clients[2])  # gone before its answer: nothing is said to it
             deadline = time.monotonic() + 20
             while not all(c.controls for c in clients[:2]):
@@ -440,7 +450,9 @@ def test_the_remote_comparer_compares_in_a_lower_priority_process_and_answers_ea
 
         asyncio.run(scenario())
         first, second = (json.loads(c.controls[0]) for c in clients[:2])
-        assert (first["id"], first["samples"]) == (0, 320) and (second["id"], second["samples"]) == (1, 640)
+        assert (first["id"], first["samples"]) == (0, 640) and (second["id"], second["samples"]) == (1, 1280)
+        # and only the attempt's live frames: those from its start to its end
+        assert first["frames"] == [[1, "jpeg", "0:1"]] and second["frames"] == [[1, "jpeg", "1:1"], [2, "jpeg", "1:2"]]
         assert first["pid"] == comparer.process.pid != os.getpid()
         assert first["nice"] == os.nice(0) + NICE
         assert not clients[2].controls

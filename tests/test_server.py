@@ -662,16 +662,20 @@ def test_learner_rules(serve):
 
 
 class RecordingComparer:
-    """A dispatch.Comparer that answers with how much audio it was handed."""
+    """A dispatch.Comparer that answers with how much audio and which live frames it was handed."""
 
     def __init__(self):
         self.samples, self.left = 0, 0
+        self.frames = []
 
     def audio(self, client, offset, samples):
         self.samples += len(samples)
 
+    def frame(self, client, index, codec, image):
+        self.frames.append([index, codec, len(image)])
+
     def request(self, client, request):
-        client.say(protocol.control(protocol.COMPARISON, id=request.get("id"), heard=self.samples))
+        client.say(protocol.control(protocol.COMPARISON, id=request.get("id"), heard=self.samples, frames=self.frames))
 
     def leave(self, client):
         self.left += 1
@@ -691,9 +695,14 @@ def test_compare_goes_to_the_comparer_the_server_was_handed_and_without_one_is_a
     with connect(ws_url(serve(mode="learner", comparer=comparer))) as ws:
         hello(ws)
         ws.send('{"type": "start"}')
-        ws.send(protocol.audio_message(0, np.zeros(CHUNK)))
+        speak(ws, bursts(0.3))
+        ws.send('{"type": "stop"}')
+        sent, _ = collect(ws)
         ws.send(compare)
-        assert next_control(ws, protocol.COMPARISON) == {"type": protocol.COMPARISON, "id": 3, "heard": CHUNK}
+        answer = next_control(ws, protocol.COMPARISON)
+        # every live frame the learner was sent went to the comparer too (its attempts' pictures)
+        assert answer["id"] == 3 and answer["heard"] == len(bursts(0.3)) and len(sent) >= 5
+        assert answer["frames"] == [[frame["index"], frame["codec"], len(frame["image"])] for frame in sent]
     deadline = time.monotonic() + 5
     while not comparer.left and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -44,6 +44,7 @@ class Articulation:
     frames: np.ndarray  # uint8 (n, S, S) as the model drew them, frame k at k / 25 s
     curves: dict[str, np.ndarray]  # articulator key -> (n,) constriction degree in mm (velum: the port's opening)
     mm_per_px: float
+    states: np.ndarray | None = None  # (n, STATE_SIZE) the articulatory bundle's states, frame k at k / 25 s
 
 
 def windows_of(engine, wav: np.ndarray) -> np.ndarray:
@@ -90,7 +91,7 @@ def articulate(engine, wav: np.ndarray, grid, draw: bool = True) -> Articulation
     if not draw and engine.bundle.gives_state:
         states = model_states(engine, wav)
         return Articulation(np.zeros((len(states), 0, 0), np.uint8), curves_of(ArticulatoryState.from_vector(states).measures(grid)),
-                            grid.mm_per_px)
+                            grid.mm_per_px, states)
     frames, states = render(engine, wav)
     measures = measure(frames, grid) if states is None else ArticulatoryState.from_vector(states).measures(grid)
-    return Articulation(frames, curves_of(measures), grid.mm_per_px)
+    return Articulation(frames, curves_of(measures), grid.mm_per_px, states)

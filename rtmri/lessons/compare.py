@@ -198,14 +198,14 @@ def _rounded(value: float) -> float | None:
 
 
 def compare(attempt_wav: np.ndarray, reference_wav: np.ndarray, engine, grid, phones=(), draw: bool = True,
-            reference: Articulation | None = None) -> Comparison:
+            reference: Articulation | None = None, attempt: Articulation | None = None) -> Comparison:
     """AttemptError (rtmri.lessons.activity) for an attempt that cannot be scored. draw=False:
-    no frames (an articulatory bundle's state is enough to compare); reference: the reference's
-    articulation when already made (of the same bundle and grid)."""
+    no frames (an articulatory bundle's state is enough to compare); reference, attempt: their
+    articulations when already made (of the same bundle and grid)."""
     reference_span = activity(reference_wav)
     attempt_span = check_attempt(attempt_wav, reference_span)
     ref = reference if reference is not None else articulate(engine, reference_wav, grid, draw)
-    att = articulate(engine, attempt_wav, grid, draw)
+    att = attempt if attempt is not None else articulate(engine, attempt_wav, grid, draw)
     sound = compare_sound(reference_wav, reference_span, attempt_wav, attempt_span, len(ref.frames))
     return compare_articulations(ref, att, sound, tuple(phones), speech_span(phones, reference_span))
 

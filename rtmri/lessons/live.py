@@ -24,14 +24,16 @@ import numpy as np
 import soundfile
 
 from rtmri import RtmriError
+from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
 from rtmri.lessons.articulators import Articulation, articulate
-from rtmri.lessons.compare import compare
+from rtmri.lessons.compare import Comparison, compare
 from rtmri.lessons.grid import bundle_grid
 from rtmri.lessons.lesson import read_lessons
-from rtmri.lessons.panel import panel_payload
+from rtmri.lessons.panel import data_url, jpeg_data_url, panel_payload
 from rtmri.streamer.server.protocol import COMPARISON, DEFAULT_CODEC, DEFAULT_QUALITY, control
 from rtmri.streamer.server.recent_audio import RecentAudio
+from rtmri.streamer.server.recent_frames import MIME, RecentFrames, frame_at
 from rtmri.streamer.server.references import Reference, load_references
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,13 @@ MAX_ATTEMPT_S = 15.0
 
 
 class LessonComparer:
-    """Holds the served references' audio and words and the learners' recent audio; one
-    comparison at a time per learner, on one worker thread (the model is shared with the
-    live frames). Each reference is drawn and measured once, at its first comparison: a class
-    comparing with the same lesson pays for its attempts only."""
+    """Holds the served references' audio and words and the learners' recent audio and live
+    frames; one comparison at a time per learner, on one worker thread (the model is shared
+    with the live frames). Each reference is drawn and measured once, at its first comparison:
+    a class comparing with the same lesson pays for its attempts only. An articulatory
+    bundle's attempt is compared on its states and shown in the frames the learner's live
+    session already drew (only those it never got are drawn: three quarters of a comparison's
+    time was drawing them again)."""
 
     def __init__(self, engine, references: list[Reference]) -> None:
         self.engine = engine
@@ -52,26 +57,33 @@ class LessonComparer:
             wav, rate = soundfile.read(io.BytesIO(reference.audio_wav), dtype="float32")
             self.references[reference.id] = (wav if rate == SAMPLE_RATE else None, reference.lesson or {"name": reference.name})
         self.recent: dict[object, RecentAudio] = {}
+        self.live: dict[object, RecentFrames] = {}
         self.articulated: dict[str, Articulation] = {}  # reference id -> its frames and curves (worker thread only)
+        self.pictures: dict[str, list[str]] = {}  # reference id -> its frames' data URLs (worker thread only)
         self.busy: set[object] = set()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtmri-compare")
 
     def audio(self, client, offset: int, samples: np.ndarray) -> None:
         self.recent.setdefault(client, RecentAudio()).push(offset, samples)
 
+    def frame(self, client, index: int, codec: str, image: bytes) -> None:
+        self.live.setdefault(client, RecentFrames()).push(index, codec, image)
+
     def leave(self, client) -> None:
         self.recent.pop(client, None)
+        self.live.pop(client, None)
 
     def request(self, client, request: dict) -> None:
         """Answer a compare request later, with client.say (from the event loop)."""
         ident = request.get("id") if isinstance(request.get("id"), (int, str)) else None
         try:
-            attempt, key, (reference, lesson) = self._inputs(client, request)
+            attempt, key, (reference, lesson), live = self._inputs(client, request)
         except RtmriError as exc:
             client.say(control(COMPARISON, id=ident, error=str(exc)))
             return
         self.busy.add(client)
-        future = asyncio.get_running_loop().run_in_executor(self.executor, self._payload, attempt, key, reference, lesson)
+        future = asyncio.get_running_loop().run_in_executor(self.executor, self._payload, attempt, key, reference, lesson,
+                                                            live)
 
         def deliver(done) -> None:
             self.busy.discard(client)
@@ -86,7 +98,8 @@ class LessonComparer:
         future.add_done_callback(deliver)
 
     def _inputs(self, client, request: dict):
-        """(the attempt's audio, the reference's id, (its audio, its lesson)); RtmriError naming what is wrong."""
+        """(the attempt's audio, the reference's id, (its audio, its lesson), its live frames by the
+        attempt's frame number); RtmriError naming what is wrong."""
         if client in self.busy:
             raise RtmriError("a comparison is still running; wait for it")
         key = str(request.get("reference"))
@@ -101,7 +114,9 @@ class LessonComparer:
         attempt = self.recent.get(client, RecentAudio()).cut(start, end)
         if attempt is None:
             raise RtmriError("the attempt's audio is no longer on the server; record it again")
-        return attempt, key, entry
+        first = frame_at(start)
+        live = {index - first: (codec, image) for index, codec, image in self.live.get(client, RecentFrames()).cut(start, end)}
+        return attempt, key, entry, live
 
     def warm_up(self) -> None:
         """Draw every served reference now and compare one with itself: a class's first burst
@@ -116,7 +131,7 @@ class LessonComparer:
                     self._payload(wav, ident, wav, lesson)
                     compared = True
                 else:
-                    self._drawn(ident, wav)
+                    self._reference_pictures(ident, wav)
             except RtmriError as exc:  # said when a learner compares with it; the others are still warmed
                 log.warning("reference %s not warmed: %s", ident, exc)
 
@@ -126,16 +141,36 @@ class LessonComparer:
             self.articulated[ident] = read_only(articulate(self.engine, reference, self.grid))
         return self.articulated[ident]
 
-    def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict) -> dict:
+    def _reference_pictures(self, ident: str, reference: np.ndarray) -> list[str]:
+        """The reference's frames as the panel's pictures, encoded at their first use and kept (worker thread only)."""
+        if ident not in self.pictures:
+            self.pictures[ident] = [jpeg_data_url(f) for f in self._drawn(ident, reference).frames]
+        return self.pictures[ident]
+
+    def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict, live: dict | None = None) -> dict:
+        """live: the attempt's live frames, frame number -> (codec, picture)."""
+        by_state = self.engine.bundle.gives_state
+        drawn = articulate(self.engine, attempt, self.grid, draw=not by_state)
         comparison = compare(attempt, reference, self.engine, self.grid, tuple(lesson.get("phones") or ()),
-                             reference=self._drawn(ident, reference))
-        return panel_payload(comparison, lesson, reference, attempt, self.grid, self.engine.image_size)
+                             reference=self._drawn(ident, reference), attempt=drawn)
+        pictures = {"reference": self._reference_pictures(ident, reference)}
+        if by_state:
+            pictures["attempt"] = self._attempt_pictures(comparison, drawn, live or {})
+        return panel_payload(comparison, lesson, reference, attempt, self.grid, self.engine.image_size, pictures)
+
+    def _attempt_pictures(self, comparison: Comparison, drawn: Articulation, live: dict) -> list[str]:
+        """The attempt's picture at each reference frame: its live frame, else drawn from its state now."""
+        shown = np.clip(np.rint(comparison.attempt_times_s * FPS).astype(int), 0, max(len(drawn.states) - 1, 0))
+        missing = sorted({int(k) for k in shown if k not in live})
+        made = dict(zip(missing, self.engine.render(drawn.states[missing]))) if missing and len(drawn.states) else {}
+        urls = {k: jpeg_data_url(made[k]) if k in made else data_url(MIME[live[k][0]], live[k][1]) for k in set(map(int, shown))}
+        return [urls[int(k)] for k in shown]
 
 
 def read_only(articulation: Articulation) -> Articulation:
     """The articulation with its arrays made read-only: shared by every later comparison, an
     edit in place would change them all."""
-    for array in (articulation.frames, *articulation.curves.values()):
+    for array in (articulation.frames, *articulation.curves.values(), *([] if articulation.states is None else [articulation.states])):
         array.flags.writeable = False
     return articulation
 

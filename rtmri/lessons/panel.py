@@ -33,16 +33,20 @@ JPEG_QUALITY = 85
 LABEL_DEPTH = {"lips": 0.8, "tongue_tip": 0.55, "tongue_body": 0.55, "tongue_back": 0.45, "velum": 1.0, "tongue_root": 0.35}
 
 
+def data_url(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
 def jpeg_data_url(image: np.ndarray, quality: int = JPEG_QUALITY) -> str:
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return data_url("image/jpeg", buffer.getvalue())
 
 
 def wav_data_url(samples: np.ndarray) -> str:
     buffer = io.BytesIO()
     soundfile.write(buffer, np.clip(np.asarray(samples, np.float32), -1, 1), SAMPLE_RATE, format="WAV", subtype="PCM_16")
-    return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return data_url("audio/wav", buffer.getvalue())
 
 
 def label_positions(grid, image_size: int) -> dict[str, list[float]]:
@@ -57,7 +61,12 @@ def label_positions(grid, image_size: int) -> dict[str, list[float]]:
     return out
 
 
-def panel_payload(comparison, lesson: dict, reference_wav: np.ndarray, attempt_wav: np.ndarray, grid, image_size: int) -> dict:
+def panel_payload(comparison, lesson: dict, reference_wav: np.ndarray, attempt_wav: np.ndarray, grid, image_size: int,
+                  pictures: dict[str, list[str]] | None = None) -> dict:
+    """pictures: "reference" and/or "attempt" -> their pictures' data URLs as made already (the
+    reference's kept, the attempt's from the learner's live frames), else encoded here from the
+    comparison's frames."""
+    pictures = pictures or {}
     n_samples = len(comparison.reference_frames) * SAMPLE_RATE // FPS
     reference = np.pad(np.asarray(reference_wav, np.float32), (0, max(0, n_samples - len(reference_wav))))[:n_samples]
     attempt = warp_audio(attempt_wav, comparison.alignment.attempt_time, n_samples)
@@ -65,8 +74,8 @@ def panel_payload(comparison, lesson: dict, reference_wav: np.ndarray, attempt_w
         "comparison": comparison.to_json(),
         "lesson": lesson,
         "labels": label_positions(grid, image_size),
-        "frames": {"reference": [jpeg_data_url(f) for f in comparison.reference_frames],
-                   "attempt": [jpeg_data_url(f) for f in comparison.attempt_frames]},
+        "frames": {"reference": pictures.get("reference") or [jpeg_data_url(f) for f in comparison.reference_frames],
+                   "attempt": pictures.get("attempt") or [jpeg_data_url(f) for f in comparison.attempt_frames]},
         "audio": {"reference": wav_data_url(reference), "attempt": wav_data_url(attempt)},
     }
 

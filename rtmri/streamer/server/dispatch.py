@@ -1,5 +1,6 @@
 """A joined client's messages, each to where it goes: audio to the mode and to the comparer
-(which keeps what each learner said, to cut attempts from), a ping answered here, compare
+(which keeps what each learner said, to cut attempts from, as it keeps the live frames the
+mode sent each learner: their pictures), a ping answered here, compare
 to the comparer (within the bound of comparisons.py), start and stop to the mode;
 and the periodic status to every client.
 
@@ -32,6 +33,9 @@ class Comparer(Protocol):
     def audio(self, client, offset: int, samples: np.ndarray) -> None:
         """A joined client's audio message (what an attempt is cut from)."""
 
+    def frame(self, client, index: int, codec: str, image: bytes) -> None:
+        """A live frame the client was sent (what an attempt's pictures are taken from)."""
+
     def request(self, client, request: dict) -> None:
         """A compare request: answer it, now or later, with client.say(control(COMPARISON, ...))."""
 
@@ -45,6 +49,8 @@ class Dispatch:
         self.mode = mode
         self.comparer = comparer
         self.comparisons = ComparisonQueue(comparer, max_comparisons_waiting, metrics=metrics) if comparer else None
+        if comparer and hasattr(mode, "on_frame"):  # a mode that draws each client's own frames
+            mode.on_frame = comparer.frame
 
     def join(self, client: Client) -> None:
         self.mode.join(client)

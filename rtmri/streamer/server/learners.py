@@ -108,6 +108,7 @@ class Learners:
         self._task: asyncio.Task | None = None
         self.passes = 0
         self.batch_sizes: list[int] = []  # windows per pass, recent passes
+        self.on_frame = None  # (client, index, codec, image) of each frame sent: the comparer's (dispatch)
 
     # --- the mode's interface, on the event loop ---------------------------------------
 
@@ -215,6 +216,8 @@ class Learners:
                     continue  # it left meanwhile
                 for header, image in messages:
                     session.client.offer(header, image)
+                    if self.on_frame is not None:
+                        self.on_frame(session.client, header.index, header.codec, image)
                 if waiting:
                     self._schedule(stream)  # its turn comes in the next pass
                 elif stream.flushed:

@@ -8,8 +8,8 @@ spawned process (built there by a factory the command names, e.g. `rtmri serve`'
 comparer: the server still imports no lessons), `nice`d by NICE: the live frames come first,
 the comparisons take the CPU that is left.
 
-The learners' audio stays in the server (RecentAudio per client): a compare request sends its
-attempt, cut from there, and then the request, through a pipe, by a thread of their own so
+The learners' audio and live frames stay in the server (RecentAudio, RecentFrames per client):
+a compare request sends its attempt's audio and pictures, cut from there, and then the request, through a pipe, by a thread of their own so
 that the event loop never waits on it (relaying every audio message cost the server about a
 tenth of its CPU with twelve learners); what the comparer says to a
 client comes back the same way and is said to the real client on the event loop. When the
@@ -26,6 +26,7 @@ import queue
 import threading
 
 from rtmri.streamer.server.recent_audio import RecentAudio
+from rtmri.streamer.server.recent_frames import RecentFrames
 
 log = logging.getLogger("rtmri.serve")
 NICE = 10
@@ -53,6 +54,7 @@ class RemoteComparer:
         self._next = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._recent: dict[object, RecentAudio] = {}
+        self._frames: dict[object, RecentFrames] = {}
         self._out: queue.SimpleQueue = queue.SimpleQueue()
         threading.Thread(target=_send_all, args=(self._out, to_child), name="rtmri-compare-send", daemon=True).start()
         threading.Thread(target=self._receive_all, args=(from_child,), name="rtmri-compare-receive", daemon=True).start()
@@ -62,19 +64,24 @@ class RemoteComparer:
     def audio(self, client, offset: int, samples) -> None:
         self._recent.setdefault(client, RecentAudio()).push(offset, samples)
 
+    def frame(self, client, index: int, codec: str, image: bytes) -> None:
+        self._frames.setdefault(client, RecentFrames()).push(index, codec, image)
+
     def request(self, client, request: dict) -> None:
-        """The attempt's audio (when the request names a span still kept), then the request:
-        the comparer in the other process says what is wrong with any other."""
+        """The attempt's audio and live frames (when the request names a span still kept), then
+        the request: the comparer in the other process says what is wrong with any other."""
         ident = self._id(client)
         start, end = request.get("start"), request.get("end")
         if isinstance(start, int) and isinstance(end, int) and client in self._recent:
             attempt = self._recent[client].cut(start, end)
             if attempt is not None:
                 self._out.put(("audio", ident, start, attempt))
+                self._out.put(("frames", ident, self._frames[client].cut(start, end) if client in self._frames else []))
         self._out.put(("request", ident, request))
 
     def leave(self, client) -> None:
         self._recent.pop(client, None)
+        self._frames.pop(client, None)
         ident = self._ids.pop(client, None)
         if ident is not None:
             self._clients.pop(ident, None)
@@ -158,6 +165,9 @@ async def _serve_comparer(comparer, incoming, outgoing) -> None:
         client = clients.setdefault(ident, _Client(ident, out)) if kind != "leave" else clients.pop(ident, None)
         if kind == "audio":
             comparer.audio(client, *rest)
+        elif kind == "frames":
+            for frame in rest[0]:
+                comparer.frame(client, *frame)
         elif kind == "request":
             comparer.request(client, *rest)
         elif client is not None:

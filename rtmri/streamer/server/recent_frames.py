@@ -1,0 +1,42 @@
+"""The last seconds of frames a learner's live session was sent, by frame index: what a
+compare request ({start, end} in the microphone's sample offsets) takes its attempt's pictures
+from, instead of drawing them again. Frame k of a live session shows the instant of sample
+k * SAMPLES_PER_FRAME (the shared DESIGN.md §3), so the attempt's frame j (at j / FPS from its
+start) is the live frame nearest to start + j * SAMPLES_PER_FRAME. Kept beside RecentAudio, by
+the same owners."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from rtmri.alignment import FPS, SAMPLES_PER_FRAME
+from rtmri.streamer.server.recent_audio import KEPT_S
+
+MIME = {"jpeg": "image/jpeg", "png": "image/png"}  # a live frame's codec -> its picture's type
+
+
+class RecentFrames:
+    """The last ``KEPT_S`` seconds of a session's live frames (codec, encoded picture), by
+    index. A session whose indices start again (a new microphone stream) forgets what came before."""
+
+    def __init__(self, seconds: float = KEPT_S) -> None:
+        self.limit = int(seconds * FPS)
+        self.frames: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
+
+    def push(self, index: int, codec: str, image: bytes) -> None:
+        if self.frames and index <= next(reversed(self.frames)):
+            self.frames.clear()
+        self.frames[index] = (codec, image)
+        while len(self.frames) > self.limit:
+            self.frames.popitem(last=False)
+
+    def cut(self, start: int, end: int) -> list[tuple[int, str, bytes]]:
+        """(index, codec, picture) of the kept frames of the attempt [start, end) in sample
+        offsets; a frame never sent (dropped, not made yet) is absent."""
+        first, last = frame_at(start), (end - 1) // SAMPLES_PER_FRAME
+        return [(index, *self.frames[index]) for index in range(first, last + 1) if index in self.frames]
+
+
+def frame_at(sample: int) -> int:
+    """The live frame nearest to a sample offset: an attempt starting there has its frame j in live frame frame_at(start) + j."""
+    return round(sample / SAMPLES_PER_FRAME)
