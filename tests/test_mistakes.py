@@ -118,6 +118,22 @@ def test_compare_bench_detects_and_localises_the_missing_geminate(piece, capsys)
     assert (out / "compare_bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_compare_bench_names_a_tsu_said_without_its_closure(tmp_path):
+    """すくえ for つくえ: the word-initial closure is silent, so only the hiss that swells instead of
+    bursting tells it (rtmri.lessons.release); the words said correctly by another voice: nothing."""
+    pytest.importorskip("vocaltractlab_cython")
+    out = tmp_path / "bench"
+    voices = ["--types", "reference-male", "--rates", "5", "--speakers-per-type", "2", "--seed", "1"]  # a clear one: 2 of 4 seeds
+    assert cli.main(["make-mistakes", str(out), "--lessons", "05_tsu", "--mistakes", "su_for_tsu", *voices]) == 0
+    assert cli.main(["compare-bench", str(out), "-o", str(out / "results"), "--no-plot"]) == 0
+    results = {r["correct"]: r for r in json.loads((out / "results" / "compare_bench.json").read_text())["results"]}
+    assert results[False]["score"] < results[True]["score"]
+    first = results[False]["segments"][0]
+    assert (first["articulator"], first["phone"], first["kind"]) == ("tongue_tip", "ts", "articulation"), first
+    assert "closing first" in first["en"]
+    assert results[True]["segments"] == []
+
+
 @pytest.mark.parametrize("contract, line", [("mistakes-scored-without-synth", "from rtmri.synth import vtl"),
                                             ("nothing-imports-the-mistake-maker", "from rtmri.mistakes import make")])
 def test_the_benchmark_runner_stays_apart_from_the_synthesizer(tmp_path, contract, line):

@@ -62,7 +62,7 @@ from rtmri.alignment import FPS
 from rtmri.articulation import regions as R
 from rtmri.lessons.activity import activity, check_attempt
 from rtmri.lessons.align import Alignment
-from rtmri.lessons import contrast
+from rtmri.lessons import contrast, release
 from rtmri.lessons.articulators import ARTICULATORS, BY_KEY, Articulation, articulate
 from rtmri.lessons.ipa import ipa, with_ipa
 from rtmri.lessons.sound import Sound, compare_sound
@@ -170,14 +170,15 @@ class Comparison:
     lengths: tuple[dict, ...] = ()  # per reference phone: its length, the attempt's, the ratio at the attempt's pace
     tempo: float = 1.0  # the attempt's length over the reference's (median over the phones)
     by_phone: tuple[dict, ...] = ()  # per reference phone: its severities (articulators: signed mean; length; sound)
+    releases: tuple = ()  # the affricates' releases judged (rtmri.lessons.release.Release)
 
     def to_json(self) -> dict:
         curves = lambda d: {k: [None if not np.isfinite(v) else round(float(v), 2) for v in c] for k, c in d.items()}
         return {
             "score": self.score, "distance": round(self.distance, 3) if np.isfinite(self.distance) else None,
             "score_rule": (f"100 x exp(-d / {SCORE_SCALE:g}), d the root mean square over the reference's speech of each "
-                           "frame's difference (articulators, the length of its phone, its sound and a vowel merged with "
-                           "another) in units of a difference named there"),
+                           "frame's difference (articulators, the length of its phone, its sound, a vowel merged with "
+                           "another and an affricate's release) in units of a difference named there"),
             "named": dict(NAMED), "phone_named": PHONE_NAMED, "contrast_named": contrast.CONTRAST_NAMED, "soft_mm": SOFT_MM,
             "length_named": round(float(np.exp(LENGTH_NAMED)), 2),
             "closed_mm": round(self.closed_mm, 3), "fps": FPS,
@@ -189,6 +190,10 @@ class Comparison:
             "reference": curves(self.reference), "attempt": curves(self.attempt),
             "phones": with_ipa(self.phones), "lengths": list(self.lengths), "by_phone": list(self.by_phone),
             "segments": [s.to_json() for s in self.segments],
+            "releases": [{"phone_index": r.phone_index, "reference_rise_db": round(r.reference_db, 1),
+                          "attempt_rise_db": round(r.attempt_db, 1), "severity": round(r.severity, 2)}
+                         for r in self.releases],
+            "release_named": release.RELEASE_NAMED,
             "dtw_cost": round(self.alignment.cost, 3),
         }
 
@@ -207,7 +212,9 @@ def compare(attempt_wav: np.ndarray, reference_wav: np.ndarray, engine, grid, ph
     ref = reference if reference is not None else articulate(engine, reference_wav, grid, draw)
     att = attempt if attempt is not None else articulate(engine, attempt_wav, grid, draw)
     sound = compare_sound(reference_wav, reference_span, attempt_wav, attempt_span, len(ref.frames))
-    return compare_articulations(ref, att, sound, tuple(phones), speech_span(phones, reference_span))
+    phones = tuple(phones)
+    released = release.releases(reference_wav, attempt_wav, phones, attempt_spans(phones, sound.alignment)[0]) if phones else []
+    return compare_articulations(ref, att, sound, phones, speech_span(phones, reference_span), released)
 
 
 def speech_span(phones, span) -> tuple[float, float]:
@@ -222,7 +229,8 @@ def sound_scale(gap_mm: np.ndarray) -> np.ndarray:
 
 
 def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, phones: tuple[dict, ...],
-                          span: tuple[float, float]) -> Comparison:
+                          span: tuple[float, float], released: list = ()) -> Comparison:
+    """released: the affricates' releases judged (rtmri.lessons.release)."""
     alignment = sound.alignment
     times = np.arange(len(ref.frames)) / FPS
     attempt_times = alignment.attempt_time(times)
@@ -244,12 +252,13 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
     # the score counts a length and a sound in units of what is named at their phone
     scored_length, scored_sound = frame_length / frame_named(phones, times, LENGTH), unlike / frame_named(phones, times, SOUND)
     scored_contrast = contrast_per_frame(phones, times, lowest)
+    scored_release = release_per_frame(phones, times, released)
     articulation = np.nanmean(np.stack([severity[a.key] ** 2 for a in ARTICULATORS]), axis=0)
-    per_frame = np.sqrt(articulation + scored_length**2 + scored_sound**2 + scored_contrast**2)
+    per_frame = np.sqrt(articulation + scored_length**2 + scored_sound**2 + scored_contrast**2 + scored_release**2)
     with np.errstate(all="ignore"):
         distance = float(np.sqrt(np.nanmean(per_frame[speech] ** 2))) if np.isfinite(per_frame[speech]).any() else float("nan")
     score = round(100 * float(np.exp(-distance / SCORE_SCALE))) if np.isfinite(distance) else 0
-    named = partial(differences, times, speech, severity, unlike, lengths, merged, ref, attempt, scale, phones, closed)
+    named = partial(differences, times, speech, severity, unlike, lengths, merged, released, ref, attempt, scale, phones, closed)
     segments = named(1.0)[:MAX_SEGMENTS]
     aligned_frames = att.frames[np.rint(position).astype(int)] if len(att.frames) else att.frames
     # the instant of the attempt shown: before and after the alignment's path the attempt runs on at the
@@ -257,10 +266,10 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
     shown_times = position / FPS
     return Comparison(score, distance, times, speech, dict(ref.curves), attempt, shown_times, segments, phones, alignment,
                       ref.frames, aligned_frames, closed, scale, tuple(lengths), tempo,
-                      tuple(phone_severities(phones, times, severity, lengths, unlike, lowest)))
+                      tuple(phone_severities(phones, times, severity, lengths, unlike, lowest, released)), tuple(released))
 
 
-def differences(times, speech, severity, unlike, lengths, merged, ref: Articulation, attempt: dict, scale: dict, phones,
+def differences(times, speech, severity, unlike, lengths, merged, released, ref: Articulation, attempt: dict, scale: dict, phones,
                 closed: float, at_least: float) -> list[Segment]:
     """Every difference of at_least this severity (1: a named one), the largest first."""
     if phones:
@@ -271,6 +280,7 @@ def differences(times, speech, severity, unlike, lengths, merged, ref: Articulat
                                                        attempt[a.key] / scale[a.key], phones, closed)]
     found += length_segments(lengths, ref, attempt, times, at_least)
     found += contrast_segments(merged, phones, ref, attempt, times, at_least)
+    found += release_segments(released, phones, ref, attempt, times, at_least)
     found += sound_segments(phones or speech_phones(unlike, speech, times), unlike, ref, attempt, times, found, at_least)
     return sorted(found, key=lambda s: -s.severity)
 
@@ -410,6 +420,14 @@ def contrast_per_frame(phones, times: np.ndarray, lowest: dict[str, float]) -> n
     return out
 
 
+def release_per_frame(phones, times: np.ndarray, released) -> np.ndarray:
+    """Each reference frame's release severity: over an affricate, how much slower its hiss began (rtmri.lessons.release)."""
+    out = np.zeros(len(times))
+    for found in released:
+        out[frames_of(phones[found.phone_index], times)] = found.severity
+    return out
+
+
 def length_per_frame(lengths: list[dict], times: np.ndarray) -> np.ndarray:
     """Each reference frame's length severity: its phone's (0 outside the phones)."""
     out = np.zeros(len(times))
@@ -444,16 +462,20 @@ def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times
     return out
 
 
-def phone_severities(phones, times, severity: dict, lengths: list[dict], unlike: np.ndarray, lowest: dict[str, float]) -> list[dict]:
+def phone_severities(phones, times, severity: dict, lengths: list[dict], unlike: np.ndarray, lowest: dict[str, float],
+                     released=()) -> list[dict]:
     """Per reference phone: each articulator's mean severity, its length's and sound's; a vowel
-    also the lowest log contrast its quality keeps with another (rtmri.lessons.contrast)."""
+    also the lowest log contrast its quality keeps with another (rtmri.lessons.contrast), an
+    affricate the log ratio of its release's rise time to the reference's (rtmri.lessons.release)."""
+    rises = {r.phone_index: r.log_ratio for r in released}
     out = []
-    for entry, length in zip(phones, lengths):
+    for index, (entry, length) in enumerate(zip(phones, lengths)):
         frames = frames_of(entry, times)
         mean = lambda v: round(float(np.nanmean(v[frames])), 3) if np.isfinite(v[frames]).any() else None
         out.append({"phone": entry["phone"], "start": entry["start"], "end": entry["end"],
                     "articulators": {k: mean(v) for k, v in severity.items()}, "length": length["severity"],
-                    "sound": mean(unlike), "contrast": _rounded(lowest.get(contrast.quality(entry["phone"]), np.nan))})
+                    "sound": mean(unlike), "contrast": _rounded(lowest.get(contrast.quality(entry["phone"]), np.nan)),
+                    "release": _rounded(rises.get(index, np.nan))})
     return out
 
 
@@ -501,6 +523,25 @@ def contrast_segments(merged: list, phones, ref: Articulation, attempt: dict, ti
         text = (f"/{name}/ sounded like /{like}/ (the reference keeps them apart)",
                 f"/{name}/ が /{like}/ のように聞こえました（お手本では区別されています）")
         out.append(phone_segment(entry, frames, key, int(frames[len(frames) // 2]), ref, attempt, text, found.severity, SOUND))
+    return out
+
+
+def release_segments(released, phones, ref: Articulation, attempt: dict, times, at_least: float) -> list[Segment]:
+    """Affricates begun without their closure (rtmri.lessons.release): named at the phone, with the
+    articulator that closes there."""
+    out = []
+    for found in released:
+        if found.severity < at_least:
+            continue
+        entry = phones[found.phone_index]
+        frames = frames_of(entry, times)
+        key = articulator_of(entry["phone"], ref, frames)
+        name = ipa(entry["phone"])
+        text = (f"/{name}/ began without the {BY_KEY[key].en} closing first: its hiss swelled gradually, as a fricative's "
+                f"does (the reference's starts at once)",
+                f"/{name}/ の前に{BY_KEY[key].ja}が閉じていませんでした：息の音が摩擦音のように徐々に始まりました"
+                f"（お手本は一気に始まります）")
+        out.append(phone_segment(entry, frames, key, int(frames[0]), ref, attempt, text, found.severity, ARTICULATION))
     return out
 
 

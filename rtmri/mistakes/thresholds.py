@@ -1,12 +1,15 @@
 """python -m rtmri.mistakes.thresholds RESULTS.json [...]: the comparison's thresholds (the
 articulators' rtmri.lessons.compare.NAMED, the per-phone PHONE_NAMED for length and sound, and
-rtmri.lessons.contrast.CONTRAST_NAMED where two vowels count as merged) from the correct
-attempts of `rtmri compare-bench` results.
+rtmri.lessons.contrast.CONTRAST_NAMED where two vowels count as merged,
+rtmri.lessons.release.RELEASE_NAMED where an affricate's hiss began too gradually) from the
+correct attempts of `rtmri compare-bench` results.
 
 Thresholds are set on benchmarks of correct attempts only, never on the one the comparison is
 measured on (docs/mistakes_benchmark.md): `rtmri make-mistakes dev1 --seed 1 --mistakes
 --speakers-per-type 3 --rates 4.5 5.5` and dev2 --seed 2 --rates 4 6, each run through
-`rtmri compare-bench` first.
+`rtmri compare-bench` first (RELEASE_NAMED also from dev4 --seed 4 --rates 4.5 5.5 and dev5
+--seed 5 --rates 4 6, both --speakers-per-type 3 --lessons 05_tsu: dev1 and dev2 hold a dozen
+affricates).
 
 Each result's ``by_phone`` holds every reference phone's difference per channel (an
 articulator, length, sound) in units of the channel's threshold. Per phone and channel, the
@@ -43,6 +46,9 @@ ARTICULATOR_CHANNELS = tuple(c for c in CHANNELS if c not in PER_PHONE)
 # wider or narrower): smaller differences hardly change the sound, and named one in five correct
 # attempts of children when the tongue tip and body came out at 0.2 and 0.13.
 MIN_ARTICULATOR_NAMED = 0.3
+# A release's threshold this far above the highest of the correct attempts: a dozen or two
+# affricates said correctly give their tail only roughly.
+RELEASE_MARGIN = 1.5
 
 
 def differences(result: dict) -> list[tuple[str, str, float]]:
@@ -101,7 +107,7 @@ def articulator_named(results: list[dict]) -> dict[str, float]:
 
 def up(value: float) -> float:
     """Two decimals, rounded up: rounding a threshold names nothing more."""
-    return float(np.ceil(value * 100) / 100)
+    return float(np.ceil(value * 100 - 1e-9) / 100)  # 1.5 * 0.1 is 0.15, not 0.16
 
 
 def contrast_named(results: list[dict]) -> float | None:
@@ -111,6 +117,14 @@ def contrast_named(results: list[dict]) -> float | None:
     return float(np.floor(min(lowest) * 100 - 1e-6) / 100) if lowest else None
 
 
+def release_named(results: list[dict]) -> float | None:
+    """An affricate's release named as begun without its closure (rtmri.lessons.release.RELEASE_NAMED,
+    log units): RELEASE_MARGIN times every correct result's highest (two decimals, rounded up);
+    None without affricates."""
+    highest = [p["release"] for r in results if r["correct"] for p in r.get("by_phone", ()) if p.get("release") is not None]
+    return up(RELEASE_MARGIN * max(max(highest), 0.01)) if highest else None
+
+
 def main(argv: list[str]) -> int:
     results = [r for path in argv for r in json.loads(Path(path).read_text(encoding="utf-8"))["results"]]
     print("NAMED =", json.dumps(articulator_named(results)))
@@ -118,6 +132,9 @@ def main(argv: list[str]) -> int:
     merged = contrast_named(results)
     if merged is not None:
         print(f"CONTRAST_NAMED = {merged:.2f}")
+    released = release_named(results)
+    if released is not None:
+        print(f"RELEASE_NAMED = {released:.2f}")
     return 0
 
 
