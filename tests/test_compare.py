@@ -513,3 +513,18 @@ def test_a_one_frame_tap_must_be_matched_within_a_frame():
     assert np.allclose(ref, reference) and np.allclose(att, reference)
     ref, att = nearest_pair(reference, np.full(7, 5.0), position)
     assert att[3] - ref[3] == pytest.approx(4.0)
+
+
+def test_no_articulator_is_named_at_a_glottal_consonant():
+    """/h/ has no place on the grid (the tract holds its neighbours' shapes): a large difference
+    of the tongue root over it is not named there; the same over a /t/ is."""
+    from rtmri.lessons.compare import phone_segments
+
+    times = np.arange(20) / 25
+    phones = ({"phone": "h", "start": 0.0, "end": 0.2}, {"phone": "a", "start": 0.2, "end": 0.4},
+              {"phone": "t", "start": 0.4, "end": 0.6})
+    severity = np.zeros(20)
+    severity[0:5] = severity[10:15] = 3.0  # over the /h/ and over the /t/
+    gaps = np.full(20, 5.0)
+    named = phone_segments("tongue_root", times, severity, gaps, gaps, phones, 0.5, 1.0)
+    assert [s.phone for s in named] == ["t"]

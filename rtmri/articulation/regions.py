@@ -46,6 +46,7 @@ PLACE = {
     **dict.fromkeys(("u", "u:", "U", "o", "o:", "O", "OY", "aU", UNROUNDED_U, UNROUNDED_U + LONG), VELAR),
     **dict.fromkeys(("a", "a:", "6", "@"), PHARYNGEAL),
 }
+GLOTTAL = frozenset({"h", "?"})  # no place on the grid: the tract takes its neighbours' shapes
 NASALS = frozenset({"m", "n", "N"})
 STOPS_AND_NASALS = frozenset({"p", "b", "t", "d", "k", "g"}) | NASALS
 # Phones of the Japanese the training speakers speak (the synthesizer's Japanese rules):

@@ -355,9 +355,13 @@ def frame_span(frames: np.ndarray) -> tuple[float, float]:
 
 def phone_segments(key: str, times, severity, reference, attempt, phones, closed_mm: float, at_least: float) -> list[Segment]:
     """The phones over which the articulator's severity is 1 or more on average (phones make a
-    difference steadier than single frames do)."""
+    difference steadier than single frames do). A glottal consonant (/h/) is not one of them: no
+    articulator of the tract makes it, the tract holds its neighbours' shapes, and a difference
+    there is theirs (named at them; it still counts in the score)."""
     out = []
     for entry in phones:
+        if entry["phone"] in R.GLOTTAL:
+            continue
         frames = frames_of(entry, times)
         values = severity[frames]
         if not np.isfinite(values).any():
