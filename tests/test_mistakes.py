@@ -134,6 +134,20 @@ def test_compare_bench_names_a_tsu_said_without_its_closure(tmp_path):
     assert results[True]["segments"] == []
 
 
+def test_compare_bench_names_a_rounded_u(tmp_path):
+    """あいうえお with a German rounded /u/ for /ɯ/: the model cannot draw rounded lips, the F2 of
+    /ɯ/ against the attempt's own /e/ tells it (rtmri.lessons.rounding); the correct words by another voice: nothing."""
+    pytest.importorskip("vocaltractlab_cython")
+    out = tmp_path / "bench"
+    voices = ["--types", "reference-male", "--rates", "5", "--speakers-per-type", "2", "--seed", "1"]
+    assert cli.main(["make-mistakes", str(out), "--lessons", "01_vowels", "--mistakes", "rounded_u", *voices]) == 0
+    assert cli.main(["compare-bench", str(out), "-o", str(out / "results"), "--no-plot"]) == 0
+    results = {r["correct"]: r for r in json.loads((out / "results" / "compare_bench.json").read_text())["results"]}
+    first = results[False]["segments"][0]
+    assert (first["articulator"], first["phone"]) == ("lips", "M") and "rounded /u/" in first["en"], first
+    assert results[True]["segments"] == [] and results[False]["score"] < results[True]["score"]
+
+
 @pytest.mark.parametrize("contract, line", [("mistakes-scored-without-synth", "from rtmri.synth import vtl"),
                                             ("nothing-imports-the-mistake-maker", "from rtmri.mistakes import make")])
 def test_the_benchmark_runner_stays_apart_from_the_synthesizer(tmp_path, contract, line):

@@ -62,7 +62,7 @@ from rtmri.alignment import FPS
 from rtmri.articulation import regions as R
 from rtmri.lessons.activity import activity, check_attempt
 from rtmri.lessons.align import Alignment
-from rtmri.lessons import contrast, release
+from rtmri.lessons import contrast, release, rounding
 from rtmri.lessons.articulators import ARTICULATORS, BY_KEY, Articulation, articulate
 from rtmri.lessons.ipa import ipa, with_ipa
 from rtmri.lessons.sound import Sound, compare_sound
@@ -171,6 +171,7 @@ class Comparison:
     tempo: float = 1.0  # the attempt's length over the reference's (median over the phones)
     by_phone: tuple[dict, ...] = ()  # per reference phone: its severities (articulators: signed mean; length; sound)
     releases: tuple = ()  # the affricates' releases judged (rtmri.lessons.release.Release)
+    roundings: tuple = ()  # the /ɯ/s measured (rtmri.lessons.rounding.Rounding)
 
     def to_json(self) -> dict:
         curves = lambda d: {k: [None if not np.isfinite(v) else round(float(v), 2) for v in c] for k, c in d.items()}
@@ -178,7 +179,7 @@ class Comparison:
             "score": self.score, "distance": round(self.distance, 3) if np.isfinite(self.distance) else None,
             "score_rule": (f"100 x exp(-d / {SCORE_SCALE:g}), d the root mean square over the reference's speech of each "
                            "frame's difference (articulators, the length of its phone, its sound, a vowel merged with "
-                           "another and an affricate's release) in units of a difference named there"),
+                           "another, an affricate's release and a /ɯ/'s rounding) in units of a difference named there"),
             "named": dict(NAMED), "phone_named": PHONE_NAMED, "contrast_named": contrast.CONTRAST_NAMED, "soft_mm": SOFT_MM,
             "length_named": round(float(np.exp(LENGTH_NAMED)), 2),
             "closed_mm": round(self.closed_mm, 3), "fps": FPS,
@@ -194,6 +195,10 @@ class Comparison:
                           "attempt_rise_db": round(r.attempt_db, 1), "severity": round(r.severity, 2)}
                          for r in self.releases],
             "release_named": release.RELEASE_NAMED,
+            "roundings": [{"phone_index": r.phone_index, "reference_f2_ratio": round(r.reference_ratio, 3),
+                           "attempt_f2_ratio": round(r.attempt_ratio, 3), "severity": round(r.severity, 2)}
+                          for r in self.roundings],
+            "rounding_named": rounding.ROUNDING_NAMED,
             "dtw_cost": round(self.alignment.cost, 3),
         }
 
@@ -213,8 +218,10 @@ def compare(attempt_wav: np.ndarray, reference_wav: np.ndarray, engine, grid, ph
     att = attempt if attempt is not None else articulate(engine, attempt_wav, grid, draw)
     sound = compare_sound(reference_wav, reference_span, attempt_wav, attempt_span, len(ref.frames))
     phones = tuple(phones)
-    released = release.releases(reference_wav, attempt_wav, phones, attempt_spans(phones, sound.alignment)[0]) if phones else []
-    return compare_articulations(ref, att, sound, phones, speech_span(phones, reference_span), released)
+    spans = attempt_spans(phones, sound.alignment) if phones else (np.zeros(0), np.zeros(0))
+    released = release.releases(reference_wav, attempt_wav, phones, spans[0]) if phones else []
+    rounded = rounding.roundings(reference_wav, attempt_wav, phones, *spans, sound.warp) if phones else []
+    return compare_articulations(ref, att, sound, phones, speech_span(phones, reference_span), released, rounded)
 
 
 def speech_span(phones, span) -> tuple[float, float]:
@@ -229,8 +236,9 @@ def sound_scale(gap_mm: np.ndarray) -> np.ndarray:
 
 
 def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, phones: tuple[dict, ...],
-                          span: tuple[float, float], released: list = ()) -> Comparison:
-    """released: the affricates' releases judged (rtmri.lessons.release)."""
+                          span: tuple[float, float], released: list = (), rounded: list = ()) -> Comparison:
+    """released: the affricates' releases judged (rtmri.lessons.release); rounded: the /ɯ/s
+    measured against the front vowel (rtmri.lessons.rounding)."""
     alignment = sound.alignment
     times = np.arange(len(ref.frames)) / FPS
     attempt_times = alignment.attempt_time(times)
@@ -252,13 +260,16 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
     # the score counts a length and a sound in units of what is named at their phone
     scored_length, scored_sound = frame_length / frame_named(phones, times, LENGTH), unlike / frame_named(phones, times, SOUND)
     scored_contrast = contrast_per_frame(phones, times, lowest)
-    scored_release = release_per_frame(phones, times, released)
+    scored_release = per_phone_frames(phones, times, released)
+    scored_rounding = per_phone_frames(phones, times, rounded)
     articulation = np.nanmean(np.stack([severity[a.key] ** 2 for a in ARTICULATORS]), axis=0)
-    per_frame = np.sqrt(articulation + scored_length**2 + scored_sound**2 + scored_contrast**2 + scored_release**2)
+    per_frame = np.sqrt(articulation + scored_length**2 + scored_sound**2 + scored_contrast**2 + scored_release**2
+                        + scored_rounding**2)
     with np.errstate(all="ignore"):
         distance = float(np.sqrt(np.nanmean(per_frame[speech] ** 2))) if np.isfinite(per_frame[speech]).any() else float("nan")
     score = round(100 * float(np.exp(-distance / SCORE_SCALE))) if np.isfinite(distance) else 0
-    named = partial(differences, times, speech, severity, unlike, lengths, merged, released, ref, attempt, scale, phones, closed)
+    named = partial(differences, times, speech, severity, unlike, lengths, merged, released, rounded, ref, attempt, scale,
+                    phones, closed)
     segments = named(1.0)[:MAX_SEGMENTS]
     aligned_frames = att.frames[np.rint(position).astype(int)] if len(att.frames) else att.frames
     # the instant of the attempt shown: before and after the alignment's path the attempt runs on at the
@@ -266,10 +277,11 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
     shown_times = position / FPS
     return Comparison(score, distance, times, speech, dict(ref.curves), attempt, shown_times, segments, phones, alignment,
                       ref.frames, aligned_frames, closed, scale, tuple(lengths), tempo,
-                      tuple(phone_severities(phones, times, severity, lengths, unlike, lowest, released)), tuple(released))
+                      tuple(phone_severities(phones, times, severity, lengths, unlike, lowest, released, rounded)),
+                      tuple(released), tuple(rounded))
 
 
-def differences(times, speech, severity, unlike, lengths, merged, released, ref: Articulation, attempt: dict, scale: dict, phones,
+def differences(times, speech, severity, unlike, lengths, merged, released, rounded, ref: Articulation, attempt: dict, scale: dict, phones,
                 closed: float, at_least: float) -> list[Segment]:
     """Every difference of at_least this severity (1: a named one), the largest first."""
     if phones:
@@ -281,6 +293,7 @@ def differences(times, speech, severity, unlike, lengths, merged, released, ref:
     found += length_segments(lengths, ref, attempt, times, at_least)
     found += contrast_segments(merged, phones, ref, attempt, times, at_least)
     found += release_segments(released, phones, ref, attempt, times, at_least)
+    found += rounding_segments(rounded, phones, ref, attempt, times, at_least)
     found += sound_segments(phones or speech_phones(unlike, speech, times), unlike, ref, attempt, times, found, at_least)
     return sorted(found, key=lambda s: -s.severity)
 
@@ -424,10 +437,11 @@ def contrast_per_frame(phones, times: np.ndarray, lowest: dict[str, float]) -> n
     return out
 
 
-def release_per_frame(phones, times: np.ndarray, released) -> np.ndarray:
-    """Each reference frame's release severity: over an affricate, how much slower its hiss began (rtmri.lessons.release)."""
+def per_phone_frames(phones, times: np.ndarray, found_at_phones) -> np.ndarray:
+    """Each reference frame's severity of a difference judged per phone (an affricate's release,
+    rtmri.lessons.release; a /ɯ/'s rounding, rtmri.lessons.rounding): its phone's."""
     out = np.zeros(len(times))
-    for found in released:
+    for found in found_at_phones:
         out[frames_of(phones[found.phone_index], times)] = found.severity
     return out
 
@@ -467,11 +481,13 @@ def length_segments(lengths: list[dict], ref: Articulation, attempt: dict, times
 
 
 def phone_severities(phones, times, severity: dict, lengths: list[dict], unlike: np.ndarray, lowest: dict[str, float],
-                     released=()) -> list[dict]:
+                     released=(), rounded=()) -> list[dict]:
     """Per reference phone: each articulator's mean severity, its length's and sound's; a vowel
     also the lowest log contrast its quality keeps with another (rtmri.lessons.contrast), an
-    affricate the log ratio of its release's rise time to the reference's (rtmri.lessons.release)."""
+    affricate the log ratio of its release's rise to the reference's (rtmri.lessons.release), a
+    /ɯ/ the log ratio of its F2 against the front vowel to the reference's (rtmri.lessons.rounding)."""
     rises = {r.phone_index: r.log_ratio for r in released}
+    backs = {r.phone_index: r.log_ratio for r in rounded}
     out = []
     for index, (entry, length) in enumerate(zip(phones, lengths)):
         frames = frames_of(entry, times)
@@ -479,7 +495,7 @@ def phone_severities(phones, times, severity: dict, lengths: list[dict], unlike:
         out.append({"phone": entry["phone"], "start": entry["start"], "end": entry["end"],
                     "articulators": {k: mean(v) for k, v in severity.items()}, "length": length["severity"],
                     "sound": mean(unlike), "contrast": _rounded(lowest.get(contrast.quality(entry["phone"]), np.nan)),
-                    "release": _rounded(rises.get(index, np.nan))})
+                    "release": _rounded(rises.get(index, np.nan)), "rounding": _rounded(backs.get(index, np.nan))})
     return out
 
 
@@ -546,6 +562,24 @@ def release_segments(released, phones, ref: Articulation, attempt: dict, times, 
                 f"/{name}/ の前に{BY_KEY[key].ja}が閉じていませんでした：息の音が摩擦音のように徐々に始まりました"
                 f"（お手本は一気に始まります）")
         out.append(phone_segment(entry, frames, key, int(frames[0]), ref, attempt, text, found.severity, ARTICULATION))
+    return out
+
+
+def rounding_segments(rounded, phones, ref: Articulation, attempt: dict, times, at_least: float) -> list[Segment]:
+    """/ɯ/ said further back than the reference's against the front vowel (rtmri.lessons.rounding):
+    named at the vowel, with the lips (the model cannot show their rounding: it is heard)."""
+    out = []
+    for found in rounded:
+        if found.severity < at_least:
+            continue
+        entry = phones[found.phone_index]
+        frames = frames_of(entry, times)
+        name = ipa(entry["phone"])
+        text = (f"/{name}/ sounded like a rounded /u/: the lips rounded, or the tongue pulled back (Japanese /{name}/ keeps "
+                "the lips unrounded)",
+                f"/{name}/ が唇を丸めた /u/ のように聞こえました：唇が丸まったか、舌が奥に引かれています（日本語の /{name}/ "
+                "は唇を丸めません）")
+        out.append(phone_segment(entry, frames, "lips", int(frames[len(frames) // 2]), ref, attempt, text, found.severity, SOUND))
     return out
 
 

@@ -1,8 +1,9 @@
 """python -m rtmri.mistakes.thresholds RESULTS.json [...]: the comparison's thresholds (the
 articulators' rtmri.lessons.compare.NAMED, the per-phone PHONE_NAMED for length and sound, and
 rtmri.lessons.contrast.CONTRAST_NAMED where two vowels count as merged,
-rtmri.lessons.release.RELEASE_NAMED where an affricate's hiss began too gradually) from the
-correct attempts of `rtmri compare-bench` results.
+rtmri.lessons.release.RELEASE_NAMED where an affricate's hiss began too gradually,
+rtmri.lessons.rounding.ROUNDING_NAMED where a /ɯ/ sounded rounded) from the correct attempts of
+`rtmri compare-bench` results.
 
 Thresholds are set on benchmarks of correct attempts only, never on the one the comparison is
 measured on (docs/mistakes_benchmark.md): `rtmri make-mistakes dev1 --seed 1 --mistakes
@@ -46,8 +47,8 @@ ARTICULATOR_CHANNELS = tuple(c for c in CHANNELS if c not in PER_PHONE)
 # wider or narrower): smaller differences hardly change the sound, and named one in five correct
 # attempts of children when the tongue tip and body came out at 0.2 and 0.13.
 MIN_ARTICULATOR_NAMED = 0.3
-# A release's threshold this far above the highest of the correct attempts: a dozen or two
-# affricates said correctly give their tail only roughly.
+# A release's (and a rounding's) threshold this far beyond the farthest of the correct attempts: a
+# few dozen affricates (vowels) said correctly give their tail only roughly.
 RELEASE_MARGIN = 1.5
 
 
@@ -117,12 +118,22 @@ def contrast_named(results: list[dict]) -> float | None:
     return float(np.floor(min(lowest) * 100 - 1e-6) / 100) if lowest else None
 
 
+def beyond_correct(results: list[dict], key: str, sign: float) -> float | None:
+    """A per-phone difference judged apart (by_phone[key], log units; sign +1: named above, -1:
+    below), named at RELEASE_MARGIN times every correct result's farthest on that side (its
+    magnitude, two decimals, rounded up); None without such phones."""
+    values = [sign * p[key] for r in results if r["correct"] for p in r.get("by_phone", ()) if p.get(key) is not None]
+    return up(RELEASE_MARGIN * max(max(values), 0.01)) if values else None
+
+
 def release_named(results: list[dict]) -> float | None:
-    """An affricate's release named as begun without its closure (rtmri.lessons.release.RELEASE_NAMED,
-    log units): RELEASE_MARGIN times every correct result's highest (two decimals, rounded up);
-    None without affricates."""
-    highest = [p["release"] for r in results if r["correct"] for p in r.get("by_phone", ()) if p.get("release") is not None]
-    return up(RELEASE_MARGIN * max(max(highest), 0.01)) if highest else None
+    """An affricate's release named as begun without its closure (rtmri.lessons.release.RELEASE_NAMED)."""
+    return beyond_correct(results, "release", +1.0)
+
+
+def rounding_named(results: list[dict]) -> float | None:
+    """A /ɯ/ named as rounded (rtmri.lessons.rounding.ROUNDING_NAMED: its F2 ratio's log below the reference's)."""
+    return beyond_correct(results, "rounding", -1.0)
 
 
 def main(argv: list[str]) -> int:
@@ -132,9 +143,9 @@ def main(argv: list[str]) -> int:
     merged = contrast_named(results)
     if merged is not None:
         print(f"CONTRAST_NAMED = {merged:.2f}")
-    released = release_named(results)
-    if released is not None:
-        print(f"RELEASE_NAMED = {released:.2f}")
+    for name, value in (("RELEASE_NAMED", release_named(results)), ("ROUNDING_NAMED", rounding_named(results))):
+        if value is not None:
+            print(f"{name} = {value:.2f}")
     return 0
 
 
