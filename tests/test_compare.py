@@ -236,6 +236,12 @@ def test_recent_frames_cut_an_attempt_by_its_samples_and_forget_a_restarted_sess
     assert recent.cut(start, 36 * 640) == [(32, "jpeg", bytes([32])), (34, "jpeg", bytes([34])), (35, "jpeg", bytes([35]))]
     recent.push(2, "png", b"again")  # the microphone started again: its frames count from 0
     assert recent.cut(0, 640 * 40) == [(2, "png", b"again")]
+    # with epochs: a new stream clears at once, and a stopped stream's late frames are not taken for it
+    recent = RecentFrames()
+    recent.push(7, "jpeg", b"old", epoch=1)
+    recent.push(8, "jpeg", b"new", epoch=2)
+    recent.push(9, "jpeg", b"late", epoch=1)
+    assert recent.cut(0, 640 * 20) == [(8, "jpeg", b"new")]
 
 
 def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine, monkeypatch):
@@ -275,7 +281,7 @@ def test_the_page_gets_its_comparison_or_a_reason(tmp_path, engine, monkeypatch)
         for start in range(0, len(wav), 1600):  # the microphone, 0.1 s at a time, after 1 s of silence
             comparer.audio(learner, 16000 + start, wav[start : start + 1600])
         for index in range(25, 25 + len(wav) // 640, 2):  # its live frames (from 16000 samples: frame 25), every other one
-            comparer.frame(learner, index, "png", f"live {index - 25}".encode())
+            comparer.frame(learner, index, "png", f"live {index - 25}".encode(), 1)
         itself = await ask(learner, {"reference": reference.id, "start": 16000, "end": 16000 + len(wav), "id": 7})
         again = await ask(learner, {"reference": reference.id, "start": 16000, "end": 16000 + len(wav), "id": 8})
         unknown = await ask(learner, {"reference": "99", "start": 16000, "end": 17000})

@@ -65,7 +65,7 @@ class RecordingComparer:
     def __init__(self) -> None:
         self.handed: list = []
 
-    def request(self, client, request) -> None:
+    def request(self, client, request, frames=None) -> None:
         self.handed.append((client, request))
 
     def answer(self, k: int) -> None:
@@ -75,7 +75,7 @@ class RecordingComparer:
     def audio(self, client, offset, samples) -> None:
         pass
 
-    def frame(self, client, index, codec, image) -> None:
+    def frame(self, client, index, codec, image, epoch) -> None:
         pass
 
     def leave(self, client) -> None:
@@ -409,13 +409,13 @@ class EchoComparer:
     def audio(self, client, offset, samples) -> None:
         self.samples[client] = self.samples.get(client, 0) + len(samples)
 
-    def frame(self, client, index, codec, image) -> None:
-        self.frames.setdefault(client, []).append([index, codec, image.decode()])
+    def frame(self, client, index, codec, image, epoch) -> None:
+        raise AssertionError("the comparing process is handed each attempt's frames with its request")
 
-    def request(self, client, request) -> None:
+    def request(self, client, request, frames=None) -> None:
         asyncio.get_running_loop().call_later(0.05, client.say, control(
-            COMPARISON, id=request["id"], samples=self.samples.get(client, 0), frames=self.frames.get(client, []),
-            pid=os.getpid(), nice=os.nice(0)))
+            COMPARISON, id=request["id"], samples=self.samples.get(client, 0),
+            frames=[[index, codec, image.decode()] for index, codec, image in frames], pid=os.getpid(), nice=os.nice(0)))
 
     def leave(self, client) -> None:
         self.samples.pop(client, None)
@@ -439,7 +439,7 @@ def test_the_remote_comparer_compares_in_a_lower_priority_process_and_answers_ea
                 for chunk in range(8):
                     comparer.audio(client, 320 * chunk, np.zeros(320, np.float32))
                 for index in range(4):  # live frames 0-3 at samples 0, 640, 1280, 1920
-                    comparer.frame(client, index, "jpeg", f"{k}:{index}".encode())
+                    comparer.frame(client, index, "jpeg", f"{k}:{index}".encode(), 1)
                 comparer.request(client, {"id": k, "start": 640, "end": 640 * (k + 2)})  # only the attempt goes
             comparer.leave(clients[2])  # gone before its answer: nothing is said to it
             deadline = time.monotonic() + 20

@@ -671,10 +671,10 @@ class RecordingComparer:
     def audio(self, client, offset, samples):
         self.samples += len(samples)
 
-    def frame(self, client, index, codec, image):
+    def frame(self, client, index, codec, image, epoch):
         self.frames.append([index, codec, len(image)])
 
-    def request(self, client, request):
+    def request(self, client, request, frames=None):
         client.say(protocol.control(protocol.COMPARISON, id=request.get("id"), heard=self.samples, frames=self.frames))
 
     def leave(self, client):

@@ -370,7 +370,7 @@ def phone_segments(key: str, times, severity, reference, attempt, phones, closed
     """The phones over which the articulator's severity is 1 or more on average (phones make a
     difference steadier than single frames do). A glottal consonant (/h/) is not one of them: no
     articulator of the tract makes it, the tract holds its neighbours' shapes, and a difference
-    there is theirs (named at them; it still counts in the score)."""
+    there is theirs (it still counts in the score)."""
     out = []
     for entry in phones:
         if entry["phone"] in R.GLOTTAL:

@@ -26,7 +26,9 @@ import soundfile
 from rtmri import RtmriError
 from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE
-from rtmri.lessons.articulators import Articulation, articulate
+from rtmri.lessons import rounding
+from rtmri.lessons.activity import activity, check_attempt
+from rtmri.lessons.articulators import FRAMES_PER_BATCH, Articulation, articulate
 from rtmri.lessons.compare import Comparison, compare
 from rtmri.lessons.grid import bundle_grid
 from rtmri.lessons.lesson import read_lessons
@@ -66,18 +68,20 @@ class LessonComparer:
     def audio(self, client, offset: int, samples: np.ndarray) -> None:
         self.recent.setdefault(client, RecentAudio()).push(offset, samples)
 
-    def frame(self, client, index: int, codec: str, image: bytes) -> None:
-        self.live.setdefault(client, RecentFrames()).push(index, codec, image)
+    def frame(self, client, index: int, codec: str, image: bytes, epoch: int) -> None:
+        self.live.setdefault(client, RecentFrames()).push(index, codec, image, epoch)
 
     def leave(self, client) -> None:
         self.recent.pop(client, None)
         self.live.pop(client, None)
 
-    def request(self, client, request: dict) -> None:
-        """Answer a compare request later, with client.say (from the event loop)."""
+    def request(self, client, request: dict, frames: list | None = None) -> None:
+        """Answer a compare request later, with client.say (from the event loop). frames: the
+        attempt's live frames (index, codec, picture) as cut by a RemoteComparer; else this
+        comparer's own."""
         ident = request.get("id") if isinstance(request.get("id"), (int, str)) else None
         try:
-            attempt, key, (reference, lesson), live = self._inputs(client, request)
+            attempt, key, (reference, lesson), live = self._inputs(client, request, frames)
         except RtmriError as exc:
             client.say(control(COMPARISON, id=ident, error=str(exc)))
             return
@@ -97,7 +101,7 @@ class LessonComparer:
 
         future.add_done_callback(deliver)
 
-    def _inputs(self, client, request: dict):
+    def _inputs(self, client, request: dict, frames: list | None = None):
         """(the attempt's audio, the reference's id, (its audio, its lesson), its live frames by the
         attempt's frame number); RtmriError naming what is wrong."""
         if client in self.busy:
@@ -114,24 +118,26 @@ class LessonComparer:
         attempt = self.recent.get(client, RecentAudio()).cut(start, end)
         if attempt is None:
             raise RtmriError("the attempt's audio is no longer on the server; record it again")
+        if frames is None:
+            frames = self.live.get(client, RecentFrames()).cut(start, end)
         first = frame_at(start)
-        live = {index - first: (codec, image) for index, codec, image in self.live.get(client, RecentFrames()).cut(start, end)}
+        live = {index - first: (codec, image) for index, codec, image in frames}
         return attempt, key, entry, live
 
     def warm_up(self) -> None:
         """Draw every served reference now and compare one with itself: a class's first burst
         of attempts then pays for the attempts only (the first comparison in a process also
         loads the feature code's compiled kernels: about 1 s here, 0.1 s for every later one)."""
+        rounding.warm_up()
         compared = False
         for ident, (wav, lesson) in self.references.items():
             if wav is None:
                 continue
             try:
+                self._reference_pictures(ident, wav)
                 if not compared:
                     self._payload(wav, ident, wav, lesson)
                     compared = True
-                else:
-                    self._reference_pictures(ident, wav)
             except RtmriError as exc:  # said when a learner compares with it; the others are still warmed
                 log.warning("reference %s not warmed: %s", ident, exc)
 
@@ -149,6 +155,7 @@ class LessonComparer:
 
     def _payload(self, attempt: np.ndarray, ident: str, reference: np.ndarray, lesson: dict, live: dict | None = None) -> dict:
         """live: the attempt's live frames, frame number -> (codec, picture)."""
+        check_attempt(attempt, activity(reference))  # before the model runs on it
         by_state = self.engine.bundle.gives_state
         drawn = articulate(self.engine, attempt, self.grid, draw=not by_state)
         comparison = compare(attempt, reference, self.engine, self.grid, tuple(lesson.get("phones") or ()),
@@ -162,7 +169,10 @@ class LessonComparer:
         """The attempt's picture at each reference frame: its live frame, else drawn from its state now."""
         shown = np.clip(np.rint(comparison.attempt_times_s * FPS).astype(int), 0, max(len(drawn.states) - 1, 0))
         missing = sorted({int(k) for k in shown if k not in live})
-        made = dict(zip(missing, self.engine.render(drawn.states[missing]))) if missing and len(drawn.states) else {}
+        made = {}
+        for at in range(0, len(missing) if len(drawn.states) else 0, FRAMES_PER_BATCH):
+            batch = missing[at : at + FRAMES_PER_BATCH]
+            made.update(zip(batch, self.engine.render(drawn.states[batch])))
         urls = {k: jpeg_data_url(made[k]) if k in made else data_url(MIME[live[k][0]], live[k][1]) for k in set(map(int, shown))}
         return [urls[int(k)] for k in shown]
 

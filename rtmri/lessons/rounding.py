@@ -82,6 +82,7 @@ def second_formant_hz(wav: np.ndarray, start_s: float, end_s: float, ceiling_hz:
     if not found, if the vowel is shorter than MIN_VOWEL_S or does not stand CLEAR_DB above the
     recording's floor."""
     rate = int(2 * ceiling_hz)
+    start_s, end_s = max(start_s, 0.0), min(end_s, len(wav) / SAMPLE_RATE)
     lo, hi = max(int((start_s - FRAME_S) * SAMPLE_RATE), 0), min(int((end_s + FRAME_S) * SAMPLE_RATE), len(wav))
     if end_s - start_s < MIN_VOWEL_S or hi - lo < FRAME_S * SAMPLE_RATE:
         return None
@@ -101,14 +102,16 @@ def second_formant_hz(wav: np.ndarray, start_s: float, end_s: float, ceiling_hz:
     return float(np.median(found)) if found else None
 
 
-def front_f2(wav, spans, ceiling_hz: float, floor: float) -> float | None:
-    """F2 of the first front vowel quality present (/e/, else /i/): the median over its occurrences."""
-    for qualities in FRONT:
-        values = [second_formant_hz(wav, start, end, ceiling_hz, floor) for phone, start, end in spans if phone in qualities]
-        values = [v for v in values if v]
-        if values:
-            return float(np.median(values))
-    return None
+def front_f2(wav, spans, qualities, ceiling_hz: float, floor: float) -> float | None:
+    """F2 of a front vowel quality (the median over its occurrences), None where none was measured."""
+    values = [second_formant_hz(wav, start, end, ceiling_hz, floor) for phone, start, end in spans if phone in qualities]
+    values = [v for v in values if v]
+    return float(np.median(values)) if values else None
+
+
+def warm_up() -> None:
+    """librosa's LPC compiles on its first call (about 2 s): do it before the first learner asks."""
+    frame_formants(np.random.default_rng(0).normal(size=int(FRAME_S * 2 * REFERENCE_CEILING_HZ)), int(2 * REFERENCE_CEILING_HZ))
 
 
 def roundings(reference_wav: np.ndarray, attempt_wav: np.ndarray, phones, starts_s: np.ndarray, ends_s: np.ndarray,
@@ -119,11 +122,14 @@ def roundings(reference_wav: np.ndarray, attempt_wav: np.ndarray, phones, starts
         return []
     theirs_ceiling = REFERENCE_CEILING_HZ * warp
     our_floor, their_floor = floor_db(reference_wav), floor_db(attempt_wav)
-    reference_front = front_f2(reference_wav, [(p["phone"], p["start"], p["end"]) for p in phones], REFERENCE_CEILING_HZ,
-                               our_floor)
-    attempt_front = front_f2(attempt_wav, [(p["phone"], s, e) for p, s, e in zip(phones, starts_s, ends_s)], theirs_ceiling,
-                             their_floor)
-    if not reference_front or not attempt_front:
+    ours_spans = [(p["phone"], p["start"], p["end"]) for p in phones]
+    theirs_spans = [(p["phone"], s, e) for p, s, e in zip(phones, starts_s, ends_s)]
+    for qualities in FRONT:  # the first front vowel both recordings let measure: the same yardstick for both
+        reference_front = front_f2(reference_wav, ours_spans, qualities, REFERENCE_CEILING_HZ, our_floor)
+        attempt_front = front_f2(attempt_wav, theirs_spans, qualities, theirs_ceiling, their_floor)
+        if reference_front and attempt_front:
+            break
+    else:
         return []
     out = []
     for i in targets:

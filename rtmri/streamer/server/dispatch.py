@@ -33,11 +33,13 @@ class Comparer(Protocol):
     def audio(self, client, offset: int, samples: np.ndarray) -> None:
         """A joined client's audio message (what an attempt is cut from)."""
 
-    def frame(self, client, index: int, codec: str, image: bytes) -> None:
-        """A live frame the client was sent (what an attempt's pictures are taken from)."""
+    def frame(self, client, index: int, codec: str, image: bytes, epoch: int) -> None:
+        """A live frame the client was sent, of its microphone stream epoch (what an attempt's pictures are taken from)."""
 
-    def request(self, client, request: dict) -> None:
-        """A compare request: answer it, now or later, with client.say(control(COMPARISON, ...))."""
+    def request(self, client, request: dict, frames: list | None = None) -> None:
+        """A compare request: answer it, now or later, with client.say(control(COMPARISON, ...)).
+        frames: the attempt's live frames (index, codec, picture) where the caller cut them
+        already (a comparer in a process of its own); else the comparer's own."""
 
     def leave(self, client) -> None:
         """A client is gone."""

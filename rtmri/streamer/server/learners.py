@@ -108,7 +108,7 @@ class Learners:
         self._task: asyncio.Task | None = None
         self.passes = 0
         self.batch_sizes: list[int] = []  # windows per pass, recent passes
-        self.on_frame = None  # (client, index, codec, image) of each frame sent: the comparer's (dispatch)
+        self.on_frame = None  # (client, index, codec, image, epoch) of each frame sent: the comparer's (dispatch)
 
     # --- the mode's interface, on the event loop ---------------------------------------
 
@@ -217,7 +217,7 @@ class Learners:
                 for header, image in messages:
                     session.client.offer(header, image)
                     if self.on_frame is not None:
-                        self.on_frame(session.client, header.index, header.codec, image)
+                        self.on_frame(session.client, header.index, header.codec, image, stream.epoch)
                 if waiting:
                     self._schedule(stream)  # its turn comes in the next pass
                 elif stream.flushed:

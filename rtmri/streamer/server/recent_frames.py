@@ -17,15 +17,20 @@ MIME = {"jpeg": "image/jpeg", "png": "image/png"}  # a live frame's codec -> its
 
 class RecentFrames:
     """The last ``KEPT_S`` seconds of a session's live frames (codec, encoded picture), by
-    index. A session whose indices start again (a new microphone stream) forgets what came before."""
+    index, of its newest microphone stream (epoch): a new stream forgets what came before, and a
+    stopped stream's last frames, arriving late, are not taken for the new one's."""
 
     def __init__(self, seconds: float = KEPT_S) -> None:
         self.limit = int(seconds * FPS)
         self.frames: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
+        self.epoch = 0
 
-    def push(self, index: int, codec: str, image: bytes) -> None:
-        if self.frames and index <= next(reversed(self.frames)):
+    def push(self, index: int, codec: str, image: bytes, epoch: int = 0) -> None:
+        if epoch < self.epoch:
+            return
+        if epoch > self.epoch or (self.frames and index <= next(reversed(self.frames))):
             self.frames.clear()
+            self.epoch = epoch
         self.frames[index] = (codec, image)
         while len(self.frames) > self.limit:
             self.frames.popitem(last=False)

@@ -64,20 +64,21 @@ class RemoteComparer:
     def audio(self, client, offset: int, samples) -> None:
         self._recent.setdefault(client, RecentAudio()).push(offset, samples)
 
-    def frame(self, client, index: int, codec: str, image: bytes) -> None:
-        self._frames.setdefault(client, RecentFrames()).push(index, codec, image)
+    def frame(self, client, index: int, codec: str, image: bytes, epoch: int) -> None:
+        self._frames.setdefault(client, RecentFrames()).push(index, codec, image, epoch)
 
-    def request(self, client, request: dict) -> None:
-        """The attempt's audio and live frames (when the request names a span still kept), then
-        the request: the comparer in the other process says what is wrong with any other."""
+    def request(self, client, request: dict, frames: list | None = None) -> None:
+        """The attempt's audio (when the request names a span still kept), then the request with
+        the attempt's live frames: the comparer in the other process says what is wrong with any other."""
         ident = self._id(client)
         start, end = request.get("start"), request.get("end")
+        frames = []
         if isinstance(start, int) and isinstance(end, int) and client in self._recent:
             attempt = self._recent[client].cut(start, end)
             if attempt is not None:
                 self._out.put(("audio", ident, start, attempt))
-                self._out.put(("frames", ident, self._frames[client].cut(start, end) if client in self._frames else []))
-        self._out.put(("request", ident, request))
+                frames = self._frames[client].cut(start, end) if client in self._frames else []
+        self._out.put(("request", ident, request, frames))
 
     def leave(self, client) -> None:
         self._recent.pop(client, None)
@@ -165,9 +166,6 @@ async def _serve_comparer(comparer, incoming, outgoing) -> None:
         client = clients.setdefault(ident, _Client(ident, out)) if kind != "leave" else clients.pop(ident, None)
         if kind == "audio":
             comparer.audio(client, *rest)
-        elif kind == "frames":
-            for frame in rest[0]:
-                comparer.frame(client, *frame)
         elif kind == "request":
             comparer.request(client, *rest)
         elif client is not None:
