@@ -14,6 +14,7 @@ the reference it sounds there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import librosa
 import numpy as np
@@ -51,8 +52,15 @@ class Sound:
 
 
 def warped(columns: np.ndarray, warp: float) -> np.ndarray:
-    """Mel columns with the frequency axis scaled: band f gets the level at f x warp."""
-    return np.stack([np.interp(BAND_HZ * warp, BAND_HZ, column) for column in columns.T], axis=1)
+    """Mel columns with the frequency axis scaled: band f gets the level at f x warp (linear
+    between bands, the end bands beyond them: np.interp's rule, as one matrix for every column)."""
+    return warp_matrix(warp) @ columns
+
+
+@lru_cache(maxsize=len(WARPS) + 1)
+def warp_matrix(warp: float) -> np.ndarray:
+    """(bands, bands): row i interpolates the level at BAND_HZ[i] x warp from the bands."""
+    return np.stack([np.interp(BAND_HZ * warp, BAND_HZ, unit) for unit in np.eye(N_MELS)], axis=1)
 
 
 def compare_sound(reference: np.ndarray, reference_span: Activity, attempt: np.ndarray, attempt_span: Activity,
