@@ -65,7 +65,7 @@ class RecordingComparer:
     def __init__(self) -> None:
         self.handed: list = []
 
-    def request(self, client, request, frames=None) -> None:
+    def request(self, client, request, cut=None) -> None:
         self.handed.append((client, request))
 
     def answer(self, k: int) -> None:
@@ -402,20 +402,16 @@ def test_the_bound_takes_on_no_longer_wait_than_its_recent_comparisons_allow(mon
 class EchoComparer:
     """In the comparing process: answers with what it was sent, its pid and its niceness."""
 
-    def __init__(self) -> None:
-        self.samples: dict = {}
-        self.frames: dict = {}
-
     def audio(self, client, offset, samples) -> None:
-        self.samples[client] = self.samples.get(client, 0) + len(samples)
+        raise AssertionError("the comparing process is handed each attempt's audio with its request")
 
     def frame(self, client, index, codec, image, epoch) -> None:
         raise AssertionError("the comparing process is handed each attempt's frames with its request")
 
-    def request(self, client, request, frames=None) -> None:
+    def request(self, client, request, cut=None) -> None:
         asyncio.get_running_loop().call_later(0.05, client.say, control(
-            COMPARISON, id=request["id"], samples=self.samples.get(client, 0),
-            frames=[[index, codec, image.decode()] for index, codec, image in frames], pid=os.getpid(), nice=os.nice(0)))
+            COMPARISON, id=request["id"], samples=len(cut.audio) if cut.audio is not None else None,
+            frames=[[index, codec, image.decode()] for index, codec, image in cut.frames], pid=os.getpid(), nice=os.nice(0)))
 
     def leave(self, client) -> None:
         self.samples.pop(client, None)
@@ -432,7 +428,7 @@ def make_no_comparer():
 def test_the_remote_comparer_compares_in_a_lower_priority_process_and_answers_each_client():
     comparer = RemoteComparer(make_echo_comparer)
     try:
-        clients = [Client(StubSocket(), Limits()) for _ in range(3)]
+        clients = [Client(StubSocket(), Limits()) for _ in range(4)]
 
         async def scenario():
             for k, client in enumerate(clients):
@@ -443,7 +439,7 @@ def test_the_remote_comparer_compares_in_a_lower_priority_process_and_answers_ea
                 comparer.request(client, {"id": k, "start": 640, "end": 640 * (k + 2)})  # only the attempt goes
             comparer.leave(clients[2])  # gone before its answer: nothing is said to it
             deadline = time.monotonic() + 20
-            while not all(c.controls for c in clients[:2]):
+            while not all(c.controls for c in (clients[0], clients[1], clients[3])):
                 assert time.monotonic() < deadline, "no answer from the comparing process"
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.3)
@@ -456,6 +452,7 @@ def test_the_remote_comparer_compares_in_a_lower_priority_process_and_answers_ea
         assert first["pid"] == comparer.process.pid != os.getpid()
         assert first["nice"] == os.nice(0) + NICE
         assert not clients[2].controls
+        assert json.loads(clients[3].controls[0])["samples"] is None  # its span (to 3200) was never all kept: no audio went
     finally:
         comparer.close()
         comparer.process.join(10)

@@ -674,7 +674,7 @@ class RecordingComparer:
     def frame(self, client, index, codec, image, epoch):
         self.frames.append([index, codec, len(image)])
 
-    def request(self, client, request, frames=None):
+    def request(self, client, request, cut=None):
         client.say(protocol.control(protocol.COMPARISON, id=request.get("id"), heard=self.samples, frames=self.frames))
 
     def leave(self, client):

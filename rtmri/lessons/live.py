@@ -35,7 +35,7 @@ from rtmri.lessons.lesson import read_lessons
 from rtmri.lessons.panel import data_url, jpeg_data_url, panel_payload
 from rtmri.streamer.server.protocol import COMPARISON, DEFAULT_CODEC, DEFAULT_QUALITY, control
 from rtmri.streamer.server.recent_audio import RecentAudio
-from rtmri.streamer.server.recent_frames import MIME, RecentFrames, frame_at
+from rtmri.streamer.server.recent_frames import MIME, Cut, RecentFrames, frame_at
 from rtmri.streamer.server.references import Reference, load_references
 
 log = logging.getLogger(__name__)
@@ -75,13 +75,12 @@ class LessonComparer:
         self.recent.pop(client, None)
         self.live.pop(client, None)
 
-    def request(self, client, request: dict, frames: list | None = None) -> None:
-        """Answer a compare request later, with client.say (from the event loop). frames: the
-        attempt's live frames (index, codec, picture) as cut by a RemoteComparer; else this
-        comparer's own."""
+    def request(self, client, request: dict, cut: Cut | None = None) -> None:
+        """Answer a compare request later, with client.say (from the event loop). cut: the
+        attempt's audio and live frames as a RemoteComparer cut them; else from this comparer's own."""
         ident = request.get("id") if isinstance(request.get("id"), (int, str)) else None
         try:
-            attempt, key, (reference, lesson), live = self._inputs(client, request, frames)
+            attempt, key, (reference, lesson), live = self._inputs(client, request, cut)
         except RtmriError as exc:
             client.say(control(COMPARISON, id=ident, error=str(exc)))
             return
@@ -101,7 +100,7 @@ class LessonComparer:
 
         future.add_done_callback(deliver)
 
-    def _inputs(self, client, request: dict, frames: list | None = None):
+    def _inputs(self, client, request: dict, cut: Cut | None = None):
         """(the attempt's audio, the reference's id, (its audio, its lesson), its live frames by the
         attempt's frame number); RtmriError naming what is wrong."""
         if client in self.busy:
@@ -115,14 +114,13 @@ class LessonComparer:
             raise RtmriError("compare needs whole sample offsets 0 <= start < end")
         if end - start > MAX_ATTEMPT_S * SAMPLE_RATE:
             raise RtmriError(f"an attempt may last {MAX_ATTEMPT_S:g} s at most")
-        attempt = self.recent.get(client, RecentAudio()).cut(start, end)
-        if attempt is None:
+        if cut is None:
+            cut = Cut.of(self.recent.get(client), self.live.get(client), start, end)
+        if cut.audio is None:
             raise RtmriError("the attempt's audio is no longer on the server; record it again")
-        if frames is None:
-            frames = self.live.get(client, RecentFrames()).cut(start, end)
         first = frame_at(start)
-        live = {index - first: (codec, image) for index, codec, image in frames}
-        return attempt, key, entry, live
+        live = {index - first: (codec, image) for index, codec, image in cut.frames}
+        return cut.audio, key, entry, live
 
     def warm_up(self) -> None:
         """Draw every served reference now and compare one with itself: a class's first burst

@@ -36,10 +36,10 @@ class Comparer(Protocol):
     def frame(self, client, index: int, codec: str, image: bytes, epoch: int) -> None:
         """A live frame the client was sent, of its microphone stream epoch (what an attempt's pictures are taken from)."""
 
-    def request(self, client, request: dict, frames: list | None = None) -> None:
+    def request(self, client, request: dict, cut=None) -> None:
         """A compare request: answer it, now or later, with client.say(control(COMPARISON, ...)).
-        frames: the attempt's live frames (index, codec, picture) where the caller cut them
-        already (a comparer in a process of its own); else the comparer's own."""
+        cut: the attempt's audio and live frames where the caller cut them already
+        (recent_frames.Cut: a comparer in a process of its own is handed them); else its own."""
 
     def leave(self, client) -> None:
         """A client is gone."""

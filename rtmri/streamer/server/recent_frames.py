@@ -8,9 +8,12 @@ the same owners."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from rtmri.alignment import FPS, SAMPLES_PER_FRAME
-from rtmri.streamer.server.recent_audio import KEPT_S
+from rtmri.streamer.server.recent_audio import KEPT_S, RecentAudio
 
 MIME = {"jpeg": "image/jpeg", "png": "image/png"}  # a live frame's codec -> its picture's type
 
@@ -40,6 +43,19 @@ class RecentFrames:
         offsets; a frame never sent (dropped, not made yet) is absent."""
         first, last = frame_at(start), (end - 1) // SAMPLES_PER_FRAME
         return [(index, *self.frames[index]) for index in range(first, last + 1) if index in self.frames]
+
+
+@dataclass(frozen=True)
+class Cut:
+    """An attempt as the server kept it, cut when it was asked for: its audio (None: no longer
+    kept) and its live frames (index, codec, picture)."""
+
+    audio: np.ndarray | None
+    frames: list = field(default_factory=list)
+
+    @classmethod
+    def of(cls, audio: RecentAudio | None, frames: RecentFrames | None, start: int, end: int) -> "Cut":
+        return cls(audio.cut(start, end) if audio else None, frames.cut(start, end) if frames else [])
 
 
 def frame_at(sample: int) -> int:

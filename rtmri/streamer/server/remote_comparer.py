@@ -9,7 +9,7 @@ comparer: the server still imports no lessons), `nice`d by NICE: the live frames
 the comparisons take the CPU that is left.
 
 The learners' audio and live frames stay in the server (RecentAudio, RecentFrames per client):
-a compare request sends its attempt's audio and pictures, cut from there, and then the request, through a pipe, by a thread of their own so
+a compare request goes with its attempt's audio and pictures, cut from there (recent_frames.Cut), through a pipe, by a thread of their own so
 that the event loop never waits on it (relaying every audio message cost the server about a
 tenth of its CPU with twelve learners); what the comparer says to a
 client comes back the same way and is said to the real client on the event loop. When the
@@ -26,7 +26,7 @@ import queue
 import threading
 
 from rtmri.streamer.server.recent_audio import RecentAudio
-from rtmri.streamer.server.recent_frames import RecentFrames
+from rtmri.streamer.server.recent_frames import Cut, RecentFrames
 
 log = logging.getLogger("rtmri.serve")
 NICE = 10
@@ -67,18 +67,13 @@ class RemoteComparer:
     def frame(self, client, index: int, codec: str, image: bytes, epoch: int) -> None:
         self._frames.setdefault(client, RecentFrames()).push(index, codec, image, epoch)
 
-    def request(self, client, request: dict, frames: list | None = None) -> None:
-        """The attempt's audio (when the request names a span still kept), then the request with
-        the attempt's live frames: the comparer in the other process says what is wrong with any other."""
-        ident = self._id(client)
+    def request(self, client, request: dict, cut: Cut | None = None) -> None:
+        """The request with the attempt's audio and live frames cut here (none when the span is
+        not kept, or not a span): the comparer in the other process says what is wrong."""
         start, end = request.get("start"), request.get("end")
-        frames = []
-        if isinstance(start, int) and isinstance(end, int) and client in self._recent:
-            attempt = self._recent[client].cut(start, end)
-            if attempt is not None:
-                self._out.put(("audio", ident, start, attempt))
-                frames = self._frames[client].cut(start, end) if client in self._frames else []
-        self._out.put(("request", ident, request, frames))
+        spans = isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and not isinstance(end, bool)
+        cut = Cut.of(self._recent.get(client), self._frames.get(client), start, end) if spans else Cut(None)
+        self._out.put(("request", self._id(client), request, cut))
 
     def leave(self, client) -> None:
         self._recent.pop(client, None)
@@ -164,9 +159,7 @@ async def _serve_comparer(comparer, incoming, outgoing) -> None:
     def handle(message) -> None:
         kind, ident, *rest = message
         client = clients.setdefault(ident, _Client(ident, out)) if kind != "leave" else clients.pop(ident, None)
-        if kind == "audio":
-            comparer.audio(client, *rest)
-        elif kind == "request":
+        if kind == "request":
             comparer.request(client, *rest)
         elif client is not None:
             comparer.leave(client)
