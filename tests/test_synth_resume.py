@@ -89,6 +89,28 @@ def test_a_different_request_does_not_resume_an_unfinished_corpus(tmp_path, caps
     assert "unfinished" in error and "seed 1 there, 2 asked" in error and "--overwrite" in error
 
 
+def test_a_sample_of_speakers_is_what_the_whole_corpus_holds_and_grows_into_it(synth_corpus, tmp_path, capsys):
+    out = tmp_path / "corpus"
+    args = ["synth", str(out), "--seed", str(SYNTH_SEED), *SYNTH_ARGS]
+    assert rtmri([*args, "--only", "spk02"]) == 0
+    sample = _files(out)
+    assert sample and all(name.startswith("spk02/") for name in sample)
+    whole = _files(synth_corpus)
+    assert sample == {name: data for name, data in whole.items() if name.startswith("spk02/")}
+    assert layout.read_manifest(out)["only"] == ["spk02"]
+
+    assert rtmri(args) == 0  # the same command without --only makes the rest
+    assert "resuming" in capsys.readouterr().err
+    assert _files(out) == whole
+    assert _manifest_without_timing(out) == _manifest_without_timing(synth_corpus)
+
+
+def test_a_sample_naming_an_unknown_speaker_is_refused(tmp_path, capsys):
+    assert rtmri(["synth", str(tmp_path / "c"), "--seed", str(SYNTH_SEED), *SYNTH_ARGS, "--only", "spk02,spk09"]) == 2
+    assert "spk09" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 def test_timing_by_stage_is_in_the_manifest(synth_corpus):
     timing = layout.read_manifest(synth_corpus)["timing"]
     assert timing["speech_s"] > 0

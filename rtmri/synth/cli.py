@@ -56,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the last N held-out speakers get a voice at the edge of the range (very low f0 and pressed, or very "
              "high f0 and breathy, in turn; default 0)",
     )
+    parser.add_argument(
+        "--only", type=_names, default=None, metavar="SPK1,SPK2,...",
+        help="make only these speakers of the corpus, each saying what it says in the whole corpus (a sample of a "
+             "large corpus; the same command without --only goes on to make the rest)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--grids-only", action="store_true",
@@ -69,6 +74,13 @@ def _types(text: str) -> tuple[str, ...]:
     unknown = [name for name in names if name not in TYPES]
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"{text!r}: give speaker types separated by commas, of {', '.join(TYPES)}")
+    return names
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give speaker ids separated by commas, e.g. spk001,spk002")
     return names
 
 
@@ -101,6 +113,7 @@ def main(args: argparse.Namespace) -> int:
         material=args.material,
         rates=args.rates,
         edge_voices=args.edge_voices,
+        only=args.only,
     )
     corpus = write_corpus(request)
     written = len(utterance_videos(args.out))

@@ -55,6 +55,9 @@ class CorpusRequest:
     material: str = READ  # utterances.MATERIALS
     rates: tuple[float, float] | None = None  # per-utterance speaking rate, relative (None: 0.88-1.14)
     edge_voices: int = 0  # held-out speakers with a voice at the edge of the range
+    # Make only these speakers of the corpus (a sample of a large one; not part of the plan, so the
+    # same command without it, or with other speakers, goes on from what the sample made).
+    only: tuple[str, ...] | None = None
 
     def plan(self) -> dict:
         """What fixes the corpus's content (plan.json): not the workers, not the progress bar."""
@@ -73,14 +76,19 @@ def write_corpus(request: CorpusRequest) -> dict:
                           request.edge_voices)
     plan_jobs(drawn, request.minutes, request.seed, request.eval_sentences, str(request.out),  # bad phones: before any work
               request.material, request.rates)
+    chosen = sample_of(drawn, request.only)
     resuming = prepare_output(request.out, request.overwrite, request.plan())
-    speakers, skipped_speakers = build_tracts(drawn, request.out, request.workers, request.progress)
+    speakers, skipped_speakers = build_tracts(chosen, request.out, request.workers, request.progress)
     for entry in skipped_speakers:
         print(f"rtmri synth: skipped speaker {entry['speaker']} ({entry['type']}): {entry['detail']}", file=sys.stderr)
-    if not any(not s.held_out for s in speakers):
+    if request.only is None and not any(not s.held_out for s in speakers):
         raise SynthError("no training speaker left: VocalTractLab could not make any of their tracts")
-    jobs = plan_jobs(speakers, request.minutes, request.seed, request.eval_sentences, str(request.out), request.material,
-                     request.rates)
+    # A sample plans with every drawn speaker, so each of its speakers says what it says in the whole corpus.
+    built = {s.id: s for s in speakers}
+    skipped_ids = {entry["speaker"] for entry in skipped_speakers}
+    planned = [built.get(s.id, s) for s in drawn if s.id not in skipped_ids]
+    jobs = [job for job in plan_jobs(planned, request.minutes, request.seed, request.eval_sentences, str(request.out),
+                                     request.material, request.rates) if job.speaker.id in built]
     for speaker in speakers:
         folder = SpeakerFolder.of(request.out, speaker.id)
         write_json(folder.speaker_file, speaker.to_json())
@@ -110,9 +118,22 @@ def write_corpus(request: CorpusRequest) -> dict:
         "skipped_speakers": skipped_speakers,
         "timing": stage_seconds(results),
     }
+    if request.only is not None:
+        corpus["only"] = sorted(built)
     write_json(manifest_file(request.out), corpus)
     shutil.rmtree(partial_dir(request.out), ignore_errors=True)
     return corpus
+
+
+def sample_of(drawn: list[Speaker], only: tuple[str, ...] | None) -> list[Speaker]:
+    """The drawn speakers named by --only (all of them without it); an unknown name is an error."""
+    if only is None:
+        return drawn
+    unknown = sorted(set(only) - {s.id for s in drawn})
+    if unknown:
+        raise SynthError(f"--only names speakers this corpus does not have: {', '.join(unknown)} "
+                         f"(it has {drawn[0].id} to {drawn[-1].id})")
+    return [s for s in drawn if s.id in only]
 
 
 def stage_seconds(results: list[JobResult]) -> dict:
@@ -175,8 +196,12 @@ def prepare_output(out: Path, overwrite: bool, plan: dict) -> bool:
 
 
 def unfinished_plan(out: Path) -> dict | None:
-    """The plan of an interrupted synthesis in out (None: none, or the corpus is complete)."""
-    if manifest_file(out).exists():
+    """The plan of an interrupted synthesis in out (None: none, or the corpus is complete). A
+    sample (--only) is an unfinished corpus."""
+    try:
+        if manifest_file(out).exists() and "only" not in read_object(manifest_file(out)):
+            return None
+    except CorpusFileError:
         return None
     try:
         return read_object(plan_file(out))
