@@ -254,3 +254,20 @@ def test_a_phone_head_trains_beside_the_inverter_resumes_and_stays_out_of_the_bu
     resumed = torch.load(run / "checkpoints/last.pt", map_location="cpu", weights_only=False)
     assert resumed["global_step"] == 6 and not torch.equal(resumed["phone_head"]["weight"], head["weight"])
     assert not any(k.startswith("phone") for k in resumed["state_dict"])
+
+
+def test_a_renderer_learns_from_a_teacher_renderer_and_records_it(data, tmp_path):
+    """`rtmri train renderer --teacher CKPT --distill-weight 1`: the loss is the teacher's
+    frames alone; a narrower student of the shipped renderer (the renderer to serve a class)."""
+    from rtmri.demo import shipped
+    from rtmri.training.models.checkpoints import read_checkpoint
+
+    teacher = shipped().checkpoint.parent / "renderer.pt"
+    out = tmp_path / "student"
+    assert rtmri(["train", "renderer", str(data), "--out", str(out), "--width", "0.0625", "--teacher", str(teacher),
+                  "--distill-weight", "1", "--steps", "2", "--eval-every", "2", "--eval-samples", "4", "--batch-size", "2",
+                  "--num-workers", "0", "--no-progress", "--no-tensorboard"]) == 0
+    train = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["split"] == "train"]
+    assert train and all(r["loss"] == r["distill"] != r["l1"] for r in train)
+    recorded = read_checkpoint(out / "checkpoints/last.pt")["teacher"]
+    assert recorded["path"] == str(teacher.resolve()) and recorded["width"] == 0.125

@@ -97,7 +97,24 @@ class SyncNetConfig(CommonConfig):
 
 
 @dataclass
-class GeneratorConfig(CommonConfig):
+class DistillConfig(CommonConfig):
+    """A run that draws frames and may learn them from a teacher of its kind (rtmri.training.distill)."""
+
+    teacher: str = _opt("", "a checkpoint of this kind (any width; same channels, image size and lookahead) to distil: the L1 target "
+                        "becomes (1 - W) L1(truth) + W L1(teacher's frames)")
+    distill_weight: float = _opt(0.0, "weight W of the teacher's frames in the L1 target (with --teacher)")
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 <= self.distill_weight <= 1:
+            raise ConfigError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if bool(self.teacher) != (self.distill_weight > 0):
+            raise ConfigError("distillation needs both --teacher CHECKPOINT and --distill-weight W > 0 "
+                              f"(got teacher {self.teacher!r}, distill_weight {self.distill_weight})")
+
+
+@dataclass
+class GeneratorConfig(DistillConfig):
     syncnet: str = _opt("", "the SyncNet expert checkpoint (ours or wav2lip's lipsync_expert.pth)")
     init_disc: str = _opt("scratch", "initial quality discriminator: 'scratch' or a public wav2lip disc checkpoint")
     sync_weight: float = _opt(0.03, "weight s of the sync loss, once the validation sync loss is below sync_threshold")
@@ -109,9 +126,6 @@ class GeneratorConfig(CommonConfig):
     masked_input: str = _opt("reference", "upper half of the masked face input: 'reference' (what streaming has) or 'target' (wav2lip's recipe)")
     init_any_width: bool = _opt(False, "allow --init from a generator checkpoint of ours at half this width: widened so that it computes the "
                                 "same function (Net2WiderNet, each layer kept or doubled)")
-    teacher: str = _opt("", "a generator checkpoint (any width; same channels, image size and lookahead) to distil: the L1 target becomes "
-                        "(1 - W) L1(truth) + W L1(teacher's frames)")
-    distill_weight: float = _opt(0.0, "weight W of the teacher's frames in the L1 target (with --teacher)")
     kind = "generator"
 
     def validate(self) -> None:
@@ -122,11 +136,6 @@ class GeneratorConfig(CommonConfig):
             raise ConfigError("the generator needs a SyncNet expert: --syncnet CHECKPOINT (or --sync-weight 0)")
         if self.sample_every < 1 or self.sample_count < 0:
             raise ConfigError("sample_every must be >= 1 and sample_count >= 0")
-        if not 0 <= self.distill_weight <= 1:
-            raise ConfigError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
-        if bool(self.teacher) != (self.distill_weight > 0):
-            raise ConfigError("distillation needs both --teacher CHECKPOINT and --distill-weight W > 0 "
-                              f"(got teacher {self.teacher!r}, distill_weight {self.distill_weight})")
 
 
 @dataclass
@@ -188,7 +197,7 @@ class InverterConfig(CommonConfig):
 
 
 @dataclass
-class RendererConfig(CommonConfig):
+class RendererConfig(DistillConfig):
     """The articulatory model's state-to-picture network (rtmri.training.models.articulatory.Renderer)."""
 
     width: float = _opt(0.125, "channel width multiplier of the encoder-decoder")

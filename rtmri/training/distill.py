@@ -1,8 +1,8 @@
-"""Distillation of a teacher generator into the one being trained (``--teacher CKPT
---distill-weight W``): the L1 target becomes (1 - W) L1(out, truth) + W L1(out, teacher),
-the teacher's frames made from the same inputs.
+"""Distillation of a teacher into the frame-drawing network being trained, a generator or a
+renderer (``--teacher CKPT --distill-weight W``): the L1 target becomes (1 - W) L1(out,
+truth) + W L1(out, teacher), the teacher's frames made from the same inputs.
 
-The teacher may have any width (e.g. a wider network distilled into the shipped 0.125),
+The teacher may have any width (e.g. a wider network distilled into a narrower one),
 but must see the same inputs and make the same frames: channel count, image size and
 lookahead as the run's. It is loaded once, in eval mode (its batch norm uses its running
 statistics, i.e. the function it was exported with), and never gets a gradient.
@@ -22,18 +22,19 @@ SHARED_FIELDS = ("in_channels", "image_size", "lookahead_ms")
 
 
 class Teacher:
-    """A frozen generator whose frames the student learns to reproduce."""
+    """A frozen network of the run's kind whose frames the student learns to reproduce."""
 
-    def __init__(self, path: str | Path, run_meta: dict, device: str | torch.device = "cpu") -> None:
+    def __init__(self, path: str | Path, run_meta: dict, device: str | torch.device = "cpu", kind: str = "generator") -> None:
         self.path = str(path)
-        self.model, self.meta = load_model(path, "generator", device)
+        self.model, self.meta = load_model(path, kind, device)
         shared = {name: run_meta[name] for name in SHARED_FIELDS}
         check_compatible({name: self.meta[name] for name in SHARED_FIELDS}, shared, f"--teacher {path}")
         self.model.requires_grad_(False)
 
     @torch.no_grad()
-    def __call__(self, audio_windows: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
-        return self.model(audio_windows, face)
+    def __call__(self, driver: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
+        """driver: the audio windows (a generator) or the states (a renderer)."""
+        return self.model(driver, face)
 
     def record(self) -> dict:
         """What a checkpoint keeps of the teacher."""

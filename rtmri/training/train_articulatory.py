@@ -13,7 +13,9 @@ is not averaged away), plus ``phone_weight`` x a phone classification from the G
 phones anchor the features to what is said rather than to who says it).
 
 Renderer: one frame, its true state (with noise) drawn on its speaker's grid and a
-reference frame of the same speaker (rtmri.training.data.RenderSamples); L1 to the frame.
+reference frame of the same speaker (rtmri.training.data.RenderSamples); L1 to the frame
+(with ``--teacher``, to the frame and to a teacher renderer's drawing of the same input:
+rtmri.training.distill).
 It needs no audio: every frame of every corpus with states serves.
 
 The loop, checkpoints, resume, early stopping and logs are TrainingRun's (rtmri.training.loop).
@@ -33,6 +35,7 @@ from rtmri.articulation import state as S
 from rtmri.audio import loud_columns
 from rtmri.clips import ClipDataset, DatasetError
 from rtmri.training.config import InverterConfig, RendererConfig
+from rtmri.training.distill import Teacher, distill_loss, l1_target
 from rtmri.training.data import NO_PHONE, PHONE_CLASSES, RenderSamples, StateSamples
 from rtmri.training.loop import Hooks, OneOptimizerRun
 from rtmri.training.models.articulatory import Inverter, Renderer
@@ -212,6 +215,7 @@ class RendererRun(OneOptimizerRun):
         self.train_set.state_noise_mm = cfg.state_noise_mm
         self.net = Renderer(cfg.width, cfg.in_channels).to(self.rt.device)
         self.model = self.rt.wrap(self.net)
+        self.teacher = Teacher(cfg.teacher, self.meta, self.rt.device, RENDERER_KIND) if cfg.teacher else None
         self.make_optimizer()
 
     @property
@@ -244,10 +248,16 @@ class RendererRun(OneOptimizerRun):
         self.model.train()
         with self.autocast():
             drawn = self.model(states, face)
-        loss = F.l1_loss(drawn.float(), frames)
+            distill = distill_loss(drawn, self.teacher(states, face)) if self.teacher is not None else None
+        l1 = F.l1_loss(drawn.float(), frames)
+        loss = l1_target(l1, distill, self.cfg.distill_weight)
         value = self.guard(loss, "renderer L1")
         self.optimize(loss)
-        return {"loss": value}
+        return {"loss": value, "l1": float(l1.detach()), **({} if distill is None else {"distill": float(distill.detach())})}
+
+    def checkpoint_extra(self) -> dict:
+        extra = super().checkpoint_extra()
+        return extra if self.teacher is None else {**extra, "teacher": self.teacher.record()}
 
     @torch.no_grad()
     def evaluate(self) -> dict:
