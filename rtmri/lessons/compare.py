@@ -291,9 +291,9 @@ def differences(times, speech, severity, unlike, lengths, merged, released, roun
         found = [s for a in ARTICULATORS for s in runs(a.key, times, speech, severity[a.key], ref.curves[a.key],
                                                        attempt[a.key] / scale[a.key], phones, closed)]
     found += length_segments(lengths, ref, attempt, times, at_least)
-    found += contrast_segments(merged, phones, ref, attempt, times, at_least)
-    found += release_segments(released, phones, ref, attempt, times, at_least)
-    found += rounding_segments(rounded, phones, ref, attempt, times, at_least)
+    found += finding_segments(merged, phones, ref, attempt, times, at_least, describe_merge, SOUND)
+    found += finding_segments(released, phones, ref, attempt, times, at_least, describe_release, ARTICULATION, at_start=True)
+    found += finding_segments(rounded, phones, ref, attempt, times, at_least, describe_rounding, SOUND, articulator="lips")
     found += sound_segments(phones or speech_phones(unlike, speech, times), unlike, ref, attempt, times, found, at_least)
     return sorted(found, key=lambda s: -s.severity)
 
@@ -529,58 +529,49 @@ def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict,
     return out
 
 
-def contrast_segments(merged: list, phones, ref: Articulation, attempt: dict, times, at_least: float) -> list[Segment]:
-    """Vowels said like another the reference keeps apart (rtmri.lessons.contrast): named at the
-    vowel that moved, with the articulator at its place."""
+def finding_segments(findings, phones, ref: Articulation, attempt: dict, times, at_least: float, describe, kind: str,
+                     at_start: bool = False, articulator: str | None = None) -> list[Segment]:
+    """Findings at a reference phone (each with its phone_index and severity: a merged vowel, a
+    release, a rounding) of at_least this severity: a difference over the phone, with the
+    articulator at its place (or the one given), its peak in the phone's middle (or at its
+    start), in the words of describe(phone, articulator, finding) -> (English, Japanese)."""
     out = []
-    for found in merged:
+    for found in findings:
         if found.severity < at_least:
             continue
         entry = phones[found.phone_index]
         frames = frames_of(entry, times)
-        key = articulator_of(entry["phone"], ref, frames)
-        name, like = ipa(entry["phone"]), ipa(found.said_like)
-        text = (f"/{name}/ sounded like /{like}/ (the reference keeps them apart)",
-                f"/{name}/ が /{like}/ のように聞こえました（お手本では区別されています）")
-        out.append(phone_segment(entry, frames, key, int(frames[len(frames) // 2]), ref, attempt, text, found.severity, SOUND))
+        key = articulator or articulator_of(entry["phone"], ref, frames)
+        peak = int(frames[0] if at_start else frames[len(frames) // 2])
+        text = describe(entry["phone"], key, found)
+        out.append(phone_segment(entry, frames, key, peak, ref, attempt, text, found.severity, kind))
     return out
 
 
-def release_segments(released, phones, ref: Articulation, attempt: dict, times, at_least: float) -> list[Segment]:
-    """Affricates begun without their closure (rtmri.lessons.release): named at the phone, with the
-    articulator that closes there."""
-    out = []
-    for found in released:
-        if found.severity < at_least:
-            continue
-        entry = phones[found.phone_index]
-        frames = frames_of(entry, times)
-        key = articulator_of(entry["phone"], ref, frames)
-        name = ipa(entry["phone"])
-        text = (f"/{name}/ began without the {BY_KEY[key].en} closing first: its hiss swelled gradually, as a fricative's "
-                f"does (the reference's starts at once)",
-                f"/{name}/ の前に{BY_KEY[key].ja}が閉じていませんでした：息の音が摩擦音のように徐々に始まりました"
-                f"（お手本は一気に始まります）")
-        out.append(phone_segment(entry, frames, key, int(frames[0]), ref, attempt, text, found.severity, ARTICULATION))
-    return out
+def describe_merge(phone: str, key: str, found) -> tuple[str, str]:
+    """A vowel said like another the reference keeps apart (rtmri.lessons.contrast)."""
+    name, like = ipa(phone), ipa(found.said_like)
+    return (f"/{name}/ sounded like /{like}/ (the reference keeps them apart)",
+            f"/{name}/ が /{like}/ のように聞こえました（お手本では区別されています）")
 
 
-def rounding_segments(rounded, phones, ref: Articulation, attempt: dict, times, at_least: float) -> list[Segment]:
-    """/ɯ/ said further back than the reference's against the front vowel (rtmri.lessons.rounding):
-    named at the vowel, with the lips (the model cannot show their rounding: it is heard)."""
-    out = []
-    for found in rounded:
-        if found.severity < at_least:
-            continue
-        entry = phones[found.phone_index]
-        frames = frames_of(entry, times)
-        name = ipa(entry["phone"])
-        text = (f"/{name}/ sounded like a rounded /u/: the lips rounded, or the tongue pulled back (Japanese /{name}/ keeps "
-                "the lips unrounded)",
-                f"/{name}/ が唇を丸めた /u/ のように聞こえました：唇が丸まったか、舌が奥に引かれています（日本語の /{name}/ "
-                "は唇を丸めません）")
-        out.append(phone_segment(entry, frames, "lips", int(frames[len(frames) // 2]), ref, attempt, text, found.severity, SOUND))
-    return out
+def describe_release(phone: str, key: str, found) -> tuple[str, str]:
+    """An affricate begun without its closure (rtmri.lessons.release)."""
+    name = ipa(phone)
+    return (f"/{name}/ began without the {BY_KEY[key].en} closing first: its hiss swelled gradually, as a fricative's "
+            f"does (the reference's starts at once)",
+            f"/{name}/ の前に{BY_KEY[key].ja}が閉じていませんでした：息の音が摩擦音のように徐々に始まりました"
+            f"（お手本は一気に始まります）")
+
+
+def describe_rounding(phone: str, key: str, found) -> tuple[str, str]:
+    """/ɯ/ said further back than the reference's against the front vowel (rtmri.lessons.rounding);
+    named with the lips: the model cannot show their rounding, it is heard."""
+    name = ipa(phone)
+    return (f"/{name}/ sounded like a rounded /u/: the lips rounded, or the tongue pulled back (Japanese /{name}/ keeps "
+            "the lips unrounded)",
+            f"/{name}/ が唇を丸めた /u/ のように聞こえました：唇が丸まったか、舌が奥に引かれています（日本語の /{name}/ "
+            "は唇を丸めません）")
 
 
 def describe_length(phone: str, paced_s: float, attempt_s: float) -> tuple[str, str]:
