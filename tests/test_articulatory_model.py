@@ -262,7 +262,7 @@ def test_a_renderer_learns_from_a_teacher_renderer_and_records_it(data, tmp_path
     from rtmri.demo import shipped
     from rtmri.training.models.checkpoints import read_checkpoint
 
-    teacher = shipped().checkpoint.parent / "renderer.pt"
+    teacher = shipped().checkpoint_of("renderer")
     out = tmp_path / "student"
     assert rtmri(["train", "renderer", str(data), "--out", str(out), "--width", "0.0625", "--teacher", str(teacher),
                   "--distill-weight", "1", "--steps", "2", "--eval-every", "2", "--eval-samples", "4", "--batch-size", "2",
@@ -271,3 +271,31 @@ def test_a_renderer_learns_from_a_teacher_renderer_and_records_it(data, tmp_path
     assert train and all(r["loss"] == r["distill"] != r["l1"] for r in train)
     recorded = read_checkpoint(out / "checkpoints/last.pt")["teacher"]
     assert recorded["path"] == str(teacher.resolve()) and recorded["width"] == 0.125
+
+
+def test_a_new_renderer_goes_into_a_bundle_that_keeps_its_inverter(data, tmp_path, capsys):
+    """`rtmri export RENDERER.pt OUT --into BUNDLE --data DATA`: the inverter graph and the
+    manifest's reference, grid and closure offsets are the bundle's; the frames the new one's."""
+    from rtmri.demo import shipped
+    from rtmri.bundle import read_manifest
+
+    assets = shipped()
+    bundle = read_manifest(assets.bundle)
+    out = tmp_path / "swapped"
+    args = ["export", str(assets.checkpoint_of("renderer")), str(out), "--into", str(assets.bundle), "--data", str(data)]
+    assert rtmri(args) == 0
+    swapped = read_manifest(out)
+    assert swapped.onnx_path.read_bytes() == bundle.onnx_path.read_bytes()
+    for field in ("reference", "input_norm", "extra"):
+        assert getattr(swapped.manifest, field) == getattr(bundle.manifest, field)
+    assert swapped.manifest.evaluation["closure_offsets"] == bundle.manifest.evaluation["closure_offsets"]
+    assert "ssim" not in swapped.manifest.evaluation  # the chain's figures were the previous renderer's
+    assert swapped.manifest.training["renderer_replaced"]["previous_onnx_sha256"] == bundle.manifest.renderer["onnx_sha256"]
+    windows = np.random.default_rng(0).uniform(-4, 0, (3, 80, bundle.window_columns)).astype(np.float32)
+    frames, states = Engine(out).run_with_state(windows)
+    shipped_frames, shipped_states = Engine(assets.bundle).run_with_state(windows)
+    assert np.array_equal(states, shipped_states)
+    assert np.abs(frames.astype(int) - shipped_frames.astype(int)).max() <= 1  # the same weights, exported again
+    assert rtmri(args) == 2 and "--overwrite" in capsys.readouterr().err
+    wav2lip = ["export", str(assets.checkpoint_of("renderer")), str(tmp_path / "w"), "--into", str(assets.wav2lip_bundle), "--data", str(data)]
+    assert rtmri(wav2lip) == 2 and "no renderer to replace" in capsys.readouterr().err

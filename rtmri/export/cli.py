@@ -28,9 +28,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--renderer", type=Path, metavar="CHECKPOINT",
                         help="with an inverter checkpoint (rtmri train inverter): the renderer checkpoint (rtmri train renderer); "
                              "writes an articulatory bundle of both")
+    parser.add_argument("--into", type=Path, metavar="BUNDLE",
+                        help="CHECKPOINT is a renderer (rtmri train renderer): write BUNDLE again with this renderer, its "
+                             "inverter, reference, grid and closure offsets kept byte for byte (--data: clips for the parity check)")
 
 
 def main(args) -> int:
+    if args.into:
+        from rtmri.export.renderer_swap import swap_renderer  # torch, as below
+
+        print(json.dumps(swap_renderer(args.checkpoint, args.out, args.into, args.data, overwrite=args.overwrite), indent=2))
+        return 0
     if args.renderer:
         from rtmri.export.articulatory import export_articulatory  # torch: `rtmri export --help` runs without it
 
