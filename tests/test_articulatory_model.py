@@ -299,3 +299,29 @@ def test_a_new_renderer_goes_into_a_bundle_that_keeps_its_inverter(data, tmp_pat
     assert rtmri(args) == 2 and "--overwrite" in capsys.readouterr().err
     wav2lip = ["export", str(assets.checkpoint_of("renderer")), str(tmp_path / "w"), "--into", str(assets.wav2lip_bundle), "--data", str(data)]
     assert rtmri(wav2lip) == 2 and "no renderer to replace" in capsys.readouterr().err
+
+
+def test_a_closure_the_state_says_is_drawn_as_a_contact():
+    """The gap regression averages a brief stop away; the closure head does not: a state whose
+    lips are closed is drawn with no gap at the lips' narrowest line, as it is scored."""
+    from rtmri.articulation.grid import grid_of_bundle
+    from rtmri.demo import shipped
+
+    engine = Engine(shipped().bundle)
+    grid = grid_of_bundle(engine.bundle.manifest)
+    lips = grid.lines_of(R.LIPS)
+    state = np.repeat(engine.states(np.full((1, 80, engine.bundle.window_columns), -4.0, np.float32)), 2, axis=0)
+    state[:, lips] = 4.0
+    state[:, lips[1]] = 2.5  # the narrowest line at the lips
+    state[:, S.CLOSED] = 0.0  # no other place closed
+    k = 2 * S.N_LINES + S.CLOSURE_PLACES.index(R.LIPS)
+    state[:, k] = [0.9, 0.1]  # said closed, said open
+    contact = S.with_closures(state, grid)
+    assert contact[0, lips[1]] == 0.0 and np.all(contact[0, np.delete(lips, 1)] == 4.0)
+    assert np.array_equal(contact[1], state[1])  # an open state is drawn as it is
+    zeroed = state[:1].copy()
+    zeroed[0, lips[1]] = 0.0
+    closed_frame, open_frame = engine.render(state)
+    assert np.array_equal(closed_frame, engine.render(zeroed)[0])
+    assert not np.array_equal(closed_frame, open_frame)
+    assert S.ArticulatoryState.from_vector(state).measures(grid).degree_mm[R.LIPS][0] == 0.0

@@ -77,12 +77,7 @@ class ArticulatoryState:
         """The state as the image measure reports a frame (no ROI intensities): so the state
         is scored with the same comparisons as pictures. A predicted closure sets the
         constriction degree of its region to 0."""
-        distance = self.gap_mm.astype(np.float64).copy()
-        for place in CLOSURE_PLACES:
-            lines = grid.lines_of(place)
-            shut = self.closed_at(place)
-            narrowest = lines[np.nanargmin(np.where(np.isfinite(distance[:, lines]), distance[:, lines], np.inf), axis=1)]
-            distance[shut, narrowest[shut]] = 0.0
+        distance = with_closures(self.to_vector(), grid)[:, GAP].astype(np.float64)
         return summarise(distance, grid, {region: np.full(len(self), np.nan) for region in R.REGIONS})
 
     def save(self, path: Path) -> None:
@@ -126,6 +121,22 @@ def from_geometry(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tupl
 
 # Per region of ``regions.REGIONS``, its lines' indices into the state's gaps (the canonical grid's order).
 REGION_LINES = tuple(np.flatnonzero(np.array(canonical_lines()[2]) == region) for region in R.REGIONS)
+
+
+def with_closures(states: np.ndarray, grid: AnalysisGrid) -> np.ndarray:
+    """(B, STATE_SIZE) state vectors with each predicted closure (probability above CLOSED_AT)
+    made a contact: no gap on the narrowest line of its place. How a state is scored
+    (ArticulatoryState.measures) and drawn (rtmri.bundle.engine): a network's gap regression
+    averages a stop's brief closure away, its closure head is trained not to."""
+    out = np.array(states, np.float32, copy=True)
+    for k, place in enumerate(CLOSURE_PLACES):
+        shut = np.flatnonzero(out[:, CLOSED][:, k] > CLOSED_AT)
+        if not len(shut):
+            continue
+        lines = grid.lines_of(place)
+        gaps = out[np.ix_(shut, lines)]
+        out[shut, lines[np.argmin(np.where(np.isfinite(gaps), gaps, np.inf), axis=1)]] = 0.0
+    return out
 
 
 def constrictions(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import onnxruntime as ort
 from rtmri.audio import N_MELS, SILENCE_VALUE, melspectrogram
 
 from rtmri.articulation.grid import AnalysisGrid, grid_of_bundle
-from rtmri.articulation.state import STATE_SIZE, StateRaster
+from rtmri.articulation.state import STATE_SIZE, StateRaster, with_closures
 from rtmri.bundle.manifest import (
     FACE_INPUT,
     FRAMES_OUTPUT,
@@ -78,13 +78,13 @@ class Engine:
             raise BundleError(f"{self.bundle.path}: manifest does not match the graph: " + "; ".join(problems))
         self.providers = self.session.get_providers()
         self._face = None if self.bundle.face_baked else face_input(self.bundle.reference_frames()[0], self.bundle.channels)
-        self._raster = None
+        self._raster = self._grid = None
         if self.bundle.gives_state:
             grid = grid_of_bundle(self.bundle.manifest)
             if grid is None:
                 raise BundleError(f"{self.bundle.path}: an articulatory bundle needs its reference speaker's analysis grid "
                                   "(manifest key 'analysis_grid'); export it again with --data")
-            self._raster = StateRaster(grid, self.image_size)
+            self._raster, self._grid = StateRaster(grid, self.image_size), grid
 
     def set_reference(self, reference: np.ndarray, grid: AnalysisGrid | None = None) -> None:
         """Draw another anatomy: a uint8 (S, S) reference frame (bundles with a face input
@@ -97,7 +97,7 @@ class Engine:
             if grid is None:
                 raise BundleError(f"{self.bundle.path}: an articulatory bundle draws the state on the reference speaker's "
                                   "analysis grid: give the grid with the reference")
-            self._raster = StateRaster(grid, self.image_size)
+            self._raster, self._grid = StateRaster(grid, self.image_size), grid
         self._face = face_input(reference, self.bundle.channels)
 
     @property
@@ -127,8 +127,9 @@ class Engine:
         return self.session.run([STATE_OUTPUT], {MEL_INPUT: np.ascontiguousarray(mel_windows, np.float32)[:, None]})[0]
 
     def render(self, states: np.ndarray) -> np.ndarray:
-        """(B, state size) states -> uint8 (B, S, S) frames of the reference anatomy (articulatory bundles)."""
-        states = np.ascontiguousarray(states, np.float32)
+        """(B, state size) states -> uint8 (B, S, S) frames of the reference anatomy (articulatory bundles);
+        a closure the state says is drawn as a contact (articulation.state.with_closures)."""
+        states = with_closures(states, self._grid)
         face = np.repeat(self._face, len(states), axis=0)
         face[:, : self.bundle.channels] = self._raster.draw(states)[:, None]
         (frames,) = self.renderer.run([FRAMES_OUTPUT], {STATE_OUTPUT: states, FACE_INPUT: face})
