@@ -325,3 +325,20 @@ def test_a_closure_the_state_says_is_drawn_as_a_contact():
     assert np.array_equal(closed_frame, engine.render(zeroed)[0])
     assert not np.array_equal(closed_frame, open_frame)
     assert S.ArticulatoryState.from_vector(state).measures(grid).degree_mm[R.LIPS][0] == 0.0
+
+
+def test_the_class_bundle_says_what_the_default_says_and_draws_it_cheaper():
+    """The shipped class bundle (`rtmri serve --mode learner --bundle rtmri/demo/assets/class`):
+    the default's inverter byte for byte, so a learner's comparison is the same, and a
+    renderer of half the width (fewer weights to run for every frame of every learner)."""
+    from rtmri.bundle import read_manifest
+    from rtmri.demo import shipped
+
+    default, small = read_manifest(shipped().bundle), read_manifest(shipped().class_bundle)
+    assert small.onnx_path.read_bytes() == default.onnx_path.read_bytes()
+    assert small.manifest.training["renderer"]["width"] == default.manifest.training["renderer"]["width"] / 2
+    assert small.renderer_path.stat().st_size < default.renderer_path.stat().st_size / 2
+    windows = np.random.default_rng(1).uniform(-4, 0, (4, 80, default.window_columns)).astype(np.float32)
+    (frames, states), (_, default_states) = Engine(small).run_with_state(windows), Engine(default).run_with_state(windows)
+    assert np.array_equal(states, default_states) and frames.shape == (4, default.image_size, default.image_size)
+    assert frames.std() > 10  # a picture, not a blank

@@ -2,6 +2,9 @@
 true rtMRI video, and native reference utterances for the learner page.
 
     rtmri/demo/assets/model/model.onnx (+ model.onnx.json)   the default bundle (an articulatory one: + model.renderer.onnx)
+    rtmri/demo/assets/class/model.onnx (+ .json, .renderer.onnx)  the default's inverter with a renderer of half its
+                                                              width, distilled from the default's: for a class of
+                                                              learners on a small server (the same states, cheaper pictures)
     rtmri/demo/assets/wav2lip/model.onnx (+ .json)            the published method's generator (the previous default),
                                                               for comparison and for researchers reproducing the study
     rtmri/demo/assets/example/example.flac, example.mp4       speech and its true rtMRI (25 fps, cropped)
@@ -32,6 +35,11 @@ class DemoAssets:
     @property
     def bundle(self) -> Path:
         return self.root / "model"
+
+    @property
+    def class_bundle(self) -> Path:
+        """The default's inverter with a narrower renderer (`rtmri serve --mode learner` for a class), where shipped."""
+        return self.root / "class"
 
     @property
     def wav2lip_bundle(self) -> Path:
