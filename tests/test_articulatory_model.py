@@ -289,7 +289,8 @@ def test_a_new_renderer_goes_into_a_bundle_that_keeps_its_inverter(data, tmp_pat
     for field in ("reference", "input_norm", "extra"):
         assert getattr(swapped.manifest, field) == getattr(bundle.manifest, field)
     assert swapped.manifest.evaluation["closure_offsets"] == bundle.manifest.evaluation["closure_offsets"]
-    assert "ssim" not in swapped.manifest.evaluation  # the chain's figures were the previous renderer's
+    assert not {"ssim", "parity_max_abs_error_fp32"} & set(swapped.manifest.evaluation)  # the previous renderer's figures
+    assert rtmri([*args, "--overwrite", "--variant", "int8"]) == 2 and "--variant" in capsys.readouterr().err
     assert swapped.manifest.training["renderer_replaced"]["previous_onnx_sha256"] == bundle.manifest.renderer["onnx_sha256"]
     windows = np.random.default_rng(0).uniform(-4, 0, (3, 80, bundle.window_columns)).astype(np.float32)
     frames, states = Engine(out).run_with_state(windows)

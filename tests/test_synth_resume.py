@@ -105,6 +105,17 @@ def test_a_sample_of_speakers_is_what_the_whole_corpus_holds_and_grows_into_it(s
     assert _manifest_without_timing(out) == _manifest_without_timing(synth_corpus)
 
 
+def test_a_second_sample_adds_to_the_first(synth_corpus, tmp_path):
+    out = tmp_path / "corpus"
+    args = ["synth", str(out), "--seed", str(SYNTH_SEED), *SYNTH_ARGS]
+    assert rtmri([*args, "--only", "spk02"]) == 0
+    assert rtmri([*args, "--only", "spk01"]) == 0
+    info = layout.read_manifest(out)
+    assert info["only"] == ["spk01", "spk02"] and info["speakers"] == ["spk01", "spk02"]
+    whole = _files(synth_corpus)
+    assert _files(out) == {name: data for name, data in whole.items() if name.split("/")[0] in ("spk01", "spk02")}
+
+
 def test_a_sample_naming_an_unknown_speaker_is_refused(tmp_path, capsys):
     assert rtmri(["synth", str(tmp_path / "c"), "--seed", str(SYNTH_SEED), *SYNTH_ARGS, "--only", "spk02,spk09"]) == 2
     assert "spk09" in capsys.readouterr().err

@@ -129,6 +129,8 @@ class Engine:
     def render(self, states: np.ndarray) -> np.ndarray:
         """(B, state size) states -> uint8 (B, S, S) frames of the reference anatomy (articulatory bundles);
         a closure the state says is drawn as a contact (articulation.state.with_closures)."""
+        if self.renderer is None:
+            raise BundleError(f"{self.bundle.path}: a {self.bundle.manifest.architecture} bundle draws no state")
         states = with_closures(states, self._grid)
         face = np.repeat(self._face, len(states), axis=0)
         face[:, : self.bundle.channels] = self._raster.draw(states)[:, None]

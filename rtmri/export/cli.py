@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rtmri import RtmriError
 from rtmri.export.exporter import ExportOptions, export_bundle, fine_tuned_record
 
 
@@ -35,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     if args.into:
+        clashing = [name for name, given in (("--renderer", args.renderer), ("--variant", args.variant != "fp32"),
+                                             ("--face-encoder", args.face_encoder), ("--speaker", args.speaker),
+                                             ("--reference-image", args.reference_image),
+                                             ("--fine-tuned-from", args.fine_tuned_from)) if given]
+        if clashing:
+            raise RtmriError(f"--into keeps the bundle's own graph, reference and record and writes fp32: "
+                             f"it does not take {', '.join(clashing)}")
         from rtmri.export.renderer_swap import swap_renderer  # torch, as below
 
         print(json.dumps(swap_renderer(args.checkpoint, args.out, args.into, args.data, overwrite=args.overwrite), indent=2))

@@ -25,8 +25,8 @@ from rtmri.export.onnx_graph import to_onnx
 from rtmri.export.parity import FP32_TOLERANCE, ParityError, clip_windows
 from rtmri.training.models.checkpoints import RENDERER_KIND
 
-# Figures of the whole chain at export time: they were the previous renderer's.
-CHAIN_FIGURES = ("ssim", "nmse", "clips")
+# Figures of the whole chain at export time (both graphs' parity too): they were the previous renderer's.
+CHAIN_FIGURES = ("ssim", "nmse", "clips", "parity_max_abs_error_fp32")
 
 
 def swap_renderer(renderer_path: Path, out: Path, bundle_path: Path, data: Path, overwrite: bool = False) -> dict:

@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--only", type=_names, default=None, metavar="SPK1,SPK2,...",
-        help="make only these speakers of the corpus, each saying what it says in the whole corpus (a sample of a "
+        help="make only these speakers of the corpus, each saying what it says in the whole corpus (unless a speaker "
+             "outside the sample is one VocalTractLab rejects; a sample of a "
              "large corpus; the same command without --only goes on to make the rest)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -76,17 +76,20 @@ def write_corpus(request: CorpusRequest) -> dict:
                           request.edge_voices)
     plan_jobs(drawn, request.minutes, request.seed, request.eval_sentences, str(request.out),  # bad phones: before any work
               request.material, request.rates)
-    chosen = sample_of(drawn, request.only)
+    sample_of(drawn, request.only)  # an unknown speaker: before anything is written
     resuming = prepare_output(request.out, request.overwrite, request.plan())
+    only = None if request.only is None else tuple(request.only) + sampled_before(request.out)
+    chosen = sample_of(drawn, only)
     speakers, skipped_speakers = build_tracts(chosen, request.out, request.workers, request.progress)
     for entry in skipped_speakers:
         print(f"rtmri synth: skipped speaker {entry['speaker']} ({entry['type']}): {entry['detail']}", file=sys.stderr)
-    if request.only is None and not any(not s.held_out for s in speakers):
-        raise SynthError("no training speaker left: VocalTractLab could not make any of their tracts")
-    # A sample plans with every drawn speaker, so each of its speakers says what it says in the whole corpus.
+    # A sample plans with every drawn speaker, so each of its speakers says what it says in the whole
+    # corpus (unless a speaker outside it would be rejected: its share of --minutes is not known).
     built = {s.id: s for s in speakers}
     skipped_ids = {entry["speaker"] for entry in skipped_speakers}
     planned = [built.get(s.id, s) for s in drawn if s.id not in skipped_ids]
+    if not any(not s.held_out for s in planned):
+        raise SynthError("no training speaker left: VocalTractLab could not make any of their tracts")
     jobs = [job for job in plan_jobs(planned, request.minutes, request.seed, request.eval_sentences, str(request.out),
                                      request.material, request.rates) if job.speaker.id in built]
     for speaker in speakers:
@@ -118,11 +121,19 @@ def write_corpus(request: CorpusRequest) -> dict:
         "skipped_speakers": skipped_speakers,
         "timing": stage_seconds(results),
     }
-    if request.only is not None:
+    if only is not None:
         corpus["only"] = sorted(built)
     write_json(manifest_file(request.out), corpus)
     shutil.rmtree(partial_dir(request.out), ignore_errors=True)
     return corpus
+
+
+def sampled_before(out: Path) -> tuple[str, ...]:
+    """The speakers an earlier sample (--only) of this corpus made: a new sample adds to them."""
+    try:
+        return tuple(read_object(manifest_file(out)).get("only", ()))
+    except (FileNotFoundError, CorpusFileError):
+        return ()
 
 
 def sample_of(drawn: list[Speaker], only: tuple[str, ...] | None) -> list[Speaker]:
@@ -185,7 +196,7 @@ def prepare_output(out: Path, overwrite: bool, plan: dict) -> bool:
     if earlier and not overwrite:
         if unfinished_plan(out) == plan:
             shutil.rmtree(partial_dir(out), ignore_errors=True)  # an utterance cut off mid-way
-            return True
+            return True  # a sample's corpus.json stays until the next one replaces it: it names what is made
         names = ", ".join(p.name for p in earlier[:4]) + (", ..." if len(earlier) > 4 else "")
         raise SynthError(f"{out} already holds a corpus ({names}){_difference(out, plan)}; use --overwrite to replace it")
     for path in earlier:
