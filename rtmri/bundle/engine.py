@@ -84,7 +84,7 @@ class Engine:
             if grid is None:
                 raise BundleError(f"{self.bundle.path}: an articulatory bundle needs its reference speaker's analysis grid "
                                   "(manifest key 'analysis_grid'); export it again with --data")
-            self._raster, self._grid = StateRaster(grid, self.image_size), grid
+            self._draw_on(grid)
 
     def set_reference(self, reference: np.ndarray, grid: AnalysisGrid | None = None) -> None:
         """Draw another anatomy: a uint8 (S, S) reference frame (bundles with a face input
@@ -97,8 +97,12 @@ class Engine:
             if grid is None:
                 raise BundleError(f"{self.bundle.path}: an articulatory bundle draws the state on the reference speaker's "
                                   "analysis grid: give the grid with the reference")
-            self._raster, self._grid = StateRaster(grid, self.image_size), grid
+            self._draw_on(grid)
         self._face = face_input(reference, self.bundle.channels)
+
+    def _draw_on(self, grid: AnalysisGrid) -> None:
+        """States are drawn on this speaker's grid: its raster, and its lines for the closures."""
+        self._raster, self._grid = StateRaster(grid, self.image_size), grid
 
     @property
     def image_size(self) -> int:

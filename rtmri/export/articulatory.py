@@ -154,12 +154,18 @@ def _parity(inverter, renderer, engine: Engine, windows_by_clip, grid, face: np.
             expected = inverter(torch.from_numpy(windows)[:, None]).numpy()
         got = engine.states(windows)
         worst = max(worst, float(np.abs(expected - got).max()) / 100.0)  # mm against frames: 0.1 mm ~ 1e-3
-        drawn = np.repeat(face, len(got), axis=0)
-        drawn[:, :1] = raster.draw(got)[:, None]
-        with torch.no_grad():
-            frames = renderer(torch.from_numpy(got), torch.from_numpy(drawn)).numpy()
-        onnx_frames = engine.renderer.run([FRAMES_OUTPUT], {STATE_OUTPUT: got, FACE_INPUT: drawn})[0]
-        worst = max(worst, float(np.abs(frames - onnx_frames).max()))
+        worst = max(worst, renderer_difference(renderer, engine, raster, got, face))
     if worst > FP32_TOLERANCE:
         raise ParityError(f"ONNX output differs from PyTorch by up to {worst:.2e} (tolerance {FP32_TOLERANCE:.0e})")
     return worst
+
+
+def renderer_difference(renderer, engine: Engine, raster: StateRaster, states: np.ndarray, face: np.ndarray) -> float:
+    """Max abs difference of the frames ([0, 1]) the PyTorch renderer and the bundle's renderer
+    graph draw of the same states on the same raster and reference."""
+    drawn = np.repeat(face, len(states), axis=0)
+    drawn[:, :1] = raster.draw(states)[:, None]
+    with torch.no_grad():
+        expected = renderer(torch.from_numpy(states), torch.from_numpy(drawn)).numpy()
+    got = engine.renderer.run([FRAMES_OUTPUT], {STATE_OUTPUT: states, FACE_INPUT: drawn})[0]
+    return float(np.abs(expected - got).max())

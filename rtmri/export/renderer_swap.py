@@ -20,7 +20,7 @@ from rtmri.articulation.state import STATE_SIZE, StateRaster
 from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, STATE_OUTPUT, read_manifest, write_bundle
 from rtmri.bundle.engine import Engine, face_input
 from rtmri.clips import ClipDataset
-from rtmri.export.articulatory import PARITY_CLIPS, load
+from rtmri.export.articulatory import PARITY_CLIPS, load, renderer_difference
 from rtmri.export.onnx_graph import to_onnx
 from rtmri.export.parity import FP32_TOLERANCE, ParityError, clip_windows
 from rtmri.training.models.checkpoints import RENDERER_KIND
@@ -69,13 +69,7 @@ def renderer_parity(renderer, engine: Engine, data: Path, face: np.ndarray) -> f
     norm = engine.bundle.session_norm()
     worst = 0.0
     for _, windows in clip_windows(clips, engine.bundle.lookahead_ms, columns=engine.bundle.window_columns, norm=norm):
-        states = engine.states(windows)
-        drawn = np.repeat(face, len(states), axis=0)
-        drawn[:, :1] = raster.draw(states)[:, None]
-        with torch.no_grad():
-            expected = renderer(torch.from_numpy(states), torch.from_numpy(drawn)).numpy()
-        got = engine.renderer.run([FRAMES_OUTPUT], {STATE_OUTPUT: states, FACE_INPUT: drawn})[0]
-        worst = max(worst, float(np.abs(expected - got).max()))
+        worst = max(worst, renderer_difference(renderer, engine, raster, engine.states(windows), face))
     if worst > FP32_TOLERANCE:
         raise ParityError(f"the renderer's ONNX frames differ from PyTorch by up to {worst:.2e} (tolerance {FP32_TOLERANCE:.0e})")
     return worst

@@ -70,8 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 def _types(text: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    names = _comma_list(text)
     unknown = [name for name in names if name not in TYPES]
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"{text!r}: give speaker types separated by commas, of {', '.join(TYPES)}")
@@ -79,7 +83,7 @@ def _types(text: str) -> tuple[str, ...]:
 
 
 def _names(text: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    names = _comma_list(text)
     if not names:
         raise argparse.ArgumentTypeError(f"{text!r}: give speaker ids separated by commas, e.g. spk001,spk002")
     return names
