@@ -343,3 +343,26 @@ def test_the_class_bundle_says_what_the_default_says_and_draws_it_cheaper():
     (frames, states), (_, default_states) = Engine(small).run_with_state(windows), Engine(default).run_with_state(windows)
     assert np.array_equal(states, default_states) and frames.shape == (4, default.image_size, default.image_size)
     assert frames.std() > 10  # a picture, not a blank
+
+
+def test_the_renderer_learns_a_said_closure_as_the_engine_draws_it(data):
+    """A measured closure may keep a pixel of gap; the engine draws a said closure as a contact,
+    so the renderer's training input is the same contact."""
+    from rtmri.training.data import RenderSamples
+
+    dataset = ClipDataset(data)
+    speaker = dataset.split("train")[0].speaker
+    clips = [c for c in dataset.split("train") if c.speaker == speaker]
+    grids = {speaker: dataset.grid(speaker)}
+    samples = RenderSamples(clips, grids=grids, image_size=dataset.image_size, channels=1)
+    state = a_state(frames=1, gap_mm=4.0).to_vector()
+    lips = grids[speaker].lines_of(R.LIPS)
+    state[0, lips[2]] = 1.0  # the lips nearly shut: a pixel of gap left, as measured
+    samples.state = lambda ci: state  # every clip's frames: this state, closed at the lips
+    closed = 2 * S.N_LINES + S.CLOSURE_PLACES.index(R.LIPS)
+    for said_closed, gap in ((1.0, 0.0), (0.0, 1.0)):
+        state[0, closed] = said_closed
+        face, vector, _ = samples[0]
+        assert vector[lips[2]].item() == gap
+        drawn = samples.raster(speaker).draw(vector.numpy()[None])
+        assert np.array_equal(face[0].numpy(), drawn[0])

@@ -316,7 +316,10 @@ class RenderSamples(_StateSampling):
             mm = slice(0, 2 * articulatory_state.N_LINES)
             state[mm] += rng.normal(0.0, self.state_noise_mm, state[mm].shape).astype(np.float32)
             state[articulatory_state.GAP] = np.maximum(state[articulatory_state.GAP], 0.0)
-        drawn = self.raster(self.clips[ci].speaker).draw(state[None])  # (1, S, S)
+        speaker = self.clips[ci].speaker
+        # drawn as the engine draws a state: a closed place is a contact (a measured closure may keep 1 px)
+        state = articulatory_state.with_closures(state[None], self.grids[speaker])[0]
+        drawn = self.raster(speaker).draw(state[None])  # (1, S, S)
         reference = self._window(ci, other)[:, 0]  # (1, S, S)
         face = torch.cat([torch.from_numpy(drawn), reference], dim=0)
         return face, torch.from_numpy(np.nan_to_num(state, nan=0.0)), self._window(ci, k)[:, 0]
