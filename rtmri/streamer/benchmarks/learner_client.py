@@ -38,6 +38,17 @@ class LearnerRecord:
         n = sum(1 for t, w, _, _ in self.frames if start <= t < end and (worker is None or w == worker))
         return n / (end - start)
 
+    def fps_streaming(self, start: float, end: float) -> float:
+        """The frame rate over [start, end), counted from the stream's first frame where that came
+        later: a window reaching back before the stream began would count its absence as slowness
+        (0 when no frame came before ``end``)."""
+        if not self.frames or self.frames[0][0] >= end:
+            return 0.0
+        first = self.frames[0][0]
+        if first <= start:
+            return self.fps(start, end)
+        return (self.fps(first, end) * (end - first) - 1) / (end - first)  # the frames after the first
+
     def worker_at(self, t: float) -> str | None:
         """The worker of the last welcome before t."""
         before = [w for at, w in self.welcomes if at <= t]

@@ -322,7 +322,7 @@ def bench_class(bundle: str, count: int, workers: int = 1, after_s: float = 5.0,
     times = [seconds for seconds, m in answers if not m.get("error")]
     end = max(last, asked + after_s)
     fps = [learner.record.fps(asked, end) for learner in learners]
-    before = [learner.record.fps(asked - 2.0, asked) for learner in learners]
+    before = [learner.record.fps_streaming(asked - 2.0, asked) for learner in learners]
     return {"learners": count, "workers": workers,
             "compared_in": "the server's process" if compare_here else "a process of their own",
             "answered": len(times), "errors": sorted({m["error"] for _, m in answers if m.get("error")}),
