@@ -366,3 +366,17 @@ def test_the_renderer_learns_a_said_closure_as_the_engine_draws_it(data):
         assert vector[lips[2]].item() == gap
         drawn = samples.raster(speaker).draw(vector.numpy()[None])
         assert np.array_equal(face[0].numpy(), drawn[0])
+
+
+def test_the_closure_calibration_moves_either_way():
+    """A model that leans away from closure (every logit below 0) gets a positive offset large
+    enough to say its closures, one that leans towards it a negative one."""
+    from rtmri.export.articulatory import best_offset
+
+    closed = np.array([True] * 10 + [False] * 30)
+    away = np.where(closed, -1.5, -3.5)  # ranked right, every frame said open at offset 0
+    offset = best_offset(away, closed)
+    assert np.array_equal(away + offset > 0, closed) and offset > 1.0, offset
+    towards = np.where(closed, 3.5, 1.5)
+    offset = best_offset(towards, closed)
+    assert np.array_equal(towards + offset > 0, closed) and offset < -1.0, offset

@@ -109,7 +109,7 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
 def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=None) -> dict[str, float]:
     """Set the inverter's closure offsets (added to its logits) to those that score best on
     ``clips``: per place, the F1 of full closure during the stops and nasals made there (what
-    ``rtmri eval`` counts), over offsets from -log(20) to +1. The training loss weighs a closed
+    ``rtmri eval`` counts), over offsets from -log(20) to +log(20). The training loss weighs a closed
     frame by up to 20, which shifts its probabilities towards closure; this takes the
     shift out where it costs precision. Returns place -> offset."""
     logits, truth, during = [], [], []
@@ -133,11 +133,17 @@ def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=
         mask = during[:, i]
         if truth[mask, i].sum() == 0:
             continue
-        candidates = np.linspace(-np.log(20.0), 1.0, 41)
-        scores = [_f1(logits[mask, i] + c > 0, truth[mask, i]) for c in candidates]
-        offsets[place] = float(candidates[int(np.argmax(scores))])
+        offsets[place] = best_offset(logits[mask, i], truth[mask, i])
         inverter.closure_offset[i] = offsets[place]
     return offsets
+
+
+def best_offset(logits: np.ndarray, closed: np.ndarray) -> float:
+    """The offset added to closure logits that scores the best F1 against ``closed``, from
+    -log(20) to +log(20): a model fine-tuned on new voices may lean towards closure or away from it."""
+    candidates = np.linspace(-np.log(20.0), np.log(20.0), 61)
+    scores = [_f1(logits + c > 0, closed) for c in candidates]
+    return float(candidates[int(np.argmax(scores))])
 
 
 def _f1(said: np.ndarray, true: np.ndarray) -> float:
