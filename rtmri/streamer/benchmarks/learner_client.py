@@ -47,7 +47,7 @@ class LearnerRecord:
         first = self.frames[0][0]
         if first <= start:
             return self.fps(start, end)
-        return (self.fps(first, end) * (end - first) - 1) / (end - first)  # the frames after the first
+        return self.fps(first, end) - 1.0 / (end - first)  # the frames after the first
 
     def worker_at(self, t: float) -> str | None:
         """The worker of the last welcome before t."""
