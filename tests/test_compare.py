@@ -111,6 +111,21 @@ def test_a_lesson_compared_with_itself_scores_100(engine, grid):
     assert set(result.reference) == {"lips", "tongue_tip", "tongue_body", "tongue_back", "velum", "tongue_root"}
 
 
+def test_one_scale_per_voice_a_smaller_tract_is_scaled_away_a_wrong_vowel_is_not():
+    """A child's tract is smaller throughout: its gaps are scaled away. A wrong vowel over half a
+    short word narrows the tongue tip there only: that must not rescale the tip's other phones."""
+    from rtmri.lessons.articulators import BY_KEY
+    from rtmri.lessons.compare import speaker_scale
+
+    rng = np.random.default_rng(0)
+    reference = {key: rng.uniform(2, 20, 20) for key in BY_KEY}
+    speech = np.ones(20, bool)
+    child = {key: 0.7 * curve for key, curve in reference.items()}
+    assert speaker_scale(reference, child, speech, 0.5) == pytest.approx(0.7)
+    wrong_vowel = dict(reference, tongue_tip=np.r_[reference["tongue_tip"][:10], 0.15 * reference["tongue_tip"][10:]])
+    assert speaker_scale(reference, wrong_vowel, speech, 0.5) == pytest.approx(1.0)
+
+
 def test_a_wrong_vowel_is_named_at_its_time(tmp_path, engine, grid):
     """Another synthetic native speaker says 'sori' for the lesson's 'sora': /i/ for /a/."""
     pytest.importorskip("vocaltractlab_cython")

@@ -21,8 +21,10 @@ closing 2 mm to 0 changes the sound far more than widening 15 mm to 20 (the acou
 the narrowest part of the tract), and that scale weighs them so.
 
 The speaker: a smaller tract (a child's) has smaller gaps everywhere, which is not a mistake.
-Per articulator, the attempt's gaps are divided by their typical ratio to the reference's over
-the words (the median over the frames where both are open, within ``SCALE_LIMITS``), and what
+The attempt's gaps are divided by their typical ratio to the reference's over the words (the
+median over every articulator's frames where both are open, within ``SCALE_LIMITS``: one scale
+for the voice, as a tract is smaller throughout; per articulator, a wrong vowel over half a
+short word set the tongue tip's scale and made a correct /s/ before it a mistake), and what
 the attempt does throughout (its median difference, within ``CENTRE_LIMIT``; for the sound,
 ``SOUND_CENTRE_LIMIT``) is its voice's habit: what is left is how it departs locally.
 
@@ -77,7 +79,7 @@ SOFT_MM = 2.0
 # per-phone difference, then one factor so that 97.5 % of those attempts get no articulator
 # named, at least 0.3. The model reads the body and back of an unheard child's tongue unsteadily
 # (their thresholds are set by children), the tongue tip and the velum steadily.
-NAMED = {"lips": 0.72, "tongue_tip": 0.38, "tongue_body": 0.82, "tongue_back": 1.12, "velum": 0.3, "tongue_root": 0.63}
+NAMED = {"lips": 0.6, "tongue_tip": 0.35, "tongue_body": 0.85, "tongue_back": 1.11, "velum": 0.3, "tongue_root": 0.68}
 MIN_RUN_S = 0.06
 CENTRE_LIMIT = 0.25  # an attempt's median difference (log units) taken for its voice's, at most
 SCALE_LIMITS = (0.5, 2.0)
@@ -247,7 +249,7 @@ def compare_articulations(ref: Articulation, att: Articulation, sound: Sound, ph
     attempt = {k: np.interp(position, source, c) for k, c in att.curves.items()}
     speech = (times >= span[0]) & (times <= span[1])
     closed = ref.mm_per_px + 1e-6
-    scale = {a.key: speaker_scale(ref.curves[a.key], attempt[a.key], speech, closed) for a in ARTICULATORS}
+    scale = dict.fromkeys(BY_KEY, speaker_scale(ref.curves, attempt, speech, closed))
     pairs = {a.key: nearest_pair(sound_scale(ref.curves[a.key]), sound_scale(att.curves[a.key] / scale[a.key]), position)
              for a in ARTICULATORS}
     severity = {k: habit_removed(pair[1] - pair[0], speech, NAMED[k], (-CENTRE_LIMIT, CENTRE_LIMIT))
@@ -307,12 +309,17 @@ def habit_removed(difference: np.ndarray, speech: np.ndarray, named: float, cent
     return (difference - centre) / named
 
 
-def speaker_scale(reference: np.ndarray, attempt: np.ndarray, speech: np.ndarray, closed_mm: float) -> float:
-    """The attempt's gaps over the reference's, typically (median over the speech frames where both are open)."""
-    both = speech & (reference > closed_mm) & (attempt > closed_mm) & np.isfinite(reference) & np.isfinite(attempt)
-    if not both.any():
-        return 1.0
-    return float(np.clip(np.exp(np.median(np.log(attempt[both] / reference[both]))), *SCALE_LIMITS))
+def speaker_scale(reference: dict[str, np.ndarray], attempt: dict[str, np.ndarray], speech: np.ndarray,
+                  closed_mm: float) -> float:
+    """The attempt's gaps over the reference's, typically: the median ratio over the speech frames
+    where both are open, every articulator's frames together."""
+    ratios = []
+    for key in BY_KEY:
+        ref, att = reference[key], attempt[key]
+        both = speech & (ref > closed_mm) & (att > closed_mm) & np.isfinite(ref) & np.isfinite(att)
+        ratios.append(np.log(att[both] / ref[both]))
+    logs = np.concatenate(ratios)
+    return float(np.clip(np.exp(np.median(logs)), *SCALE_LIMITS)) if logs.size else 1.0
 
 
 def nearest_pair(reference: np.ndarray, curve: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
