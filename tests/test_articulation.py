@@ -167,7 +167,7 @@ def test_comparison_measures():
     assert compare.pearson(truth, np.full(6, 2.0)) == 0.0  # a still picture follows nothing
     assert compare.amplitude_ratio(truth, truth * 0.5) == pytest.approx(0.5)
     assert compare.rmse(truth, truth + 1.0) == pytest.approx(1.0)
-    assert compare.precision_recall({"tp": 3, "fp": 1, "fn": 2}) == pytest.approx((0.75, 0.6))
+    assert compare.precision_recall({"tp": 3, "fn": 2, "shut": 4, "fp": 1}) == pytest.approx((0.75, 0.6))
 
 
 def test_closures_are_counted_during_stops_and_nasals_at_their_place():
@@ -177,10 +177,16 @@ def test_closures_are_counted_during_stops_and_nasals_at_their_place():
     still_open = measure(np.repeat(frames[1:2], 4, axis=0), grid)
     phones = [{"phone": "m", "start": 0.0, "end": 0.08}, {"phone": "a", "start": 0.08, "end": 0.16}]
     counts = compare.closure_counts(truth, truth, phones)[R.LIPS]
-    assert counts == {"tp": 1, "fp": 0, "fn": 0, "frames": 2}  # frame 0 closed, frame 1 open, both in /m/
-    assert compare.closure_counts(truth, still_open, phones)[R.LIPS] == {"tp": 0, "fp": 0, "fn": 1, "frames": 2}
+    # frame 0 closed, frame 1 open, both in /m/; frame 2 closed, frame 3 open in /a/
+    assert counts == {"tp": 1, "fn": 0, "frames": 2, "shut": 2, "fp": 0}
+    assert compare.closure_counts(truth, still_open, phones)[R.LIPS] == {"tp": 0, "fn": 1, "frames": 2, "shut": 0, "fp": 0}
     errors = compare.phone_errors(truth, still_open, [{"phone": "m", "start": 0.0, "end": 0.16}])
     assert errors[0][:2] == ("m", R.LIPS) and errors[0][2] > 4.0
+    # lips kept shut into the vowel: right at the /m/, and a frame late is timing; two frames late is wrong
+    phones = [{"phone": "m", "start": 0.0, "end": 0.04}, {"phone": "a", "start": 0.04, "end": 0.2}]
+    truth = measure(np.stack([frames[0]] + [frames[1]] * 4), grid)
+    shut_on = measure(np.stack([frames[0]] * 3 + [frames[1]] * 2), grid)
+    assert compare.precision_recall(compare.closure_counts(truth, shut_on, phones)[R.LIPS]) == pytest.approx((2 / 3, 1.0))
 
 
 def test_sampled_truth_of_every_frame_equals_the_exact_crossings():

@@ -368,6 +368,23 @@ def test_the_renderer_learns_a_said_closure_as_the_engine_draws_it(data):
         assert np.array_equal(face[0].numpy(), drawn[0])
 
 
+def test_the_closure_calibration_counts_a_closure_said_outside_the_stops():
+    """A model that leans towards closure in the vowels too: at the stops every offset that closes
+    them scores alike; over the speech a closure said in a vowel costs precision (one a frame
+    after the truth's does not), so the calibration keeps the closures to the stop."""
+    from rtmri.articulation.compare import near
+    from rtmri.export.articulatory import best_offset
+
+    closed = np.r_[np.zeros(5, bool), np.ones(10, bool), np.zeros(25, bool)]
+    stops = np.zeros(40, bool)
+    stops[4:16] = True
+    logits = np.where(closed, 2.0, 1.0)
+    logits[15] = 1.5  # a frame late
+    offset = best_offset(logits, closed, stops, near(closed))
+    said = logits + offset > 0
+    assert said[closed].all() and not said[~stops].any(), offset
+
+
 def test_the_closure_calibration_moves_either_way():
     """A model that leans away from closure (every logit below 0) gets a positive offset large
     enough to say its closures, one that leans towards it a negative one."""

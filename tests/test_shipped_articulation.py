@@ -1,8 +1,8 @@
 """The shipped default on speakers it never met: six clips of the three unseen speakers of the
 20-minute corpus (a male, a female and a child tract and voice; tests/data/unseen_clips: their
 audio, words and phones, true articulatory state, analysis grid and reference frame, taken
-from the prepared corpus). Closures are counted as `rtmri eval` counts them: during the stops
-and nasals made at the place."""
+from the prepared corpus). Closures are counted as `rtmri eval` counts them: recall during the
+stops and nasals made at the place, precision over every frame of speech."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def unseen_clips():
 def scored():
     """Per system, pooled closure counts and per-clip DF RMSE against the true state."""
     model, wav2lip = Engine(shipped().bundle), Engine(shipped().wav2lip_bundle)
-    counts = {name: {place: {"tp": 0, "fp": 0, "fn": 0} for place in R.CLOSING_REGIONS} for name in ("model", "wav2lip")}
+    counts = {name: {place: {"tp": 0, "fn": 0, "shut": 0, "fp": 0} for place in R.CLOSING_REGIONS} for name in ("model", "wav2lip")}
     df = {"model": [], "wav2lip": []}
     for info, grid, reference, wav, truth in unseen_clips():
         n = info["n_frames"]
@@ -51,7 +51,7 @@ def scored():
         true = truth.measures(grid)
         for name, measures in (("model", said.measures(grid)), ("wav2lip", measure(drawn, grid))):
             for place, c in compare.closure_counts(true, measures, info["phones"]).items():
-                for key in ("tp", "fp", "fn"):
+                for key in ("tp", "fn", "shut", "fp"):
                     counts[name][place][key] += c[key]
             df[name].append(compare.clip_scores(true, measures)["df_rmse_mm"])
     return counts, df

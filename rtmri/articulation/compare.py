@@ -17,6 +17,7 @@ from rtmri.articulation.measure import Measures
 
 MIN_MOTION_MM = 0.05  # a true series that moves less than this has no amplitude to compare with
 PHONE_CORE = (0.25, 0.75)  # the middle half of a phone is where its target is held
+CLOSURE_TOLERANCE_FRAMES = 1  # a closure shown this many frames before or after the truth's is timing, not a false one
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -59,20 +60,37 @@ def phone_frames(phones, n_frames: int, core: tuple[float, float] | None = None)
 
 
 def closure_counts(truth: Measures, other: Measures, phones) -> dict[str, dict[str, int]]:
-    """Per closing region: true positives, false positives, false negatives of full closure
-    over the frames of the stops and nasals made there."""
-    counts = {region: {"tp": 0, "fp": 0, "fn": 0, "frames": 0} for region in R.CLOSING_REGIONS}
+    """Per closing region: over the frames of the stops and nasals made there, true positives
+    (both closed), false negatives (the truth closed, the other open) and their frame count;
+    over every phone's frames, the frames the other shows closed ("shut") and those of them the
+    truth shows open within ``CLOSURE_TOLERANCE_FRAMES`` ("fp": a closure a frame early or late is
+    timing). Precision counts a closure shown anywhere in the speech: a model that kept the lips
+    shut through the vowels was precise when only the stops were looked at."""
+    counts = {region: {"tp": 0, "fn": 0, "frames": 0, "shut": 0, "fp": 0} for region in R.CLOSING_REGIONS}
     n = len(truth.distance_mm)
-    for phone, frames in phone_frames(phones, n):
+    spoken = phone_frames(phones, n)
+    speech = np.unique(np.concatenate([frames for _, frames in spoken])) if spoken else np.array([], int)
+    for region, c in counts.items():
+        shown = other.closed(region)[speech]
+        c["shut"], c["fp"] = int(np.sum(shown)), int(np.sum(shown & ~near(truth.closed(region))[speech]))
+    for phone, frames in spoken:
         region = R.place_of(phone)
         if phone not in R.STOPS_AND_NASALS or region not in counts:
             continue
         true_closed, closed = truth.closed(region)[frames], other.closed(region)[frames]
         counts[region]["tp"] += int(np.sum(true_closed & closed))
-        counts[region]["fp"] += int(np.sum(~true_closed & closed))
         counts[region]["fn"] += int(np.sum(true_closed & ~closed))
         counts[region]["frames"] += len(frames)
     return counts
+
+
+def near(flags: np.ndarray) -> np.ndarray:
+    """Frames within CLOSURE_TOLERANCE_FRAMES of a flagged one."""
+    out = flags.copy()
+    for shift in range(1, CLOSURE_TOLERANCE_FRAMES + 1):
+        out[shift:] |= flags[:-shift]
+        out[:-shift] |= flags[shift:]
+    return out
 
 
 def clip_scores(truth: Measures, other: Measures) -> dict:
@@ -110,7 +128,9 @@ def mean_ignoring_nan(values) -> float:
 
 
 def precision_recall(counts: dict[str, int]) -> tuple[float, float]:
-    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
-    precision = tp / (tp + fp) if tp + fp else float("nan")
+    """Precision over the closures shown anywhere in the speech, recall over the truth's at the
+    place's stops and nasals (closure_counts)."""
+    shut, fp, tp, fn = counts["shut"], counts["fp"], counts["tp"], counts["fn"]
+    precision = (shut - fp) / shut if shut else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
     return precision, recall

@@ -165,7 +165,7 @@ def _summary(clips: list[ClipArticulation]) -> dict:
         "amplitude_ratio": _round(mean_over("amplitude_ratio")),
     }
     for region in R.CLOSING_REGIONS:
-        counts = {k: sum(c.closures[region][k] for c in clips) for k in ("tp", "fp", "fn", "frames")}
+        counts = {k: sum(c.closures[region][k] for c in clips) for k in ("tp", "fn", "frames", "shut", "fp")}
         precision, recall = compare.precision_recall(counts)
         summary[f"closure_{region}_precision"] = _round(precision)
         summary[f"closure_{region}_recall"] = _round(recall)
@@ -187,7 +187,7 @@ def _state_summary(states: list[dict]) -> dict:
                "state_cd_rmse_mm": _round(mean_over("cd_rmse_mm")), "state_cd_r": _round(mean_over("cd_r")),
                "state_amplitude_ratio": _round(mean_over("amplitude_ratio"))}
     for region in R.CLOSING_REGIONS:
-        counts = {k: sum(s["closures"][region][k] for s in states) for k in ("tp", "fp", "fn")}
+        counts = {k: sum(s["closures"][region][k] for s in states) for k in ("tp", "fn", "shut", "fp")}
         precision, recall = compare.precision_recall(counts)
         summary[f"state_closure_{region}_precision"] = _round(precision)
         summary[f"state_closure_{region}_recall"] = _round(recall)

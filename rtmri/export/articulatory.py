@@ -17,7 +17,7 @@ import torch
 from rtmri import RtmriError
 from rtmri.articulation.grid import MANIFEST_KEY
 from rtmri.articulation import regions as R
-from rtmri.articulation.compare import phone_frames
+from rtmri.articulation.compare import near, phone_frames
 from rtmri.articulation.state import CLOSED, CLOSED_AT, CLOSURE_PLACES, STATE_FILE, STATE_SIZE, StateRaster
 from rtmri.articulation.state import load as load_state
 from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, STATE_OUTPUT, encode_png, new_manifest, write_bundle
@@ -108,47 +108,58 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
 
 def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=None) -> dict[str, float]:
     """Set the inverter's closure offsets (added to its logits) to those that score best on
-    ``clips``: per place, the F1 of full closure during the stops and nasals made there (what
-    ``rtmri eval`` counts), over offsets from -log(20) to +log(20). The training loss weighs a closed
-    frame by up to 20, which shifts its probabilities towards closure; this takes the
-    shift out where it costs precision. Returns place -> offset."""
-    logits, truth, during = [], [], []
+    ``clips``, per place, as ``rtmri eval`` scores closures (rtmri.articulation.compare.closure_counts):
+    recall during the stops and nasals made there, precision over every frame of speech, over
+    offsets from -log(20) to +log(20). The training loss weighs a closed frame by up to 20, which
+    shifts its probabilities towards closure; this takes the shift out where it costs precision
+    (judged at the stops alone, it kept a fine-tuned inverter's lips shut through children's
+    vowels). Returns place -> offset."""
+    logits, truth, tolerated, during = [], [], [], []
     for clip, windows in clip_windows(clips, lookahead_ms, max_frames=10_000, columns=columns, norm=norm):
         path = clip.folder / STATE_FILE
-        if not path.is_file():
+        spoken = phone_frames(clip.info.get("phones") or [], len(windows))
+        if not path.is_file() or not spoken:
             continue
+        speech = np.unique(np.concatenate([frames for _, frames in spoken]))
         with torch.no_grad():
-            logits.append(inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy())
-        truth.append(load_state(path).closed[: len(windows)] > CLOSED_AT)
+            logits.append(inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy()[speech])
+        closed = load_state(path).closed[: len(windows)] > CLOSED_AT
+        truth.append(closed[speech])
+        tolerated.append(np.stack([near(closed[:, i]) for i in range(len(CLOSURE_PLACES))], axis=1)[speech])
         stops = np.zeros((len(windows), len(CLOSURE_PLACES)), bool)
-        for phone, frames in phone_frames(clip.info.get("phones") or [], len(windows)):
+        for phone, frames in spoken:
             if phone in R.STOPS_AND_NASALS and R.place_of(phone) in CLOSURE_PLACES:
                 stops[frames, CLOSURE_PLACES.index(R.place_of(phone))] = True
-        during.append(stops)
+        during.append(stops[speech])
     offsets = {}
     if not logits:
         return offsets
-    logits, truth, during = np.concatenate(logits), np.concatenate(truth), np.concatenate(during)
+    logits, truth, tolerated, during = (np.concatenate(a) for a in (logits, truth, tolerated, during))
     for i, place in enumerate(CLOSURE_PLACES):
-        mask = during[:, i]
-        if truth[mask, i].sum() == 0:
+        if truth[during[:, i], i].sum() == 0:
             continue
-        offsets[place] = best_offset(logits[mask, i], truth[mask, i])
+        offsets[place] = best_offset(logits[:, i], truth[:, i], during[:, i], tolerated[:, i])
         inverter.closure_offset[i] = offsets[place]
     return offsets
 
 
-def best_offset(logits: np.ndarray, closed: np.ndarray) -> float:
+def best_offset(logits: np.ndarray, closed: np.ndarray, stops: np.ndarray | None = None,
+                tolerated: np.ndarray | None = None) -> float:
     """The offset added to closure logits that scores the best F1 against ``closed``, from
-    -log(20) to +log(20): a model fine-tuned on new voices may lean towards closure or away from it."""
+    -log(20) to +log(20): a model fine-tuned on new voices may lean towards closure or away from it.
+    Recall over the ``stops`` frames (default: all), precision over all frames, a closure said
+    where ``tolerated`` (default: ``closed``) counted right."""
+    stops = np.ones_like(closed) if stops is None else stops
+    tolerated = closed if tolerated is None else tolerated
     candidates = np.linspace(-np.log(20.0), np.log(20.0), 61)
-    scores = [_f1(logits + c > 0, closed) for c in candidates]
+    scores = [_f1(logits + c > 0, closed, stops, tolerated) for c in candidates]
     return float(candidates[int(np.argmax(scores))])
 
 
-def _f1(said: np.ndarray, true: np.ndarray) -> float:
-    tp = float(np.sum(said & true))
-    return 2 * tp / max(float(np.sum(said) + np.sum(true)), 1.0)
+def _f1(said: np.ndarray, closed: np.ndarray, stops: np.ndarray, tolerated: np.ndarray) -> float:
+    recall = np.sum(said & closed & stops) / max(np.sum(closed & stops), 1)
+    precision = np.sum(said & tolerated) / max(np.sum(said), 1)
+    return float(2 * precision * recall / max(precision + recall, 1e-9))
 
 
 def _parity(inverter, renderer, engine: Engine, windows_by_clip, grid, face: np.ndarray) -> float:
