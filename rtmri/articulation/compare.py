@@ -69,7 +69,7 @@ def closure_counts(truth: Measures, other: Measures, phones) -> dict[str, dict[s
     counts = {region: {"tp": 0, "fn": 0, "frames": 0, "shut": 0, "fp": 0} for region in R.CLOSING_REGIONS}
     n = len(truth.distance_mm)
     spoken = phone_frames(phones, n)
-    speech = np.unique(np.concatenate([frames for _, frames in spoken])) if spoken else np.array([], int)
+    speech = speech_frames(spoken)
     for region, c in counts.items():
         shown = other.closed(region)[speech]
         c["shut"], c["fp"] = int(np.sum(shown)), int(np.sum(shown & ~near(truth.closed(region))[speech]))
@@ -82,6 +82,11 @@ def closure_counts(truth: Measures, other: Measures, phones) -> dict[str, dict[s
         counts[region]["fn"] += int(np.sum(true_closed & ~closed))
         counts[region]["frames"] += len(frames)
     return counts
+
+
+def speech_frames(spoken: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """The frames inside any phone of ``phone_frames``' list, in order."""
+    return np.unique(np.concatenate([frames for _, frames in spoken])) if spoken else np.array([], int)
 
 
 def near(flags: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 from rtmri import RtmriError
 from rtmri.articulation.grid import MANIFEST_KEY
 from rtmri.articulation import regions as R
-from rtmri.articulation.compare import near, phone_frames
+from rtmri.articulation.compare import near, phone_frames, speech_frames
 from rtmri.articulation.state import CLOSED, CLOSED_AT, CLOSURE_PLACES, STATE_FILE, STATE_SIZE, StateRaster
 from rtmri.articulation.state import load as load_state
 from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, STATE_OUTPUT, encode_png, new_manifest, write_bundle
@@ -120,7 +120,7 @@ def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=
         spoken = phone_frames(clip.info.get("phones") or [], len(windows))
         if not path.is_file() or not spoken:
             continue
-        speech = np.unique(np.concatenate([frames for _, frames in spoken]))
+        speech = speech_frames(spoken)
         with torch.no_grad():
             logits.append(inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy()[speech])
         closed = load_state(path).closed[: len(windows)] > CLOSED_AT
