@@ -29,21 +29,30 @@ needs_haproxy = pytest.mark.skipif(not HAPROXY.exists(), reason="needs HAProxy a
 
 
 class Cluster:
-    """`rtmri serve --workers 2` in its own process."""
+    """`rtmri serve --workers 2` in its own process. Its stdout and stderr (the workers' and
+    HAProxy's too) are read all the time: a pipe nobody reads fills, and a worker that logs
+    into a full pipe stops answering."""
 
     def __init__(self, bundle, references: Path, *extra: str) -> None:
         command = [sys.executable, "-m", "rtmri.cli", "serve", "--bundle", str(bundle), "--mode", "learner", "--workers", "2",
                    "--port", "0", "--references", str(references), "--max-sessions", "8", "--compare-here", *extra]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stdout: list[str] = []
         self.stderr: list[str] = []
         threading.Thread(target=lambda: self.stderr.extend(self.process.stderr), daemon=True).start()
         line = self.process.stdout.readline()
-        match = re.search(r"open (http://127\.0\.0\.1:(\d+)/)", line)
+        self.stdout.append(line)
+        threading.Thread(target=lambda: self.stdout.extend(self.process.stdout), daemon=True).start()
+        match = re.search(r"open ((https?)://127\.0\.0\.1:(\d+)/)", line)
         if not match:
             self.process.kill()
             raise AssertionError(f"the cluster did not start: {line!r} {''.join(self.stderr)}")
         self.url = match.group(1)
-        self.ws = f"ws://127.0.0.1:{match.group(2)}/ws"
+        self.ws = f"{'wss' if match.group(2) == 'https' else 'ws'}://127.0.0.1:{match.group(3)}/ws"
+
+    def log(self) -> str:
+        """What the command, its workers and HAProxy printed so far (for a failing test's message)."""
+        return "".join(self.stdout[-40:]) + "".join(self.stderr[-80:])
 
     def worker_pid(self, name: str) -> int:
         """The pid of the worker process of that name (a child of the command)."""

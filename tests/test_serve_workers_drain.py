@@ -8,11 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -79,46 +77,39 @@ def test_sigterm_drains_a_worker_its_learners_move_and_it_exits(cluster, tmp_pat
             assert not errors, errors
 
 
-def test_the_page_token_tls_and_references_work_through_the_balancer(make_tiny_bundle, references, tmp_path):
+def test_the_page_token_tls_and_references_work_through_the_balancer(cluster, tmp_path):
     """TLS ends at HAProxy; every worker holds the token and the same references."""
     if not Path("/usr/bin/openssl").exists():
         pytest.skip("needs openssl to make a certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    command = [sys.executable, "-m", "rtmri.cli", "serve", "--bundle", str(make_tiny_bundle(size=64).path), "--mode", "learner",
-               "--workers", "2", "--port", "0", "--references", str(references), "--token", "s3cret", "--compare-here",
-               "--tls-cert", str(cert), "--tls-key", str(key)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()
-        match = re.search(r"open (https://127\.0\.0\.1:(\d+)/)#token=s3cret", line)
-        assert match, line
-        base, port = match.group(1), match.group(2)
-        context = ssl.create_default_context(cafile=str(cert))
-        context.check_hostname = False
-        with urllib.request.urlopen(base, context=context, timeout=10) as page:
-            assert page.status == 200 and "Content-Security-Policy" in page.headers
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(base + "references", context=context, timeout=10)
-        assert refused.value.code == 403
-        listed = []
-        for _ in range(4):  # whichever worker answers, the same references
-            with urllib.request.urlopen(base + "references?token=s3cret", context=context, timeout=10) as response:
-                listed.append([(r["id"], r["name"], r["frames"]) for r in json.loads(response.read())])
-        assert listed[0] and all(entry == listed[0] for entry in listed)
-        for _ in range(2):
-            with connect(f"wss://127.0.0.1:{port}/ws", ssl=context, compression=None) as ws:
+    c = cluster("--token", "s3cret", "--tls-cert", str(cert), "--tls-key", str(key))
+    assert c.url.startswith("https://") and c.stdout[0].rstrip().endswith("#token=s3cret"), c.log()
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    with urllib.request.urlopen(c.url, context=context, timeout=10) as page:
+        assert page.status == 200 and "Content-Security-Policy" in page.headers
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(c.url + "references", context=context, timeout=10)
+    assert refused.value.code == 403
+    listed = []
+    for _ in range(4):  # whichever worker answers, the same references
+        with urllib.request.urlopen(c.url + "references?token=s3cret", context=context, timeout=10) as response:
+            listed.append([(r["id"], r["name"], r["frames"]) for r in json.loads(response.read())])
+    assert listed[0] and all(entry == listed[0] for entry in listed)
+    for _ in range(2):
+        try:
+            with connect(c.ws, ssl=context, compression=None, open_timeout=10) as ws:
                 ws.send(json.dumps({"type": "hello", "token": "s3cret"}))
                 welcome = json.loads(ws.recv(timeout=10))
-                assert welcome["worker"] in ("w1", "w2")
-                assert [r["id"] for r in welcome["references"]] == [r[0] for r in listed[0]]
-        with connect(f"wss://127.0.0.1:{port}/ws", ssl=context, compression=None) as ws:
-            ws.send(json.dumps({"type": "hello", "token": "wrong"}))
-            with pytest.raises(Exception):
-                while True:
-                    ws.recv(timeout=10)
-            assert ws.close_code == 1008
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(30)
+        except (TimeoutError, OSError) as exc:
+            raise AssertionError(f"no session through the balancer: {exc!r}\n{c.log()}") from exc
+        assert welcome["worker"] in ("w1", "w2")
+        assert [r["id"] for r in welcome["references"]] == [r[0] for r in listed[0]]
+    with connect(c.ws, ssl=context, compression=None, open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "hello", "token": "wrong"}))
+        with pytest.raises(Exception):
+            while True:
+                ws.recv(timeout=10)
+        assert ws.close_code == 1008

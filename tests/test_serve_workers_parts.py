@@ -263,7 +263,8 @@ def start_haproxy(tmp_path, workers: list[WorkerAddress]) -> tuple[subprocess.Po
     port = free_port()
     config = tmp_path / "haproxy.cfg"
     config.write_text(haproxy_config(workers, ("127.0.0.1", port)))
-    haproxy = subprocess.Popen([str(HAPROXY), "-db", "-f", str(config)], stderr=subprocess.PIPE)
+    with open(tmp_path / "haproxy.log", "w") as log:  # a file: a pipe nobody reads fills and stops HAProxy
+        haproxy = subprocess.Popen([str(HAPROXY), "-db", "-f", str(config)], stderr=log)
     deadline = time.monotonic() + 10
     while True:
         try:
