@@ -362,10 +362,33 @@ def test_the_renderer_learns_a_said_closure_as_the_engine_draws_it(data):
     closed = 2 * S.N_LINES + S.CLOSURE_PLACES.index(R.LIPS)
     for said_closed, gap in ((1.0, 0.0), (0.0, 1.0)):
         state[0, closed] = said_closed
-        face, vector, _ = samples[0]
+        face, vector, _, _ = samples[0]
         assert vector[lips[2]].item() == gap
         drawn = samples.raster(speaker).draw(vector.numpy()[None])
         assert np.array_equal(face[0].numpy(), drawn[0])
+
+
+def test_the_renderer_weighs_the_pixels_of_a_closed_place_and_only_while_it_is_closed(data):
+    """--closure-pixel-weight: the lips' gridline pixels weigh more in a frame with the lips
+    closed, nowhere else and not in an open frame."""
+    from rtmri.training.data import RenderSamples
+
+    dataset = ClipDataset(data)
+    speaker = dataset.split("train")[0].speaker
+    clips = [c for c in dataset.split("train") if c.speaker == speaker]
+    grids = {speaker: dataset.grid(speaker)}
+    samples = RenderSamples(clips, grids=grids, image_size=dataset.image_size, channels=1, closure_pixel_weight=3.0)
+    state = a_state(frames=1, gap_mm=4.0).to_vector()
+    samples.state = lambda ci: state
+    closed = 2 * S.N_LINES + S.CLOSURE_PLACES.index(R.LIPS)
+    lips = samples.raster(speaker).band(grids[speaker].lines_of(R.LIPS))
+    tip = samples.raster(speaker).band(grids[speaker].lines_of(R.ALVEOLAR))
+    assert lips.sum() > 10 and not (lips & tip).any()
+    state[0, closed] = 1.0
+    weight = samples[0][3][0].numpy()
+    assert np.all(weight[lips] == 4.0) and np.all(weight[~lips] == 1.0)
+    state[0, closed] = 0.0
+    assert np.all(samples[0][3].numpy() == 1.0)
 
 
 def test_the_closure_calibration_counts_a_closure_said_outside_the_stops():

@@ -180,6 +180,12 @@ class StateRaster:
         self.line = nearest[self.pixels]
         self.along_mm = (along[self.pixels, self.line] * grid.mm_per_px).astype(np.float32)
 
+    def band(self, lines: np.ndarray) -> np.ndarray:
+        """bool (S, S): the pixels drawn for these gridlines (within RASTER_BAND_PX of them)."""
+        mask = np.zeros(self.size * self.size, bool)
+        mask[self.pixels[np.isin(self.line, lines)]] = True
+        return mask.reshape(self.size, self.size)
+
     def draw(self, states: np.ndarray) -> np.ndarray:
         """(frames, STATE_SIZE) state vectors -> float32 (frames, S, S) in [0, 1]."""
         states = np.asarray(states, np.float32)

@@ -208,6 +208,8 @@ class RendererConfig(DistillConfig):
     batch_size: int = _opt(16, "batch size (all processes together)")
     lr: float = _opt(1e-3, "Adam learning rate")
     state_noise_mm: float = _opt(0.7, "Gaussian noise (mm) added to the training states' gaps and positions")
+    closure_pixel_weight: float = _opt(0.0, "extra L1 weight of the pixels on a place's gridlines in the frames where that "
+                                       "place (lips, tongue tip, dorsum) is closed: a closure is a few pixels of a few frames")
     augment: str = _opt("none", "unused: the renderer hears no audio", cli=False)
     kind = "renderer"
 

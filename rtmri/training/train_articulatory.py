@@ -13,7 +13,8 @@ is not averaged away), plus ``phone_weight`` x a phone classification from the G
 phones anchor the features to what is said rather than to who says it).
 
 Renderer: one frame, its true state (with noise) drawn on its speaker's grid and a
-reference frame of the same speaker (rtmri.training.data.RenderSamples); L1 to the frame
+reference frame of the same speaker (rtmri.training.data.RenderSamples); L1 to the frame,
+the pixels on the gridlines of a closed place weighted 1 + ``closure_pixel_weight``
 (with ``--teacher``, to the frame and to a teacher renderer's drawing of the same input:
 rtmri.training.distill).
 It needs no audio: every frame of every corpus with states serves.
@@ -211,7 +212,7 @@ class RendererRun(OneOptimizerRun):
                 raise DatasetError(f"{dataset.root}: speaker {speaker} has no analysis grid (grids/{speaker}.json); "
                                    "the renderer draws states on it")
             grids[speaker] = grid if dataset.image_size == cfg.image_size else grid.resized(dataset.image_size, cfg.image_size)
-        self.make_datasets(RenderSamples, train_clips, val_clips, grids=grids)
+        self.make_datasets(RenderSamples, train_clips, val_clips, grids=grids, closure_pixel_weight=cfg.closure_pixel_weight)
         self.train_set.state_noise_mm = cfg.state_noise_mm
         self.net = Renderer(cfg.width, cfg.in_channels).to(self.rt.device)
         self.model = self.rt.wrap(self.net)
@@ -244,13 +245,15 @@ class RendererRun(OneOptimizerRun):
         self.log(f"initialised from {path} ({kind})")
 
     def train_step(self, batch) -> dict:
-        face, states, frames = self.to_device(batch)
+        face, states, frames, weight = self.to_device(batch)
         self.model.train()
         with self.autocast():
             drawn = self.model(states, face)
             distill = distill_loss(drawn, self.teacher(states, face)) if self.teacher is not None else None
-        l1 = F.l1_loss(drawn.float(), frames)
-        loss = l1_target(l1, distill, self.cfg.distill_weight)
+        error = (drawn.float() - frames).abs()
+        l1 = error.mean()
+        weighted = (error * weight).sum() / weight.sum()  # the plain L1 where no place is closed or the weight is 0
+        loss = l1_target(weighted, distill, self.cfg.distill_weight)
         value = self.guard(loss, "renderer L1")
         self.optimize(loss)
         return {"loss": value, "l1": float(l1.detach()), **({} if distill is None else {"distill": float(distill.detach())})}
@@ -262,12 +265,19 @@ class RendererRun(OneOptimizerRun):
     @torch.no_grad()
     def evaluate(self) -> dict:
         self.net.eval()
-        total, count = 0.0, 0
+        total, count, closed_total, closed_count = 0.0, 0, 0.0, 0.0
         for batch in self.val_loader:
-            face, states, frames = self.to_device(batch)
-            total += float((self.net(states, face) - frames).abs().sum())
+            face, states, frames, weight = self.to_device(batch)
+            error = (self.net(states, face) - frames).abs()
+            total += float(error.sum())
             count += frames.numel()
-        return {"l1": total / max(count, 1)}
+            on_closure = (weight > 1).float()
+            closed_total += float((error * on_closure).sum())
+            closed_count += float(on_closure.sum())
+        metrics = {"l1": total / max(count, 1)}
+        if closed_count:  # L1 on the pixels of the closed places' gridlines (with --closure-pixel-weight)
+            metrics["closure_l1"] = closed_total / closed_count
+        return metrics
 
 
 def train(cfg: InverterConfig | RendererConfig, out: str | Path, hooks: Hooks | None = None, log=None) -> dict:
