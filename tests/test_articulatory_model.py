@@ -369,15 +369,15 @@ def test_the_renderer_learns_a_said_closure_as_the_engine_draws_it(data):
 
 
 def test_the_renderer_weighs_the_pixels_of_a_closed_place_and_only_while_it_is_closed(data):
-    """--closure-pixel-weight: the lips' gridline pixels weigh more in a frame with the lips
-    closed, nowhere else and not in an open frame."""
+    """The pixels --closure-pixel-weight weighs: the lips' gridline pixels in a frame with the
+    lips closed, nowhere else and not in an open frame."""
     from rtmri.training.data import RenderSamples
 
     dataset = ClipDataset(data)
     speaker = dataset.split("train")[0].speaker
     clips = [c for c in dataset.split("train") if c.speaker == speaker]
     grids = {speaker: dataset.grid(speaker)}
-    samples = RenderSamples(clips, grids=grids, image_size=dataset.image_size, channels=1, closure_pixel_weight=3.0)
+    samples = RenderSamples(clips, grids=grids, image_size=dataset.image_size, channels=1)
     state = a_state(frames=1, gap_mm=4.0).to_vector()
     samples.state = lambda ci: state
     closed = 2 * S.N_LINES + S.CLOSURE_PLACES.index(R.LIPS)
@@ -385,10 +385,27 @@ def test_the_renderer_weighs_the_pixels_of_a_closed_place_and_only_while_it_is_c
     tip = samples.raster(speaker).band(grids[speaker].lines_of(R.ALVEOLAR))
     assert lips.sum() > 10 and not (lips & tip).any()
     state[0, closed] = 1.0
-    weight = samples[0][3][0].numpy()
-    assert np.all(weight[lips] == 4.0) and np.all(weight[~lips] == 1.0)
+    pixels = samples[0][3][0].numpy()
+    assert np.all(pixels[lips] == 1.0) and np.all(pixels[~lips] == 0.0)
     state[0, closed] = 0.0
-    assert np.all(samples[0][3].numpy() == 1.0)
+    assert not samples[0][3].numpy().any()
+
+
+def test_the_renderer_loss_weighs_a_closure_drawn_wrong_more_than_the_same_error_elsewhere():
+    import torch
+
+    from rtmri.training.train_articulatory import renderer_l1
+
+    frames = torch.zeros(2, 1, 8, 8)
+    closure = torch.zeros(2, 1, 8, 8)
+    closure[0, 0, 2:4, 2:4] = 1.0  # frame 0: a closed place's 4 pixels
+    on, off = frames.clone(), frames.clone()
+    on[0, 0, 2, 2] = 1.0  # the closure drawn open at one pixel
+    off[0, 0, 6, 6] = 1.0  # the same error away from it
+    assert renderer_l1(on, frames, closure, 0.0) == renderer_l1(off, frames, closure, 0.0)
+    plain, weighted = renderer_l1(on, frames, closure, 20.0)
+    assert weighted > 10 * plain and weighted > renderer_l1(off, frames, closure, 20.0)[1]
+    assert renderer_l1(off, frames, torch.zeros_like(closure), 20.0)[1] == plain  # no closure: the plain L1
 
 
 def test_the_closure_calibration_counts_a_closure_said_outside_the_stops():

@@ -293,18 +293,16 @@ class StateSamples(_StateSampling):
 class RenderSamples(_StateSampling):
     """The renderer's samples: the face input (2, S, S) = [the frame's true state drawn on
     its speaker's grid, a reference frame from elsewhere in the clip], the state vector
-    (STATE_SIZE,), the frame (1, S, S) and each pixel's weight in the loss (1, S, S). Training
-    states get noise (``state_noise_mm``) so that the renderer draws an inverter's imperfect
-    states sensibly too. A pixel drawn for a gridline of a place that is closed in the frame
-    weighs 1 + ``closure_pixel_weight``, the others 1: a closure is a few pixels of a few
-    frames, which a plain L1 averages away."""
+    (STATE_SIZE,), the frame (1, S, S) and the frame's closure pixels (1, S, S): 1 where a
+    pixel is drawn for a gridline of a place closed in the frame, else 0 (the renderer's loss
+    may weigh them: a closure is a few pixels of a few frames, which a plain L1 averages away).
+    Training states get noise (``state_noise_mm``) so that the renderer draws an inverter's
+    imperfect states sensibly too."""
 
-    def __init__(self, clips, *, grids: dict, state_noise_mm: float = 0.0, closure_pixel_weight: float = 0.0,
-                 **options) -> None:
+    def __init__(self, clips, *, grids: dict, state_noise_mm: float = 0.0, **options) -> None:
         super().__init__(clips, **options)
         self.grids = grids  # speaker -> AnalysisGrid at image_size
         self.state_noise_mm = float(state_noise_mm)
-        self.closure_pixel_weight = float(closure_pixel_weight)
         self._rasters: dict[str, articulatory_state.StateRaster] = {}
         self._place_bands: dict[str, np.ndarray] = {}
 
@@ -320,13 +318,11 @@ class RenderSamples(_StateSampling):
             self._place_bands[speaker] = np.stack([raster.band(grid.lines_of(p)) for p in articulatory_state.CLOSURE_PLACES])
         return self._place_bands[speaker]
 
-    def pixel_weight(self, speaker: str, state: np.ndarray) -> torch.Tensor:
-        """float32 (1, S, S): 1 + closure_pixel_weight on the pixels of the places closed in state."""
-        weight = np.ones((1, self.image_size, self.image_size), np.float32)
+    def closure_pixels(self, speaker: str, state: np.ndarray) -> torch.Tensor:
+        """float32 (1, S, S): 1 on the pixels of the places closed in state, else 0."""
         closed = state[articulatory_state.CLOSED] > articulatory_state.CLOSED_AT
-        if self.closure_pixel_weight and closed.any():
-            weight[0, self.place_bands(speaker)[closed].any(axis=0)] += self.closure_pixel_weight
-        return torch.from_numpy(weight)
+        pixels = self.place_bands(speaker)[closed].any(axis=0) if closed.any() else np.zeros((self.image_size,) * 2, bool)
+        return torch.from_numpy(pixels[None].astype(np.float32))
 
     def __getitem__(self, index: int):
         rng = self._rng(index)
@@ -344,7 +340,7 @@ class RenderSamples(_StateSampling):
         reference = self._window(ci, other)[:, 0]  # (1, S, S)
         face = torch.cat([torch.from_numpy(drawn), reference], dim=0)
         return (face, torch.from_numpy(np.nan_to_num(state, nan=0.0)), self._window(ci, k)[:, 0],
-                self.pixel_weight(speaker, state))
+                self.closure_pixels(speaker, state))
 
 
 class StepBatchSampler(Sampler):

@@ -197,6 +197,15 @@ class InverterRun(OneOptimizerRun):
         return metrics
 
 
+def renderer_l1(drawn: torch.Tensor, frames: torch.Tensor, closure_pixels: torch.Tensor,
+                closure_pixel_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(plain L1, L1 with the closure pixels weighing 1 + closure_pixel_weight): a weighted
+    mean, so a batch without a closure, or weight 0, gives the plain L1."""
+    error = (drawn - frames).abs()
+    weight = 1.0 + closure_pixel_weight * closure_pixels
+    return error.mean(), (error * weight).sum() / weight.sum()
+
+
 class RendererRun(OneOptimizerRun):
     kind = RENDERER_KIND
     early_stop_metric = "l1"
@@ -212,7 +221,7 @@ class RendererRun(OneOptimizerRun):
                 raise DatasetError(f"{dataset.root}: speaker {speaker} has no analysis grid (grids/{speaker}.json); "
                                    "the renderer draws states on it")
             grids[speaker] = grid if dataset.image_size == cfg.image_size else grid.resized(dataset.image_size, cfg.image_size)
-        self.make_datasets(RenderSamples, train_clips, val_clips, grids=grids, closure_pixel_weight=cfg.closure_pixel_weight)
+        self.make_datasets(RenderSamples, train_clips, val_clips, grids=grids)
         self.train_set.state_noise_mm = cfg.state_noise_mm
         self.net = Renderer(cfg.width, cfg.in_channels).to(self.rt.device)
         self.model = self.rt.wrap(self.net)
@@ -245,14 +254,12 @@ class RendererRun(OneOptimizerRun):
         self.log(f"initialised from {path} ({kind})")
 
     def train_step(self, batch) -> dict:
-        face, states, frames, weight = self.to_device(batch)
+        face, states, frames, closure_pixels = self.to_device(batch)
         self.model.train()
         with self.autocast():
             drawn = self.model(states, face)
             distill = distill_loss(drawn, self.teacher(states, face)) if self.teacher is not None else None
-        error = (drawn.float() - frames).abs()
-        l1 = error.mean()
-        weighted = (error * weight).sum() / weight.sum()  # the plain L1 where no place is closed or the weight is 0
+        l1, weighted = renderer_l1(drawn.float(), frames, closure_pixels, self.cfg.closure_pixel_weight)
         loss = l1_target(weighted, distill, self.cfg.distill_weight)
         value = self.guard(loss, "renderer L1")
         self.optimize(loss)
@@ -267,15 +274,14 @@ class RendererRun(OneOptimizerRun):
         self.net.eval()
         total, count, closed_total, closed_count = 0.0, 0, 0.0, 0.0
         for batch in self.val_loader:
-            face, states, frames, weight = self.to_device(batch)
+            face, states, frames, closure_pixels = self.to_device(batch)
             error = (self.net(states, face) - frames).abs()
             total += float(error.sum())
             count += frames.numel()
-            on_closure = (weight > 1).float()
-            closed_total += float((error * on_closure).sum())
-            closed_count += float(on_closure.sum())
+            closed_total += float((error * closure_pixels).sum())
+            closed_count += float(closure_pixels.sum())
         metrics = {"l1": total / max(count, 1)}
-        if closed_count:  # L1 on the pixels of the closed places' gridlines (with --closure-pixel-weight)
+        if closed_count:  # L1 on the pixels of the closed places' gridlines
             metrics["closure_l1"] = closed_total / closed_count
         return metrics
 
