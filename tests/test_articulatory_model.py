@@ -302,6 +302,24 @@ def test_a_new_renderer_goes_into_a_bundle_that_keeps_its_inverter(data, tmp_pat
     assert rtmri(wav2lip) == 2 and "no renderer to replace" in capsys.readouterr().err
 
 
+def test_a_bundle_records_how_each_half_was_trained(articulatory_bundle, data, tmp_path):
+    """The manifest says what data, initialisation and losses made each half (a renderer put into
+    a bundle too), so a researcher can tell two bundles' renderers apart."""
+    from rtmri.bundle import read_manifest
+
+    runs, out = articulatory_bundle
+    training = read_manifest(out).manifest.training
+    assert training["inverter"]["run"]["data"] == str(data) and training["inverter"]["run"]["input_norm"] == "session"
+    assert training["renderer"]["run"]["closure_pixel_weight"] == 0.0
+    assert rtmri(["train", "renderer", str(data), "--out", str(runs / "ren-closures"), "--steps", "2", "--eval-every", "2",
+                  "--eval-samples", "4", "--batch-size", "2", "--num-workers", "0", "--no-progress", "--no-tensorboard",
+                  "--closure-pixel-weight", "30", "--init", str(runs / "ren/checkpoints/last.pt")]) == 0
+    swapped = tmp_path / "swapped"
+    assert rtmri(["export", str(runs / "ren-closures/checkpoints/last.pt"), str(swapped), "--into", str(out), "--data", str(data)]) == 0
+    renderer = read_manifest(swapped).manifest.training["renderer"]
+    assert renderer["run"]["closure_pixel_weight"] == 30.0 and renderer["run"]["init"].endswith("ren/checkpoints/last.pt")
+
+
 def test_a_closure_the_state_says_is_drawn_as_a_contact():
     """The gap regression averages a brief stop away; the closure head does not: a state whose
     lips are closed is drawn with no gap at the lips' narrowest line, as it is scored."""

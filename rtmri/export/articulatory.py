@@ -53,6 +53,18 @@ def load(path: Path, kind: str):
     return network.eval().float(), meta, ckpt
 
 
+# What a researcher needs to know of a half's training run (its checkpoint's config), in its manifest.
+RUN_KEYS = ("data", "init", "teacher", "distill_weight", "steps", "batch_size", "lr", "augment", "input_norm",
+            "closure_weight", "phone_weight", "state_noise_mm", "closure_pixel_weight", "seed")
+
+
+def half_record(path: Path, ckpt: dict, meta: dict) -> dict:
+    """The manifest's training record of one half: its checkpoint, step, architecture and, where
+    the checkpoint keeps its run's config (a shipped checkpoint is stripped of it), the run."""
+    run = {k: v for k, v in (ckpt.get("config") or {}).items() if k in RUN_KEYS}
+    return {"checkpoint": path.name, "global_step": int(ckpt.get("global_step", 0)), **meta, **({"run": run} if run else {})}
+
+
 def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, data: Path, speaker: str | None = None,
                         overwrite: bool = False, training_extra: dict | None = None) -> dict:
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -81,10 +93,8 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
                 "source_size": dataset.header.get("source_size")},
         reference={"frames": [encode_png(reference)], "source": f"typical frame of speaker {speaker} in {dataset.root.name}",
                    "speaker": speaker},
-        training={"inverter": {"checkpoint": inverter_path.name, "global_step": int(inverter_ckpt.get("global_step", 0)),
-                               **inverter_meta},
-                  "renderer": {"checkpoint": renderer_path.name, "global_step": int(renderer_ckpt.get("global_step", 0)),
-                               **renderer_meta},
+        training={"inverter": half_record(inverter_path, inverter_ckpt, inverter_meta),
+                  "renderer": half_record(renderer_path, renderer_ckpt, renderer_meta),
                   "dataset": dataset.header.get("source", str(dataset.root)), "speakers": dataset.header.get("speakers"),
                   "heldout_speakers": dataset.header.get("heldout_speakers"), "hours": dataset.header.get("hours"),
                   **(training_extra or {})},

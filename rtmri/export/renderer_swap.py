@@ -20,7 +20,7 @@ from rtmri.articulation.state import STATE_SIZE, StateRaster
 from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, STATE_OUTPUT, read_manifest, write_bundle
 from rtmri.bundle.engine import Engine, face_input
 from rtmri.clips import ClipDataset
-from rtmri.export.articulatory import PARITY_CLIPS, load, renderer_difference
+from rtmri.export.articulatory import PARITY_CLIPS, half_record, load, renderer_difference
 from rtmri.export.onnx_graph import to_onnx
 from rtmri.export.parity import FP32_TOLERANCE, ParityError, clip_windows
 from rtmri.training.models.checkpoints import RENDERER_KIND
@@ -43,7 +43,7 @@ def swap_renderer(renderer_path: Path, out: Path, bundle_path: Path, data: Path,
                     [STATE_OUTPUT, FACE_INPUT], FRAMES_OUTPUT)
     manifest = old.manifest
     training = {**manifest.training,
-                "renderer": {"checkpoint": renderer_path.name, "global_step": int(ckpt.get("global_step", 0)), **meta},
+                "renderer": half_record(renderer_path, ckpt, meta),
                 "renderer_replaced": {"previous": manifest.training.get("renderer"),
                                       "previous_onnx_sha256": manifest.renderer.get("onnx_sha256")}}
     evaluation = {k: v for k, v in manifest.evaluation.items() if k not in CHAIN_FIGURES}
