@@ -363,23 +363,32 @@ def test_the_class_bundle_says_what_the_default_says_and_draws_it_cheaper():
     assert frames.std() > 10  # a picture, not a blank
 
 
-def test_the_renderer_learns_a_said_closure_as_the_engine_draws_it(data):
-    """A measured closure may keep a pixel of gap; the engine draws a said closure as a contact,
-    so the renderer's training input is the same contact."""
+LIPS_CLOSED = S.CLOSED.start + S.CLOSURE_PLACES.index(R.LIPS)  # the lips' closure in a state vector
+
+
+def one_state_render_samples(data):
+    """(RenderSamples of one training speaker whose every frame has one state, that state (1,
+    STATE_SIZE) to change in place, the speaker, the speaker's grid)."""
     from rtmri.training.data import RenderSamples
 
     dataset = ClipDataset(data)
     speaker = dataset.split("train")[0].speaker
     clips = [c for c in dataset.split("train") if c.speaker == speaker]
-    grids = {speaker: dataset.grid(speaker)}
-    samples = RenderSamples(clips, grids=grids, image_size=dataset.image_size, channels=1)
+    grid = dataset.grid(speaker)
+    samples = RenderSamples(clips, grids={speaker: grid}, image_size=dataset.image_size, channels=1)
     state = a_state(frames=1, gap_mm=4.0).to_vector()
-    lips = grids[speaker].lines_of(R.LIPS)
+    samples.state = lambda ci: state
+    return samples, state, speaker, grid
+
+
+def test_the_renderer_learns_a_said_closure_as_the_engine_draws_it(data):
+    """A measured closure may keep a pixel of gap; the engine draws a said closure as a contact,
+    so the renderer's training input is the same contact."""
+    samples, state, speaker, grid = one_state_render_samples(data)
+    lips = grid.lines_of(R.LIPS)
     state[0, lips[2]] = 1.0  # the lips nearly shut: a pixel of gap left, as measured
-    samples.state = lambda ci: state  # every clip's frames: this state, closed at the lips
-    closed = 2 * S.N_LINES + S.CLOSURE_PLACES.index(R.LIPS)
     for said_closed, gap in ((1.0, 0.0), (0.0, 1.0)):
-        state[0, closed] = said_closed
+        state[0, LIPS_CLOSED] = said_closed
         face, vector, _, _ = samples[0]
         assert vector[lips[2]].item() == gap
         drawn = samples.raster(speaker).draw(vector.numpy()[None])
@@ -389,23 +398,14 @@ def test_the_renderer_learns_a_said_closure_as_the_engine_draws_it(data):
 def test_the_renderer_weighs_the_pixels_of_a_closed_place_and_only_while_it_is_closed(data):
     """The pixels --closure-pixel-weight weighs: the lips' gridline pixels in a frame with the
     lips closed, nowhere else and not in an open frame."""
-    from rtmri.training.data import RenderSamples
-
-    dataset = ClipDataset(data)
-    speaker = dataset.split("train")[0].speaker
-    clips = [c for c in dataset.split("train") if c.speaker == speaker]
-    grids = {speaker: dataset.grid(speaker)}
-    samples = RenderSamples(clips, grids=grids, image_size=dataset.image_size, channels=1)
-    state = a_state(frames=1, gap_mm=4.0).to_vector()
-    samples.state = lambda ci: state
-    closed = 2 * S.N_LINES + S.CLOSURE_PLACES.index(R.LIPS)
-    lips = samples.raster(speaker).band(grids[speaker].lines_of(R.LIPS))
-    tip = samples.raster(speaker).band(grids[speaker].lines_of(R.ALVEOLAR))
+    samples, state, speaker, grid = one_state_render_samples(data)
+    lips = samples.raster(speaker).band(grid.lines_of(R.LIPS))
+    tip = samples.raster(speaker).band(grid.lines_of(R.ALVEOLAR))
     assert lips.sum() > 10 and not (lips & tip).any()
-    state[0, closed] = 1.0
+    state[0, LIPS_CLOSED] = 1.0
     pixels = samples[0][3][0].numpy()
     assert np.all(pixels[lips] == 1.0) and np.all(pixels[~lips] == 0.0)
-    state[0, closed] = 0.0
+    state[0, LIPS_CLOSED] = 0.0
     assert not samples[0][3].numpy().any()
 
 

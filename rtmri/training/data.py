@@ -321,8 +321,7 @@ class RenderSamples(_StateSampling):
     def closure_pixels(self, speaker: str, state: np.ndarray) -> torch.Tensor:
         """float32 (1, S, S): 1 on the pixels of the places closed in state, else 0."""
         closed = state[articulatory_state.CLOSED] > articulatory_state.CLOSED_AT
-        pixels = self.place_bands(speaker)[closed].any(axis=0) if closed.any() else np.zeros((self.image_size,) * 2, bool)
-        return torch.from_numpy(pixels[None].astype(np.float32))
+        return torch.from_numpy(self.place_bands(speaker)[closed].any(axis=0)[None].astype(np.float32))
 
     def __getitem__(self, index: int):
         rng = self._rng(index)
