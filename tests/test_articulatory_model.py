@@ -84,6 +84,25 @@ def test_prepare_writes_the_state_of_every_clip_from_its_outlines(synth_clip_dat
     assert np.allclose(state.gap_mm, expected, atol=1e-3, equal_nan=True)
     assert np.isfinite(state.position_mm[:, grid.tract_lines]).all()
     assert ((state.position_mm >= 0) | np.isnan(state.position_mm)).all()
+    assert S.closure_rule(clip.folder / S.STATE_FILE) == S.CLOSURE_RULE
+
+
+def test_prepare_writes_again_a_state_of_an_older_closure_rule_and_keeps_a_current_one(synth_clip_dataset, tmp_path):
+    import shutil
+
+    from rtmri.prepare.articulation import write_clip_states
+
+    out = tmp_path / "data"
+    shutil.copytree(synth_clip_dataset, out)
+    clips = ClipDataset(out).split("train")[:2]
+    old, current = (clip.folder / S.STATE_FILE for clip in clips)
+    state = S.load(old)
+    with open(old, "wb") as handle:  # as written before files recorded their rule: the tip's contacts not closed
+        np.savez_compressed(handle, gap_mm=state.gap_mm, position_mm=state.position_mm, closed=np.zeros_like(state.closed))
+    assert S.closure_rule(old) == 1
+    entry = write_clip_states(out, [clip.clip_id for clip in clips], progress=False)
+    assert entry["articulatory_state"]["from"] == {"geometry": 1, "image": 0, "kept": 1}
+    assert S.closure_rule(old) == S.CLOSURE_RULE and np.array_equal(S.load(old).closed, state.closed)
 
 
 @pytest.fixture(scope="module")

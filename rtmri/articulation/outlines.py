@@ -24,11 +24,13 @@ from scipy.ndimage import binary_closing
 from skimage.measure import points_in_poly
 
 from rtmri import RtmriError
+from rtmri.articulation import regions as R
 from rtmri.articulation.grid import AnalysisGrid
 from rtmri.files import atomic_writer
 
 GEOMETRY_FILE = "geometry.npz"
-TRUTH_STEP_PX = 0.1  # the true gaps are read at this spacing along the lines (the exact rule: first_gap_along)
+TRUTH_STEP_PX = 0.1
+CONTACT_STEP_PX = 0.1  # outlines are compared at points this far apart (tip_contact_px)  # the true gaps are read at this spacing along the lines (the exact rule: first_gap_along)
 # Tissue thinner than this between two air spaces (where two drawn shapes nearly meet) is
 # below what the blurred image can show: the air spaces count as one.
 MIN_TISSUE_MM = 1.5
@@ -217,6 +219,54 @@ def true_spans(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tuple[i
     out[:, ~usable] = np.nan
     starts[:, ~usable] = np.nan
     return out, starts
+
+
+def tip_contact_px(arrays: dict[str, np.ndarray], grid: AnalysisGrid) -> np.ndarray | None:
+    """(frames,) px: how near the tongue's outline comes to the upper outline in the tongue
+    tip's sector, from the bisector of the last palatal and the first alveolar gridline forward
+    to the first lip line (the alveolar ridge and the back of the upper incisors); None without
+    the outlines. The synthesizer closes /t d n/ behind the incisors, between the last alveolar
+    line and the first lip line, where no gridline runs: the gaps alone read most of those
+    closures as open."""
+    if "outline_tongue" not in arrays or "outline_upper" not in arrays:
+        return None
+    palatal, alveolar, lips = (grid.lines_of(region) for region in (R.PALATAL, R.ALVEOLAR, R.LIPS))
+    centre = grid.inner[alveolar[0]]
+    bisector = grid.direction[palatal[-1]] + grid.direction[alveolar[0]]
+    forward = np.sign(_cross(bisector, grid.direction[alveolar[-1]]))
+    lip_line, lip_direction = grid.inner[lips[0]], grid.direction[lips[0]]
+    behind = np.sign(_cross(lip_direction, centre - lip_line))
+    out = np.full(n_frames(arrays), np.inf)
+    for frame in range(len(out)):
+        upper = _densified(arrays["outline_upper"][frame], CONTACT_STEP_PX)
+        sector = (np.sign(_cross(bisector, upper - centre)) == forward) & (np.sign(_cross(lip_direction, upper - lip_line)) == behind)
+        if sector.any():
+            out[frame] = _nearest_to_polyline(upper[sector], arrays["outline_tongue"][frame])
+    return out
+
+
+def _nearest_to_polyline(points: np.ndarray, polyline: np.ndarray) -> float:
+    """The smallest distance from any of the points (n, 2) to the polyline's segments."""
+    polyline = polyline[np.all(np.isfinite(polyline), axis=1)]
+    a, b = polyline[:-1], polyline[1:]
+    ab = b - a
+    t = np.clip(((points[:, None, :] - a[None]) * ab[None]).sum(axis=2) / np.maximum((ab**2).sum(axis=1), 1e-12)[None], 0, 1)
+    nearest = a[None] + t[..., None] * ab[None]
+    return float(np.sqrt(((points[:, None, :] - nearest) ** 2).sum(axis=2).min()))
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+def _densified(polyline: np.ndarray, step: float) -> np.ndarray:
+    """The polyline's vertices and points every ``step`` along each of its segments."""
+    polyline = polyline[np.all(np.isfinite(polyline), axis=1)]
+    pieces = [polyline[-1:]]
+    for a, b in zip(polyline[:-1], polyline[1:]):
+        n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
+        pieces.append(a + (b - a) * (np.arange(n) / n)[:, None])
+    return np.concatenate(pieces)
 
 
 def _inside_along(polygon: np.ndarray, grid: AnalysisGrid, s: np.ndarray) -> np.ndarray:

@@ -38,6 +38,11 @@ CLOSURE_NAMES = {R.LIPS: "lips", R.ALVEOLAR: "tongue tip", R.VELAR: "tongue dors
 STATE_SIZE = 2 * N_LINES + len(CLOSURE_PLACES)
 GAP, POSITION, CLOSED = slice(0, N_LINES), slice(N_LINES, 2 * N_LINES), slice(2 * N_LINES, STATE_SIZE)
 CLOSED_AT = 0.5  # a closure probability above this is a closure
+CONTACT_PX = 1.0  # outlines this near touch: a closure (as a gap of at most one pixel is, Measures.closed)
+# How a synthetic state's closures are found: 1, a place's gridline gap of at most a pixel;
+# 2, at the tongue tip also the outlines' contact between the gridlines (tip_contact_px).
+# A state file of an older rule is written again by prepare.
+CLOSURE_RULE = 2
 OFF_GRID = 0.5  # the raster's value where no gridline runs
 RASTER_BAND_PX = 2.0  # a pixel belongs to its nearest line within this distance (96 px frames)
 RASTER_EDGE_PX = 0.5  # softness of a gap's ends in the raster
@@ -83,7 +88,7 @@ class ArticulatoryState:
     def save(self, path: Path) -> None:
         with atomic_writer(Path(path)) as handle:
             np.savez_compressed(handle, gap_mm=self.gap_mm.astype(np.float32), position_mm=self.position_mm.astype(np.float32),
-                                closed=self.closed.astype(np.float32))
+                                closed=self.closed.astype(np.float32), closure_rule=np.int32(CLOSURE_RULE))
 
 
 def load(path: Path) -> ArticulatoryState:
@@ -98,6 +103,15 @@ def load(path: Path) -> ArticulatoryState:
     return state
 
 
+def closure_rule(path: Path) -> int:
+    """The CLOSURE_RULE a state file was written with (1 before files recorded it)."""
+    try:
+        with np.load(path) as data:
+            return int(data["closure_rule"]) if "closure_rule" in data.files else 1
+    except (OSError, ValueError) as exc:
+        raise StateError(f"{path}: cannot read the articulatory state ({exc})") from exc
+
+
 def from_measures(measures: Measures, positions_px: np.ndarray | None = None) -> ArticulatoryState:
     """The state of measured frames (real recordings: the image measure of DESIGN §5b)."""
     gap = np.asarray(measures.distance_mm, np.float32)
@@ -108,15 +122,18 @@ def from_measures(measures: Measures, positions_px: np.ndarray | None = None) ->
 
 def from_geometry(arrays: dict[str, np.ndarray], grid: AnalysisGrid, shape: tuple[int, int]) -> ArticulatoryState:
     """The state of every frame from the synthesizer's outlines (``rtmri.articulation.outlines``)."""
-    from rtmri.articulation.outlines import true_spans  # scikit-image: not in the runtime install that draws states
+    from rtmri.articulation.outlines import tip_contact_px, true_spans  # scikit-image: not in the runtime install that draws states
 
     if len(grid) != N_LINES:
         raise StateError(f"grid {grid.source!r} has {len(grid)} lines, the state is defined on {N_LINES}")
     gaps_px, starts_px = true_spans(arrays, grid, shape)
     gap = (gaps_px * grid.mm_per_px).astype(np.float32)
     measures = summarise(gap.astype(np.float64), grid, {region: np.full(len(gap), np.nan) for region in R.REGIONS})
-    closed = np.stack([measures.closed(place) for place in CLOSURE_PLACES], axis=1).astype(np.float32)
-    return ArticulatoryState(gap, (starts_px * grid.mm_per_px).astype(np.float32), closed)
+    closed = np.stack([measures.closed(place) for place in CLOSURE_PLACES], axis=1)
+    contact = tip_contact_px(arrays, grid)
+    if contact is not None:
+        closed[:, CLOSURE_PLACES.index(R.ALVEOLAR)] |= contact <= CONTACT_PX
+    return ArticulatoryState(gap, (starts_px * grid.mm_per_px).astype(np.float32), closed.astype(np.float32))
 
 
 # Per region of ``regions.REGIONS``, its lines' indices into the state's gaps (the canonical grid's order).

@@ -140,7 +140,7 @@ def write_clip_states(out: Path, clip_ids: list[str], progress: bool = True) -> 
     """``state.npz`` beside every clip whose speaker has a grid (the shared DESIGN.md §4b):
     from the synthesizer's outlines where the clip has them, else from the image measure of
     its frames (real recordings, ``--landmarks``). A state newer than its clip's frames,
-    outlines and grid is kept (prepare resumes). Returns the header's entry."""
+    outlines and grid, written by the current closure rule, is kept (prepare resumes). Returns the header's entry."""
     dataset = ClipDataset(out)
     written = {"geometry": 0, "image": 0, "kept": 0}
     for clip_id in tqdm(clip_ids, desc="articulatory states", unit="clip", disable=not progress):
@@ -150,7 +150,8 @@ def write_clip_states(out: Path, clip_ids: list[str], progress: bool = True) -> 
             continue
         target = clip.folder / state.STATE_FILE
         sources = [clip.folder / FRAMES_FILE, clip.folder / outlines.GEOMETRY_FILE, dataset.grid_path(clip.speaker)]
-        if target.is_file() and all(target.stat().st_mtime >= p.stat().st_mtime for p in sources if p.is_file()):
+        if (target.is_file() and all(target.stat().st_mtime >= p.stat().st_mtime for p in sources if p.is_file())
+                and state.closure_rule(target) == state.CLOSURE_RULE):
             written["kept"] += 1
             continue
         geometry = clip.geometry()
