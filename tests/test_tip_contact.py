@@ -2,7 +2,6 @@
 back of the upper incisors, also between the analysis grid's lines (where VocalTractLab
 closes /t d n/ for most tracts, the gridlines alone read the tip open)."""
 
-
 import numpy as np
 import pytest
 
