@@ -145,6 +145,27 @@ def test_an_interrupted_inverter_run_resumes_where_it_stopped(articulatory_bundl
     assert max(steps) == 8 and steps.count(7) >= 1 and steps.count(1) == 1
 
 
+def test_export_sets_the_closure_decision_on_the_splits_it_is_told(articulatory_bundle, data, tmp_path):
+    from rtmri.export.articulatory import INVERTER_KIND, calibrate_closures, load
+
+    runs, _ = articulatory_bundle
+    out = tmp_path / "calibrated"
+    inverter_path, renderer_path = runs / "inv/checkpoints/last.pt", runs / "ren/checkpoints/last.pt"
+    assert rtmri(["export", str(inverter_path), str(out), "--renderer", str(renderer_path), "--data", str(data),
+                  "--calibrate-on", "unseen_ja", "unseen_nonja"]) == 0
+    evaluation = Engine(out).bundle.manifest.evaluation
+    assert evaluation["closure_calibration_splits"] == ["unseen_ja", "unseen_nonja"]
+    inverter, meta, _ = load(inverter_path, INVERTER_KIND)
+    dataset = ClipDataset(data)
+    expected = calibrate_closures(inverter, dataset.split("unseen_ja") + dataset.split("unseen_nonja"),
+                                  float(meta["lookahead_ms"]), int(meta["window_columns"]), inverter.session_norm())
+    assert expected and evaluation["closure_offsets"] == {k: round(v, 3) for k, v in expected.items()}
+    # a split the data does not have is named; a wav2lip export has no closure decision to set
+    assert rtmri(["export", str(inverter_path), str(tmp_path / "x"), "--renderer", str(renderer_path), "--data", str(data),
+                  "--calibrate-on", "no_such_split"]) != 0
+    assert rtmri(["export", str(inverter_path), str(tmp_path / "y"), "--data", str(data), "--calibrate-on", "val"]) != 0
+
+
 def test_the_bundle_gives_the_state_and_its_frames_and_the_streamer_carries_them(articulatory_bundle, data):
     from rtmri.evaluation.generate import generate_clip
 

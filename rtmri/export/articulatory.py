@@ -66,7 +66,10 @@ def half_record(path: Path, ckpt: dict, meta: dict) -> dict:
 
 
 def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, data: Path, speaker: str | None = None,
-                        overwrite: bool = False, training_extra: dict | None = None) -> dict:
+                        overwrite: bool = False, training_extra: dict | None = None,
+                        calibrate_on: tuple[str, ...] | None = None) -> dict:
+    """An articulatory bundle of the two checkpoints; the closure decision set on the clips of
+    ``calibrate_on`` (splits of ``data``; default its validation clips, else its training clips)."""
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise RtmriError(f"{out} already holds files; pass --overwrite to replace them")
     inverter, inverter_meta, inverter_ckpt = load(inverter_path, INVERTER_KIND)
@@ -82,7 +85,8 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
     columns, lookahead_ms = int(inverter_meta["window_columns"]), float(inverter_meta["lookahead_ms"])
     val = dataset.split("val") or dataset.require_split("train")
     norm = inverter.session_norm()
-    offsets = calibrate_closures(inverter, val, lookahead_ms, columns, norm)
+    calibration = [clip for split in calibrate_on for clip in dataset.require_split(split)] if calibrate_on else val
+    offsets = calibrate_closures(inverter, calibration, lookahead_ms, columns, norm)
     state_graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
     face = face_input(reference, 1)
     render_graph = to_onnx(renderer, (torch.zeros(2, STATE_SIZE), torch.from_numpy(np.repeat(face, 2, axis=0))),
@@ -108,7 +112,8 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
         figures = quality(engine, clip_windows(val[:QUALITY_CLIPS], lookahead_ms, columns=columns, norm=norm))
         manifest = dataclasses.replace(manifest, evaluation={**figures, "split": "val", "variant": "fp32",
                                                              "parity_max_abs_error_fp32": parity,
-                                                             "closure_offsets": {k: round(v, 3) for k, v in offsets.items()}})
+                                                             "closure_offsets": {k: round(v, 3) for k, v in offsets.items()},
+                                                             "closure_calibration_splits": list(calibrate_on or ["val"])})
         if out.exists():
             shutil.rmtree(out)
         bundle = write_bundle(out, state_graph, manifest, renderer_bytes=render_graph)

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--renderer", type=Path, metavar="CHECKPOINT",
                         help="with an inverter checkpoint (rtmri train inverter): the renderer checkpoint (rtmri train renderer); "
                              "writes an articulatory bundle of both")
+    parser.add_argument("--calibrate-on", nargs="+", metavar="SPLIT", default=None,
+                        help="with --renderer: the splits of --data whose clips set the closure decision (default: val). "
+                             "unseen_ja unseen_nonja: voices the inverter never trained on, as a user's")
     parser.add_argument("--into", type=Path, metavar="BUNDLE",
                         help="CHECKPOINT is a renderer (rtmri train renderer): write BUNDLE again with this renderer, its "
                              "inverter, reference, grid and closure offsets kept byte for byte (--data: clips for the parity check)")
@@ -39,7 +42,8 @@ def main(args) -> int:
         clashing = [name for name, given in (("--renderer", args.renderer), ("--variant", args.variant != "fp32"),
                                              ("--face-encoder", args.face_encoder), ("--speaker", args.speaker),
                                              ("--reference-image", args.reference_image),
-                                             ("--fine-tuned-from", args.fine_tuned_from)) if given]
+                                             ("--fine-tuned-from", args.fine_tuned_from),
+                                             ("--calibrate-on", args.calibrate_on)) if given]
         if clashing:
             raise RtmriError(f"--into keeps the bundle's own graph, reference and record and writes fp32: "
                              f"it does not take {', '.join(clashing)}")
@@ -51,9 +55,12 @@ def main(args) -> int:
         from rtmri.export.articulatory import export_articulatory  # torch: `rtmri export --help` runs without it
 
         summary = export_articulatory(args.checkpoint, args.renderer, args.out, args.data, speaker=args.speaker,
-                                      overwrite=args.overwrite, training_extra=fine_tuned_record(args.fine_tuned_from))
+                                      overwrite=args.overwrite, training_extra=fine_tuned_record(args.fine_tuned_from),
+                                      calibrate_on=tuple(args.calibrate_on) if args.calibrate_on else None)
         print(json.dumps(summary, indent=2))
         return 0
+    if args.calibrate_on:
+        raise RtmriError("--calibrate-on sets an articulatory bundle's closure decision: it needs --renderer")
     summary = export_bundle(ExportOptions(
         checkpoint=args.checkpoint, out=args.out, data=args.data, variant=args.variant, face_encoder=args.face_encoder,
         speaker=args.speaker, reference_image=args.reference_image, overwrite=args.overwrite,
