@@ -342,6 +342,56 @@ def test_a_new_renderer_goes_into_a_bundle_that_keeps_its_inverter(data, tmp_pat
     assert rtmri(wav2lip) == 2 and "no renderer to replace" in capsys.readouterr().err
 
 
+def test_a_new_inverter_goes_into_a_bundle_that_keeps_its_renderer(articulatory_bundle, data, tmp_path, capsys):
+    """`rtmri export INVERTER.pt OUT --into BUNDLE --data DATA`: the renderer graph, reference and
+    grid are the bundle's; the states, the closure decision and the input normalisation the new one's."""
+    from rtmri.bundle import read_manifest
+    from rtmri.demo import shipped
+
+    runs, _ = articulatory_bundle
+    assets = shipped()
+    bundle = read_manifest(assets.bundle)
+    out = tmp_path / "swapped"
+    inverter = runs / "inv/checkpoints/last.pt"
+    args = ["export", str(inverter), str(out), "--into", str(assets.bundle), "--data", str(data), "--calibrate-on", "test"]
+    assert rtmri(args) == 0
+    swapped = read_manifest(out)
+    assert swapped.renderer_path.read_bytes() == bundle.renderer_path.read_bytes()
+    for field in ("reference", "extra"):
+        assert getattr(swapped.manifest, field) == getattr(bundle.manifest, field)
+    assert swapped.manifest.window_columns == 32 != bundle.manifest.window_columns  # the fixture's inverter's
+    assert swapped.manifest.input_norm != bundle.manifest.input_norm
+    assert swapped.manifest.evaluation["closure_calibration_splits"] == ["test"]
+    assert swapped.manifest.training["inverter_replaced"]["previous_onnx_sha256"] == bundle.manifest.onnx_sha256
+    windows = np.random.default_rng(0).uniform(-4, 0, (3, 80, 32)).astype(np.float32)
+    frames, states = Engine(out).run_with_state(windows)
+    fixture_states = Engine(runs / "bundle").states(windows)
+    assert np.allclose(states[:, : 2 * S.N_LINES], fixture_states[:, : 2 * S.N_LINES], atol=1e-4)  # its gaps and positions
+    shipped_engine = Engine(assets.bundle)
+    assert np.abs(frames.astype(int) - shipped_engine.render(states).astype(int)).max() <= 1  # drawn by the shipped renderer
+    assert rtmri([*args, "--overwrite", "--speaker", "spk01"]) == 2 and "--speaker" in capsys.readouterr().err
+
+
+def test_train_only_closures_keeps_every_weight_but_the_closure_outputs(articulatory_bundle, data, tmp_path):
+    import torch
+
+    from rtmri.training.models.checkpoints import read_checkpoint
+
+    runs, _ = articulatory_bundle
+    init = runs / "inv/checkpoints/last.pt"
+    out = tmp_path / "closures"
+    assert rtmri(["train", "inverter", str(data), "--out", str(out), "--init", str(init), "--train-only", "closures",
+                  "--context-columns", "32", "--channels", "16", "--hidden", "16", "--input-norm", "session", "--lr", "0.05",
+                  "--steps", "4", "--eval-every", "4", "--eval-samples", "8", "--batch-size", "4", "--num-workers", "0",
+                  "--no-progress", "--no-tensorboard"]) == 0
+    before, after = (read_checkpoint(p)["state_dict"] for p in (init, out / "checkpoints/last.pt"))
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed == {"head.2.weight", "head.2.bias"}  # not the trunk, nor the batch norms' statistics
+    rows = ~torch.isclose(before["head.2.weight"], after["head.2.weight"]).all(dim=1)
+    assert rows.nonzero().flatten().tolist() == list(range(S.STATE_SIZE)[S.CLOSED])
+    assert rtmri(["train", "inverter", str(data), "--out", str(tmp_path / "x"), "--train-only", "closures", "--steps", "1"]) == 2
+
+
 def test_a_bundle_records_how_each_half_was_trained(articulatory_bundle, data, tmp_path):
     """The manifest says what data, initialisation and losses made each half (a renderer put into
     a bundle too), so a researcher can tell two bundles' renderers apart."""

@@ -30,26 +30,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with an inverter checkpoint (rtmri train inverter): the renderer checkpoint (rtmri train renderer); "
                              "writes an articulatory bundle of both")
     parser.add_argument("--calibrate-on", nargs="+", metavar="SPLIT", default=None,
-                        help="with --renderer: the splits of --data whose clips set the closure decision (default: val). "
+                        help="with --renderer, or an inverter --into a bundle: the splits of --data whose clips set the closure decision (default: val). "
                              "unseen_ja unseen_nonja: voices the inverter never trained on, as a user's")
     parser.add_argument("--into", type=Path, metavar="BUNDLE",
                         help="CHECKPOINT is a renderer (rtmri train renderer): write BUNDLE again with this renderer, its "
-                             "inverter, reference, grid and closure offsets kept byte for byte (--data: clips for the parity check)")
+                             "inverter, reference, grid and closure offsets kept byte for byte (--data: clips for the parity check); "
+                             "an inverter (rtmri train inverter): with this inverter, its renderer, reference and grid kept byte "
+                             "for byte, the closure decision set again on --data")
 
 
 def main(args) -> int:
     if args.into:
+        from rtmri.training.models.checkpoints import INVERTER_KIND, checkpoint_kind, read_checkpoint  # torch, as below
+
+        inverter = checkpoint_kind(read_checkpoint(args.checkpoint)) == INVERTER_KIND
         clashing = [name for name, given in (("--renderer", args.renderer), ("--variant", args.variant != "fp32"),
                                              ("--face-encoder", args.face_encoder), ("--speaker", args.speaker),
                                              ("--reference-image", args.reference_image),
                                              ("--fine-tuned-from", args.fine_tuned_from),
-                                             ("--calibrate-on", args.calibrate_on)) if given]
+                                             ("--calibrate-on", args.calibrate_on and not inverter)) if given]
         if clashing:
-            raise RtmriError(f"--into keeps the bundle's own graph, reference and record and writes fp32: "
+            raise RtmriError(f"--into keeps the bundle's other half, reference and record and writes fp32: "
                              f"it does not take {', '.join(clashing)}")
-        from rtmri.export.renderer_swap import swap_renderer  # torch, as below
+        if inverter:
+            from rtmri.export.inverter_swap import swap_inverter
 
-        print(json.dumps(swap_renderer(args.checkpoint, args.out, args.into, args.data, overwrite=args.overwrite), indent=2))
+            summary = swap_inverter(args.checkpoint, args.out, args.into, args.data, overwrite=args.overwrite,
+                                    calibrate_on=tuple(args.calibrate_on) if args.calibrate_on else None)
+        else:
+            from rtmri.export.renderer_swap import swap_renderer
+
+            summary = swap_renderer(args.checkpoint, args.out, args.into, args.data, overwrite=args.overwrite)
+        print(json.dumps(summary, indent=2))
         return 0
     if args.renderer:
         from rtmri.export.articulatory import export_articulatory  # torch: `rtmri export --help` runs without it

@@ -162,6 +162,10 @@ class BaselineConfig(CommonConfig):
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
+TRAIN_ONLY = ("all", "closures")
+CLOSURES_ONLY = "closures"
+
+
 @dataclass
 class InverterConfig(CommonConfig):
     """The articulatory model's audio-to-state network (rtmri.training.models.articulatory.Inverter)."""
@@ -184,6 +188,8 @@ class InverterConfig(CommonConfig):
     velocity_weight: float = _opt(1.0, "weight of the frame-to-frame change error (mm), against over-smoothing")
     phone_weight: float = _opt(0.0, "weight of a phone-classification head on the GRU's output (cross-entropy against the "
                                "clips' phones; training only, never exported; 0 = none)")
+    train_only: str = _opt("all", "'all', or 'closures': only the closure decision's output weights learn, the rest of the "
+                           "--init inverter kept exactly (the same gaps and positions; new closure labels learnt)")
     kind = "inverter"
 
     def validate(self) -> None:
@@ -194,6 +200,10 @@ class InverterConfig(CommonConfig):
             raise ConfigError(f"phone_weight must be >= 0, got {self.phone_weight}")
         if self.input_norm not in ("none", "window", "session"):
             raise ConfigError(f"input_norm must be 'none', 'window' or 'session', got {self.input_norm!r}")
+        if self.train_only not in TRAIN_ONLY:
+            raise ConfigError(f"train_only must be {' or '.join(repr(t) for t in TRAIN_ONLY)}, got {self.train_only!r}")
+        if self.train_only == CLOSURES_ONLY and (self.init == "scratch" or self.phone_weight > 0):
+            raise ConfigError("train_only 'closures' keeps an --init inverter's features: it needs --init and no phone head")
 
 
 @dataclass

@@ -35,7 +35,7 @@ from rtmri.articulation import regions as R
 from rtmri.articulation import state as S
 from rtmri.audio import loud_columns
 from rtmri.clips import ClipDataset, DatasetError
-from rtmri.training.config import InverterConfig, RendererConfig
+from rtmri.training.config import CLOSURES_ONLY, InverterConfig, RendererConfig
 from rtmri.training.distill import Teacher, distill_loss, l1_target
 from rtmri.training.data import NO_PHONE, PHONE_CLASSES, RenderSamples, StateSamples
 from rtmri.training.loop import Hooks, OneOptimizerRun
@@ -95,13 +95,34 @@ class InverterRun(OneOptimizerRun):
         self.closure_weight = torch.from_numpy(closure_weight).to(self.rt.device)
         self.model = self.rt.wrap(self.net)
         self.phone_head = None
-        parameters = list(self.net.parameters())
-        if cfg.phone_weight > 0:
-            self.train_set.with_phones = True
-            self.phone_head = torch.nn.Linear(cfg.hidden, len(PHONE_CLASSES)).to(self.rt.device)
-            parameters += list(self.phone_head.parameters())
-        self.optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=1e-4)
+        if cfg.train_only == CLOSURES_ONLY:
+            self.optimizer = torch.optim.AdamW(self.closure_parameters(), lr=cfg.lr, weight_decay=0.0)
+        else:
+            parameters = list(self.net.parameters())
+            if cfg.phone_weight > 0:
+                self.train_set.with_phones = True
+                self.phone_head = torch.nn.Linear(cfg.hidden, len(PHONE_CLASSES)).to(self.rt.device)
+                parameters += list(self.phone_head.parameters())
+            self.optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=1e-4)
         self.scaler = torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.amp)
+
+    def closure_parameters(self) -> list[torch.nn.Parameter]:
+        """Freeze the inverter but the output layer's closure rows (their gradient alone kept;
+        no weight decay, so the other rows' Adam steps are exactly 0): the gaps and positions of
+        the --init weights stay as they were."""
+        self.net.requires_grad_(False)
+        output = self.net.head[-1]
+        output.requires_grad_(True)
+        rows = torch.zeros(S.STATE_SIZE, device=output.weight.device)
+        rows[S.CLOSED] = 1.0
+        output.weight.register_hook(lambda grad: grad * rows[:, None])
+        output.bias.register_hook(lambda grad: grad * rows)
+        return [output.weight, output.bias]
+
+    def train_mode(self) -> None:
+        self.model.train()
+        if self.cfg.train_only == CLOSURES_ONLY:
+            self.net.front.eval()  # the frozen batch norms keep their statistics
 
     @property
     def meta(self) -> dict:
@@ -157,7 +178,7 @@ class InverterRun(OneOptimizerRun):
 
     def train_step(self, batch) -> dict:
         mels, truth, *phones = self.to_device(batch)
-        self.model.train()
+        self.train_mode()
         with self.autocast():
             parts = self.losses(self.model, mels, truth, *phones)
         value = self.guard(parts["loss"], "inverter loss")
