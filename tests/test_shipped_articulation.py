@@ -71,9 +71,11 @@ def test_the_shipped_model_closes_the_tongue_tip_for_t_d_n_of_unseen_speakers(sc
     counts, _ = scored
     precision, recall = compare.precision_recall(counts["model"][R.ALVEOLAR])
     assert counts["model"][R.ALVEOLAR]["tp"] + counts["model"][R.ALVEOLAR]["fn"] >= 10
-    # it closes the tongue tip for nearly every closed frame (the previous default: half of them), at
-    # the cost of closures shown where the truth is open (the target is 0.8 / 0.8: README)
-    assert recall >= 0.9 and precision >= 0.5, (precision, recall)
+    # three quarters of the truth's closed frames, and three quarters of its closures right (0.74 / 0.76 here;
+    # the target is 0.8 / 0.8: README). The truth closes the tip also where the tongue touches between
+    # the gridlines (rtmri.articulation.outlines.tip_contact_px): counted on the gridlines alone, the
+    # truth had half as many closures, the model's said closures mostly "false" (0.58 / 0.96 then)
+    assert recall >= 0.7 and precision >= 0.7, (precision, recall)
     assert recall > compare.precision_recall(counts["wav2lip"][R.ALVEOLAR])[1]
 
 
