@@ -29,8 +29,8 @@ from rtmri.articulation.grid import AnalysisGrid
 from rtmri.files import atomic_writer
 
 GEOMETRY_FILE = "geometry.npz"
-TRUTH_STEP_PX = 0.1
-CONTACT_STEP_PX = 0.1  # outlines are compared at points this far apart (tip_contact_px)  # the true gaps are read at this spacing along the lines (the exact rule: first_gap_along)
+TRUTH_STEP_PX = 0.1  # the true gaps are read at this spacing along the lines (the exact rule: first_gap_along)
+CONTACT_STEP_PX = 0.1  # outlines are compared at points this far apart (tip_contact_px)
 # Tissue thinner than this between two air spaces (where two drawn shapes nearly meet) is
 # below what the blurred image can show: the air spaces count as one.
 MIN_TISSUE_MM = 1.5

@@ -85,8 +85,7 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
     columns, lookahead_ms = int(inverter_meta["window_columns"]), float(inverter_meta["lookahead_ms"])
     val = dataset.split("val") or dataset.require_split("train")
     norm = inverter.session_norm()
-    calibration = [clip for split in calibrate_on for clip in dataset.require_split(split)] if calibrate_on else val
-    offsets = calibrate_closures(inverter, calibration, lookahead_ms, columns, norm)
+    offsets = calibrate_closures(inverter, calibration_clips(dataset, calibrate_on), lookahead_ms, columns, norm)
     state_graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
     face = face_input(reference, 1)
     render_graph = to_onnx(renderer, (torch.zeros(2, STATE_SIZE), torch.from_numpy(np.repeat(face, 2, axis=0))),
@@ -119,6 +118,13 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
         bundle = write_bundle(out, state_graph, manifest, renderer_bytes=render_graph)
     return {"bundle": str(bundle.path), "parity_max_abs_error": parity, "fp32": figures, "closure_offsets": offsets,
             "onnx_mb": round((bundle.onnx_path.stat().st_size + bundle.renderer_path.stat().st_size) / 2**20, 2)}
+
+
+def calibration_clips(dataset: ClipDataset, splits: tuple[str, ...] | None) -> list:
+    """The clips of the splits named (each must hold clips), else the validation clips (else the training clips)."""
+    if splits:
+        return [clip for split in splits for clip in dataset.require_split(split)]
+    return dataset.split("val") or dataset.require_split("train")
 
 
 def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=None) -> dict[str, float]:

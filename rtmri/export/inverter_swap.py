@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtmri import RtmriError
-from rtmri.bundle import MEL_INPUT, STATE_OUTPUT, read_manifest, write_bundle
+from rtmri.bundle import MEL_INPUT, STATE_OUTPUT, write_bundle
 from rtmri.bundle.engine import Engine
 from rtmri.clips import ClipDataset
-from rtmri.export.articulatory import PARITY_CLIPS, calibrate_closures, half_record, load
+from rtmri.export.articulatory import PARITY_CLIPS, calibrate_closures, calibration_clips, half_record, load
 from rtmri.export.onnx_graph import to_onnx
 from rtmri.export.parity import FP32_TOLERANCE, ParityError, clip_windows
-from rtmri.export.renderer_swap import CHAIN_FIGURES
+from rtmri.export.renderer_swap import CHAIN_FIGURES, bundle_to_swap
 from rtmri.training.models.checkpoints import INVERTER_KIND
 
 STATE_PARITY_MM = 100.0  # a state's mm are compared as frames' [0, 1]: 0.1 mm ~ 1e-3
@@ -29,17 +28,11 @@ STATE_PARITY_MM = 100.0  # a state's mm are compared as frames' [0, 1]: 0.1 mm ~
 
 def swap_inverter(inverter_path: Path, out: Path, bundle_path: Path, data: Path, overwrite: bool = False,
                   calibrate_on: tuple[str, ...] | None = None) -> dict:
-    old = read_manifest(bundle_path)
-    if not old.gives_state:
-        raise RtmriError(f"{bundle_path}: a {old.manifest.architecture} bundle has no inverter to replace")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise RtmriError(f"{out} already holds files; pass --overwrite to replace them")
+    old = bundle_to_swap(bundle_path, out, overwrite, "inverter")
     inverter, meta, ckpt = load(inverter_path, INVERTER_KIND)
     columns, lookahead_ms, norm = int(meta["window_columns"]), float(meta["lookahead_ms"]), inverter.session_norm()
     dataset = ClipDataset(data)
-    val = dataset.split("val") or dataset.require_split("train")
-    calibration = [clip for split in calibrate_on for clip in dataset.require_split(split)] if calibrate_on else val
-    offsets = calibrate_closures(inverter, calibration, lookahead_ms, columns, norm)
+    offsets = calibrate_closures(inverter, calibration_clips(dataset, calibrate_on), lookahead_ms, columns, norm)
     graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
     manifest = old.manifest
     training = {**manifest.training,
@@ -53,7 +46,7 @@ def swap_inverter(inverter_path: Path, out: Path, bundle_path: Path, data: Path,
     renderer_graph = old.renderer_path.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         staged = write_bundle(Path(tmp) / "staged", graph, manifest, renderer_bytes=renderer_graph)
-        parity = inverter_parity(inverter, Engine(staged), val[:PARITY_CLIPS])
+        parity = inverter_parity(inverter, Engine(staged), calibration_clips(dataset, None)[:PARITY_CLIPS])
         manifest = dataclasses.replace(manifest, evaluation={**evaluation, "inverter_parity_max_abs_error_fp32": parity})
         if out.exists():
             shutil.rmtree(out)

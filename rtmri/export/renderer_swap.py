@@ -29,12 +29,19 @@ from rtmri.training.models.checkpoints import RENDERER_KIND
 CHAIN_FIGURES = ("ssim", "nmse", "clips", "parity_max_abs_error_fp32")
 
 
-def swap_renderer(renderer_path: Path, out: Path, bundle_path: Path, data: Path, overwrite: bool = False) -> dict:
+def bundle_to_swap(bundle_path: Path, out: Path, overwrite: bool, half: str):
+    """The articulatory bundle one of whose halves (``half``) goes into ``out``; refused for a
+    bundle without one or an ``out`` that holds files (unless ``overwrite``)."""
     old = read_manifest(bundle_path)
     if not old.gives_state:
-        raise RtmriError(f"{bundle_path}: a {old.manifest.architecture} bundle has no renderer to replace")
+        raise RtmriError(f"{bundle_path}: a {old.manifest.architecture} bundle has no {half} to replace")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise RtmriError(f"{out} already holds files; pass --overwrite to replace them")
+    return old
+
+
+def swap_renderer(renderer_path: Path, out: Path, bundle_path: Path, data: Path, overwrite: bool = False) -> dict:
+    old = bundle_to_swap(bundle_path, out, overwrite, "renderer")
     renderer, meta, ckpt = load(renderer_path, RENDERER_KIND)
     if int(meta["image_size"]) != old.image_size:
         raise RtmriError(f"{renderer_path} draws {meta['image_size']} px frames, {bundle_path} {old.image_size} px")
