@@ -537,6 +537,46 @@ def test_the_closure_calibration_counts_a_closure_said_outside_the_stops():
     assert said[closed].all() and not said[~stops].any(), offset
 
 
+def test_the_closure_calibration_counts_a_closure_said_in_a_pause(data):
+    """An inverter that says every true closure, half of them surely, and in the pauses before,
+    between and after the phones a tongue-tip closure too (as a closure head learnt again did):
+    the calibration keeps the pauses open, though no pause is speech."""
+    import torch
+
+    from rtmri.articulation.compare import phone_frames, speech_frames
+    from rtmri.export.articulatory import calibrate_closures
+
+    clips = [c for c in ClipDataset(data).split("train") if (c.folder / S.STATE_FILE).is_file() and c.info.get("phones")]
+    tip = S.CLOSURE_PLACES.index(R.ALVEOLAR)
+
+    class PauseCloser:
+        closure_offset = torch.zeros(len(S.CLOSURE_PLACES))
+
+        def __init__(self):
+            self.clips, self.pauses, self.closures, self.said = iter(clips), 0, 0, []
+
+        def raw(self, windows):
+            clip, n = next(self.clips), len(windows)
+            closed = S.load(clip.folder / S.STATE_FILE).closed[:n] > S.CLOSED_AT
+            logits = np.where(closed, np.where(np.arange(n) % 2 == 0, 3.0, 1.5)[:, None], -3.0)  # half of them surer
+            pause = np.ones(n, bool)
+            pause[speech_frames(phone_frames(clip.info["phones"], n))] = False
+            logits[pause & ~closed[:, tip], tip] = 2.0  # surer than half the true closures
+            self.pauses += int((pause & ~closed[:, tip]).sum())
+            self.closures += int(closed[:, tip].sum())
+            self.said.append(logits)
+            out = torch.zeros(n, S.STATE_SIZE)
+            out[:, S.CLOSED] = torch.from_numpy(logits.astype(np.float32))
+            return out
+
+    inverter = PauseCloser()
+    offsets = calibrate_closures(inverter, clips, 40.0, 64)
+    # the pauses outnumber the closures: saying both scores below keeping the surer half alone
+    assert inverter.pauses > inverter.closures > 0 and R.ALVEOLAR in offsets
+    logits = np.concatenate(inverter.said)[:, tip]
+    assert ((logits + offsets[R.ALVEOLAR] > 0) == (logits == 3.0)).all(), offsets  # counted over the speech: all three
+
+
 def test_the_closure_calibration_moves_either_way():
     """A model that leans away from closure (every logit below 0) gets a positive offset large
     enough to say its closures, one that leans towards it a negative one."""

@@ -17,7 +17,7 @@ import torch
 from rtmri import RtmriError
 from rtmri.articulation.grid import MANIFEST_KEY
 from rtmri.articulation import regions as R
-from rtmri.articulation.compare import near, phone_frames, speech_frames
+from rtmri.articulation.compare import near, phone_frames
 from rtmri.articulation.state import CLOSED, CLOSED_AT, CLOSURE_PLACES, STATE_FILE, STATE_SIZE, StateRaster
 from rtmri.articulation.state import load as load_state
 from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, STATE_OUTPUT, encode_png, new_manifest, write_bundle
@@ -129,29 +129,30 @@ def calibration_clips(dataset: ClipDataset, splits: tuple[str, ...] | None) -> l
 
 def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=None) -> dict[str, float]:
     """Set the inverter's closure offsets (added to its logits) to those that score best on
-    ``clips``, per place, as ``rtmri eval`` scores closures (rtmri.articulation.compare.closure_counts):
-    recall during the stops and nasals made there, precision over every frame of speech, over
-    offsets from -log(20) to +log(20). The training loss weighs a closed frame by up to 20, which
-    shifts its probabilities towards closure; this takes the shift out where it costs precision
-    (judged at the stops alone, it kept a fine-tuned inverter's lips shut through children's
-    vowels). Returns place -> offset."""
+    ``clips``, per place: recall during the stops and nasals made there (as ``rtmri eval`` counts
+    it, rtmri.articulation.compare.closure_counts), precision over every frame of the clip, speech
+    and pauses alike, over offsets from -log(20) to +log(20). The training loss weighs a closed
+    frame by up to 20, which shifts its probabilities towards closure; this takes the shift out
+    where it costs precision (judged at the stops alone, it kept a fine-tuned inverter's lips
+    shut through children's vowels; judged over the speech alone, a closure head learnt again
+    kept the tongue tip shut through every pause and a quiet room, where a live session begins).
+    Returns place -> offset."""
     logits, truth, tolerated, during = [], [], [], []
     for clip, windows in clip_windows(clips, lookahead_ms, max_frames=10_000, columns=columns, norm=norm):
         path = clip.folder / STATE_FILE
         spoken = phone_frames(clip.info.get("phones") or [], len(windows))
         if not path.is_file() or not spoken:
             continue
-        speech = speech_frames(spoken)
         with torch.no_grad():
-            logits.append(inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy()[speech])
+            logits.append(inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy())
         closed = load_state(path).closed[: len(windows)] > CLOSED_AT
-        truth.append(closed[speech])
-        tolerated.append(np.stack([near(closed[:, i]) for i in range(len(CLOSURE_PLACES))], axis=1)[speech])
+        truth.append(closed)
+        tolerated.append(np.stack([near(closed[:, i]) for i in range(len(CLOSURE_PLACES))], axis=1))
         stops = np.zeros((len(windows), len(CLOSURE_PLACES)), bool)
         for phone, frames in spoken:
             if phone in R.STOPS_AND_NASALS and R.place_of(phone) in CLOSURE_PLACES:
                 stops[frames, CLOSURE_PLACES.index(R.place_of(phone))] = True
-        during.append(stops[speech])
+        during.append(stops)
     offsets = {}
     if not logits:
         return offsets
