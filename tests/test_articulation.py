@@ -178,8 +178,9 @@ def test_closures_are_counted_during_stops_and_nasals_at_their_place():
     phones = [{"phone": "m", "start": 0.0, "end": 0.08}, {"phone": "a", "start": 0.08, "end": 0.16}]
     counts = compare.closure_counts(truth, truth, phones)[R.LIPS]
     # frame 0 closed, frame 1 open, both in /m/; frame 2 closed, frame 3 open in /a/
-    assert counts == {"tp": 1, "fn": 0, "frames": 2, "shut": 2, "fp": 0}
-    assert compare.closure_counts(truth, still_open, phones)[R.LIPS] == {"tp": 0, "fn": 1, "frames": 2, "shut": 0, "fp": 0}
+    assert counts == {"tp": 1, "fn": 0, "frames": 2, "shut": 2, "fp": 0, "quiet": 0, "quiet_fp": 0}
+    assert compare.closure_counts(truth, still_open, phones)[R.LIPS] == {"tp": 0, "fn": 1, "frames": 2, "shut": 0, "fp": 0,
+                                                                         "quiet": 0, "quiet_fp": 0}
     errors = compare.phone_errors(truth, still_open, [{"phone": "m", "start": 0.0, "end": 0.16}])
     assert errors[0][:2] == ("m", R.LIPS) and errors[0][2] > 4.0
     # lips kept shut into the vowel: right at the /m/, and a frame late is timing; two frames late is wrong
@@ -187,6 +188,18 @@ def test_closures_are_counted_during_stops_and_nasals_at_their_place():
     truth = measure(np.stack([frames[0]] + [frames[1]] * 4), grid)
     shut_on = measure(np.stack([frames[0]] * 3 + [frames[1]] * 2), grid)
     assert compare.precision_recall(compare.closure_counts(truth, shut_on, phones)[R.LIPS]) == pytest.approx((2 / 3, 1.0))
+
+
+def test_a_closure_held_through_a_pause_is_counted_apart_from_the_speech():
+    grid = clip_grid()
+    shut, open_ = scan(), scan([lip_opening(5.0, 13.75)])
+    phones = [{"phone": "m", "start": 0.0, "end": 0.04}, {"phone": "a", "start": 0.04, "end": 0.08}]  # frames 0, 1; 2-5 quiet
+    truth = measure(np.stack([shut] + [open_] * 5), grid)
+    held = measure(np.stack([shut] * 5 + [open_]), grid)  # shut on through frame 4
+    counts = compare.closure_counts(truth, held, phones)[R.LIPS]
+    # frame 1 is a frame late (timing); of the quiet frames 2-5, 2-4 are shut where the truth is open
+    assert (counts["fp"], counts["quiet"], counts["quiet_fp"]) == (0, 4, 3)
+    assert compare.precision_recall(counts) == (1.0, 1.0)  # what the speech alone says
 
 
 def test_sampled_truth_of_every_frame_equals_the_exact_crossings():

@@ -234,7 +234,10 @@ def test_eval_scores_the_models_state_against_the_true_state(articulatory_bundle
     model, floor, still = rows["test", "model"], rows["test", "renderer from the true state"], rows["test", "reference held still"]
     assert model["state_source"] == "model's state" and still["state_source"] == "image measure"
     assert np.isfinite(model["state_df_rmse_mm"]) and np.isfinite(floor["df_rmse_mm"])
-    assert "Against the true articulatory state" in (out / "table.md").read_text()
+    table = (out / "table.md").read_text()
+    assert "Against the true articulatory state" in table and "tip shut in pauses" in table
+    # the held-still reference's tongue tip is open throughout: it never shuts it in a pause
+    assert still["closure_alveolar_outside_speech"] in (0.0, "n/a") and 0.0 <= model["state_closure_alveolar_outside_speech"] <= 1.0
 
 
 def test_renderer_starts_from_a_generator_of_the_same_width(data, tmp_path):

@@ -65,14 +65,19 @@ def closure_counts(truth: Measures, other: Measures, phones) -> dict[str, dict[s
     over every phone's frames, the frames the other shows closed ("shut") and those of them the
     truth shows open within ``CLOSURE_TOLERANCE_FRAMES`` ("fp": a closure a frame early or late is
     timing). Precision counts a closure shown anywhere in the speech: a model that kept the lips
-    shut through the vowels was precise when only the stops were looked at."""
-    counts = {region: {"tp": 0, "fn": 0, "frames": 0, "shut": 0, "fp": 0} for region in R.CLOSING_REGIONS}
+    shut through the vowels was precise when only the stops were looked at. Apart, the frames
+    outside speech ("quiet": before, between and after the phones) and those of them shown
+    closed where the truth is open ("quiet_fp"): a closure held through a pause is drawn too."""
+    counts = {region: {"tp": 0, "fn": 0, "frames": 0, "shut": 0, "fp": 0, "quiet": 0, "quiet_fp": 0}
+              for region in R.CLOSING_REGIONS}
     n = len(truth.distance_mm)
     spoken = phone_frames(phones, n)
     speech = speech_frames(spoken)
+    quiet = np.setdiff1d(np.arange(n), speech)
     for region, c in counts.items():
-        shown = other.closed(region)[speech]
-        c["shut"], c["fp"] = int(np.sum(shown)), int(np.sum(shown & ~near(truth.closed(region))[speech]))
+        shown, wrong = other.closed(region), other.closed(region) & ~near(truth.closed(region))
+        c["shut"], c["fp"] = int(np.sum(shown[speech])), int(np.sum(wrong[speech]))
+        c["quiet"], c["quiet_fp"] = len(quiet), int(np.sum(wrong[quiet]))
     for phone, frames in spoken:
         region = R.place_of(phone)
         if phone not in R.STOPS_AND_NASALS or region not in counts:

@@ -170,6 +170,7 @@ def _summary(clips: list[ClipArticulation]) -> dict:
         summary[f"closure_{region}_precision"] = _round(precision)
         summary[f"closure_{region}_recall"] = _round(recall)
         summary[f"closure_{region}_frames"] = counts["frames"]
+        summary[f"closure_{region}_outside_speech"] = _outside_speech(c.closures[region] for c in clips)
     geometry = [c.geometry_rmse_mm for c in clips if c.geometry_rmse_mm is not None]
     summary["df_rmse_vs_geometry_mm"] = _round(compare.mean_ignoring_nan(geometry)) if geometry else NOT_AVAILABLE
     return {**summary, **_state_summary([c.state for c in clips if c.state is not None])}
@@ -191,4 +192,12 @@ def _state_summary(states: list[dict]) -> dict:
         precision, recall = compare.precision_recall(counts)
         summary[f"state_closure_{region}_precision"] = _round(precision)
         summary[f"state_closure_{region}_recall"] = _round(recall)
+        summary[f"state_closure_{region}_outside_speech"] = _outside_speech(s["closures"][region] for s in states)
     return summary
+
+
+def _outside_speech(counts) -> float | str:
+    """The share of the frames outside speech shown closed where the truth is open."""
+    counts = list(counts)
+    quiet = sum(c.get("quiet", 0) for c in counts)
+    return _round(sum(c.get("quiet_fp", 0) for c in counts) / quiet) if quiet else NOT_AVAILABLE

@@ -109,6 +109,7 @@ ARTICULATION_COLUMNS = (  # (key, heading, format)
     ("closure_lips_recall", "lips R", "{:.2f}"),
     ("closure_alveolar_precision", "tip P", "{:.2f}"),
     ("closure_alveolar_recall", "tip R", "{:.2f}"),
+    ("closure_alveolar_outside_speech", "tip shut in pauses", "{:.2f}"),
     ("roi_r", "ROI r", "{:.2f}"),
     ("amplitude_ratio", "motion ratio", "{:.2f}"),
     ("df_rmse_vs_geometry_mm", "DF vs geometry mm", "{:.2f}"),
@@ -117,7 +118,9 @@ ARTICULATION_NOTE = (
     "Measured on each speaker's analysis grid (DESIGN §5b), generated against the true frames. DF: distance function "
     "(air gap along every gridline, glottis to lips); CD: constriction degree (smallest gap) per region, RMSE and "
     "Pearson r over time, mean over lips, alveolar, palatal, velar, pharyngeal and the velopharyngeal port; lips/tip "
-    "P, R: precision and recall of full closure (at most one pixel) during stops and nasals made there; ROI r: "
+    "R: recall of full closure (at most one pixel) during the stops and nasals made there, P: precision over every "
+    "frame of speech (a frame early or late is timing); shut in pauses: the share of the frames outside speech shown "
+    "closed where the truth is open; ROI r: "
     "correlation of region-of-interest intensity (Lammert et al. 2010); motion ratio: generated over true "
     "standard deviation of the constriction degree (below 1: under-articulated); DF vs geometry: against the "
     "synthesizer's true outlines. A still picture follows nothing: its r is 0. Anchor: audio-to-contour RMSE "
@@ -133,12 +136,15 @@ STATE_COLUMNS = (  # (key, heading, format): each system against the true articu
     ("state_closure_lips_recall", "lips R", "{:.2f}"),
     ("state_closure_alveolar_precision", "tip P", "{:.2f}"),
     ("state_closure_alveolar_recall", "tip R", "{:.2f}"),
+    ("state_closure_lips_outside_speech", "lips shut in pauses", "{:.2f}"),
+    ("state_closure_alveolar_outside_speech", "tip shut in pauses", "{:.2f}"),
     ("state_amplitude_ratio", "motion ratio", "{:.2f}"),
 )
 STATE_NOTE = (
     "Against the true articulatory state (the shared DESIGN.md §4b, from the synthesizer's outlines): the model's own "
     "state where its bundle gives one, else what the image measure reads from its frames. CD over the tract regions "
-    "(lips to pharynx); closures during the stops and nasals made there."
+    "(lips to pharynx); closures recalled during the stops and nasals made there, precise over the speech; shut in "
+    "pauses: the share of the frames outside speech said closed where the truth is open."
 )
 
 
