@@ -52,7 +52,9 @@ def _bony_outlines_px(speaker) -> list[np.ndarray]:
 
 
 def _distance_to(outlines: list[np.ndarray], point: np.ndarray) -> float:
-    return min(synth_grid._distance_to_polyline(point, np.concatenate([o, o[:1]])) for o in outlines)
+    from rtmri.articulation.outlines import distances_to_polyline
+
+    return min(float(distances_to_polyline(point[None], np.concatenate([o, o[:1]]))[0]) for o in outlines)
 
 
 def _wall_points(grid) -> tuple[np.ndarray, np.ndarray]:

@@ -75,7 +75,8 @@ def closure_counts(truth: Measures, other: Measures, phones) -> dict[str, dict[s
     speech = speech_frames(spoken)
     quiet = np.setdiff1d(np.arange(n), speech)
     for region, c in counts.items():
-        shown, wrong = other.closed(region), other.closed(region) & ~near(truth.closed(region))
+        shown = other.closed(region)
+        wrong = shown & ~near(truth.closed(region))
         c["shut"], c["fp"] = int(np.sum(shown[speech])), int(np.sum(wrong[speech]))
         c["quiet"], c["quiet_fp"] = len(quiet), int(np.sum(wrong[quiet]))
     for phone, frames in spoken:

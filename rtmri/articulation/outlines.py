@@ -241,18 +241,19 @@ def tip_contact_px(arrays: dict[str, np.ndarray], grid: AnalysisGrid) -> np.ndar
         upper = _densified(arrays["outline_upper"][frame], CONTACT_STEP_PX)
         sector = (np.sign(_cross(bisector, upper - centre)) == forward) & (np.sign(_cross(lip_direction, upper - lip_line)) == behind)
         if sector.any():
-            out[frame] = _nearest_to_polyline(upper[sector], arrays["outline_tongue"][frame])
+            out[frame] = distances_to_polyline(upper[sector], arrays["outline_tongue"][frame]).min()
     return out
 
 
-def _nearest_to_polyline(points: np.ndarray, polyline: np.ndarray) -> float:
-    """The smallest distance from any of the points (n, 2) to the polyline's segments."""
+def distances_to_polyline(points: np.ndarray, polyline: np.ndarray) -> np.ndarray:
+    """(n,): each point's (n, 2) distance to the nearest of the polyline's segments (its
+    non-finite points left out)."""
     polyline = polyline[np.all(np.isfinite(polyline), axis=1)]
     a, b = polyline[:-1], polyline[1:]
     ab = b - a
     t = np.clip(((points[:, None, :] - a[None]) * ab[None]).sum(axis=2) / np.maximum((ab**2).sum(axis=1), 1e-12)[None], 0, 1)
     nearest = a[None] + t[..., None] * ab[None]
-    return float(np.sqrt(((points[:, None, :] - nearest) ** 2).sum(axis=2).min()))
+    return np.sqrt(((points[:, None, :] - nearest) ** 2).sum(axis=2)).min(axis=1)
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -199,5 +199,5 @@ def _state_summary(states: list[dict]) -> dict:
 def _outside_speech(counts) -> float | str:
     """The share of the frames outside speech shown closed where the truth is open."""
     counts = list(counts)
-    quiet = sum(c.get("quiet", 0) for c in counts)
-    return _round(sum(c.get("quiet_fp", 0) for c in counts) / quiet) if quiet else NOT_AVAILABLE
+    quiet = sum(c["quiet"] for c in counts)
+    return _round(sum(c["quiet_fp"] for c in counts) / quiet) if quiet else NOT_AVAILABLE

@@ -85,6 +85,7 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
     columns, lookahead_ms = int(inverter_meta["window_columns"]), float(inverter_meta["lookahead_ms"])
     val = dataset.split("val") or dataset.require_split("train")
     norm = inverter.session_norm()
+    calibrate_on = calibration_splits(dataset, calibrate_on)
     offsets = calibrate_closures(inverter, calibration_clips(dataset, calibrate_on), lookahead_ms, columns, norm)
     state_graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
     face = face_input(reference, 1)
@@ -112,7 +113,7 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
         manifest = dataclasses.replace(manifest, evaluation={**figures, "split": "val", "variant": "fp32",
                                                              "parity_max_abs_error_fp32": parity,
                                                              "closure_offsets": {k: round(v, 3) for k, v in offsets.items()},
-                                                             "closure_calibration_splits": list(calibrate_on or ["val"])})
+                                                             "closure_calibration_splits": list(calibrate_on)})
         if out.exists():
             shutil.rmtree(out)
         bundle = write_bundle(out, state_graph, manifest, renderer_bytes=render_graph)
@@ -120,11 +121,15 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
             "onnx_mb": round((bundle.onnx_path.stat().st_size + bundle.renderer_path.stat().st_size) / 2**20, 2)}
 
 
-def calibration_clips(dataset: ClipDataset, splits: tuple[str, ...] | None) -> list:
-    """The clips of the splits named (each must hold clips), else the validation clips (else the training clips)."""
-    if splits:
-        return [clip for split in splits for clip in dataset.require_split(split)]
-    return dataset.split("val") or dataset.require_split("train")
+def calibration_splits(dataset: ClipDataset, splits: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The splits whose clips set the closure decision: those named, else the validation split
+    (else the training split)."""
+    return tuple(splits) if splits else ("val",) if dataset.split("val") else ("train",)
+
+
+def calibration_clips(dataset: ClipDataset, splits: tuple[str, ...]) -> list:
+    """The clips of the splits (each must hold clips)."""
+    return [clip for split in splits for clip in dataset.require_split(split)]
 
 
 def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=None) -> dict[str, float]:

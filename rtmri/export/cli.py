@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    calibrate_on = tuple(args.calibrate_on) if args.calibrate_on else None
     if args.into:
         from rtmri.training.models.checkpoints import INVERTER_KIND, checkpoint_kind, read_checkpoint  # torch, as below
 
@@ -48,7 +49,7 @@ def main(args) -> int:
                                              ("--face-encoder", args.face_encoder), ("--speaker", args.speaker),
                                              ("--reference-image", args.reference_image),
                                              ("--fine-tuned-from", args.fine_tuned_from),
-                                             ("--calibrate-on", args.calibrate_on and not inverter)) if given]
+                                             ("--calibrate-on", calibrate_on and not inverter)) if given]
         if clashing:
             raise RtmriError(f"--into keeps the bundle's other half, reference and record and writes fp32: "
                              f"it does not take {', '.join(clashing)}")
@@ -56,7 +57,7 @@ def main(args) -> int:
             from rtmri.export.inverter_swap import swap_inverter
 
             summary = swap_inverter(args.checkpoint, args.out, args.into, args.data, overwrite=args.overwrite,
-                                    calibrate_on=tuple(args.calibrate_on) if args.calibrate_on else None)
+                                    calibrate_on=calibrate_on)
         else:
             from rtmri.export.renderer_swap import swap_renderer
 
@@ -68,10 +69,10 @@ def main(args) -> int:
 
         summary = export_articulatory(args.checkpoint, args.renderer, args.out, args.data, speaker=args.speaker,
                                       overwrite=args.overwrite, training_extra=fine_tuned_record(args.fine_tuned_from),
-                                      calibrate_on=tuple(args.calibrate_on) if args.calibrate_on else None)
+                                      calibrate_on=calibrate_on)
         print(json.dumps(summary, indent=2))
         return 0
-    if args.calibrate_on:
+    if calibrate_on:
         raise RtmriError("--calibrate-on sets an articulatory bundle's closure decision: it needs --renderer")
     summary = export_bundle(ExportOptions(
         checkpoint=args.checkpoint, out=args.out, data=args.data, variant=args.variant, face_encoder=args.face_encoder,

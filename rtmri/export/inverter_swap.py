@@ -17,7 +17,8 @@ import torch
 from rtmri.bundle import MEL_INPUT, STATE_OUTPUT, write_bundle
 from rtmri.bundle.engine import Engine
 from rtmri.clips import ClipDataset
-from rtmri.export.articulatory import PARITY_CLIPS, calibrate_closures, calibration_clips, half_record, load
+from rtmri.export.articulatory import (PARITY_CLIPS, calibrate_closures, calibration_clips, calibration_splits, half_record,
+                                      load)
 from rtmri.export.onnx_graph import to_onnx
 from rtmri.export.parity import FP32_TOLERANCE, ParityError, clip_windows
 from rtmri.export.renderer_swap import CHAIN_FIGURES, bundle_to_swap
@@ -32,6 +33,7 @@ def swap_inverter(inverter_path: Path, out: Path, bundle_path: Path, data: Path,
     inverter, meta, ckpt = load(inverter_path, INVERTER_KIND)
     columns, lookahead_ms, norm = int(meta["window_columns"]), float(meta["lookahead_ms"]), inverter.session_norm()
     dataset = ClipDataset(data)
+    calibrate_on = calibration_splits(dataset, calibrate_on)
     offsets = calibrate_closures(inverter, calibration_clips(dataset, calibrate_on), lookahead_ms, columns, norm)
     graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
     manifest = old.manifest
@@ -40,13 +42,13 @@ def swap_inverter(inverter_path: Path, out: Path, bundle_path: Path, data: Path,
                 "inverter_replaced": {"previous": manifest.training.get("inverter"), "previous_onnx_sha256": manifest.onnx_sha256}}
     evaluation = {k: v for k, v in manifest.evaluation.items() if k not in CHAIN_FIGURES}
     evaluation.update(closure_offsets={k: round(v, 3) for k, v in offsets.items()},
-                      closure_calibration_splits=list(calibrate_on or ["val"]))
+                      closure_calibration_splits=list(calibrate_on))
     manifest = dataclasses.replace(manifest, training=training, evaluation=evaluation, lookahead_ms=lookahead_ms,
                                    window_columns=columns, input_norm=None if norm is None else norm.to_dict())
     renderer_graph = old.renderer_path.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         staged = write_bundle(Path(tmp) / "staged", graph, manifest, renderer_bytes=renderer_graph)
-        parity = inverter_parity(inverter, Engine(staged), calibration_clips(dataset, None)[:PARITY_CLIPS])
+        parity = inverter_parity(inverter, Engine(staged), calibration_clips(dataset, calibration_splits(dataset, None))[:PARITY_CLIPS])
         manifest = dataclasses.replace(manifest, evaluation={**evaluation, "inverter_parity_max_abs_error_fp32": parity})
         if out.exists():
             shutil.rmtree(out)

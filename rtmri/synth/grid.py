@@ -214,8 +214,8 @@ def rest_windows(inner: np.ndarray, outer: np.ndarray, rest: Outlines, head: ana
     after = (~air) & (np.arange(len(s))[None, :] > start[:, None])
     far = s[np.argmax(after, axis=1)]
     ends = inner + far[:, None] * unlimited.direction
-    on_rigid = np.array([_distance_to_polyline(p, rest["upper"][RIGID_UPPER]) < 0.3 for p in ends])
-    on_palate = np.array([_distance_to_polyline(p, rest["upper"][PALATE_UPPER]) < 0.3 for p in ends])
+    on_rigid = geometry_file.distances_to_polyline(ends, rest["upper"][RIGID_UPPER]) < 0.3
+    on_palate = geometry_file.distances_to_polyline(ends, rest["upper"][PALATE_UPPER]) < 0.3
     wall = np.where(on_rigid, far, np.where(on_palate, far + PALATE_TOLERANCE_MM, np.nan))
     bone = np.concatenate([geometry_file.crossings_dense(polygon[0], inner, unlimited.direction)
                            for name, polygon in arrays.items() if name.startswith("static_bone")], axis=1)
@@ -231,9 +231,3 @@ def canonical_windows(margin_mm: float = analysis_grid.REACH_MARGIN_MM) -> tuple
     inner, outer, _ = analysis_grid.canonical_lines()
     return rest_windows(inner, outer, rest_outlines(), anatomy.Head.reference(), margin_mm)
 
-
-def _distance_to_polyline(point: np.ndarray, line: np.ndarray) -> float:
-    a, b = line[:-1], line[1:]
-    ab = b - a
-    t = np.clip(((point - a) * ab).sum(axis=1) / np.maximum((ab**2).sum(axis=1), 1e-12), 0, 1)
-    return float(np.min(np.linalg.norm(a + t[:, None] * ab - point, axis=1)))
