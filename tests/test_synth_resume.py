@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rtmri.cli import main as rtmri
-from rtmri.synth import layout, utterances
+from rtmri.synth import inventory, layout, texts, utterances
 from rtmri.synth.plan import plan_jobs
 from rtmri.synth.speakers import make_speakers
 
@@ -142,6 +142,22 @@ def test_mixed_material_at_drawn_rates():
     # a faster utterance has shorter phones
     mean_phone = [np.mean([p["end"] - p["start"] for p in u.phone_intervals()]) for u in fast]
     assert mean_phone[0] > mean_phone[1]
+
+
+def test_multilingual_material_says_the_sounds_japanese_lacks_but_not_the_evaluation_words():
+    speakers = make_speakers(2, 0, 4, ("male",))
+    jobs = plan_jobs(speakers, 8, 4, None, "unused", utterances.MULTILINGUAL)
+    by_kind = {kind: [job.utterance for job in jobs if job.utterance.material == kind] for kind in utterances.MULTILINGUAL_SHARES}
+    assert all(by_kind.values())
+    said = {segment.phone for u in by_kind[utterances.INVENTORY] for segment in u.segments}
+    japanese = {segment.phone for u in by_kind[utterances.READ] for segment in u.segments}
+    for phone in ("l", "y:", "Y", "2:", "@", "I", "E", "OY"):  # what the German sentences say and Japanese does not
+        assert phone in said and phone not in japanese
+    assert said <= inventory.VTL_PHONES | {inventory.PAUSE}
+    heard = {w for _, words in texts.NON_JA for w in words}
+    drawn = [w for u in by_kind[utterances.INVENTORY] for w in u.text.replace(".", "").strip("[]").split("] [")]
+    assert len(drawn) > 100 and not heard & set(drawn)
+    assert all(utterances.TRAIN_UTTERANCE_S[0] <= u.duration <= utterances.TRAIN_UTTERANCE_S[1] + 2.0 for u in by_kind[utterances.INVENTORY])
 
 
 def test_read_material_is_what_corpora_were_made_of_before():

@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--material", choices=MATERIALS, default=READ,
         help="what training speakers say: read sentences (default), or mixed: also isolated words and syllables, "
-             "sustained vowels, minimal pairs and sentences with pauses",
+             "sustained vowels, minimal pairs and sentences with pauses, or multilingual: half the time phrases of "
+             "pseudo-words over the synthesizer's whole phone inventory (front rounded and lax vowels, [l], clusters)",
     )
     parser.add_argument(
         "--rates", type=_rates, default=None, metavar="LOW,HIGH",

@@ -1,6 +1,7 @@
 """The utterances of the three corpus conditions: random Japanese-like sentences (and, with
 --material mixed, isolated words and syllables, sustained vowels, minimal pairs, sentences
-with pauses) for training speakers; the fixed Japanese passage and German sentences for
+with pauses; with --material multilingual, pseudo-words over the whole phone inventory) for
+training speakers; the fixed Japanese passage and German sentences for
 held-out ones."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import numpy as np
 
 from rtmri.synth.german_timing import german_segments
 from rtmri.synth.japanese import VOWEL_LETTERS
+from rtmri.synth import pseudowords
 from rtmri.synth.japanese_timing import PHRASE_PAUSE_S, japanese_segments
 from rtmri.synth.segments import Segment, Utterance
 from rtmri.synth.sentences import random_mora, random_sentence, random_word
@@ -22,7 +24,13 @@ UTTERANCE_RATE_SPREAD = (0.88, 1.14)  # per-utterance tempo around the speaker's
 READ, PAUSES, WORDS, SYLLABLES, VOWELS, PAIRS = "read", "pauses", "words", "syllables", "vowels", "pairs"
 MIXED = "mixed"
 MIXED_SHARES = {READ: 0.4, PAUSES: 0.15, WORDS: 0.15, SYLLABLES: 0.1, VOWELS: 0.1, PAIRS: 0.1}
-MATERIALS = (READ, MIXED)
+# Sounds outside Japanese as well (`rtmri synth --material multilingual`): half the utterances
+# are phrases of pseudo-words over VocalTractLab's whole inventory (``pseudowords``).
+INVENTORY = "inventory"
+MULTILINGUAL = "multilingual"
+MULTILINGUAL_SHARES = {READ: 0.5, INVENTORY: 0.5}
+SHARES = {MIXED: MIXED_SHARES, MULTILINGUAL: MULTILINGUAL_SHARES}
+MATERIALS = (READ, MIXED, MULTILINGUAL)
 HESITATION_PAUSE_S = (0.4, 0.9)  # between the phrases of a sentence said with pauses
 SUSTAINED_MORAE = (4, 9)  # a sustained vowel lasts this many morae
 # Japanese minimal pairs: vowel length, geminates, voicing, /ts/-/s/, /i/-/e/, the moraic nasal.
@@ -62,7 +70,7 @@ PIECES = {READ: _read_piece, PAUSES: _read_piece, WORDS: _word_piece, SYLLABLES:
 
 def training_utterance(utt_id: str, morae_per_s: float, rng: np.random.Generator, material: str = READ,
                        rates: tuple[float, float] | None = None) -> Utterance:
-    """Pieces of one material (MIXED_SHARES' kinds) at one tempo: the speaker's rate times a
+    """Pieces of one material (a kind of MIXED_SHARES or MULTILINGUAL_SHARES) at one tempo: the speaker's rate times a
     factor drawn from rates (log-uniform), or from UTTERANCE_RATE_SPREAD without rates."""
     rate = rng.uniform(*UTTERANCE_RATE_SPREAD) if rates is None else float(np.exp(rng.uniform(*np.log(rates))))
     mora_s = 1.0 / (morae_per_s * rate)
@@ -70,8 +78,13 @@ def training_utterance(utt_id: str, morae_per_s: float, rng: np.random.Generator
     pieces: list[str] = []
     segments: list[Segment] = []
     while not segments or _length(segments) < TRAIN_UTTERANCE_S[0]:
-        candidate = pieces + [PIECES[material](rng)]
-        trial = japanese_segments(" ".join(candidate), mora_s, rng, phrase_pause)
+        if material == INVENTORY:  # SAMPA words, a phrase each piece, timed as the German sentences
+            phrase = pseudowords.random_phrase(rng)
+            candidate = pieces + [" ".join(f"[{word}]" for word in phrase) + "."]
+            trial = segments + german_segments(phrase, morae_per_s * rate, rng)
+        else:
+            candidate = pieces + [PIECES[material](rng)]
+            trial = japanese_segments(" ".join(candidate), mora_s, rng, phrase_pause)
         if segments and _length(trial) > TRAIN_UTTERANCE_S[1]:
             break
         pieces, segments = candidate, trial
@@ -79,11 +92,12 @@ def training_utterance(utt_id: str, morae_per_s: float, rng: np.random.Generator
 
 
 def draw_material(material: str, rng: np.random.Generator) -> str:
-    """The kind of one utterance: material itself, or for MIXED one drawn by MIXED_SHARES."""
-    if material != MIXED:
+    """The kind of one utterance: material itself, or for MIXED and MULTILINGUAL one drawn by its SHARES."""
+    if material not in SHARES:
         return material
-    kinds = list(MIXED_SHARES)
-    return kinds[int(rng.choice(len(kinds), p=np.array([MIXED_SHARES[k] for k in kinds])))]
+    shares = SHARES[material]
+    kinds = list(shares)
+    return kinds[int(rng.choice(len(kinds), p=np.array([shares[k] for k in kinds])))]
 
 
 def _length(segments: list[Segment]) -> float:
