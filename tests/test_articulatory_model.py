@@ -399,6 +399,36 @@ def test_train_only_closures_keeps_every_weight_but_the_closure_outputs(articula
     assert rtmri(["train", "inverter", str(data), "--out", str(tmp_path / "x"), "--train-only", "closures", "--steps", "1"]) == 2
 
 
+def test_an_inverter_learns_from_more_datasets_than_one_and_a_missing_one_is_named(data, tmp_path):
+    """--also-data: the other datasets' train and val clips join DATA's (a fine-tune that keeps
+    the corpus it learnt from beside a new one); the run and the bundle record them."""
+    import shutil
+
+    from rtmri.clips import write_filelist
+    from rtmri.training.config import resolve
+    from rtmri.training.models.checkpoints import read_checkpoint
+    from rtmri.training.train_articulatory import InverterRun
+
+    other = tmp_path / "other"
+    shutil.copytree(data, other)
+    own = [c.clip_id for c in ClipDataset(other).split("train")]
+    write_filelist(other, "train", own[:1])
+    write_filelist(other, "val", own[1:2])
+    cfg = resolve("inverter", out=tmp_path / "inv", overrides={"data": str(data), "also_data": f"{other}, "})
+    train, val = InverterRun(cfg, tmp_path / "inv").clips()
+    base = ClipDataset(data)
+    assert [c.root for c in train] == [base.root] * len(base.split("train")) + [other]
+    assert [c.root for c in val] == [base.root] * len(base.split("val")) + [other]
+
+    common = ["--steps", "2", "--eval-every", "2", "--eval-samples", "4", "--batch-size", "4", "--num-workers", "0",
+              "--no-progress", "--no-tensorboard", "--context-columns", "32", "--channels", "16", "--hidden", "16"]
+    assert rtmri(["train", "inverter", str(data), "--out", str(tmp_path / "run"), "--also-data", str(other), *common]) == 0
+    ckpt = read_checkpoint(tmp_path / "run/checkpoints/last.pt")
+    assert ckpt["config"]["also_data"] == str(other.resolve())
+    assert rtmri(["train", "inverter", str(data), "--out", str(tmp_path / "bad"), "--also-data", str(tmp_path / "nowhere"),
+                  *common]) == 2
+
+
 def test_a_bundle_records_how_each_half_was_trained(articulatory_bundle, data, tmp_path):
     """The manifest says what data, initialisation and losses made each half (a renderer put into
     a bundle too), so a researcher can tell two bundles' renderers apart."""

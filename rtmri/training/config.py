@@ -188,6 +188,8 @@ class InverterConfig(CommonConfig):
     velocity_weight: float = _opt(1.0, "weight of the frame-to-frame change error (mm), against over-smoothing")
     phone_weight: float = _opt(0.0, "weight of a phone-classification head on the GRU's output (cross-entropy against the "
                                "clips' phones; training only, never exported; 0 = none)")
+    also_data: str = _opt("", "more prepared datasets, comma-separated, whose train and val clips join DATA's (fine-tune "
+                          "on a new corpus beside the one a model learnt from, so that it forgets nothing)")
     train_only: str = _opt("all", "'all', or 'closures': only the closure decision's output weights learn, the rest of the "
                            "--init inverter kept exactly (the same gaps and positions; new closure labels learnt)")
     kind = "inverter"

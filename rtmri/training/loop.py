@@ -291,12 +291,16 @@ class TrainingRun:
             self.log(self.state["stop_reason"])
         return self.summary(self.step - start_step, time.perf_counter() - started)
 
+    def clips(self) -> tuple[list, list]:
+        """The training and validation clips: DATA's."""
+        dataset = ClipDataset(self.cfg.data)
+        return dataset.require_split("train"), dataset.require_split("val")
+
     def _set_up(self) -> bool:
         """Runtime, data, networks, then the resume checkpoint or the initial weights;
         True when resumed."""
         self.rt = setup_runtime(self.cfg)
-        dataset = ClipDataset(self.cfg.data)
-        train_clips, val_clips = dataset.require_split("train"), dataset.require_split("val")
+        train_clips, val_clips = self.clips()
         seed_everything(self.cfg.seed)
         self.build(train_clips, val_clips)
         if self.rt.main:

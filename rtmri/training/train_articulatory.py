@@ -75,9 +75,21 @@ def speech_statistics(samples: StateSamples, max_clips: int = PRIOR_CLIPS) -> tu
     return speech.mean(axis=1).astype(np.float32), speech.std(axis=1).astype(np.float32)
 
 
+def also_data(cfg) -> list[str]:
+    return [part.strip() for part in cfg.also_data.split(",") if part.strip()]
+
+
 class InverterRun(OneOptimizerRun):
     kind = INVERTER_KIND
     early_stop_metric = "loss"
+
+    def clips(self) -> tuple[list, list]:
+        """DATA's training and validation clips, and those of every --also-data dataset."""
+        train_clips, val_clips = super().clips()
+        for path in also_data(self.cfg):
+            dataset = ClipDataset(path)
+            train_clips, val_clips = train_clips + dataset.require_split("train"), val_clips + dataset.require_split("val")
+        return train_clips, val_clips
 
     def build(self, train_clips, val_clips) -> None:
         cfg = self.cfg

@@ -57,6 +57,8 @@ def main(args) -> int:
     overrides = overrides_from_args(args, kind)
     if args.data is not None:
         overrides["data"] = str(Path(args.data).resolve())
+    if overrides.get("also_data"):
+        overrides["also_data"] = ",".join(str(Path(part.strip()).resolve()) for part in overrides["also_data"].split(",") if part.strip())
     for name in ("init", "syncnet", "init_disc", "teacher"):
         value = overrides.get(name)
         if value and value != "scratch":
