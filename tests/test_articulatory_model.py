@@ -429,6 +429,32 @@ def test_an_inverter_learns_from_more_datasets_than_one_and_a_missing_one_is_nam
                   *common]) == 2
 
 
+def test_a_fine_tune_feeds_its_samples_through_the_prior_its_bundle_will_carry(articulatory_bundle, data, tmp_path):
+    """The session normalisation puts its prior's band levels in place of the session's: a
+    fine-tune on another corpus must train on the --init's prior (what its export holds), not
+    on the new corpus's, or the exported model meets inputs it never trained on."""
+    import torch
+
+    from rtmri.training.config import resolve
+    from rtmri.training.models.checkpoints import read_checkpoint
+    from rtmri.training.train_articulatory import InverterRun
+
+    runs, _ = articulatory_bundle
+    ckpt = read_checkpoint(runs / "inv/checkpoints/last.pt")
+    ckpt["state_dict"]["session_mean"] = ckpt["state_dict"]["session_mean"] + 0.5  # another corpus's levels
+    init = tmp_path / "init.pt"
+    torch.save(ckpt, init)
+    cfg = resolve("inverter", out=tmp_path / "ft", overrides={
+        "data": str(data), "init": str(init), "context_columns": 32, "channels": 16, "hidden": 16, "input_norm": "session",
+        "num_workers": 0, "progress": False, "tensorboard": False})
+    run = InverterRun(cfg, tmp_path / "ft")
+    run._set_up()
+    prior = ckpt["state_dict"]["session_mean"].numpy()
+    for samples in (run.train_set, run.val_set):
+        assert np.allclose(samples.session_norm.prior_mean, prior)
+    assert np.allclose(run.net.session_norm().prior_mean, prior)
+
+
 def test_a_bundle_records_how_each_half_was_trained(articulatory_bundle, data, tmp_path):
     """The manifest says what data, initialisation and losses made each half (a renderer put into
     a bundle too), so a researcher can tell two bundles' renderers apart."""

@@ -291,6 +291,9 @@ class TrainingRun:
             self.log(self.state["stop_reason"])
         return self.summary(self.step - start_step, time.perf_counter() - started)
 
+    def weights_ready(self) -> None:
+        """Called once the weights are the initial or the resumed ones, before the first step."""
+
     def clips(self) -> tuple[list, list]:
         """The training and validation clips: DATA's."""
         dataset = ClipDataset(self.cfg.data)
@@ -312,6 +315,7 @@ class TrainingRun:
                 self.state["stop_reason"] = ""  # e.g. patience raised: go on
         else:
             self.init_weights()
+        self.weights_ready()
         if self.rt.main:
             write_config(self.cfg, self.out)
             self._truncate_metrics()

@@ -100,7 +100,6 @@ class InverterRun(OneOptimizerRun):
             band_mean, band_std = speech_statistics(self.train_set)
             self.net.session_mean.copy_(torch.from_numpy(band_mean))
             self.net.session_std.copy_(torch.from_numpy(band_std))
-            self.train_set.session_norm = self.val_set.session_norm = self.net.session_norm()
         mean, scale, closure_weight = state_statistics(self.train_set)
         self.net.target_mean.copy_(torch.from_numpy(mean))
         self.net.target_scale.copy_(torch.from_numpy(scale))
@@ -149,6 +148,12 @@ class InverterRun(OneOptimizerRun):
         self.init_check(self.cfg.init, ckpt)
         load_state_dict_checked(self.net, ckpt["state_dict"], self.cfg.init)
         self.log(f"initialised from {self.cfg.init}")
+
+    def weights_ready(self) -> None:
+        """The samples are normalised with the prior the network holds now: its --init's or its
+        resumed checkpoint's, which the exported bundle will carry, not this corpus's."""
+        if self.cfg.input_norm == "session":
+            self.train_set.session_norm = self.val_set.session_norm = self.net.session_norm()
 
     def checkpoint_extra(self) -> dict:
         extra = super().checkpoint_extra()
