@@ -144,6 +144,22 @@ def test_mixed_material_at_drawn_rates():
     assert mean_phone[0] > mean_phone[1]
 
 
+def test_the_progress_bar_never_runs_past_its_total(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from rtmri.synth import corpus
+
+    jobs = plan_jobs(make_speakers(1, 0, 4, ("male",)), 0.2, 4, None, "unused")
+    planned = sum(job.utterance.duration for job in jobs)
+    monkeypatch.setattr(corpus, "_results", lambda ordered, workers: (
+        SimpleNamespace(speaker=job.speaker.id, utterance=job.utterance.id, duration=job.utterance.duration + 0.37)
+        for job in ordered))
+    corpus.run_jobs(jobs, 1, progress=True, done_seconds=1.0)
+    err = capsys.readouterr().err
+    assert "clamping" not in err
+    assert f"{round(planned + 1.0, 1)}/{round(planned + 1.0, 1)}" in err.replace("\r", "\n").splitlines()[-1]
+
+
 def test_multilingual_material_says_the_sounds_japanese_lacks_but_not_the_evaluation_words():
     speakers = make_speakers(2, 0, 4, ("male",))
     jobs = plan_jobs(speakers, 8, 4, None, "unused", utterances.MULTILINGUAL)

@@ -270,9 +270,13 @@ def run_jobs(jobs: list[Job], workers: int, progress: bool, done_seconds: float 
     results: list[JobResult] = []
     with tqdm(total=round(total, 1), initial=round(done_seconds, 1), unit="s", desc="synth (s of speech)",
               disable=not progress, file=sys.stderr) as bar:
+        done = done_seconds
         for result in _results(ordered, workers):
             results.append(result)
-            bar.update(round(result.duration, 1))
+            # each utterance's seconds rounded to a tenth once added up ran past the total (a warning)
+            done = min(done + result.duration, total)
+            bar.n = round(done, 1)
+            bar.refresh()
     return sorted(results, key=lambda r: (r.speaker, r.utterance))
 
 
