@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from rtmri.synth import pseudowords
 from rtmri.synth.german_timing import german_segments
 from rtmri.synth.japanese import VOWEL_LETTERS
-from rtmri.synth import pseudowords
 from rtmri.synth.japanese_timing import PHRASE_PAUSE_S, japanese_segments
 from rtmri.synth.segments import Segment, Utterance
 from rtmri.synth.sentences import random_mora, random_sentence, random_word
@@ -70,8 +70,9 @@ PIECES = {READ: _read_piece, PAUSES: _read_piece, WORDS: _word_piece, SYLLABLES:
 
 def training_utterance(utt_id: str, morae_per_s: float, rng: np.random.Generator, material: str = READ,
                        rates: tuple[float, float] | None = None) -> Utterance:
-    """Pieces of one material (a kind of MIXED_SHARES or MULTILINGUAL_SHARES) at one tempo: the speaker's rate times a
-    factor drawn from rates (log-uniform), or from UTTERANCE_RATE_SPREAD without rates."""
+    """Pieces of one material (a kind of MIXED_SHARES or MULTILINGUAL_SHARES) at one tempo: the
+    speaker's rate times a factor drawn from rates (log-uniform), or from UTTERANCE_RATE_SPREAD
+    without rates."""
     rate = rng.uniform(*UTTERANCE_RATE_SPREAD) if rates is None else float(np.exp(rng.uniform(*np.log(rates))))
     mora_s = 1.0 / (morae_per_s * rate)
     phrase_pause = HESITATION_PAUSE_S if material == PAUSES else PHRASE_PAUSE_S
