@@ -162,6 +162,11 @@ class BaselineConfig(CommonConfig):
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
+def listed_paths(value: str) -> list[str]:
+    """The paths of a comma-separated option (``also_data``), blanks left out."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 TRAIN_ONLY = ("all", "closures")
 CLOSURES_ONLY = "closures"
 

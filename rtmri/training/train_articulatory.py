@@ -35,7 +35,7 @@ from rtmri.articulation import regions as R
 from rtmri.articulation import state as S
 from rtmri.audio import loud_columns
 from rtmri.clips import ClipDataset, DatasetError
-from rtmri.training.config import CLOSURES_ONLY, InverterConfig, RendererConfig
+from rtmri.training.config import CLOSURES_ONLY, InverterConfig, RendererConfig, listed_paths
 from rtmri.training.distill import Teacher, distill_loss, l1_target
 from rtmri.training.data import NO_PHONE, PHONE_CLASSES, RenderSamples, StateSamples
 from rtmri.training.loop import Hooks, OneOptimizerRun
@@ -75,10 +75,6 @@ def speech_statistics(samples: StateSamples, max_clips: int = PRIOR_CLIPS) -> tu
     return speech.mean(axis=1).astype(np.float32), speech.std(axis=1).astype(np.float32)
 
 
-def also_data(cfg) -> list[str]:
-    return [part.strip() for part in cfg.also_data.split(",") if part.strip()]
-
-
 class InverterRun(OneOptimizerRun):
     kind = INVERTER_KIND
     early_stop_metric = "loss"
@@ -86,7 +82,7 @@ class InverterRun(OneOptimizerRun):
     def clips(self) -> tuple[list, list]:
         """DATA's training and validation clips, and those of every --also-data dataset."""
         train_clips, val_clips = super().clips()
-        for path in also_data(self.cfg):
+        for path in listed_paths(self.cfg.also_data):
             dataset = ClipDataset(path)
             train_clips, val_clips = train_clips + dataset.require_split("train"), val_clips + dataset.require_split("val")
         return train_clips, val_clips

@@ -6,7 +6,7 @@ import importlib
 import os
 from pathlib import Path
 
-from rtmri.training.config import add_config_arguments, overrides_from_args, resolve
+from rtmri.training.config import add_config_arguments, listed_paths, overrides_from_args, resolve
 
 # kind -> the module whose train(cfg, out, hooks) runs it
 TRAINERS = {
@@ -58,7 +58,7 @@ def main(args) -> int:
     if args.data is not None:
         overrides["data"] = str(Path(args.data).resolve())
     if overrides.get("also_data"):
-        overrides["also_data"] = ",".join(str(Path(part.strip()).resolve()) for part in overrides["also_data"].split(",") if part.strip())
+        overrides["also_data"] = ",".join(str(Path(part).resolve()) for part in listed_paths(overrides["also_data"]))
     for name in ("init", "syncnet", "init_disc", "teacher"):
         value = overrides.get(name)
         if value and value != "scratch":
