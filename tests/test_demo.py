@@ -83,8 +83,9 @@ def test_demo_serves_the_learner_page_with_references_until_interrupted(assets):
         except subprocess.TimeoutExpired:
             process.kill()
             raise
-    assert process.returncode == 0
-    assert "no display" in process.stderr.read()
+    err = process.stderr.read()
+    assert process.returncode == 0, err
+    assert "no display" in err
 
 
 def test_missing_assets_are_named(tmp_path, capsys):
