@@ -213,3 +213,73 @@ def test_sampled_truth_of_every_frame_equals_the_exact_crossings():
     exact = np.array([first_gap_along(_shapes_in_order(arrays, frame), grid) for frame in range(2)])
     assert np.allclose(sampled, exact, atol=2 * TRUTH_STEP_PX)
     assert np.allclose(sampled[:, grid.lines_of(R.LIPS)], 8.75 / MM_PER_PX, atol=2 * TRUTH_STEP_PX)
+
+
+def tip_touch(grid: G.AnalysisGrid, upper_px, touch_deg: float, lowered_mm: float = 0.0, bone_mm: float = 0.0) -> np.ndarray:
+    """Fine air mask: the mouth in the tongue tip's sector (angles 10-60 degrees up from forward,
+    around the radial lines' centre) between the tongue and the upper outline at upper_px(angle
+    in radians) from the centre. The tongue touches the outline at touch_deg and falls away 0.5 mm
+    per degree on either side (1 degree flat), at most 4 mm, lowered by lowered_mm; bone_mm of
+    bone (as dark as air) above the outline."""
+    centre = grid.inner[grid.lines_of(R.ALVEOLAR)[0]]
+    y, x = (np.mgrid[0 : SIZE * SUPERSAMPLE, 0 : SIZE * SUPERSAMPLE] + 0.5) / SUPERSAMPLE - 0.5
+    angle = np.arctan2(centre[1] - y, x - centre[0])
+    radius = np.hypot(x - centre[0], y - centre[1])
+    upper = upper_px(angle)
+    gap_mm = np.clip(0.5 * (np.abs(np.rad2deg(angle) - touch_deg) - 1.0), 0.0, 4.0) + lowered_mm
+    sector = (angle > np.deg2rad(10.0)) & (angle < np.deg2rad(60.0))
+    return sector & (radius > upper - gap_mm / MM_PER_PX) & (radius < upper + bone_mm / MM_PER_PX)
+
+
+def gridline_gaps_mm(frames: np.ndarray, grid: G.AnalysisGrid) -> np.ndarray:
+    """The gaps the gridlines alone read (no probes)."""
+    from rtmri.articulation.measure import AIR_PERCENTILE, air_gaps, profiles, sample_positions
+
+    s, _ = sample_positions(grid)
+    air = np.percentile(frames.reshape(len(frames), -1), AIR_PERCENTILE, axis=1).astype(np.float32) / 255.0
+    return air_gaps(profiles(frames, grid), s, air, grid.reach, grid.wall) * grid.mm_per_px
+
+
+def test_the_tongue_tip_touching_between_the_gridlines_is_a_closure():
+    """The tongue touches the upper outline only below the last alveolar line (28 degrees), behind
+    the incisors where the synthesizer closes /t d n/: the gridlines there read it 3 mm open, the
+    probe lines between them closed, and the measure shows it as a state shows a closure (no gap
+    on the tongue tip's narrowest line); lowered 3 mm it is open and every gap the gridlines'."""
+    grid = clip_grid()  # a real speaker's: no fixed walls, the upper outline is tissue
+    alveolar = grid.lines_of(R.ALVEOLAR)
+    palate = lambda angle: np.full_like(angle, 45.0 / MM_PER_PX)  # noqa: E731
+    frames = np.stack([scan(air_mask_fine=tip_touch(grid, palate, 21.0, lowered), seed=k) for k, lowered in enumerate((0.0, 3.0))])
+    measures = measure(frames, grid)
+    gridlines = gridline_gaps_mm(frames, grid)
+    assert np.nanmin(gridlines[0, alveolar]) >= 2.5  # no gridline reads the contact
+    assert measures.closed(R.ALVEOLAR).tolist() == [True, False]
+    narrowest = alveolar[np.nanargmin(gridlines[0, alveolar])]
+    expected = gridlines.copy()
+    expected[0, narrowest] = 0.0
+    assert np.array_equal(measures.distance_mm, expected, equal_nan=True)
+
+
+def test_the_tongue_tip_touching_the_dark_incisors_between_the_gridlines_is_a_closure():
+    """With the speaker's fixed walls (a synthetic speaker's): the incisors, as dark as air, go on
+    from the last two alveolar lines' walls (their chord); the tongue touching them between the
+    last alveolar line and the first lip line is a closure, 3 mm lowered it is not."""
+    import dataclasses
+
+    grid = dataclasses.replace(clip_grid(), wall=np.array(G.CANONICAL_WALL_MM) / MM_PER_PX)
+    alveolar = grid.lines_of(R.ALVEOLAR)
+    centre = grid.inner[alveolar[0]]
+    ends = [grid.inner[k] + grid.direction[k] * grid.wall[k] for k in alveolar[-2:]]
+    chord = ends[1] - ends[0]
+
+    def incisors(angle):  # distance from the centre to the chord's line along each angle
+        direction = np.stack([np.cos(angle), -np.sin(angle)], axis=-1)
+        cross = lambda u, v: u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]  # noqa: E731
+        return cross(ends[0] - centre, chord) / cross(direction, chord)
+
+    frames = np.stack([scan(air_mask_fine=tip_touch(grid, incisors, 21.0, lowered, bone_mm=6.0), seed=k)
+                       for k, lowered in enumerate((0.0, 3.0))])
+    measures = measure(frames, grid)
+    assert np.nanmin(gridline_gaps_mm(frames, grid)[0, alveolar]) >= 2.0
+    assert measures.closed(R.ALVEOLAR).tolist() == [True, False]
+    no_walls = measure(frames, dataclasses.replace(grid, wall=np.full(len(grid), np.nan)))
+    assert not no_walls.closed(R.ALVEOLAR)[0]  # the dark bone read as air: the wall makes the contact

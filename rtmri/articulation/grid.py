@@ -263,3 +263,8 @@ def grid_of_bundle(manifest) -> AnalysisGrid | None:
     extra = getattr(manifest, "extra", manifest)
     data = extra.get(MANIFEST_KEY) if isinstance(extra, dict) else None
     return AnalysisGrid.from_json(data, "bundle manifest analysis_grid") if data else None
+
+
+def cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The 2-D cross product of (..., 2) vectors (its sign: which side of u lies v)."""
+    return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]

@@ -10,6 +10,14 @@ the line's reach is not the constriction (it is the air beyond a closure): the g
 Where the grid knows a fixed bony wall (hard palate, incisors: as dark as air), the gap
 ends there at the latest.
 
+The tongue tip may close where no gridline runs (the synthesizer closes /t d n/ against the
+back of the upper incisors, below the last alveolar line: the state's truth counts that contact,
+``outlines.tip_contact_px``). ``tip_probes`` adds probe lines in the tongue tip's sector (from
+the bisector of the last palatal and the first alveolar line on): the radial fan's own rays
+between its lines and continued past the last alveolar line towards the incisors' edge, read
+with the same profile logic; a probe closed by the gridlines' criterion closes the tongue tip
+as a state's closure does (``state.with_closures``): no gap on its narrowest gridline.
+
 Everything is vectorised over frames and lines: (frames, lines, samples) arrays.
 """
 
@@ -21,7 +29,7 @@ import numpy as np
 from scipy.ndimage import map_coordinates, minimum_filter1d
 
 from rtmri.articulation import regions as R
-from rtmri.articulation.grid import AnalysisGrid
+from rtmri.articulation.grid import AnalysisGrid, cross
 
 STEP_PX = 0.25
 AIR_PERCENTILE = 5.0
@@ -32,6 +40,14 @@ FAINT = 0.35  # of the way from air to tissue: a faint structure ends the air he
 RISE_PX = 1.5  # ... unless the profile rises on to the mid level within this distance (an edge)
 FAINT_WIDTH_PX = 1.0  # a structure stays above FAINT this long; noise does not
 ROI_FROM = 0.5  # a line's region of interest: from this fraction of its reach to its reach
+# The tongue tip's probe lines (tip_probes): rays of the radial fan this fraction of its step
+# apart (about a pixel apart where they meet the ridge and the incisors in 96-px frames: a
+# contact a pixel wide does not slip between them; half steps find 2-4 % fewer of c20d's), on
+# past the last alveolar line this many steps, towards the upper incisors' edge (on the c20d
+# speakers' own tracts 1.7 to 2.5 steps past it; their tongues touch the incisors 0.3 to 1.5
+# steps past it).
+TIP_PROBE_STEP = 0.25
+TIP_PROBES_PAST_LAST = 1.5
 
 
 @dataclass(frozen=True)
@@ -80,13 +96,87 @@ def measure(frames: np.ndarray, grid: AnalysisGrid) -> Measures:
     frames = np.asarray(frames)
     if frames.ndim == 2:
         frames = frames[None]
-    s, _ = sample_positions(grid)
-    prof = profiles(frames, grid)
+    probes = tip_probes(grid)
+    lines = joined(grid, probes) if probes is not None else grid  # one sampling for the gridlines and the probes
+    s, _ = sample_positions(lines)
+    prof = profiles(frames, lines)
     scale = 255.0 if frames.dtype == np.uint8 else 1.0
     air = np.percentile(frames.reshape(len(frames), -1), AIR_PERCENTILE, axis=1).astype(np.float32) / scale
-    gaps_px = air_gaps(prof, s, air, grid.reach, grid.wall)
-    distance = gaps_px * grid.mm_per_px
-    return summarise(distance, grid, roi_intensities(prof, s, grid))
+    gaps_px = air_gaps(prof, s, air, lines.reach, lines.wall)  # line by line: the probes change no gridline's gap
+    n = len(grid)
+    distance = gaps_px[:, :n] * grid.mm_per_px
+    # (the probes are no longer than the alveolar lines: the samples are the gridlines' own; a
+    # probe whose window leaves the image reads NaN, not closed)
+    if probes is not None:
+        distance = shown_closed_at_tip(distance, grid, (gaps_px[:, n:] <= 1.0 + 1e-6).any(axis=1))
+    return summarise(distance, grid, roi_intensities(prof[:, :n], s, grid))
+
+
+def shown_closed_at_tip(distance_mm: np.ndarray, grid: AnalysisGrid, contact: np.ndarray) -> np.ndarray:
+    """A probe's contact as a state shows a closure (``state.with_closures``): no gap on the
+    tongue tip's narrowest line, so the degree, the closure and the distance function read it
+    as they read the true state's."""
+    lines = grid.lines_of(R.ALVEOLAR)
+    gaps = np.where(np.isfinite(distance_mm[:, lines]), distance_mm[:, lines], np.inf)
+    frames = np.flatnonzero(contact & np.isfinite(gaps).any(axis=1))
+    out = distance_mm.copy()
+    out[frames, lines[np.argmin(gaps[frames], axis=1)]] = 0.0
+    return out
+
+
+def tip_probes(grid: AnalysisGrid) -> AnalysisGrid | None:
+    """Probe lines in the tongue tip's sector, where the tongue may touch the alveolar ridge or
+    the back of the upper incisors between the gridlines; None for a grid without a palatal and
+    two alveolar lines. They are the radial fan's own rays (from its centre, as long as its
+    lines), every ``TIP_PROBE_STEP`` of its step from the bisector of the last palatal and the
+    first alveolar line (the sector's edge, as ``outlines.tip_contact_px`` has it) to
+    ``TIP_PROBES_PAST_LAST`` steps past the last alveolar line, the gridlines' own rays left
+    out. A probe's window end (reach) and fixed wall lie where it crosses the line through
+    those of its two nearest fan lines (the ridge's chord; past the last alveolar line the
+    last chord continued, along the back of the incisors), its reach at the first lip line at
+    the latest (the sector ends there); NaN walls stay NaN (the gap is read from the image
+    alone, as on the gridlines)."""
+    palatal, alveolar = grid.lines_of(R.PALATAL), grid.lines_of(R.ALVEOLAR)
+    if len(alveolar) < 2 or not len(palatal):
+        return None
+    fan = np.concatenate([palatal[-1:], alveolar])  # the sector begins halfway between its first two
+    z = grid.direction[fan] @ np.array([1.0, 1j])  # the fan's rays as complex numbers: steps by ratios
+    step = (z[-1] / z[0]) ** (1.0 / (len(z) - 1))  # the fan is even (its angles a linspace)
+    n_steps = int(round((len(z) - 1.5 + TIP_PROBES_PAST_LAST) / TIP_PROBE_STEP))
+    position = 0.5 + np.arange(1, n_steps + 1) * TIP_PROBE_STEP  # in steps from the last palatal line
+    position = position[(position > len(z) - 1) | (position % 1 != 0)]  # not on the gridlines
+    rays = z[0] * step**position
+    direction = np.stack([rays.real, rays.imag], axis=1)
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    centre = grid.inner[alveolar[0]]
+    length = 0.999 * float(grid.length[fan].min())  # within the gridlines' samples (measure samples them together)
+    near = np.minimum(np.floor(position).astype(int), len(z) - 2)  # the pair of fan lines around (or before) each probe
+    a, b = fan[near], fan[near + 1]
+
+    def crossing(at_a: np.ndarray, at_b: np.ndarray) -> np.ndarray:
+        """Distance along each probe to the line through the points at_a (on line a) and at_b (on line b)."""
+        pa = grid.inner[a] + grid.direction[a] * at_a[:, None]
+        chord = grid.inner[b] + grid.direction[b] * at_b[:, None] - pa
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return cross(pa - centre, chord) / cross(direction, chord)
+
+    reach, wall = crossing(grid.reach[a], grid.reach[b]), crossing(grid.wall[a], grid.wall[b])
+    lips = grid.lines_of(R.LIPS)
+    if len(lips):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            to_lip = cross(grid.inner[lips[0]] - centre, grid.direction[lips[0]]) / cross(direction, grid.direction[lips[0]])
+        reach = np.where(to_lip > 0, np.minimum(reach, to_lip), reach)
+    reach = np.minimum(reach, length)
+    return AnalysisGrid(np.repeat(centre[None], len(rays), axis=0), centre + direction * length, reach,
+                        wall, (R.ALVEOLAR,) * len(rays), grid.mm_per_px, "tongue-tip probes")
+
+
+def joined(grid: AnalysisGrid, more: AnalysisGrid) -> AnalysisGrid:
+    """The grid's lines followed by more lines (sampled and read together)."""
+    return AnalysisGrid(np.concatenate([grid.inner, more.inner]), np.concatenate([grid.outer, more.outer]),
+                        np.concatenate([grid.reach, more.reach]), np.concatenate([grid.wall, more.wall]),
+                        grid.regions + more.regions, grid.mm_per_px, grid.source)
+
 
 
 def summarise(distance_mm: np.ndarray, grid: AnalysisGrid, roi: dict[str, np.ndarray]) -> Measures:

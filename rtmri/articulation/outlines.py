@@ -25,7 +25,7 @@ from skimage.measure import points_in_poly
 
 from rtmri import RtmriError
 from rtmri.articulation import regions as R
-from rtmri.articulation.grid import AnalysisGrid
+from rtmri.articulation.grid import AnalysisGrid, cross
 from rtmri.files import atomic_writer
 
 GEOMETRY_FILE = "geometry.npz"
@@ -122,7 +122,6 @@ def crossings_dense(polygon: np.ndarray, origins: np.ndarray, directions: np.nda
     a = np.asarray(polygon, float)
     edge = np.roll(a, -1, axis=0) - a  # (E, 2)
     rel = a[None, :, :] - origins[:, None, :]  # (L, E, 2)
-    cross = lambda u, v: u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]  # noqa: E731
     denom = cross(directions[:, None, :], edge[None, :, :])
     with np.errstate(divide="ignore", invalid="ignore"):
         t = cross(rel, edge[None, :, :]) / denom
@@ -233,13 +232,13 @@ def tip_contact_px(arrays: dict[str, np.ndarray], grid: AnalysisGrid) -> np.ndar
     palatal, alveolar, lips = (grid.lines_of(region) for region in (R.PALATAL, R.ALVEOLAR, R.LIPS))
     centre = grid.inner[alveolar[0]]
     bisector = grid.direction[palatal[-1]] + grid.direction[alveolar[0]]
-    forward = np.sign(_cross(bisector, grid.direction[alveolar[-1]]))
+    forward = np.sign(cross(bisector, grid.direction[alveolar[-1]]))
     lip_line, lip_direction = grid.inner[lips[0]], grid.direction[lips[0]]
-    behind = np.sign(_cross(lip_direction, centre - lip_line))
+    behind = np.sign(cross(lip_direction, centre - lip_line))
     out = np.full(n_frames(arrays), np.inf)
     for frame in range(len(out)):
         upper = _densified(arrays["outline_upper"][frame], CONTACT_STEP_PX)
-        sector = (np.sign(_cross(bisector, upper - centre)) == forward) & (np.sign(_cross(lip_direction, upper - lip_line)) == behind)
+        sector = (np.sign(cross(bisector, upper - centre)) == forward) & (np.sign(cross(lip_direction, upper - lip_line)) == behind)
         if sector.any():
             out[frame] = distances_to_polyline(upper[sector], arrays["outline_tongue"][frame]).min()
     return out
@@ -255,9 +254,6 @@ def distances_to_polyline(points: np.ndarray, polyline: np.ndarray) -> np.ndarra
     nearest = a[None] + t[..., None] * ab[None]
     return np.sqrt(((points[:, None, :] - nearest) ** 2).sum(axis=2)).min(axis=1)
 
-
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
 
 
 def _densified(polyline: np.ndarray, step: float) -> np.ndarray:
