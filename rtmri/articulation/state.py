@@ -39,10 +39,11 @@ STATE_SIZE = 2 * N_LINES + len(CLOSURE_PLACES)
 GAP, POSITION, CLOSED = slice(0, N_LINES), slice(N_LINES, 2 * N_LINES), slice(2 * N_LINES, STATE_SIZE)
 CLOSED_AT = 0.5  # a closure probability above this is a closure
 CONTACT_PX = 1.0  # outlines this near touch: a closure (as a gap of at most one pixel is, Measures.closed)
-# How a synthetic state's closures are found: 1, a place's gridline gap of at most a pixel;
-# 2, at the tongue tip also the outlines' contact between the gridlines (tip_contact_px).
+# How a state's closures are found: 1, a place's gridline gap of at most a pixel; 2, at the
+# tongue tip also the outlines' contact between the gridlines (tip_contact_px); 3, a real
+# recording's (the image measure's) tongue tip also between the gridlines (measure.tip_probes).
 # A state file of an older rule is written again by prepare.
-CLOSURE_RULE = 2
+CLOSURE_RULE = 3
 OFF_GRID = 0.5  # the raster's value where no gridline runs
 RASTER_BAND_PX = 2.0  # a pixel belongs to its nearest line within this distance (96 px frames)
 RASTER_EDGE_PX = 0.5  # softness of a gap's ends in the raster
