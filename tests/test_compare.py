@@ -101,6 +101,30 @@ def test_same_words_score_better_than_different_words_and_list_no_difference(tmp
     assert different.segments  # different words differ somewhere
 
 
+# Correct attempts by voices of another kind than the training corpora's (espeak-ng's formant
+# voice, at other speeds and pitches), each against its usual voice saying the same word.
+OTHER_VOICES = ((115, 75), (180, 30), (130, 60))  # (speed, pitch); the usual voice: 150, 50
+CORRECT_WORDS = ("そら", "きって", "さかな", "いぬ", "はなび", "つくえ")
+
+
+@needs_espeak
+def test_correct_attempts_by_other_voices_are_seldom_told_a_mistake(tmp_path, engine, grid):
+    """At most one in ten of them gets a difference named (the false-alarm target of the
+    benchmark of mistakes); a default whose closure head shut the tongue tip at one voice's /s/
+    and not at another's was told "the tongue tip did not close" in 2 of these 18 (README, stop 39)."""
+    from rtmri.lessons.compare import compare
+
+    told = []
+    for number, word in enumerate(CORRECT_WORDS):
+        reference = load_audio(espeak(tmp_path / f"{number}.wav", word))
+        for speed, pitch in OTHER_VOICES:
+            attempt = load_audio(espeak(tmp_path / f"{number}_{speed}_{pitch}.wav", word, speed=speed, pitch=pitch))
+            result = compare(attempt, reference, engine, grid, draw=False)
+            if result.segments:
+                told.append((word, speed, pitch, [segment.articulator for segment in result.segments]))
+    assert len(told) <= len(CORRECT_WORDS) * len(OTHER_VOICES) // 10, told
+
+
 def test_a_lesson_compared_with_itself_scores_100(engine, grid):
     from rtmri.lessons.compare import compare
 
