@@ -117,11 +117,16 @@ def shown_closed_at_tip(distance_mm: np.ndarray, grid: AnalysisGrid, contact: np
     tongue tip's narrowest line, so the degree, the closure and the distance function read it
     as they read the true state's."""
     lines = grid.lines_of(R.ALVEOLAR)
-    gaps = np.where(np.isfinite(distance_mm[:, lines]), distance_mm[:, lines], np.inf)
-    frames = np.flatnonzero(contact & np.isfinite(gaps).any(axis=1))
     out = distance_mm.copy()
-    out[frames, lines[np.argmin(gaps[frames], axis=1)]] = 0.0
+    close_narrowest(out, np.flatnonzero(contact & np.isfinite(out[:, lines]).any(axis=1)), lines)
     return out
+
+
+def close_narrowest(gaps: np.ndarray, frames: np.ndarray, lines: np.ndarray) -> None:
+    """In place: no gap, at each of ``frames``, on the narrowest of ``lines`` (non-finite gaps
+    never the narrowest). How a closure is shown on the gridlines."""
+    at_place = gaps[np.ix_(frames, lines)]
+    gaps[frames, lines[np.argmin(np.where(np.isfinite(at_place), at_place, np.inf), axis=1)]] = 0.0
 
 
 def tip_probes(grid: AnalysisGrid) -> AnalysisGrid | None:

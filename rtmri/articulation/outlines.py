@@ -255,7 +255,6 @@ def distances_to_polyline(points: np.ndarray, polyline: np.ndarray) -> np.ndarra
     return np.sqrt(((points[:, None, :] - nearest) ** 2).sum(axis=2)).min(axis=1)
 
 
-
 def _densified(polyline: np.ndarray, step: float) -> np.ndarray:
     """The polyline's vertices and points every ``step`` along each of its segments."""
     polyline = polyline[np.all(np.isfinite(polyline), axis=1)]

@@ -28,7 +28,7 @@ import numpy as np
 from rtmri import RtmriError
 from rtmri.articulation import regions as R
 from rtmri.articulation.grid import AnalysisGrid, canonical_lines
-from rtmri.articulation.measure import Measures, summarise
+from rtmri.articulation.measure import Measures, close_narrowest, summarise
 from rtmri.files import atomic_writer
 
 STATE_FILE = "state.npz"
@@ -149,11 +149,8 @@ def with_closures(states: np.ndarray, grid: AnalysisGrid) -> np.ndarray:
     out = np.array(states, np.float32, copy=True)
     for k, place in enumerate(CLOSURE_PLACES):
         shut = np.flatnonzero(out[:, CLOSED][:, k] > CLOSED_AT)
-        if not len(shut):
-            continue
-        lines = grid.lines_of(place)
-        gaps = out[np.ix_(shut, lines)]
-        out[shut, lines[np.argmin(np.where(np.isfinite(gaps), gaps, np.inf), axis=1)]] = 0.0
+        if len(shut):
+            close_narrowest(out, shut, grid.lines_of(place))
     return out
 
 
