@@ -648,3 +648,51 @@ def test_the_closure_calibration_moves_either_way():
     towards = np.where(closed, 3.5, 1.5)
     offset = best_offset(towards, closed)
     assert np.array_equal(towards + offset > 0, closed) and offset < -1.0, offset
+
+
+def test_pause_samples_are_a_session_begun_in_a_rooms_noise_labelled_at_rest(articulatory_bundle, data, tmp_path):
+    """--pause-share: a sample is a session that began in a room's noise alone, before a clip
+    that opens with a pause, its frames labelled with that pause (the tract at rest); without such
+    samples the closure heads read a quiet room as a stop's closure (tools/noise_closures.py)."""
+    from rtmri.alignment import FPS
+    from rtmri.audio import SILENCE_VALUE
+    from rtmri.training.augment import ROOM_TONE_DBFS, room_tone
+    from rtmri.training.data import PAUSE_LEAD_S, StateSamples
+
+    level = 20 * np.log10(room_tone(16000, np.random.default_rng(3)).std())
+    assert ROOM_TONE_DBFS[0] - 0.1 <= level <= ROOM_TONE_DBFS[1] + 0.1
+    clips = ClipDataset(data).split("train")
+    samples = StateSamples(clips, split="train", columns=64, steps=3, lookahead_ms=40.0)
+    samples.session_norm = Engine(articulatory_bundle[1]).bundle.session_norm()
+    opening = samples.opening_pauses()
+    assert opening, "the synthetic clips open with a pause"
+    speech_peak = max(float(samples.cache.mel(i).mean(axis=0).max()) for i in range(len(samples.clips)))
+    ordinary = samples[0][0]
+    samples.pause_share = 1.0
+    padded = unpadded = 0
+    for index in range(12):
+        mels, states = samples[index]
+        first_state = {tuple(samples.state(i)[0]) for i in opening}
+        assert all(tuple(row) in first_state for row in states.numpy()) and (states == states[0]).all()
+        windows = mels[:, 0].numpy()
+        assert windows.shape == ordinary[:, 0].shape == (3, 80, 64)
+        silent = np.all(windows == SILENCE_VALUE, axis=1)  # columns before the session began
+        padded += int(silent[0].any())
+        unpadded += int(not silent[-1].any())
+        # nobody speaks in a pause sample: its raw columns stay far below the clips' speech
+        samples.session_norm, norm = None, samples.session_norm
+        raw = samples[index][0][:, 0].numpy()
+        samples.session_norm = norm
+        assert raw.mean(axis=1).max() < speech_peak - 1.0  # levels: 8 = 100 dB
+    assert padded and unpadded, "a session's first frames and frames well into the lead are both drawn"
+    assert round(PAUSE_LEAD_S[0] * FPS) >= 3
+    from rtmri.training.config import ConfigError, resolve
+    from rtmri.training.models.checkpoints import read_checkpoint
+
+    with pytest.raises(ConfigError, match="pause_share"):
+        resolve("inverter", out=tmp_path / "inv", overrides={"data": str(data), "pause_share": 1.0})
+    common = ["--steps", "2", "--eval-every", "2", "--eval-samples", "4", "--batch-size", "4", "--num-workers", "0",
+              "--no-progress", "--no-tensorboard", "--context-columns", "32", "--channels", "16", "--hidden", "16"]
+    assert rtmri(["train", "inverter", str(data), "--out", str(tmp_path / "run"), "--pause-share", "0.5",
+                  "--input-norm", "session", *common]) == 0
+    assert read_checkpoint(tmp_path / "run/checkpoints/last.pt")["config"]["pause_share"] == 0.5

@@ -55,7 +55,7 @@ def load(path: Path, kind: str):
 
 # What a researcher needs to know of a half's training run (its checkpoint's config), in its manifest.
 RUN_KEYS = ("data", "also_data", "init", "teacher", "distill_weight", "steps", "batch_size", "lr", "augment", "input_norm",
-            "closure_weight", "phone_weight", "train_only", "state_noise_mm", "closure_pixel_weight", "seed")
+            "closure_weight", "phone_weight", "pause_share", "train_only", "state_noise_mm", "closure_pixel_weight", "seed")
 
 
 def half_record(path: Path, ckpt: dict, meta: dict) -> dict:

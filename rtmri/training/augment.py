@@ -65,6 +65,7 @@ GAIN_DB = (-12.0, 6.0)
 VTLP_FACTOR = (0.9, 1.1)
 VTLP_BOUNDARY_HZ = 4800.0  # Jaitly & Hinton's: below it the warp is linear
 PREROLL_S = 0.3  # audio before a sample's first column that a room's tail may reach from
+ROOM_TONE_DBFS = (-80.0, -40.0)  # a room's own noise with nobody speaking, RMS
 
 _AUGMENT_STREAM = 0xA06  # keeps the augmentation draws apart from the sample's picks
 
@@ -174,6 +175,16 @@ class Augmentation:
             return None
         rng = np.random.default_rng([*map(int, key), _AUGMENT_STREAM, KINDS.index(kind)])
         return rng if rng.random() < p else None
+
+
+def room_tone(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples of a room's own noise (a fan, a microphone's hiss): coloured noise of a
+    spectral slope in NOISE_SLOPE_DB_PER_OCTAVE at an RMS level in ROOM_TONE_DBFS."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    octaves = np.log2(np.maximum(np.arange(len(spectrum)), 1))
+    spectrum *= 10.0 ** (rng.uniform(*NOISE_SLOPE_DB_PER_OCTAVE) * octaves / 20.0)
+    tone = np.fft.irfft(spectrum, n)
+    return (tone / max(float(tone.std()), 1e-12) * 10.0 ** (rng.uniform(*ROOM_TONE_DBFS) / 20.0)).astype(np.float32)
 
 
 def _add_room(audio, sr, rng, bank_seed):

@@ -193,6 +193,9 @@ class InverterConfig(CommonConfig):
     velocity_weight: float = _opt(1.0, "weight of the frame-to-frame change error (mm), against over-smoothing")
     phone_weight: float = _opt(0.0, "weight of a phone-classification head on the GRU's output (cross-entropy against the "
                                "clips' phones; training only, never exported; 0 = none)")
+    pause_share: float = _opt(0.0, "share of samples that are a session beginning in a room's noise alone, before a clip "
+                              "that opens with a pause, labelled with that pause (the tract at rest): a quiet room is not "
+                              "a stop's closure; 0 = none")
     also_data: str = _opt("", "more prepared datasets, comma-separated, whose train and val clips join DATA's (fine-tune "
                           "on a new corpus beside the one a model learnt from, so that it forgets nothing)")
     train_only: str = _opt("all", "'all', or 'closures': only the closure decision's output weights learn, the rest of the "
@@ -205,6 +208,8 @@ class InverterConfig(CommonConfig):
             raise ConfigError("context_columns must be >= 16 and channels, hidden, steps_per_sample >= 1")
         if self.phone_weight < 0:
             raise ConfigError(f"phone_weight must be >= 0, got {self.phone_weight}")
+        if not 0 <= self.pause_share < 1:
+            raise ConfigError(f"pause_share must be in [0, 1), got {self.pause_share}")
         if self.input_norm not in ("none", "window", "session"):
             raise ConfigError(f"input_norm must be 'none', 'window' or 'session', got {self.input_norm!r}")
         if self.train_only not in TRAIN_ONLY:

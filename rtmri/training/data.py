@@ -34,13 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from rtmri.alignment import DEFAULT_LOOKAHEAD_MS, SYNC_FRAMES, WINDOW_COLUMNS, first_column, lookahead_samples, mel_window, window_start
+from rtmri.alignment import (DEFAULT_LOOKAHEAD_MS, FPS, SAMPLES_PER_FRAME, SYNC_FRAMES, WINDOW_COLUMNS, first_column,
+                             lookahead_samples, mel_window, window_start)
 from rtmri.articulation import regions
 from rtmri.articulation import state as articulatory_state
 from rtmri.articulation.compare import phone_frames
-from rtmri.audio import MEL_COLUMNS_PER_SECOND, SessionNorm
+from rtmri.audio import MEL_COLUMNS_PER_SECOND, SessionNorm, melspectrogram
 from rtmri.clips import IMAGE_SIZE, Clip, DatasetError
-from rtmri.training.augment import Augmentation
+from rtmri.training.augment import Augmentation, room_tone
 
 VAL_SEED_OFFSET = 1_000_003  # validation samples use seed + this: a fixed set, apart from training's
 MASKED_INPUTS = ("reference", "target")
@@ -97,6 +98,8 @@ def usable_clips(clips: list[Clip], split: str, min_frames: int = SYNC_FRAMES + 
 
 MAX_SESSION_LEAD_S = 4.0  # how much of a session an inverter sample may have heard before its windows
 MAX_SESSION_LEAD_COLUMNS = int(MAX_SESSION_LEAD_S * MEL_COLUMNS_PER_SECOND)
+PAUSE_LEAD_S = (0.7, 3.0)  # a pause sample's room noise alone before the clip: longer than any stop's closure
+MIN_OPENING_PAUSE_S = 2 / FPS  # a clip whose first phone starts later than this opens with a pause (its first state)
 
 
 class _ClipSampling(Dataset):
@@ -257,9 +260,13 @@ class StateSamples(_StateSampling):
         self.columns, self.steps = int(columns), int(steps)
         self.session_norm: SessionNorm | None = None  # the inverter's input normalisation, set by its run
         self.with_phones = False  # set by a run that trains a phone head
+        self.pause_share = 0.0  # the share of pause samples (_pause_sample), set by a run that asks for them
+        self._opening_pauses: list[int] | None = None
 
     def __getitem__(self, index: int):
         rng = self._rng(index)
+        if self.pause_share and rng.random() < self.pause_share:
+            return self._pause_sample(index, rng)
         ci = int(rng.integers(len(self.clips)))
         states = self.state(ci)
         n = min(self.clips[ci].n_frames, len(states))
@@ -275,6 +282,45 @@ class StateSamples(_StateSampling):
         if self.with_phones:
             sample += (torch.from_numpy(frame_phone_classes(self.clips[ci].info.get("phones"), frames)),)
         return sample
+
+    def _pause_sample(self, index: int, rng: np.random.Generator):
+        """A session that begins before anyone speaks: PAUSE_LEAD_S of a room's noise alone
+        (``augment.room_tone``, then the sample's augmentation) before a clip that opens with a
+        pause, the room's noise going on under it; frames of the lead (the first ones with the
+        silence before the session in their past, as the streamer gives), labelled with the clip's
+        opening state (the tract at rest). Acoustically a pause is a stop's
+        closure held long: without these the closure heads say "closed" in a quiet room."""
+        ci = int(rng.choice(self.opening_pauses()))
+        lead = int(rng.integers(round(PAUSE_LEAD_S[0] * FPS), round(PAUSE_LEAD_S[1] * FPS) + 1))
+        clip_audio = self.cache.audio(ci)
+        audio = np.concatenate([np.zeros(lead * SAMPLES_PER_FRAME, np.float32), clip_audio])
+        audio += room_tone(len(audio), rng)
+        first = int(rng.integers(lead - self.steps + 1))
+        frames = range(first, first + self.steps)
+        starts = [first_column(f, self.lookahead_ms, self.columns) for f in frames]
+        mel = melspectrogram(audio)
+        if self.augmentation is not None:
+            mel = self.augmentation.mel(audio, mel, min(starts), max(starts) + self.columns, key=(self.seed, index))
+        if self.session_norm is not None:  # the session begins with the lead, as a live one in a quiet room
+            end = max(starts) + self.columns
+            mel = mel.copy()
+            mel[:, :end] = self.session_norm.normalise(mel[:, :end])
+        mels = np.stack([mel_window(mel, f, self.lookahead_ms, self.columns) for f in frames])[:, None]
+        states = np.repeat(self.state(ci)[:1], self.steps, axis=0)
+        sample = (torch.from_numpy(mels), torch.from_numpy(states))
+        if self.with_phones:
+            sample += (torch.full((self.steps,), PHONE_INDEX[""], dtype=torch.int64),)
+        return sample
+
+    def opening_pauses(self) -> list[int]:
+        """The clips whose first phone starts after MIN_OPENING_PAUSE_S (their first state a pause)."""
+        if self._opening_pauses is None:
+            self._opening_pauses = [i for i, clip in enumerate(self.clips)
+                                    if (clip.info.get("phones") or [{"start": 0.0}])[0]["start"] > MIN_OPENING_PAUSE_S]
+            if not self._opening_pauses:
+                raise DatasetError("no clip opens with a pause (a first phone after "
+                                   f"{MIN_OPENING_PAUSE_S:.2f} s): pause samples need one")
+        return self._opening_pauses
 
     def _session_mel(self, ci: int, index: int, starts: list[int], rng: np.random.Generator) -> np.ndarray:
         """The clip's mel with the sample's columns normalised as a session that began up to

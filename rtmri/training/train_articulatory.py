@@ -91,6 +91,7 @@ class InverterRun(OneOptimizerRun):
         cfg = self.cfg
         options = dict(columns=cfg.context_columns, steps=cfg.steps_per_sample)
         self.make_datasets(StateSamples, train_clips, val_clips, **options)
+        self.train_set.pause_share = cfg.pause_share  # validation stays the clips as they are
         self.net = Inverter(cfg.context_columns, cfg.channels, cfg.hidden, cfg.input_norm).to(self.rt.device)
         if cfg.input_norm == "session":
             band_mean, band_std = speech_statistics(self.train_set)
