@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from rtmri.alignment import (DEFAULT_LOOKAHEAD_MS, FPS, SAMPLES_PER_FRAME, SYNC_FRAMES, WINDOW_COLUMNS, first_column,
-                             lookahead_samples, mel_window, window_start)
+                             lookahead_samples, mel_window, window_end_sample, window_start)
 from rtmri.articulation import regions
 from rtmri.articulation import state as articulatory_state
 from rtmri.articulation.compare import phone_frames
@@ -292,12 +292,12 @@ class StateSamples(_StateSampling):
         closure held long: without these the closure heads say "closed" in a quiet room."""
         ci = int(rng.choice(self.opening_pauses()))
         lead = int(rng.integers(round(PAUSE_LEAD_S[0] * FPS), round(PAUSE_LEAD_S[1] * FPS) + 1))
-        clip_audio = self.cache.audio(ci)
-        audio = np.concatenate([np.zeros(lead * SAMPLES_PER_FRAME, np.float32), clip_audio])
-        audio += room_tone(len(audio), rng)
         first = int(rng.integers(lead - self.steps + 1))
         frames = range(first, first + self.steps)
         starts = [first_column(f, self.lookahead_ms, self.columns) for f in frames]
+        heard = window_end_sample(max(starts) + self.columns - WINDOW_COLUMNS)  # what the last window reads
+        audio = np.concatenate([np.zeros(lead * SAMPLES_PER_FRAME, np.float32), self.cache.audio(ci)])[:heard]
+        audio += room_tone(len(audio), rng)
         mel = melspectrogram(audio)
         if self.augmentation is not None:
             mel = self.augmentation.mel(audio, mel, min(starts), max(starts) + self.columns, key=(self.seed, index))
