@@ -219,3 +219,18 @@ def test_default_is_every_kind_and_an_older_run_resumes_without(tmp_path):
     assert resolve("syncnet", out=old).augment == "none"
     with pytest.raises(ConfigError, match="noise=2 is not a probability"):
         resolve("syncnet", out=old, overrides={"augment": "noise=2"})
+
+
+def test_babble_over_a_short_stretch_stays_finite():
+    """A sample's stretch can be a few hundredths of a second (at a clip's end): its babble's
+    envelope is still drawn over seconds, so it never overflows into inf (then NaN features)."""
+    import warnings
+
+    from rtmri.training.augment import babble_noise
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in (50, 160, 320, 480, 800):
+            for seed in range(60):
+                noise = babble_noise(n, 16000, np.random.default_rng(seed))
+                assert noise.shape == (n,) and np.isfinite(noise).all() and np.abs(noise).max() < 1e6, (n, seed)

@@ -241,6 +241,7 @@ _AUDIO_KINDS = {"room": _add_room, "hall": _add_hall, "noise": _add_noise, "babb
 BABBLE_BANDS_HZ = ((100.0, 800.0), (800.0, 2400.0), (2400.0, 6000.0))  # ICRA's three bands
 SYLLABLE_RATE_HZ = 4.0
 _ENVELOPE_RATE_HZ = 100
+ENVELOPE_MIN_S = 2.0
 
 
 def babble_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -252,7 +253,9 @@ def babble_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     position = np.arange(n) * _ENVELOPE_RATE_HZ / sr
     out = np.zeros(n, np.float64)
     for low, high in BABBLE_BANDS_HZ:
-        level = np.sqrt(np.square(_syllable_levels(talkers, points, rng)).sum(axis=0))
+        # the envelope drawn over at least ENVELOPE_MIN_S: its spread over a few points is no scale (exp overflowed)
+        levels = _syllable_levels(talkers, max(points, int(ENVELOPE_MIN_S * _ENVELOPE_RATE_HZ)), rng)[:, :points]
+        level = np.sqrt(np.square(levels).sum(axis=0))
         excitation = np.interp(position, np.arange(points), level) * rng.standard_normal(n)
         out += sosfilt(_butter(2, (low, min(high, 0.45 * sr)), "bandpass", sr), excitation)
     return sosfilt(_butter(1, 500.0, "lowpass", sr), out).astype(np.float32)
