@@ -23,25 +23,22 @@ from rich.table import Table
 
 from rtmri.articulation.regions import ALVEOLAR
 from rtmri.articulation.state import CLOSED, CLOSED_AT, CLOSURE_NAMES, CLOSURE_PLACES
+from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE, load_audio
 from rtmri.bundle.engine import Engine
 from rtmri.streamer.windows import FrameWindows
+from rtmri.training.augment import coloured  # numpy and scipy only, no torch
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "rtmri/demo/assets/model"
 FIRST_FRAMES = 20
 TIP = CLOSURE_PLACES.index(ALVEOLAR)
+SLOPES_DB_PER_OCTAVE = {"white": 0.0, "pink": -10.0 * np.log10(2.0)}
 
 
 def noise(kind: str, seconds: float, level_dbfs: float, seed: int) -> np.ndarray:
     """White or pink (1/f power) noise at ``level_dbfs`` RMS."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SAMPLE_RATE)
-    white = rng.standard_normal(n)
-    if kind == "pink":
-        spectrum = np.fft.rfft(white)
-        spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
-        white = np.fft.irfft(spectrum, n)
-    return (white / white.std() * 10.0 ** (level_dbfs / 20.0)).astype(np.float32)
+    white = np.random.default_rng(seed).standard_normal(int(seconds * SAMPLE_RATE))
+    return coloured(white, SLOPES_DB_PER_OCTAVE[kind], level_dbfs)
 
 
 def closure_probabilities(engine: Engine, audio: np.ndarray) -> np.ndarray:
@@ -56,7 +53,7 @@ def first_run_seconds(closed: np.ndarray) -> float:
     if not closed[0]:
         return 0.0
     opened = np.flatnonzero(~closed)
-    return (opened[0] if len(opened) else len(closed)) / 25.0
+    return (opened[0] if len(opened) else len(closed)) / FPS
 
 
 def main() -> None:

@@ -177,14 +177,19 @@ class Augmentation:
         return rng if rng.random() < p else None
 
 
+def coloured(white: np.ndarray, slope_db_per_octave: float, level_dbfs: float) -> np.ndarray:
+    """``white`` noise given a spectral slope (power, dB per octave: 0 white, -3.01 pink) and an RMS level."""
+    spectrum = np.fft.rfft(white)
+    spectrum *= 10.0 ** (slope_db_per_octave * np.log2(np.maximum(np.arange(len(spectrum)), 1)) / 20.0)
+    tone = np.fft.irfft(spectrum, len(white))
+    return (tone / max(float(tone.std()), 1e-12) * 10.0 ** (level_dbfs / 20.0)).astype(np.float32)
+
+
 def room_tone(n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` samples of a room's own noise (a fan, a microphone's hiss): coloured noise of a
     spectral slope in NOISE_SLOPE_DB_PER_OCTAVE at an RMS level in ROOM_TONE_DBFS."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    octaves = np.log2(np.maximum(np.arange(len(spectrum)), 1))
-    spectrum *= 10.0 ** (rng.uniform(*NOISE_SLOPE_DB_PER_OCTAVE) * octaves / 20.0)
-    tone = np.fft.irfft(spectrum, n)
-    return (tone / max(float(tone.std()), 1e-12) * 10.0 ** (rng.uniform(*ROOM_TONE_DBFS) / 20.0)).astype(np.float32)
+    white = rng.standard_normal(n)
+    return coloured(white, rng.uniform(*NOISE_SLOPE_DB_PER_OCTAVE), rng.uniform(*ROOM_TONE_DBFS))
 
 
 def _add_room(audio, sr, rng, bank_seed):

@@ -296,7 +296,8 @@ class StateSamples(_StateSampling):
         frames = range(first, first + self.steps)
         starts = [first_column(f, self.lookahead_ms, self.columns) for f in frames]
         heard = window_end_sample(max(starts) + self.columns - WINDOW_COLUMNS)  # what the last window reads
-        audio = np.concatenate([np.zeros(lead * SAMPLES_PER_FRAME, np.float32), self.cache.audio(ci)])[:heard]
+        silence = np.zeros(lead * SAMPLES_PER_FRAME, np.float32)
+        audio = np.concatenate([silence, self.cache.audio(ci)[: max(heard - len(silence), 0)]])[:heard]
         audio += room_tone(len(audio), rng)
         mel = melspectrogram(audio)
         if self.augmentation is not None:
