@@ -29,6 +29,7 @@ from websockets.sync.client import connect
 from rtmri.bundle.engine import Engine
 from rtmri.deploy import cli as deploy_cli
 from rtmri.deploy.haproxy import WorkerAddress, haproxy_config
+from rtmri.deploy.workers import free_ports
 from rtmri.demo import shipped
 from rtmri.streamer.benchmarks.signals import bursts
 from rtmri.streamer.server.agent import agent_reply
@@ -222,9 +223,16 @@ def test_draining_tells_learners_to_move_refuses_new_ones_and_stops_when_they_ar
 # --- HAProxy --------------------------------------------------------------------------------
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(["127.0.0.1"])[0]
+
+
+def test_the_ports_chosen_for_a_cluster_are_all_different_and_avoid_the_given_ones():
+    """Chosen one at a time, 300 ports share one about half the time (and a worker that took
+    HAProxy's public port stopped the cluster at its start in CI)."""
+    first = free_ports(["127.0.0.1"] * 300)
+    second = free_ports(["0.0.0.0"] + ["127.0.0.1"] * 299, avoid=tuple(first))
+    assert len(set(first)) == 300 and len(set(second)) == 300
+    assert not set(first) & set(second)
 
 
 def stand_in_worker(status: int, hits: list, hold: threading.Event | None = None) -> ThreadingHTTPServer:

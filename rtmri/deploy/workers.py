@@ -14,6 +14,7 @@ SIGTERM drains the workers first (each tells its learners to move, and is gone w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -45,10 +46,20 @@ PASSED_ON = ("bundle", "mode", "references", "codec", "quality", "max_sessions",
              "max_comparisons_waiting", "drain_s")
 
 
-def free_port(host: str = WORKER_HOST) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def free_ports(hosts: list[str], avoid: tuple[int, ...] = ()) -> list[int]:
+    """A port free now on each host, all different and none in avoid: every socket stays
+    bound until the last is chosen (bound and closed one at a time, the kernel may hand one
+    port out twice; a worker on HAProxy's public port made HAProxy stop right after its start)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for host in hosts:
+            while True:
+                s = held.enter_context(socket.socket())
+                s.bind((host, 0))
+                if s.getsockname()[1] not in avoid:
+                    break
+            ports.append(s.getsockname()[1])
+        return ports
 
 
 def core_shares(workers: int, cores: list[int]) -> list[list[int] | None]:
@@ -137,10 +148,12 @@ def serve_workers(args) -> int:
     cores = sorted(os.sched_getaffinity(0))
     shares = core_shares(args.workers, cores)
     threads = max(1, len(cores) // args.workers)
-    addresses = [WorkerAddress(f"w{i + 1}", WORKER_HOST, free_port(), free_port(), free_port()) for i in range(args.workers)]
+    given = tuple(p for p in (args.port, args.stats_port) if p)
+    chosen = iter(free_ports([args.host, WORKER_HOST] + [WORKER_HOST] * (3 * args.workers), avoid=given))
+    port, stats_port = next(chosen), next(chosen)
+    port, stats_port = args.port or port, args.stats_port or stats_port
+    addresses = [WorkerAddress(f"w{i + 1}", WORKER_HOST, next(chosen), next(chosen), next(chosen)) for i in range(args.workers)]
     workers = [Worker(a, worker_command(args, a, token, cpus, threads)) for a, cpus in zip(addresses, shares)]
-    port = args.port or free_port(args.host)
-    stats_port = args.stats_port or free_port()
     with tempfile.TemporaryDirectory(prefix="rtmri-haproxy-") as tmp:
         folder = Path(tmp)
         pem = _tls_pem(args, folder)
