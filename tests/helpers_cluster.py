@@ -129,6 +129,7 @@ def cluster(make_tiny_bundle, references):
     yield start
     for c in running:
         c.stop()
+        print(c.log())  # pytest shows it where the test failed
 
 
 def open_page(playwright, url: str, microphone: Path):
