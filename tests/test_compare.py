@@ -168,8 +168,8 @@ def test_a_wrong_vowel_is_named_at_its_time(tmp_path, engine, grid):
     for segment in result.segments:  # every large difference is at the wrong vowel
         assert segment.phone == "a" and vowel["start"] - 0.04 <= segment.peak_s <= vowel["end"] + 0.04, segment
     assert "/a/" in result.segments[0].en
-    first = result.segments[0]  # /i/ raises the tongue towards the palate and the ridge
-    assert first.kind == "articulation" and first.articulator.startswith("tongue") and "higher" in first.en, first
+    first = result.segments[0]  # /i/ raises the tongue towards the palate and the ridge: named, or heard and explained
+    assert first.kind in ("articulation", "sound") and first.articulator.startswith("tongue") and "higher" in first.en, first
 
 
 def _lesson_folder(tmp_path: Path) -> Path:
@@ -543,6 +543,30 @@ def test_named_differences_name_phones_in_ipa_and_keep_the_sampa(monkeypatch):
     assert "for /t͡s/ at" in tip.en and "/t͡s/、" in tip.ja
     assert (length.to_json()["phone"], length.to_json()["ipa"]) == ("M", "ɯ")
     assert (sound.to_json()["phone"], sound.to_json()["ipa"]) == ("N", "ɴ")
+
+
+def test_a_sound_named_alone_names_the_articulator_that_differs_most_with_its_direction():
+    """/a/ sounds unlike the reference's and no articulator reaches its threshold: the one whose
+    difference comes nearest (the tongue body, higher: the attempt's gap narrower) is named with
+    the sound; with every difference small, the articulator at the phone's place is."""
+    from rtmri.lessons import compare as C
+    from rtmri.lessons.articulators import ARTICULATORS, Articulation
+
+    times = np.arange(10) / 25
+    reference = {a.key: np.full(10, 8.0) for a in ARTICULATORS}
+    attempt = dict(reference, tongue_body=np.full(10, 4.0))
+    ref = Articulation(np.zeros((10, 0, 0), np.uint8), reference, 0.5)
+    phones = ({"phone": "a", "start": 0.0, "end": 0.4},)
+    severity = {a.key: np.full(10, 0.1) for a in ARTICULATORS}
+    severity["tongue_body"] = np.full(10, -0.7)
+    severity["velum"] = np.full(10, np.nan)
+    (hinted,) = C.sound_segments(phones, np.full(10, 5.0), ref, attempt, times, [], 1.0, severity, 0.5)
+    assert hinted.kind == C.SOUND and hinted.articulator == "tongue_body"
+    assert hinted.en.startswith("/a/ sounded unlike the reference's: the tongue body was higher than the reference")
+    assert "舌の中ほどがお手本より高い" in hinted.ja
+    severity["tongue_body"] = np.full(10, -0.3)
+    (placed,) = C.sound_segments(phones, np.full(10, 5.0), ref, attempt, times, [], 1.0, severity, 0.5)
+    assert placed.articulator == C.articulator_of("a", ref, np.arange(10)) and "(made with the" in placed.en
 
 
 def test_a_one_frame_tap_must_be_matched_within_a_frame():

@@ -94,6 +94,9 @@ TIMING_TOLERANCE_FRAMES = 1
 ARTICULATION, LENGTH, SOUND = "articulation", "length", "sound"
 SOUND_NAMED = 3.1  # spectral-envelope distance (rtmri.lessons.sound) above the attempt's usual one that is named
 SOUND_CENTRE_LIMIT = 5.0  # the usual distance of the same words in another voice, at most (every correct one's is below)
+# A sound named where no articulator is: the articulator differing most is named with it from this
+# share of a named difference (below it, the state shows nothing that explains the sound).
+HINT_NAMED = 0.5
 # Per reference phone, for its length and its sound: the difference named there, in units of the
 # channel's threshold above (LENGTH_NAMED, SOUND_NAMED; a phone not listed: 1). A phone's own
 # spread over the correct attempts of dev1 and dev2 (rtmri.mistakes.thresholds, then one factor
@@ -298,7 +301,8 @@ def differences(times, speech, severity, unlike, lengths, merged, released, roun
     found += finding_segments(merged, phones, ref, attempt, times, at_least, describe_merge, SOUND)
     found += finding_segments(released, phones, ref, attempt, times, at_least, describe_release, ARTICULATION, at_start=True)
     found += finding_segments(rounded, phones, ref, attempt, times, at_least, describe_rounding, SOUND, articulator="lips")
-    found += sound_segments(phones or speech_phones(unlike, speech, times), unlike, ref, attempt, times, found, at_least)
+    found += sound_segments(phones or speech_phones(unlike, speech, times), unlike, ref, attempt, times, found, at_least,
+                            severity, closed)
     return sorted(found, key=lambda s: -s.severity)
 
 
@@ -391,7 +395,7 @@ def phone_segments(key: str, times, severity, reference, attempt, phones, closed
         named = abs(np.nanmean(values)) / phone_named(entry["phone"], key)
         if named < at_least:
             continue
-        peak = int(frames[np.nanargmax(np.abs(values) * (np.sign(values) == np.sign(np.nanmean(values))))])
+        peak = signed_peak(frames, severity)
         en, ja = describe(key, float(reference[peak]), float(attempt[peak]), closed_mm)
         place_en, place_ja = where(entry["phone"], float(times[peak]))
         out.append(Segment(key, *frame_span(frames), float(times[peak]), entry["phone"], float(reference[peak]),
@@ -517,25 +521,48 @@ def speech_phones(unlike: np.ndarray, speech: np.ndarray, times: np.ndarray) -> 
 
 
 def sound_segments(phones, unlike: np.ndarray, ref: Articulation, attempt: dict, times, named: list[Segment],
-                   at_least: float) -> list[Segment]:
+                   at_least: float, severity: dict | None = None, closed_mm: float = 0.0) -> list[Segment]:
     """Phones that sound unlike the reference's (mean severity 1 or more over the phone) where no
-    articulator or length is named: named after the phone and the articulator at its place."""
+    articulator or length is named: named after the phone and the articulator that differs most
+    there, with its direction, where it reaches HINT_NAMED of a named difference (the sound says
+    something is wrong, the state says what most likely); else the articulator at its place."""
     out = []
     for entry in phones:
         frames = frames_of(entry, times)
         if any(s.start_s <= times[frames].mean() <= s.end_s or s.phone == entry["phone"] and
                                   abs(s.peak_s - times[frames].mean()) < 1.5 / FPS for s in named):
             continue
-        severity = float(np.mean(unlike[frames])) / phone_named(entry["phone"], SOUND)
-        if severity < at_least:
+        heard = float(np.mean(unlike[frames])) / phone_named(entry["phone"], SOUND)
+        if heard < at_least:
             continue
-        key = articulator_of(entry["phone"], ref, frames)
         name = ipa(entry["phone"])
         what_en, what_ja = (f"/{name}/", f"/{name}/ の音") if name else ("the sound", "音")
-        text = (f"{what_en} sounded unlike the reference's (made with the {BY_KEY[key].en})",
-                f"{what_ja}がお手本と違いました（{BY_KEY[key].ja}）")
-        out.append(phone_segment(entry, frames, key, int(frames[np.argmax(unlike[frames])]), ref, attempt, text, severity, SOUND))
+        key = leading_articulator(entry, frames, severity or {})
+        if key is None:
+            key = articulator_of(entry["phone"], ref, frames)
+            text = (f"{what_en} sounded unlike the reference's (made with the {BY_KEY[key].en})",
+                    f"{what_ja}がお手本と違いました（{BY_KEY[key].ja}）")
+        else:
+            peak = signed_peak(frames, severity[key])
+            en, ja = describe(key, float(ref.curves[key][peak]), float(attempt[key][peak]), closed_mm)
+            text = f"{what_en} sounded unlike the reference's: {en}", f"{what_ja}がお手本と違いました：{ja}"
+        out.append(phone_segment(entry, frames, key, int(frames[np.argmax(unlike[frames])]), ref, attempt, text, heard, SOUND))
     return out
+
+
+def leading_articulator(entry: dict, frames: np.ndarray, severity: dict[str, np.ndarray]) -> str | None:
+    """The articulator whose mean difference over the phone, in units of a named one there, is the
+    largest, if it reaches HINT_NAMED."""
+    weighed = [(abs(float(np.nanmean(severity[a.key][frames]))) / phone_named(entry["phone"], a.key), a.key)
+               for a in ARTICULATORS if a.key in severity and np.isfinite(severity[a.key][frames]).any()]
+    largest, key = max(weighed, default=(0.0, None))
+    return key if largest >= HINT_NAMED else None
+
+
+def signed_peak(frames: np.ndarray, values: np.ndarray) -> int:
+    """The frame of the largest difference of the phone's prevailing sign."""
+    values = values[frames]
+    return int(frames[np.nanargmax(np.abs(values) * (np.sign(values) == np.sign(np.nanmean(values))))])
 
 
 def finding_segments(findings, phones, ref: Articulation, attempt: dict, times, at_least: float, describe, kind: str,
