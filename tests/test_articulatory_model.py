@@ -636,6 +636,53 @@ def test_the_closure_calibration_counts_a_closure_said_in_a_pause(data):
     assert ((logits + offsets[R.ALVEOLAR] > 0) == (logits == 3.0)).all(), offsets  # counted over the speech: all three
 
 
+def test_the_closure_calibration_keeps_a_quiet_room_open(data):
+    """An inverter that says every true closure, half of them only weakly, and says the tongue tip
+    and dorsum closed in noise alone surer than those weak ones (as inverters did in a fan's
+    rumble and mains hum): calibrated on the clips alone it shows the quiet room closed; with the
+    quiet rooms (what a live session begins in) it keeps them open, and the sure closures said."""
+    import torch
+
+    from rtmri.export.articulatory import QUIET_ROOM_S, QUIET_ROOMS, calibrate_closures, quiet_room_windows
+
+    clips = [c for c in ClipDataset(data).split("train") if (c.folder / S.STATE_FILE).is_file() and c.info.get("phones")]
+    quiet = quiet_room_windows(40.0, 64)
+    assert len(quiet) == len(QUIET_ROOMS) and all(w.shape == (int(QUIET_ROOM_S * 25), 80, 64) for w in quiet)
+    assert not np.allclose(quiet[0], quiet[len(quiet) // 2])  # hiss and rumble differ
+    noise_ptrs = {w.ctypes.data for w in quiet}
+    places = [S.CLOSURE_PLACES.index(R.ALVEOLAR), S.CLOSURE_PLACES.index(R.VELAR)]
+
+    class RoomCloser:
+        def __init__(self):
+            self.closure_offset = torch.zeros(len(S.CLOSURE_PLACES))
+            self.clips, self.noise, self.sure = iter(clips), [], []
+
+        def raw(self, windows):
+            n = len(windows)
+            if windows.data_ptr() in noise_ptrs:
+                logits = np.full((n, len(S.CLOSURE_PLACES)), -3.0)
+                logits[:, places] = 1.0
+                self.noise.append(logits)
+            else:
+                closed = S.load(next(self.clips).folder / S.STATE_FILE).closed[:n] > S.CLOSED_AT
+                logits = np.where(closed, np.where(np.arange(n) % 2 == 0, 3.0, 0.3)[:, None], -3.0)
+                self.sure.append(np.where(closed & (logits == 3.0), 1, 0))
+            out = torch.zeros(n, S.STATE_SIZE)
+            out[:, S.CLOSED] = torch.from_numpy(logits.astype(np.float32))
+            return out
+
+    tip = S.CLOSURE_PLACES.index(R.ALVEOLAR)
+    alone = calibrate_closures(RoomCloser(), clips, 40.0, 64)
+    assert 1.0 + alone[R.ALVEOLAR] > 0  # every closure said, and the room's noise with them
+    inverter = RoomCloser()
+    offsets = calibrate_closures(inverter, clips, 40.0, 64, quiet=quiet)
+    assert len(inverter.noise) == len(quiet)
+    for place in (R.ALVEOLAR, R.VELAR):
+        if place in offsets:
+            assert 1.0 + offsets[place] < 0 < 3.0 + offsets[place], offsets
+    assert np.concatenate(inverter.sure)[:, tip].sum() > 0
+
+
 def test_the_closure_calibration_moves_either_way():
     """A model that leans away from closure (every logit below 0) gets a positive offset large
     enough to say its closures, one that leans towards it a negative one."""

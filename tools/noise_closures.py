@@ -27,18 +27,11 @@ from rtmri.alignment import FPS
 from rtmri.audio import SAMPLE_RATE, load_audio
 from rtmri.bundle.engine import Engine
 from rtmri.streamer.windows import FrameWindows
-from rtmri.training.augment import coloured  # numpy and scipy only, no torch
+from rtmri.training.augment import STEADY_NOISE_DB_PER_OCTAVE, steady_noise  # numpy and scipy only, no torch
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "rtmri/demo/assets/model"
 FIRST_FRAMES = 20
 TIP = CLOSURE_PLACES.index(ALVEOLAR)
-SLOPES_DB_PER_OCTAVE = {"white": 0.0, "pink": -10.0 * np.log10(2.0)}
-
-
-def noise(kind: str, seconds: float, level_dbfs: float, seed: int) -> np.ndarray:
-    """White or pink (1/f power) noise at ``level_dbfs`` RMS."""
-    white = np.random.default_rng(seed).standard_normal(int(seconds * SAMPLE_RATE))
-    return coloured(white, SLOPES_DB_PER_OCTAVE[kind], level_dbfs)
 
 
 def closure_probabilities(engine: Engine, audio: np.ndarray) -> np.ndarray:
@@ -61,7 +54,7 @@ def main() -> None:
     parser.add_argument("bundle", nargs="?", type=Path, default=DEFAULT_BUNDLE)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--levels", default="-80,-60,-45,-40", help="noise levels in dBFS RMS")
-    parser.add_argument("--kinds", default="white,pink")
+    parser.add_argument("--kinds", default="white,pink", help=f"of {', '.join(STEADY_NOISE_DB_PER_OCTAVE)}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--audio", type=Path, nargs="+", default=[], help="recordings of a room nobody speaks in")
     parser.add_argument("--json", type=Path, help="write the figures here too")
@@ -72,7 +65,7 @@ def main() -> None:
     for column in ("noise", "dBFS", *[f"{n} closed %" for n in names], "first closure s", "tip p, first frames"):
         table.add_column(column)
     sources = [(path.name, None, load_audio(path)) for path in args.audio] or [
-        (kind, level, noise(kind, args.seconds, level, args.seed))
+        (kind, level, steady_noise(kind, int(args.seconds * SAMPLE_RATE), level, args.seed))
         for kind in args.kinds.split(",") for level in (float(v) for v in args.levels.split(","))]
     rows = []
     for name, level, audio in sources:

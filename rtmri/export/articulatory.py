@@ -15,9 +15,11 @@ import numpy as np
 import torch
 
 from rtmri import RtmriError
+from rtmri.alignment import FPS, frame_windows
 from rtmri.articulation.grid import MANIFEST_KEY
 from rtmri.articulation import regions as R
 from rtmri.articulation.compare import near, phone_frames
+from rtmri.audio import SAMPLE_RATE, melspectrogram
 from rtmri.articulation.state import CLOSED, CLOSED_AT, CLOSURE_PLACES, STATE_FILE, STATE_SIZE, StateRaster
 from rtmri.articulation.state import load as load_state
 from rtmri.bundle import FACE_INPUT, FRAMES_OUTPUT, MEL_INPUT, STATE_OUTPUT, encode_png, new_manifest, write_bundle
@@ -27,6 +29,7 @@ from rtmri.bundle.reference import speaker_reference
 from rtmri.clips import ClipDataset
 from rtmri.export.onnx_graph import to_onnx
 from rtmri.export.parity import FP32_TOLERANCE, ParityError, clip_windows, quality
+from rtmri.training.augment import steady_noise
 from rtmri.training.models.checkpoints import (
     INVERTER_KIND,
     RENDERER_KIND,
@@ -39,6 +42,12 @@ from rtmri.training.models.checkpoints import (
 
 PARITY_CLIPS = 4
 QUALITY_CLIPS = 8
+# Noise alone, as a room sounds before anyone speaks (a microphone's hiss, a fan's rumble), that the
+# closure calibration keeps open: (kind, dBFS RMS), QUIET_ROOM_S each. Seeds of their own:
+# tools/noise_closures.py measures other stretches of the same noises.
+QUIET_ROOMS = tuple((kind, level) for kind in ("white", "pink") for level in (-70.0, -65.0, -60.0, -50.0))
+QUIET_ROOM_S = 5.0
+QUIET_ROOM_SEED = 1000
 
 
 def load(path: Path, kind: str):
@@ -86,7 +95,8 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
     val = dataset.split("val") or dataset.require_split("train")
     norm = inverter.session_norm()
     calibrate_on = calibration_splits(dataset, calibrate_on)
-    offsets = calibrate_closures(inverter, calibration_clips(dataset, calibrate_on), lookahead_ms, columns, norm)
+    offsets = calibrate_closures(inverter, calibration_clips(dataset, calibrate_on), lookahead_ms, columns, norm,
+                                 quiet_room_windows(lookahead_ms, columns, norm))
     state_graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
     face = face_input(reference, 1)
     render_graph = to_onnx(renderer, (torch.zeros(2, STATE_SIZE), torch.from_numpy(np.repeat(face, 2, axis=0))),
@@ -113,7 +123,8 @@ def export_articulatory(inverter_path: Path, renderer_path: Path, out: Path, dat
         manifest = dataclasses.replace(manifest, evaluation={**figures, "split": "val", "variant": "fp32",
                                                              "parity_max_abs_error_fp32": parity,
                                                              "closure_offsets": {k: round(v, 3) for k, v in offsets.items()},
-                                                             "closure_calibration_splits": list(calibrate_on)})
+                                                             "closure_calibration_splits": list(calibrate_on),
+                                                             "closure_calibration_quiet_rooms": quiet_rooms_record()})
         if out.exists():
             shutil.rmtree(out)
         bundle = write_bundle(out, state_graph, manifest, renderer_bytes=render_graph)
@@ -132,7 +143,22 @@ def calibration_clips(dataset: ClipDataset, splits: tuple[str, ...]) -> list:
     return [clip for split in splits for clip in dataset.require_split(split)]
 
 
-def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=None) -> dict[str, float]:
+def quiet_rooms_record() -> list[str]:
+    """The quiet rooms the calibration kept open, as the manifest says them."""
+    return [f"{kind} noise {level:g} dBFS, {QUIET_ROOM_S:g} s" for kind, level in QUIET_ROOMS]
+
+
+def quiet_room_windows(lookahead_ms: float, columns: int, norm=None) -> list[np.ndarray]:
+    """The mel windows of QUIET_ROOMS, each streamed as a session of its own (normalised by ``norm``)."""
+    out = []
+    for seed, (kind, level) in enumerate(QUIET_ROOMS, start=QUIET_ROOM_SEED):
+        mel = melspectrogram(steady_noise(kind, int(QUIET_ROOM_S * SAMPLE_RATE), level, seed))
+        out.append(frame_windows(mel if norm is None else norm.normalise(mel), int(QUIET_ROOM_S * FPS), lookahead_ms, columns))
+    return out
+
+
+def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=None,
+                       quiet: list[np.ndarray] = ()) -> dict[str, float]:
     """Set the inverter's closure offsets (added to its logits) to those that score best on
     ``clips``, per place: recall during the stops and nasals made there (as ``rtmri eval`` counts
     it, rtmri.articulation.compare.closure_counts), precision over every frame of the clip, speech
@@ -141,8 +167,15 @@ def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=
     where it costs precision (judged at the stops alone, it kept a fine-tuned inverter's lips
     shut through children's vowels; judged over the speech alone, a closure head learnt again
     kept the tongue tip shut through every pause and a quiet room, where a live session begins).
+    ``quiet``: mel windows of noise alone (quiet_room_windows), every frame open: a live session
+    begins in its room's noise, and a closure said there counts against precision too.
     Returns place -> offset."""
     logits, truth, tolerated, during = [], [], [], []
+    for windows in quiet:
+        with torch.no_grad():
+            logits.append(inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy())
+        for kept in (truth, tolerated, during):
+            kept.append(np.zeros((len(windows), len(CLOSURE_PLACES)), bool))
     for clip, windows in clip_windows(clips, lookahead_ms, max_frames=10_000, columns=columns, norm=norm):
         path = clip.folder / STATE_FILE
         spoken = phone_frames(clip.info.get("phones") or [], len(windows))
@@ -159,7 +192,7 @@ def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=
                 stops[frames, CLOSURE_PLACES.index(R.place_of(phone))] = True
         during.append(stops)
     offsets = {}
-    if not logits:
+    if len(logits) == len(quiet):
         return offsets
     logits, truth, tolerated, during = (np.concatenate(a) for a in (logits, truth, tolerated, during))
     for i, place in enumerate(CLOSURE_PLACES):

@@ -18,7 +18,7 @@ from rtmri.bundle import MEL_INPUT, STATE_OUTPUT, write_bundle
 from rtmri.bundle.engine import Engine
 from rtmri.clips import ClipDataset
 from rtmri.export.articulatory import (PARITY_CLIPS, calibrate_closures, calibration_clips, calibration_splits, half_record,
-                                      load)
+                                      load, quiet_room_windows, quiet_rooms_record)
 from rtmri.export.onnx_graph import to_onnx
 from rtmri.export.parity import FP32_TOLERANCE, ParityError, clip_windows
 from rtmri.export.renderer_swap import CHAIN_FIGURES, bundle_to_swap
@@ -34,7 +34,8 @@ def swap_inverter(inverter_path: Path, out: Path, bundle_path: Path, data: Path,
     columns, lookahead_ms, norm = int(meta["window_columns"]), float(meta["lookahead_ms"]), inverter.session_norm()
     dataset = ClipDataset(data)
     calibrate_on = calibration_splits(dataset, calibrate_on)
-    offsets = calibrate_closures(inverter, calibration_clips(dataset, calibrate_on), lookahead_ms, columns, norm)
+    offsets = calibrate_closures(inverter, calibration_clips(dataset, calibrate_on), lookahead_ms, columns, norm,
+                                 quiet_room_windows(lookahead_ms, columns, norm))
     graph = to_onnx(inverter, (torch.zeros(2, 1, 80, columns),), [MEL_INPUT], STATE_OUTPUT)
     manifest = old.manifest
     training = {**manifest.training,
@@ -42,7 +43,7 @@ def swap_inverter(inverter_path: Path, out: Path, bundle_path: Path, data: Path,
                 "inverter_replaced": {"previous": manifest.training.get("inverter"), "previous_onnx_sha256": manifest.onnx_sha256}}
     evaluation = {k: v for k, v in manifest.evaluation.items() if k not in CHAIN_FIGURES}
     evaluation.update(closure_offsets={k: round(v, 3) for k, v in offsets.items()},
-                      closure_calibration_splits=list(calibrate_on))
+                      closure_calibration_splits=list(calibrate_on), closure_calibration_quiet_rooms=quiet_rooms_record())
     manifest = dataclasses.replace(manifest, training=training, evaluation=evaluation, lookahead_ms=lookahead_ms,
                                    window_columns=columns, input_norm=None if norm is None else norm.to_dict())
     renderer_graph = old.renderer_path.read_bytes()

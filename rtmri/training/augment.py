@@ -185,6 +185,16 @@ def coloured(white: np.ndarray, slope_db_per_octave: float, level_dbfs: float) -
     return (tone / max(float(tone.std()), 1e-12) * 10.0 ** (level_dbfs / 20.0)).astype(np.float32)
 
 
+# Steady noises a room has with nobody speaking: a microphone's hiss (white) and a fan's or the
+# street's rumble (pink: 1/f power, -3.01 dB per octave).
+STEADY_NOISE_DB_PER_OCTAVE = {"white": 0.0, "pink": -10.0 * math.log10(2.0)}
+
+
+def steady_noise(kind: str, n: int, level_dbfs: float, seed: int) -> np.ndarray:
+    """``n`` samples of white or pink noise (STEADY_NOISE_DB_PER_OCTAVE) at ``level_dbfs`` RMS."""
+    return coloured(np.random.default_rng(seed).standard_normal(n), STEADY_NOISE_DB_PER_OCTAVE[kind], level_dbfs)
+
+
 def room_tone(n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` samples of a room's own noise (a fan, a microphone's hiss): coloured noise of a
     spectral slope in NOISE_SLOPE_DB_PER_OCTAVE at an RMS level in ROOM_TONE_DBFS."""
