@@ -82,3 +82,33 @@ def test_the_shipped_model_closes_the_tongue_tip_for_t_d_n_of_unseen_speakers(sc
 def test_the_shipped_models_tract_is_nearer_the_truth_than_the_wav2lip_defaults(scored):
     _, df = scored
     assert np.mean(df["model"]) < np.mean(df["wav2lip"]) - 0.3, df
+
+
+def quiet_rooms() -> dict[str, np.ndarray]:
+    """3 s of noise alone as rooms sound before anyone speaks (none of them the stretches the
+    export's calibration kept open): a microphone's hiss, a fan's rumble, mains hum."""
+    from rtmri.audio import SAMPLE_RATE
+    from rtmri.training.augment import steady_noise
+
+    n = 3 * SAMPLE_RATE
+    t = np.arange(n) / SAMPLE_RATE
+    hum = 0.002 * (np.sin(2 * np.pi * 50 * t) + 0.5 * np.sin(2 * np.pi * 100 * t)) + steady_noise("white", n, -80.0, 7)
+    return {"hiss": steady_noise("white", n, -65.0, 7), "rumble": steady_noise("pink", n, -60.0, 7),
+            "hum": hum.astype(np.float32)}
+
+
+def closed_share_in(bundle, audio: np.ndarray) -> np.ndarray:
+    """Per place, the share of a live session's frames the bundle shows closed."""
+    from rtmri.streamer.windows import FrameWindows
+
+    engine = Engine(bundle)
+    windows = FrameWindows.for_bundle(engine.bundle)
+    frames = windows.push(audio) + windows.flush()
+    return (engine.states(np.stack([w.mel for w in frames]))[:, S.CLOSED] > S.CLOSED_AT).mean(axis=0)
+
+
+def test_the_shipped_model_shows_a_quiet_room_open():
+    """Before anyone speaks the page shows the tract at rest, not a closure (stop 40's inverter
+    showed the dorsum closed in 75-98 % of a fan's rumble and mains hum)."""
+    for name, audio in quiet_rooms().items():
+        assert closed_share_in(shipped().bundle, audio).max() < 0.02, name
