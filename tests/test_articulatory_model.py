@@ -146,7 +146,7 @@ def test_an_interrupted_inverter_run_resumes_where_it_stopped(articulatory_bundl
 
 
 def test_export_sets_the_closure_decision_on_the_splits_it_is_told(articulatory_bundle, data, tmp_path):
-    from rtmri.export.articulatory import INVERTER_KIND, calibrate_closures, load
+    from rtmri.export.articulatory import INVERTER_KIND, calibrate_closures, load, quiet_room_windows
 
     runs, _ = articulatory_bundle
     out = tmp_path / "calibrated"
@@ -157,9 +157,11 @@ def test_export_sets_the_closure_decision_on_the_splits_it_is_told(articulatory_
     assert evaluation["closure_calibration_splits"] == ["unseen_ja", "unseen_nonja"]
     inverter, meta, _ = load(inverter_path, INVERTER_KIND)
     dataset = ClipDataset(data)
-    expected = calibrate_closures(inverter, dataset.split("unseen_ja") + dataset.split("unseen_nonja"),
-                                  float(meta["lookahead_ms"]), int(meta["window_columns"]), inverter.session_norm())
+    timing = float(meta["lookahead_ms"]), int(meta["window_columns"]), inverter.session_norm()
+    expected = calibrate_closures(inverter, dataset.split("unseen_ja") + dataset.split("unseen_nonja"), *timing,
+                                  quiet_room_windows(*timing))
     assert expected and evaluation["closure_offsets"] == {k: round(v, 3) for k, v in expected.items()}
+    assert len(evaluation["closure_calibration_quiet_rooms"]) == len(quiet_room_windows(*timing))
     # a split the data does not have is named; a wav2lip export has no closure decision to set
     assert rtmri(["export", str(inverter_path), str(tmp_path / "x"), "--renderer", str(renderer_path), "--data", str(data),
                   "--calibrate-on", "no_such_split"]) != 0
