@@ -172,8 +172,7 @@ def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=
     Returns place -> offset."""
     logits, truth, tolerated, during = [], [], [], []
     for windows in quiet:
-        with torch.no_grad():
-            logits.append(inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy())
+        logits.append(closure_logits(inverter, windows))
         for kept in (truth, tolerated, during):
             kept.append(np.zeros((len(windows), len(CLOSURE_PLACES)), bool))
     for clip, windows in clip_windows(clips, lookahead_ms, max_frames=10_000, columns=columns, norm=norm):
@@ -181,8 +180,7 @@ def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=
         spoken = phone_frames(clip.info.get("phones") or [], len(windows))
         if not path.is_file() or not spoken:
             continue
-        with torch.no_grad():
-            logits.append(inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy())
+        logits.append(closure_logits(inverter, windows))
         closed = load_state(path).closed[: len(windows)] > CLOSED_AT
         truth.append(closed)
         tolerated.append(np.stack([near(closed[:, i]) for i in range(len(CLOSURE_PLACES))], axis=1))
@@ -192,7 +190,7 @@ def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=
                 stops[frames, CLOSURE_PLACES.index(R.place_of(phone))] = True
         during.append(stops)
     offsets = {}
-    if len(logits) == len(quiet):
+    if len(logits) == len(quiet):  # no clip with a state and phones: nothing to judge closures by
         return offsets
     logits, truth, tolerated, during = (np.concatenate(a) for a in (logits, truth, tolerated, during))
     for i, place in enumerate(CLOSURE_PLACES):
@@ -201,6 +199,12 @@ def calibrate_closures(inverter, clips, lookahead_ms: float, columns: int, norm=
         offsets[place] = best_offset(logits[:, i], truth[:, i], during[:, i], tolerated[:, i])
         inverter.closure_offset[i] = offsets[place]
     return offsets
+
+
+def closure_logits(inverter, windows: np.ndarray) -> np.ndarray:
+    """(frames, places) the inverter's closure logits for these mel windows."""
+    with torch.no_grad():
+        return inverter.raw(torch.from_numpy(windows)[:, None])[:, CLOSED].numpy()
 
 
 def best_offset(logits: np.ndarray, closed: np.ndarray, stops: np.ndarray | None = None,
