@@ -301,6 +301,38 @@ def test_a_phone_head_trains_beside_the_inverter_resumes_and_stays_out_of_the_bu
     assert not any(k.startswith("phone") for k in resumed["state_dict"])
 
 
+def test_an_inverter_trains_wider_from_a_narrow_one_only_when_asked(data, tmp_path, capsys):
+    """--init-any-width: the narrow inverter's weights, widened, are where the wide run starts
+    (at a learning rate that changes nothing, its states are the narrow one's); without it the
+    other size is refused."""
+    import torch
+
+    from rtmri.training.models.articulatory import Inverter
+    from rtmri.training.models.checkpoints import read_checkpoint
+
+    common = ["--eval-every", "2", "--eval-samples", "4", "--batch-size", "2", "--num-workers", "0", "--no-progress",
+              "--no-tensorboard", "--context-columns", "32", "--input-norm", "session", "--no-augment"]
+    narrow = tmp_path / "narrow"
+    assert rtmri(["train", "inverter", str(data), "--out", str(narrow), "--steps", "2", "--channels", "16", "--hidden", "16",
+                  *common]) == 0
+    init = ["--init", str(narrow / "checkpoints/last.pt"), "--channels", "32", "--hidden", "32", "--steps", "1", "--lr", "1e-12"]
+    assert rtmri(["train", "inverter", str(data), "--out", str(tmp_path / "refused"), *init, *common]) == 2
+    assert "channels" in capsys.readouterr().err
+    wide = tmp_path / "wide"
+    assert rtmri(["train", "inverter", str(data), "--out", str(wide), *init, "--init-any-width", *common]) == 0
+    assert "widened from 16 channels / 16 GRU units to 32 / 32" in capsys.readouterr().out
+    nets = []
+    for run in (narrow, wide):
+        ckpt = read_checkpoint(run / "checkpoints/last.pt")
+        net = Inverter.from_meta(ckpt["model"])
+        net.load_state_dict(ckpt["state_dict"])
+        nets.append(net.eval())
+    mel = torch.randn(2, 1, 80, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # one step's batch-norm statistics and the widening noise apart
+        assert (nets[0](mel) - nets[1](mel)).abs().max() < 0.05 * nets[0](mel).abs().max()
+    assert nets[1].architecture()["hidden"] == 32
+
+
 def test_a_renderer_learns_from_a_teacher_renderer_and_records_it(data, tmp_path):
     """`rtmri train renderer --teacher CKPT --distill-weight 1`: the loss is the teacher's
     frames alone, and the run records its teacher."""

@@ -1,7 +1,8 @@
 """Net2WiderNet widening (rtmri.training.models.widen): a width-0.125 generator widened to
 0.25 computes the same frames; noise lets the duplicated channels learn apart; widths that
 are not kept-or-doubled are refused; `rtmri train generator --init-any-width` starts from
-the widened weights, and without it another width is refused as before."""
+the widened weights, and without it another width is refused as before. An inverter's front
+end and GRU widened (rtmri.training.models.widen_inverter) give the same state."""
 
 from __future__ import annotations
 
@@ -199,3 +200,48 @@ def test_a_checkpoint_is_widened_with_its_discriminator(tmp_path):
     assert widened_checkpoint(ckpt, NARROW, "--init narrow.pt") is ckpt
     public = {"state_dict": narrow.state_dict()}  # not ours: left to the usual width check
     assert widened_checkpoint(public, WIDE, "--init public.pth") is public
+
+
+# ---- the inverter (rtmri.training.models.widen_inverter) ------------------------------------
+
+
+def _randomised_inverter(channels: int, hidden: int):
+    from rtmri.training.models.articulatory import Inverter
+
+    torch.manual_seed(0)
+    inverter = Inverter(channels=channels, hidden=hidden, input_norm="session")
+    for module in inverter.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+    inverter.target_mean.uniform_(0, 10)
+    inverter.target_scale.uniform_(1, 3)
+    return inverter.eval()
+
+
+@pytest.mark.parametrize("channels, hidden", [(32, 32), (16, 32), (32, 16)])
+def test_a_widened_inverter_gives_the_same_state(channels, hidden):
+    from rtmri.training.models.articulatory import Inverter
+    from rtmri.training.models.widen_inverter import widened_inverter_state
+
+    narrow = _randomised_inverter(16, 16)
+    mel = torch.randn(3, 1, 80, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = narrow(mel)
+        for noise, near in ((0.0, EXACT), (1e-3, 1e-2)):
+            wide = Inverter(channels=channels, hidden=hidden, input_norm="session")
+            wide.load_state_dict(widened_inverter_state(narrow.state_dict(), narrow.architecture(), wide.architecture(),
+                                                        "narrow.pt", noise=noise))
+            got = wide.eval()(mel)
+            assert (got - want).abs().max() < near
+        assert (got - want).abs().max() > 0  # the noise told the copies apart
+        assert torch.equal(wide.session_mean, narrow.session_mean) and torch.equal(wide.target_scale, narrow.target_scale)
+
+
+def test_an_inverter_that_is_not_kept_or_doubled_is_refused():
+    from rtmri.training.models.widen_inverter import widened_inverter_state
+
+    narrow = _randomised_inverter(16, 16)
+    with pytest.raises(CheckpointError, match="GRU's units"):
+        widened_inverter_state(narrow.state_dict(), narrow.architecture(), {"channels": 16, "hidden": 48}, "narrow.pt")

@@ -179,6 +179,8 @@ class InverterConfig(CommonConfig):
     in_channels: int = _opt(1, "unused: the inverter draws no image", cli=False)
     lookahead_ms: float = _opt(40.0, "audio lookahead of a frame's window, ms (the shipped default's 40)")
     init: str = _opt("scratch", "initial weights: 'scratch' or an inverter checkpoint of ours")
+    init_any_width: bool = _opt(False, "allow --init from an inverter of ours with half these channels or GRU units: "
+                                "widened so that it computes the same function (each kept or doubled)")
     batch_size: int = _opt(32, "batch size (runs of frames; all processes together)")
     lr: float = _opt(2e-3, "AdamW learning rate (cosine decay to a tenth over the steps)")
     eval_every: int = _opt(500, "validate every N steps")

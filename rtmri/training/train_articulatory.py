@@ -49,8 +49,10 @@ from rtmri.training.models.checkpoints import (
     load_state_dict_checked,
     read_checkpoint,
 )
+from rtmri.training.models.widen_inverter import widened_inverter_state
 
 MAX_CLOSURE_WEIGHT = 20.0
+WIDENED = ("channels", "hidden")  # what --init-any-width may double
 SCORED_CLOSURES = (R.LIPS, R.ALVEOLAR)
 PRIOR_CLIPS = 400
 
@@ -142,6 +144,13 @@ class InverterRun(OneOptimizerRun):
         ckpt = read_checkpoint(self.cfg.init)
         if not is_ours(ckpt) or checkpoint_kind(ckpt) != INVERTER_KIND:
             raise CheckpointError(f"--init {self.cfg.init}: not an inverter checkpoint of ours")
+        saved, wanted = ckpt["model"], self.net.architecture()
+        if self.cfg.init_any_width and any(int(saved[k]) != wanted[k] for k in WIDENED):
+            where = f"--init {self.cfg.init}"
+            state = widened_inverter_state(ckpt["state_dict"], saved, wanted, where, seed=self.cfg.seed)
+            ckpt = dict(ckpt, model={**saved, **{k: wanted[k] for k in WIDENED}}, state_dict=state)
+            self.log(f"{self.cfg.init}: widened from {saved['channels']} channels / {saved['hidden']} GRU units "
+                     f"to {wanted['channels']} / {wanted['hidden']}")
         self.init_check(self.cfg.init, ckpt)
         load_state_dict_checked(self.net, ckpt["state_dict"], self.cfg.init)
         self.log(f"initialised from {self.cfg.init}")

@@ -1,0 +1,81 @@
+"""Function-preserving widening of an inverter's weights (Net2WiderNet, as
+``rtmri.training.models.widen`` does for the generator).
+
+The front end's channels and the GRU's units are each kept or doubled. A new channel or
+unit copies old one j // 2 (its weights, bias, batch-norm statistics; a GRU unit its row in
+each of the three gates), and every layer that reads a doubled group halves its weights on
+both copies, so their sum is unchanged. A GRU's gates act per unit and read the input and
+the hidden state linearly, so a copied unit follows the unit it copies step for step; GELU
+and batch norm act per channel. The targets' and the session's statistics are kept as
+they are. ``noise`` (relative to each layer's weight spread, seeded) perturbs the second
+copies so that they can learn apart.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rtmri.training.models.checkpoints import strip_module_prefix
+from rtmri.training.models.widen import BATCH_NORM_STATS, DEFAULT_NOISE, channel_map
+
+GRU_GATES = 3  # reset, update, new: stacked row blocks of the GRU's weights
+FRONT_CONVS = (("front.0", "front.1"), ("front.3", "front.4"))  # (conv, its batch norm)
+
+
+def _second_copies(index: torch.Tensor) -> torch.Tensor:
+    """Rows that repeat the old row of the row before them (the second copy of a doubled one)."""
+    repeat = torch.zeros(len(index), dtype=torch.bool)
+    repeat[1:] = index[1:] == index[:-1]
+    return repeat
+
+
+def _jitter(weight: torch.Tensor, bias: torch.Tensor, rows: torch.Tensor, spread: float, noise: float,
+            rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    if noise <= 0 or not rows.any():
+        return weight, bias
+    mask = rows.reshape(-1, *([1] * (weight.dim() - 1))).to(weight.dtype)
+    weight = weight + torch.randn(weight.shape, generator=rng, dtype=weight.dtype) * (noise * spread) * mask
+    bias = bias + torch.randn(bias.shape, generator=rng, dtype=bias.dtype) * (noise * spread) * rows.to(bias.dtype)
+    return weight, bias
+
+
+def widened_inverter_state(state_dict: dict, old: dict, new: dict, where: str, noise: float = DEFAULT_NOISE,
+                           seed: int = 0) -> dict:
+    """The state dict of an inverter of ``old``'s channels and hidden units (architecture
+    dicts, ``Inverter.architecture()``) as one of ``new``'s, computing the same function up
+    to ``noise``."""
+    sd = strip_module_prefix(state_dict)
+    c_index, c_scale = channel_map(int(old["channels"]), int(new["channels"]), f"{where}: the front end's channels")
+    h_index, h_scale = channel_map(int(old["hidden"]), int(new["hidden"]), f"{where}: the GRU's units")
+    rng = torch.Generator().manual_seed(seed)
+    out = {name: value.clone() for name, value in sd.items()
+           if not name.startswith(("front.", "gru.", "head."))}  # target and session statistics
+
+    def spread(name: str) -> float:
+        return float(sd[name].float().std()) or 1.0
+
+    inputs = [(torch.arange(sd["front.0.weight"].shape[1]), None), (c_index, c_scale)]
+    for (conv, norm), (in_index, in_scale) in zip(FRONT_CONVS, inputs):
+        weight = sd[f"{conv}.weight"][c_index][:, in_index]
+        if in_scale is not None:
+            weight = weight * in_scale[None, :, None]
+        out[f"{conv}.weight"], out[f"{conv}.bias"] = _jitter(
+            weight, sd[f"{conv}.bias"][c_index], _second_copies(c_index), spread(f"{conv}.weight"), noise, rng)
+        for stat in BATCH_NORM_STATS:
+            out[f"{norm}.{stat}"] = sd[f"{norm}.{stat}"][c_index].clone()
+        out[f"{norm}.num_batches_tracked"] = sd[f"{norm}.num_batches_tracked"].clone()
+
+    old_hidden = int(old["hidden"])
+    rows = torch.cat([gate * old_hidden + h_index for gate in range(GRU_GATES)])
+    second = _second_copies(h_index).repeat(GRU_GATES)
+    for kind, (in_index, in_scale) in (("ih", (c_index, c_scale)), ("hh", (h_index, h_scale))):
+        weight = sd[f"gru.weight_{kind}_l0"][rows][:, in_index] * in_scale[None, :]
+        out[f"gru.weight_{kind}_l0"], out[f"gru.bias_{kind}_l0"] = _jitter(
+            weight, sd[f"gru.bias_{kind}_l0"][rows], second, spread(f"gru.weight_{kind}_l0"), noise, rng)
+
+    weight = sd["head.0.weight"][h_index][:, h_index] * h_scale[None, :]
+    out["head.0.weight"], out["head.0.bias"] = _jitter(
+        weight, sd["head.0.bias"][h_index], _second_copies(h_index), spread("head.0.weight"), noise, rng)
+    out["head.2.weight"] = sd["head.2.weight"][:, h_index] * h_scale[None, :]
+    out["head.2.bias"] = sd["head.2.bias"].clone()
+    return {name: value.contiguous() for name, value in out.items()}
