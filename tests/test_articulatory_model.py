@@ -333,6 +333,27 @@ def test_an_inverter_trains_wider_from_a_narrow_one_only_when_asked(data, tmp_pa
     assert nets[1].architecture()["hidden"] == 32
 
 
+def test_phone_balance_draws_a_rare_phones_frames_more_often_and_a_common_ones_less(data):
+    """--phone-balance: the inverter's samples come from a frame in proportion to its phone's
+    rarity; at 0 every frame is as likely as before."""
+    from rtmri.training.data import PHONE_INDEX, StateSamples, frame_phone_classes
+
+    clips = ClipDataset(data).split("train")
+    labels = np.concatenate([frame_phone_classes(c.info["phones"], range(c.n_frames)) for c in clips])
+    named = labels[(labels != PHONE_INDEX[""]) & (labels >= 0)]
+    classes, counts = np.unique(named, return_counts=True)
+    rare, common = classes[np.argmin(counts)], classes[np.argmax(counts)]
+
+    def shares(balance: float) -> tuple[float, float]:
+        samples = StateSamples(clips, columns=32, steps=3, seed=0)
+        samples.with_phones, samples.phone_balance = True, balance
+        drawn = np.concatenate([samples[i][2].numpy() for i in range(600)])
+        return float(np.mean(drawn == rare)), float(np.mean(drawn == common))
+
+    (rare_even, common_even), (rare_balanced, common_balanced) = shares(0.0), shares(1.0)
+    assert rare_balanced > 1.5 * rare_even and common_balanced < common_even
+
+
 def test_a_renderer_learns_from_a_teacher_renderer_and_records_it(data, tmp_path):
     """`rtmri train renderer --teacher CKPT --distill-weight 1`: the loss is the teacher's
     frames alone, and the run records its teacher."""

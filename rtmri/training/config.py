@@ -198,6 +198,9 @@ class InverterConfig(CommonConfig):
     pause_share: float = _opt(0.0, "share of samples that are a session beginning in a room's noise alone, before a clip "
                               "that opens with a pause, labelled with that pause (the tract at rest): a quiet room is not "
                               "a stop's closure; 0 = none")
+    phone_balance: float = _opt(0.0, "draw a frame by its phone's rarity in the training clips: weight (an even share among the "
+                                "phones / its share) ** this, from 1 to 8 (rtmri.training.data.PHONE_BALANCE_CAP); "
+                                "0 = every frame alike")
     also_data: str = _opt("", "more prepared datasets, comma-separated, whose train and val clips join DATA's (fine-tune "
                           "on a new corpus beside the one a model learnt from, so that it forgets nothing)")
     train_only: str = _opt("all", "'all', or 'closures': only the closure decision's output weights learn, the rest of the "
@@ -210,6 +213,8 @@ class InverterConfig(CommonConfig):
             raise ConfigError("context_columns must be >= 16 and channels, hidden, steps_per_sample >= 1")
         if self.phone_weight < 0:
             raise ConfigError(f"phone_weight must be >= 0, got {self.phone_weight}")
+        if self.phone_balance < 0:
+            raise ConfigError(f"phone_balance must be >= 0, got {self.phone_balance}")
         if not 0 <= self.pause_share < 1:
             raise ConfigError(f"pause_share must be in [0, 1), got {self.pause_share}")
         if self.input_norm not in ("none", "window", "session"):

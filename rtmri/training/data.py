@@ -100,6 +100,7 @@ MAX_SESSION_LEAD_S = 4.0  # how much of a session an inverter sample may have he
 MAX_SESSION_LEAD_COLUMNS = int(MAX_SESSION_LEAD_S * MEL_COLUMNS_PER_SECOND)
 PAUSE_LEAD_S = (0.7, 3.0)  # a pause sample's room noise alone before the clip: longer than any stop's closure
 MIN_OPENING_PAUSE_S = 2 / FPS  # a clip whose first phone starts later than this opens with a pause (its first state)
+PHONE_BALANCE_CAP = 8.0  # the most a rare phone's frames are drawn more often than a common one's
 
 
 class _ClipSampling(Dataset):
@@ -261,16 +262,18 @@ class StateSamples(_StateSampling):
         self.session_norm: SessionNorm | None = None  # the inverter's input normalisation, set by its run
         self.with_phones = False  # set by a run that trains a phone head
         self.pause_share = 0.0  # the share of pause samples (_pause_sample), set by a run that asks for them
+        self.phone_balance = 0.0  # how much rarer phones' frames are drawn more often (balanced_starts), set by a run
         self._opening_pauses: list[int] | None = None
+        self._balanced: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __getitem__(self, index: int):
         rng = self._rng(index)
         if self.pause_share and rng.random() < self.pause_share:
             return self._pause_sample(index, rng)
-        ci = int(rng.integers(len(self.clips)))
+        ci, k = self._balanced_start(rng) if self.phone_balance else (int(rng.integers(len(self.clips))), None)
         states = self.state(ci)
         n = min(self.clips[ci].n_frames, len(states))
-        k = int(rng.integers(max(n - self.steps, 0) + 1))
+        k = int(rng.integers(max(n - self.steps, 0) + 1)) if k is None else min(k, max(n - self.steps, 0))
         frames = range(k, k + self.steps)
         starts = [first_column(f, self.lookahead_ms, self.columns) for f in frames]
         if self.session_norm is None:
@@ -282,6 +285,37 @@ class StateSamples(_StateSampling):
         if self.with_phones:
             sample += (torch.from_numpy(frame_phone_classes(self.clips[ci].info.get("phones"), frames)),)
         return sample
+
+    def balanced_starts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(clip, first frame, cumulative weight) of every sample's start, each frame weighted
+        by its phone's rarity in these clips: (an even share among the phones they name / its
+        share) ** phone_balance, between 1 and PHONE_BALANCE_CAP (silence and unnamed phones 1); a start
+        weighs its frames' mean. So an [l] the corpora hold for seconds among minutes of
+        Japanese is learnt from as often as it is heard in a language that has it."""
+        if self._balanced is None:
+            labels = [frame_phone_classes(clip.info.get("phones"), range(max(clip.n_frames, 1))) for clip in self.clips]
+            classes, counts = np.unique(np.concatenate(labels), return_counts=True)
+            named = (classes != PHONE_INDEX[""]) & (classes != NO_PHONE)
+            share = counts / counts[named].sum() if named.any() else counts / counts.sum()
+            even = 1.0 / max(int(named.sum()), 1)
+            weight = np.where(named, np.clip((even / share) ** self.phone_balance, 1.0, PHONE_BALANCE_CAP), 1.0)
+            weight_of = dict(zip(classes.tolist(), weight.tolist()))
+            clips, starts, weights = [], [], []
+            for ci, frame_classes in enumerate(labels):
+                frame_weight = np.array([weight_of[c] for c in frame_classes])
+                count = max(len(frame_weight) - self.steps, 0) + 1
+                window = np.lib.stride_tricks.sliding_window_view(np.pad(frame_weight, (0, self.steps)), self.steps)[:count]
+                clips.append(np.full(count, ci))
+                starts.append(np.arange(count))
+                weights.append(window[:, : min(self.steps, len(frame_weight))].mean(axis=1))
+            self._balanced = np.concatenate(clips), np.concatenate(starts), np.cumsum(np.concatenate(weights))
+        return self._balanced
+
+    def _balanced_start(self, rng: np.random.Generator) -> tuple[int, int]:
+        clips, starts, cumulative = self.balanced_starts()
+        i = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+        i = min(i, len(clips) - 1)
+        return int(clips[i]), int(starts[i])
 
     def _pause_sample(self, index: int, rng: np.random.Generator):
         """A session that begins before anyone speaks: PAUSE_LEAD_S of a room's noise alone

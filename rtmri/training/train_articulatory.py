@@ -94,6 +94,7 @@ class InverterRun(OneOptimizerRun):
         options = dict(columns=cfg.context_columns, steps=cfg.steps_per_sample)
         self.make_datasets(StateSamples, train_clips, val_clips, **options)
         self.train_set.pause_share = cfg.pause_share  # validation stays the clips as they are
+        self.train_set.phone_balance = cfg.phone_balance
         self.net = Inverter(cfg.context_columns, cfg.channels, cfg.hidden, cfg.input_norm).to(self.rt.device)
         if cfg.input_norm == "session":
             band_mean, band_std = speech_statistics(self.train_set)
