@@ -78,10 +78,10 @@ SOFT_MM = 2.0
 # rtmri.mistakes.thresholds`: each articulator's 97.5th percentile of an attempt's largest
 # per-phone difference, then one factor so that 97.5 % of those attempts get no articulator
 # named, at least 0.3. They belong to the shipped inverter: fitted again whenever it changes
-# (README; stop 41's fine-tune with a room's noise before speech). The inverters since stop 34 close the tongue tip
+# (README; stop 42's fine-tune with the phones balanced). The inverters since stop 34 close the tongue tip
 # readily, and whether they close it at a /t/ or an /ɸ/ varies from voice to voice: their tongue
 # tip's threshold is twice the first one's.
-NAMED = {"lips": 0.81, "tongue_tip": 0.86, "tongue_body": 0.81, "tongue_back": 0.9, "velum": 0.3, "tongue_root": 1.03}
+NAMED = {"lips": 0.74, "tongue_tip": 0.79, "tongue_body": 0.74, "tongue_back": 0.81, "velum": 0.3, "tongue_root": 1.05}
 MIN_RUN_S = 0.06
 CENTRE_LIMIT = 0.25  # an attempt's median difference (log units) taken for its voice's, at most
 SCALE_LIMITS = (0.5, 2.0)
