@@ -290,8 +290,9 @@ class StateSamples(_StateSampling):
         """(clip, first frame, cumulative weight) of every sample's start, each frame weighted
         by its phone's rarity in these clips: (an even share among the phones they name / its
         share) ** phone_balance, between 1 and PHONE_BALANCE_CAP (silence and unnamed phones 1); a start
-        weighs its frames' mean. So an [l] the corpora hold for seconds among minutes of
-        Japanese is learnt from as often as it is heard in a language that has it."""
+        weighs its frames' mean. So a sound the corpora hold for seconds among minutes of
+        Japanese (German [l]) is learnt from more often than its share of them; clips without
+        phones weigh every frame alike."""
         if self._balanced is None:
             labels = [frame_phone_classes(clip.info.get("phones"), range(max(clip.n_frames, 1))) for clip in self.clips]
             classes, counts = np.unique(np.concatenate(labels), return_counts=True)
