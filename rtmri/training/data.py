@@ -304,11 +304,11 @@ class StateSamples(_StateSampling):
             clips, starts, weights = [], [], []
             for ci, frame_classes in enumerate(labels):
                 frame_weight = np.array([weight_of[c] for c in frame_classes])
-                count = max(len(frame_weight) - self.steps, 0) + 1
-                window = np.lib.stride_tricks.sliding_window_view(np.pad(frame_weight, (0, self.steps)), self.steps)[:count]
-                clips.append(np.full(count, ci))
-                starts.append(np.arange(count))
-                weights.append(window[:, : min(self.steps, len(frame_weight))].mean(axis=1))
+                width = min(self.steps, len(frame_weight))  # a clip shorter than a sample: its one start
+                start_weight = np.convolve(frame_weight, np.full(width, 1.0 / width), mode="valid")
+                clips.append(np.full(len(start_weight), ci))
+                starts.append(np.arange(len(start_weight)))
+                weights.append(start_weight)
             self._balanced = np.concatenate(clips), np.concatenate(starts), np.cumsum(np.concatenate(weights))
         return self._balanced
 

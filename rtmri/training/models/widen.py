@@ -131,9 +131,23 @@ def _input_map(old: LayerShape, new: LayerShape, where: str) -> tuple[torch.Tens
     return torch.cat(indices), torch.cat(scales)
 
 
-def _second_copies(old: int, new: int) -> torch.Tensor:
+def second_copies(old: int, new: int) -> torch.Tensor:
     """Mask of the new channels that are the second copy of a duplicated one."""
     return (torch.arange(new) % 2 == 1) if new == 2 * old else torch.zeros(new, dtype=torch.bool)
+
+
+def jitter_copies(weight: torch.Tensor, bias: torch.Tensor, copies: torch.Tensor, spread: float, noise: float,
+                  rng: torch.Generator, out_dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``weight`` and ``bias`` with seeded noise (``noise`` times ``spread``) on the output
+    channels marked in ``copies`` (along ``out_dim`` of the weight), so that copies learn apart."""
+    if noise <= 0 or not copies.any():
+        return weight, bias
+    shape = [1] * weight.dim()
+    shape[out_dim] = -1
+    jitter = torch.randn(weight.shape, generator=rng, dtype=weight.dtype) * (noise * spread)
+    weight = weight + jitter * copies.reshape(shape).to(weight.dtype)
+    bias = bias + torch.randn(bias.shape, generator=rng, dtype=bias.dtype) * (noise * spread) * copies.to(bias.dtype)
+    return weight, bias
 
 
 def widen_layer(sd: dict, out: dict, old: LayerShape, new: LayerShape, where: str, noise: float, rng: torch.Generator) -> None:
@@ -146,15 +160,9 @@ def widen_layer(sd: dict, out: dict, old: LayerShape, new: LayerShape, where: st
     else:  # Conv2d: [out, in, kh, kw]
         widened = weight[out_index][:, in_index] * in_scale[None, :, None, None]
     bias = sd[f"{old.conv}.bias"][out_index].clone()
-    copies = _second_copies(old.outputs, new.outputs)
-    if noise > 0 and copies.any():
-        spread = float(weight.float().std()) or 1.0
-        out_dim = 1 if new.transposed else 0
-        shape = [1] * widened.dim()
-        shape[out_dim] = -1
-        jitter = torch.randn(widened.shape, generator=rng, dtype=widened.dtype) * (noise * spread)
-        widened = widened + jitter * copies.reshape(shape).to(widened.dtype)
-        bias = bias + torch.randn(bias.shape, generator=rng, dtype=bias.dtype) * (noise * spread) * copies.to(bias.dtype)
+    copies = second_copies(old.outputs, new.outputs)
+    widened, bias = jitter_copies(widened, bias, copies, float(weight.float().std()) or 1.0, noise, rng,
+                                  out_dim=1 if new.transposed else 0)
     out[f"{new.conv}.weight"] = widened.contiguous()
     out[f"{new.conv}.bias"] = bias
     if new.norm is not None:

@@ -16,27 +16,10 @@ from __future__ import annotations
 import torch
 
 from rtmri.training.models.checkpoints import strip_module_prefix
-from rtmri.training.models.widen import BATCH_NORM_STATS, DEFAULT_NOISE, channel_map
+from rtmri.training.models.widen import BATCH_NORM_STATS, DEFAULT_NOISE, channel_map, jitter_copies, second_copies
 
 GRU_GATES = 3  # reset, update, new: stacked row blocks of the GRU's weights
 FRONT_CONVS = (("front.0", "front.1"), ("front.3", "front.4"))  # (conv, its batch norm)
-
-
-def _second_copies(index: torch.Tensor) -> torch.Tensor:
-    """Rows that repeat the old row of the row before them (the second copy of a doubled one)."""
-    repeat = torch.zeros(len(index), dtype=torch.bool)
-    repeat[1:] = index[1:] == index[:-1]
-    return repeat
-
-
-def _jitter(weight: torch.Tensor, bias: torch.Tensor, rows: torch.Tensor, spread: float, noise: float,
-            rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    if noise <= 0 or not rows.any():
-        return weight, bias
-    mask = rows.reshape(-1, *([1] * (weight.dim() - 1))).to(weight.dtype)
-    weight = weight + torch.randn(weight.shape, generator=rng, dtype=weight.dtype) * (noise * spread) * mask
-    bias = bias + torch.randn(bias.shape, generator=rng, dtype=bias.dtype) * (noise * spread) * rows.to(bias.dtype)
-    return weight, bias
 
 
 def widened_inverter_state(state_dict: dict, old: dict, new: dict, where: str, noise: float = DEFAULT_NOISE,
@@ -45,8 +28,10 @@ def widened_inverter_state(state_dict: dict, old: dict, new: dict, where: str, n
     dicts, ``Inverter.architecture()``) as one of ``new``'s, computing the same function up
     to ``noise``."""
     sd = strip_module_prefix(state_dict)
-    c_index, c_scale = channel_map(int(old["channels"]), int(new["channels"]), f"{where}: the front end's channels")
-    h_index, h_scale = channel_map(int(old["hidden"]), int(new["hidden"]), f"{where}: the GRU's units")
+    old_channels, old_hidden = int(old["channels"]), int(old["hidden"])
+    new_channels, new_hidden = int(new["channels"]), int(new["hidden"])
+    c_index, c_scale = channel_map(old_channels, new_channels, f"{where}: the front end's channels")
+    h_index, h_scale = channel_map(old_hidden, new_hidden, f"{where}: the GRU's units")
     rng = torch.Generator().manual_seed(seed)
     out = {name: value.clone() for name, value in sd.items()
            if not name.startswith(("front.", "gru.", "head."))}  # target and session statistics
@@ -59,23 +44,23 @@ def widened_inverter_state(state_dict: dict, old: dict, new: dict, where: str, n
         weight = sd[f"{conv}.weight"][c_index][:, in_index]
         if in_scale is not None:
             weight = weight * in_scale[None, :, None]
-        out[f"{conv}.weight"], out[f"{conv}.bias"] = _jitter(
-            weight, sd[f"{conv}.bias"][c_index], _second_copies(c_index), spread(f"{conv}.weight"), noise, rng)
+        out[f"{conv}.weight"], out[f"{conv}.bias"] = jitter_copies(
+            weight, sd[f"{conv}.bias"][c_index], second_copies(old_channels, new_channels), spread(f"{conv}.weight"),
+            noise, rng)
         for stat in BATCH_NORM_STATS:
             out[f"{norm}.{stat}"] = sd[f"{norm}.{stat}"][c_index].clone()
         out[f"{norm}.num_batches_tracked"] = sd[f"{norm}.num_batches_tracked"].clone()
 
-    old_hidden = int(old["hidden"])
     rows = torch.cat([gate * old_hidden + h_index for gate in range(GRU_GATES)])
-    second = _second_copies(h_index).repeat(GRU_GATES)
+    second = second_copies(old_hidden, new_hidden).repeat(GRU_GATES)
     for kind, (in_index, in_scale) in (("ih", (c_index, c_scale)), ("hh", (h_index, h_scale))):
         weight = sd[f"gru.weight_{kind}_l0"][rows][:, in_index] * in_scale[None, :]
-        out[f"gru.weight_{kind}_l0"], out[f"gru.bias_{kind}_l0"] = _jitter(
+        out[f"gru.weight_{kind}_l0"], out[f"gru.bias_{kind}_l0"] = jitter_copies(
             weight, sd[f"gru.bias_{kind}_l0"][rows], second, spread(f"gru.weight_{kind}_l0"), noise, rng)
 
     weight = sd["head.0.weight"][h_index][:, h_index] * h_scale[None, :]
-    out["head.0.weight"], out["head.0.bias"] = _jitter(
-        weight, sd["head.0.bias"][h_index], _second_copies(h_index), spread("head.0.weight"), noise, rng)
+    out["head.0.weight"], out["head.0.bias"] = jitter_copies(
+        weight, sd["head.0.bias"][h_index], second_copies(old_hidden, new_hidden), spread("head.0.weight"), noise, rng)
     out["head.2.weight"] = sd["head.2.weight"][:, h_index] * h_scale[None, :]
     out["head.2.bias"] = sd["head.2.bias"].clone()
     return {name: value.contiguous() for name, value in out.items()}
