@@ -1,8 +1,10 @@
-"""Writing files so that a kill at any moment leaves the old file or the new one, never a torn one."""
+"""Writing files so that a kill at any moment leaves the old file or the new one, never a torn one;
+a file's SHA-256."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -38,3 +40,8 @@ def remove_stale_temporaries(folder: str | Path) -> None:
     """Remove what an interrupted atomic write left in ``folder``."""
     for stale in Path(folder).glob(".*.tmp"):
         stale.unlink(missing_ok=True)
+
+
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -528,6 +528,35 @@ def test_a_bundle_records_how_each_half_was_trained(articulatory_bundle, data, t
     assert renderer["run"]["closure_pixel_weight"] == 30.0 and renderer["run"]["init"].endswith("ren/checkpoints/last.pt")
 
 
+def test_a_run_records_which_weights_it_started_from_after_its_init_file_is_replaced(articulatory_bundle, data, tmp_path):
+    """--init is recorded with the SHA-256 of its file at the start, kept when the run resumes and
+    carried into the bundle: replacing the file, as a shipped checkpoint is replaced, leaves the
+    record true."""
+    import shutil
+
+    from rtmri.bundle import read_manifest
+    from rtmri.files import file_sha256
+    from rtmri.training.models.checkpoints import read_checkpoint
+
+    runs, out = articulatory_bundle
+    init = tmp_path / "inverter.pt"
+    shutil.copy(runs / "inv/checkpoints/last.pt", init)
+    started_from = file_sha256(init)
+    run = tmp_path / "fine"
+    assert rtmri(["train", "inverter", str(data), "--out", str(run), "--init", str(init), "--steps", "2", "--eval-every", "2",
+                  "--eval-samples", "4", "--batch-size", "2", "--num-workers", "0", "--no-progress", "--no-tensorboard",
+                  "--context-columns", "32", "--channels", "16", "--hidden", "16", "--input-norm", "session"]) == 0
+    shutil.copy(run / "checkpoints/last.pt", init)  # the file --init named holds other weights now
+    assert file_sha256(init) != started_from
+    assert rtmri(["train", "inverter", "--out", str(run), "--steps", "3"]) == 0  # resumed
+    for name in ("last.pt", "best.pt"):
+        assert read_checkpoint(run / "checkpoints" / name)["init_source"] == {"path": str(init), "sha256": started_from}
+    assert "init_source" not in read_checkpoint(runs / "ren/checkpoints/last.pt")  # from scratch
+    swapped = tmp_path / "swapped"
+    assert rtmri(["export", str(run / "checkpoints/last.pt"), str(swapped), "--into", str(out), "--data", str(data)]) == 0
+    assert read_manifest(swapped).manifest.training["inverter"]["run"]["init_sha256"] == started_from
+
+
 def test_a_closure_the_state_says_is_drawn_as_a_contact():
     """The gap regression averages a brief stop away; the closure head does not: a state whose
     lips are closed is drawn with no gap at the lips' narrowest line, as it is scored."""

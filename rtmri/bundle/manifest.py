@@ -49,7 +49,7 @@ from rtmri import RtmriError
 from rtmri.alignment import FPS, WINDOW_COLUMNS, lookahead_samples, window_end_sample
 from rtmri.audio import HALF_WINDOW, N_MELS, SAMPLE_RATE, SessionNorm, feature_params
 from rtmri.bundle import architectures
-from rtmri.files import atomic_write
+from rtmri.files import atomic_write, file_sha256
 
 __all__ = [
     "FORMAT", "VERSION", "MANIFEST_SUFFIX", "MEL_INPUT", "FACE_INPUT", "FRAMES_OUTPUT", "STATE_OUTPUT",
@@ -365,11 +365,6 @@ def read_manifest(path: str | Path) -> Bundle:
             raise BundleError(f"{manifest_file}: field '{field_name}': {graph.name} has SHA-256 {file_sha256(graph)}, the "
                               f"manifest records {sha256} (the graph changed after export)")
     return bundle
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def expected_io(bundle: Bundle) -> tuple[dict[str, tuple], dict[str, tuple]]:

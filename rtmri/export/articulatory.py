@@ -64,13 +64,15 @@ def load(path: Path, kind: str):
 
 # What a researcher needs to know of a half's training run (its checkpoint's config), in its manifest.
 RUN_KEYS = ("data", "also_data", "init", "teacher", "distill_weight", "steps", "batch_size", "lr", "augment", "input_norm",
-            "closure_weight", "phone_weight", "pause_share", "train_only", "state_noise_mm", "closure_pixel_weight", "seed")
+            "closure_weight", "phone_weight", "pause_share", "phone_balance", "train_only", "state_noise_mm", "closure_pixel_weight", "seed")
 
 
 def half_record(path: Path, ckpt: dict, meta: dict) -> dict:
     """The manifest's training record of one half: its checkpoint, step, architecture and, where
     the checkpoint keeps its run's config (a shipped checkpoint is stripped of it), the run."""
     run = {k: v for k, v in (ckpt.get("config") or {}).items() if k in RUN_KEYS}
+    if run and ckpt.get("init_source"):
+        run["init_sha256"] = ckpt["init_source"]["sha256"]
     return {"checkpoint": path.name, "global_step": int(ckpt.get("global_step", 0)), **meta, **({"run": run} if run else {})}
 
 

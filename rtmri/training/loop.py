@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from rtmri import RtmriError
 from rtmri.clips import ClipDataset
-from rtmri.files import atomic_write, remove_stale_temporaries
+from rtmri.files import atomic_write, file_sha256, remove_stale_temporaries
 from rtmri.training.augment import Augmentation
 from rtmri.training.config import CommonConfig, write_config
 from rtmri.training.data import VAL_SEED_OFFSET, StepBatchSampler
@@ -90,6 +90,7 @@ class TrainingRun:
         self.step = 0
         self.state = {"best": math.inf, "best_step": 0, "bad_evals": 0, "stop_reason": ""}
         self.last_saved: tuple[int, Path] | None = None
+        self.init_source: dict | None = None
         self.tb = None
         self.history: list[dict] = []
         self._val_loader: DataLoader | None = None
@@ -235,6 +236,8 @@ class TrainingRun:
                              sampler={"seed": self.cfg.seed, "next_index": self.step * self.cfg.batch_size})
             else:
                 extra = {k: v for k, v in extra.items() if not k.endswith("optimizer") and k != "scaler"}
+            if self.init_source is not None:
+                extra["init_source"] = self.init_source
             ckpt = new_checkpoint(self.kind, self.unwrap(self.main_model), self.meta, self.step, epoch,
                                   config=self.cfg.to_dict(), **extra)
             atomic_save(ckpt, path)
@@ -254,6 +257,7 @@ class TrainingRun:
         self.unwrap(self.main_model).load_state_dict(ckpt["state_dict"])
         self.load_extra(ckpt)
         self.step = int(ckpt["global_step"])
+        self.init_source = ckpt.get("init_source")
         self.state.update(ckpt.get("run_state", {}))
         set_rng_state(ckpt["rng"])
         self.last_saved = (self.step, path)
@@ -315,6 +319,7 @@ class TrainingRun:
                 self.state["stop_reason"] = ""  # e.g. patience raised: go on
         else:
             self.init_weights()
+            self.init_source = init_source(self.cfg)
         self.weights_ready()
         if self.rt.main:
             write_config(self.cfg, self.out)
@@ -450,6 +455,13 @@ class OneOptimizerRun(TrainingRun):
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+
+
+def init_source(cfg: CommonConfig) -> dict | None:
+    """Where a run's first weights came from: --init as given and the SHA-256 of the file then
+    (a path alone stops saying which weights once the file is replaced, as a shipped one is)."""
+    path = getattr(cfg, "init", "scratch")
+    return None if path == "scratch" else {"path": str(path), "sha256": file_sha256(path)}
 
 
 def seed_everything(seed: int) -> None:
