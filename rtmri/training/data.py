@@ -300,10 +300,9 @@ class StateSamples(_StateSampling):
             share = counts / counts[named].sum() if named.any() else counts / counts.sum()
             even = 1.0 / max(int(named.sum()), 1)
             weight = np.where(named, np.clip((even / share) ** self.phone_balance, 1.0, PHONE_BALANCE_CAP), 1.0)
-            weight_of = dict(zip(classes.tolist(), weight.tolist()))
             clips, starts, weights = [], [], []
             for ci, frame_classes in enumerate(labels):
-                frame_weight = np.array([weight_of[c] for c in frame_classes])
+                frame_weight = weight[np.searchsorted(classes, frame_classes)]  # classes: np.unique's, sorted
                 width = min(self.steps, len(frame_weight))  # a clip shorter than a sample: its one start
                 start_weight = np.convolve(frame_weight, np.full(width, 1.0 / width), mode="valid")
                 clips.append(np.full(len(start_weight), ci))

@@ -32,6 +32,7 @@ def widened_inverter_state(state_dict: dict, old: dict, new: dict, where: str, n
     new_channels, new_hidden = int(new["channels"]), int(new["hidden"])
     c_index, c_scale = channel_map(old_channels, new_channels, f"{where}: the front end's channels")
     h_index, h_scale = channel_map(old_hidden, new_hidden, f"{where}: the GRU's units")
+    channel_copies, unit_copies = second_copies(old_channels, new_channels), second_copies(old_hidden, new_hidden)
     rng = torch.Generator().manual_seed(seed)
     out = {name: value.clone() for name, value in sd.items()
            if not name.startswith(("front.", "gru.", "head."))}  # target and session statistics
@@ -45,22 +46,21 @@ def widened_inverter_state(state_dict: dict, old: dict, new: dict, where: str, n
         if in_scale is not None:
             weight = weight * in_scale[None, :, None]
         out[f"{conv}.weight"], out[f"{conv}.bias"] = jitter_copies(
-            weight, sd[f"{conv}.bias"][c_index], second_copies(old_channels, new_channels), spread(f"{conv}.weight"),
+            weight, sd[f"{conv}.bias"][c_index], channel_copies, spread(f"{conv}.weight"),
             noise, rng)
         for stat in BATCH_NORM_STATS:
             out[f"{norm}.{stat}"] = sd[f"{norm}.{stat}"][c_index].clone()
         out[f"{norm}.num_batches_tracked"] = sd[f"{norm}.num_batches_tracked"].clone()
 
     rows = torch.cat([gate * old_hidden + h_index for gate in range(GRU_GATES)])
-    second = second_copies(old_hidden, new_hidden).repeat(GRU_GATES)
     for kind, (in_index, in_scale) in (("ih", (c_index, c_scale)), ("hh", (h_index, h_scale))):
         weight = sd[f"gru.weight_{kind}_l0"][rows][:, in_index] * in_scale[None, :]
         out[f"gru.weight_{kind}_l0"], out[f"gru.bias_{kind}_l0"] = jitter_copies(
-            weight, sd[f"gru.bias_{kind}_l0"][rows], second, spread(f"gru.weight_{kind}_l0"), noise, rng)
+            weight, sd[f"gru.bias_{kind}_l0"][rows], unit_copies.repeat(GRU_GATES), spread(f"gru.weight_{kind}_l0"), noise, rng)
 
     weight = sd["head.0.weight"][h_index][:, h_index] * h_scale[None, :]
     out["head.0.weight"], out["head.0.bias"] = jitter_copies(
-        weight, sd["head.0.bias"][h_index], second_copies(old_hidden, new_hidden), spread("head.0.weight"), noise, rng)
+        weight, sd["head.0.bias"][h_index], unit_copies, spread("head.0.weight"), noise, rng)
     out["head.2.weight"] = sd["head.2.weight"][:, h_index] * h_scale[None, :]
     out["head.2.bias"] = sd["head.2.bias"].clone()
     return {name: value.contiguous() for name, value in out.items()}
